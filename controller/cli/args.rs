@@ -1,0 +1,112 @@
+//! Command-line arguments (what the user typed; no I/O here).
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// devarch: reconcile a folder of Stack, Instance and Template manifests against Docker or Podman.
+#[derive(Debug, Parser)]
+#[command(name = "devarch", version, about, propagate_version = true)]
+pub struct Cli {
+    /// Manifests folder.
+    #[arg(
+        long,
+        global = true,
+        env = "DEVARCH_DIR",
+        default_value = "./devarch",
+        value_name = "DIR"
+    )]
+    pub dir: PathBuf,
+    /// State folder (secret key, secrets, locks, materialized config files) [default: ~/.devarch].
+    #[arg(long, global = true, env = "DEVARCH_HOME", value_name = "DIR")]
+    pub home: Option<PathBuf>,
+    /// Container engine.
+    #[arg(long, global = true, env = "DEVARCH_RUNTIME", value_enum, default_value_t = RuntimeChoice::Auto)]
+    pub runtime: RuntimeChoice,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Which engine to talk to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum RuntimeChoice {
+    /// Docker if it answers, else Podman.
+    Auto,
+    /// Docker (DOCKER_HOST honoured).
+    Docker,
+    /// Podman's Docker-compatible API.
+    Podman,
+}
+
+/// Output format of listings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ListFormat {
+    /// Aligned columns.
+    Text,
+    /// JSON array.
+    Json,
+}
+
+/// Output format of documents.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum DocFormat {
+    /// YAML.
+    Yaml,
+    /// JSON.
+    Json,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Parse, schema-check and cross-check every manifest; exit 1 on any error.
+    Validate,
+    /// List stacks, instances or templates.
+    Get {
+        /// What to list.
+        #[arg(value_enum)]
+        what: GetWhat,
+        /// Output format.
+        #[arg(short, long, value_enum, default_value_t = ListFormat::Text)]
+        output: ListFormat,
+    },
+    /// Show an instance's merged configuration (template ⊕ overrides ⊕ wiring), secrets redacted.
+    EffectiveConfig {
+        /// Stack name.
+        stack: String,
+        /// Instance name.
+        instance: String,
+        /// Output format.
+        #[arg(short, long, value_enum, default_value_t = DocFormat::Yaml)]
+        output: DocFormat,
+    },
+    /// Write the JSON Schemas (schemas/) and CRDs (crds/), or check they are up to date.
+    Schema {
+        /// Fail if the files on disk differ instead of writing them.
+        #[arg(long)]
+        check: bool,
+        /// Project root holding schemas/ and crds/.
+        #[arg(long, default_value = ".", value_name = "DIR")]
+        root: PathBuf,
+    },
+    /// Print a shell completion script.
+    Completions {
+        /// Shell.
+        shell: clap_complete::Shell,
+    },
+}
+
+/// Listable resources.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum GetWhat {
+    /// Stacks.
+    #[value(alias = "stack")]
+    Stacks,
+    /// Instances of every stack.
+    #[value(alias = "instance")]
+    Instances,
+    /// Built-in and folder templates.
+    #[value(alias = "template")]
+    Templates,
+}

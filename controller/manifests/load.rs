@@ -1,0 +1,495 @@
+/*! Find, read and parse manifests: every `*.yaml`/`*.yml` under a folder, each document
+checked against its kind's schema and deserialized into the resource types.
+
+Problems never stop the load: each is collected as a [`Diagnostic`] with file, line and
+column, and the documents that were fine are still returned (the controller keeps stacks
+whose files are broken at their last good state).
+*/
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use jsonschema::error::{TypeKind, ValidationErrorKind};
+use serde_json::Value;
+
+use super::diagnostics::{Diagnostic, SourceMap, sort_and_dedup};
+use super::schema::{Kind, property_names, validator};
+use super::types::{API_VERSION, Instance, Stack, Template};
+use super::yaml::{Document, LocationIndex, Pos, escape_segment, parse_documents};
+
+/// Where a resource came from, to point at its nodes in messages.
+#[derive(Clone, Debug)]
+pub struct Origin {
+    /// File, as shown to the user.
+    pub file: PathBuf,
+    /// Index of the document in the file (0-based).
+    pub document: usize,
+    /// Position of every node of the document.
+    pub locations: Arc<LocationIndex>,
+}
+
+impl Origin {
+    /// Position of the value at a JSON pointer (or its closest ancestor).
+    pub fn at(&self, pointer: &str) -> Pos {
+        self.locations.value(pointer)
+    }
+
+    /// Position of the mapping key holding a JSON pointer.
+    pub fn key_at(&self, pointer: &str) -> Pos {
+        self.locations.key(pointer)
+    }
+}
+
+/// A resource and where it came from.
+#[derive(Clone, Debug)]
+pub struct Loaded<T> {
+    /// The resource.
+    pub resource: T,
+    /// Its origin.
+    pub origin: Origin,
+}
+
+/// Everything read from a manifests folder.
+#[derive(Clone, Debug, Default)]
+pub struct ManifestSet {
+    /// Templates defined in the folder.
+    pub templates: Vec<Loaded<Template>>,
+    /// Stacks.
+    pub stacks: Vec<Loaded<Stack>>,
+    /// Separate Instance documents.
+    pub instances: Vec<Loaded<Instance>>,
+    /// Every manifest file read, in order.
+    pub files: Vec<PathBuf>,
+    /// Files with at least one problem.
+    pub broken_files: BTreeSet<PathBuf>,
+    /// File texts, for snippets.
+    pub sources: SourceMap,
+}
+
+/// The folder itself could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The folder does not exist or is not a folder.
+    #[error("manifests folder {0} does not exist (set --dir or DEVARCH_DIR)")]
+    NotFound(PathBuf),
+    /// The folder could not be listed.
+    #[error("cannot read manifests folder {path}: {source}")]
+    Io {
+        /// The folder.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Editor droppings and hidden files that are never manifests.
+pub fn is_ignored_name(name: &str) -> bool {
+    name.starts_with('.')
+        || name.ends_with('~')
+        || name.ends_with(".swp")
+        || name.ends_with(".swx")
+        || name.ends_with(".tmp")
+        || name == "4913"
+}
+
+/// Whether a path names a manifest file (by extension, not ignored).
+pub fn is_manifest_path(path: &Path) -> bool {
+    let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+        return false;
+    };
+    !is_ignored_name(name) && (name.ends_with(".yaml") || name.ends_with(".yml"))
+}
+
+/// List the manifest files under `dir`, sorted.
+///
+/// # Errors
+/// [`LoadError`] when `dir` is missing or unreadable.
+pub fn manifest_files(dir: &Path) -> Result<Vec<PathBuf>, LoadError> {
+    if !dir.is_dir() {
+        return Err(LoadError::NotFound(dir.to_path_buf()));
+    }
+    let mut files = Vec::new();
+    let walker = walkdir::WalkDir::new(dir)
+        .follow_links(true)
+        .sort_by_file_name()
+        .into_iter()
+        .filter_entry(|e| e.depth() == 0 || !e.file_name().to_str().is_some_and(is_ignored_name));
+    for entry in walker {
+        let entry = entry.map_err(|e| LoadError::Io {
+            path: e.path().unwrap_or(dir).to_path_buf(),
+            source: e
+                .into_io_error()
+                .unwrap_or_else(|| std::io::Error::other("filesystem loop")),
+        })?;
+        if entry.file_type().is_file() && is_manifest_path(entry.path()) {
+            files.push(entry.into_path());
+        }
+    }
+    Ok(files)
+}
+
+/// Read and parse every manifest under `dir`.
+///
+/// # Errors
+/// [`LoadError`] only when the folder itself cannot be read; problems in files come back
+/// as diagnostics.
+pub fn load_dir(dir: &Path) -> Result<(ManifestSet, Vec<Diagnostic>), LoadError> {
+    let mut set = ManifestSet::default();
+    let mut diags = Vec::new();
+    for path in manifest_files(dir)? {
+        match std::fs::metadata(&path) {
+            Ok(m) if m.len() as usize > super::yaml::MAX_FILE_BYTES => {
+                diags.push(Diagnostic::new(
+                    &path,
+                    None,
+                    format!(
+                        "file is {} bytes, over the {} byte limit for a manifest",
+                        m.len(),
+                        super::yaml::MAX_FILE_BYTES
+                    ),
+                ));
+                set.broken_files.insert(path.clone());
+                set.files.push(path);
+                continue;
+            }
+            _ => {}
+        }
+        match std::fs::read(&path) {
+            Ok(bytes) => match String::from_utf8(bytes) {
+                Ok(text) => load_text(&mut set, &mut diags, path.clone(), text.into()),
+                Err(_) => {
+                    diags.push(Diagnostic::new(&path, None, "file is not valid UTF-8"));
+                    set.broken_files.insert(path.clone());
+                }
+            },
+            Err(e) => {
+                diags.push(Diagnostic::new(
+                    &path,
+                    None,
+                    format!("cannot read file: {e}"),
+                ));
+                set.broken_files.insert(path.clone());
+            }
+        }
+        set.files.push(path);
+    }
+    sort_and_dedup(&mut diags);
+    Ok((set, diags))
+}
+
+/// Parse one file's text into `set`, adding its problems to `diags`.
+pub fn load_text(
+    set: &mut ManifestSet,
+    diags: &mut Vec<Diagnostic>,
+    file: PathBuf,
+    text: Arc<str>,
+) {
+    set.sources.insert(file.clone(), text.clone());
+    let before = diags.len();
+    match parse_documents(&text) {
+        Err(e) => diags.push(Diagnostic::new(
+            &file,
+            e.pos,
+            format!("invalid YAML: {}", e.message),
+        )),
+        Ok(docs) => {
+            for (i, doc) in docs.into_iter().enumerate() {
+                load_document(set, diags, &file, i, doc);
+            }
+        }
+    }
+    if diags.len() > before {
+        set.broken_files.insert(file);
+    }
+}
+
+fn load_document(
+    set: &mut ManifestSet,
+    diags: &mut Vec<Diagnostic>,
+    file: &Path,
+    index: usize,
+    doc: Document,
+) {
+    let origin = Origin {
+        file: file.to_path_buf(),
+        document: index,
+        locations: Arc::new(doc.locations),
+    };
+    let here = |ptr: &str| Some(origin.at(ptr));
+    let Value::Object(obj) = &doc.value else {
+        diags.push(Diagnostic::new(
+            file,
+            Some(doc.start),
+            "a manifest document must be a mapping with apiVersion, kind, metadata and spec",
+        ));
+        return;
+    };
+    match obj.get("apiVersion") {
+        Some(Value::String(v)) if v == API_VERSION => {}
+        Some(other) => {
+            diags.push(
+                Diagnostic::new(
+                    file,
+                    here("/apiVersion"),
+                    format!("unsupported apiVersion {other}"),
+                )
+                .with_help(format!("use apiVersion: {API_VERSION}")),
+            );
+            return;
+        }
+        None => {
+            diags.push(
+                Diagnostic::new(file, Some(doc.start), "missing required field `apiVersion`")
+                    .with_help(format!("add apiVersion: {API_VERSION}")),
+            );
+            return;
+        }
+    }
+    let kind = match obj.get("kind") {
+        Some(Value::String(k)) => match Kind::parse(k) {
+            Some(kind) => kind,
+            None => {
+                diags.push(
+                    Diagnostic::new(file, here("/kind"), format!("unknown kind {k:?}"))
+                        .with_help("kind is one of: Template, Stack, Instance"),
+                );
+                return;
+            }
+        },
+        _ => {
+            diags.push(
+                Diagnostic::new(file, Some(doc.start), "missing or non-string field `kind`")
+                    .with_help("kind is one of: Template, Stack, Instance"),
+            );
+            return;
+        }
+    };
+    let schema_errors = schema_diagnostics(kind, &doc.value, &origin);
+    if !schema_errors.is_empty() {
+        diags.extend(schema_errors);
+        return;
+    }
+    let value = doc.value;
+    let result = match kind {
+        Kind::Template => serde_json::from_value::<Template>(value).map(|t| {
+            set.templates.push(Loaded {
+                resource: t,
+                origin: origin.clone(),
+            })
+        }),
+        Kind::Stack => serde_json::from_value::<Stack>(value).map(|s| {
+            set.stacks.push(Loaded {
+                resource: s,
+                origin: origin.clone(),
+            })
+        }),
+        Kind::Instance => serde_json::from_value::<Instance>(value).map(|s| {
+            set.instances.push(Loaded {
+                resource: s,
+                origin: origin.clone(),
+            })
+        }),
+    };
+    if let Err(e) = result {
+        diags.push(Diagnostic::new(
+            file,
+            here(""),
+            format!("invalid {}: {e}", kind.as_str()),
+        ));
+    }
+}
+
+fn json_type(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(n) if n.is_f64() => "number",
+        Value::Number(_) => "integer",
+        Value::String(_) => "string",
+        Value::Array(_) => "list",
+        Value::Object(_) => "mapping",
+    }
+}
+
+fn field_path(pointer: &str) -> String {
+    if pointer.is_empty() {
+        return "document".into();
+    }
+    pointer
+        .trim_start_matches('/')
+        .split('/')
+        .map(|s| s.replace("~1", "/").replace("~0", "~"))
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
+/// Convert schema validation errors into located diagnostics.
+fn schema_diagnostics(kind: Kind, value: &Value, origin: &Origin) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    for err in validator(kind).iter_errors(value) {
+        describe(kind, &err, value, origin, &mut out);
+    }
+    sort_and_dedup(&mut out);
+    out
+}
+
+fn describe(
+    kind: Kind,
+    err: &jsonschema::ValidationError<'_>,
+    root: &Value,
+    origin: &Origin,
+    out: &mut Vec<Diagnostic>,
+) {
+    let pointer = err.instance_path().as_str().to_string();
+    let at = |p: &str| Some(origin.at(p));
+    let field = field_path(&pointer);
+    let instance = root.pointer(&pointer).unwrap_or(&Value::Null);
+    let file = &origin.file;
+    match err.kind() {
+        ValidationErrorKind::AdditionalProperties { unexpected }
+        | ValidationErrorKind::UnevaluatedProperties { unexpected } => {
+            let known = property_names(kind);
+            for name in unexpected {
+                let p = format!("{pointer}/{}", escape_segment(name));
+                let mut d = Diagnostic::new(
+                    file,
+                    Some(origin.key_at(&p)),
+                    format!("unknown field `{name}` in {field}"),
+                );
+                if let Some(best) = known
+                    .iter()
+                    .map(|k| (strsim::jaro_winkler(k, name), k))
+                    .filter(|(s, _)| *s > 0.85)
+                    .max_by(|a, b| a.0.total_cmp(&b.0))
+                {
+                    d = d.with_help(format!("did you mean `{}`?", best.1));
+                }
+                out.push(d);
+            }
+        }
+        ValidationErrorKind::Required { property } => {
+            let name = property
+                .as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| property.to_string());
+            out.push(Diagnostic::new(
+                file,
+                at(&pointer),
+                format!("missing required field `{name}` in {field}"),
+            ));
+        }
+        ValidationErrorKind::Type { kind: tk } => {
+            let expected = match tk {
+                TypeKind::Single(t) => t.to_string(),
+                TypeKind::Multiple(ts) => ts
+                    .iter()
+                    .map(|t| t.to_string())
+                    .collect::<Vec<_>>()
+                    .join(" or "),
+            };
+            out.push(Diagnostic::new(
+                file,
+                at(&pointer),
+                format!(
+                    "wrong type for {field}: expected {}, found {}",
+                    expected
+                        .replace("object", "mapping")
+                        .replace("array", "list"),
+                    json_type(instance)
+                ),
+            ));
+        }
+        ValidationErrorKind::AnyOf { context } | ValidationErrorKind::OneOfNotValid { context } => {
+            // Report the branch that got furthest: deepest error path, then fewest errors.
+            let best = context
+                .iter()
+                .filter(|b| !b.is_empty())
+                .max_by_key(|branch| {
+                    let depth = branch
+                        .iter()
+                        .map(|e| e.instance_path().as_str().len())
+                        .min()
+                        .unwrap_or(0);
+                    let not_type = branch
+                        .iter()
+                        .all(|e| !matches!(e.kind(), ValidationErrorKind::Type { .. }));
+                    (depth, not_type, usize::MAX - branch.len())
+                });
+            match best {
+                Some(branch)
+                    if branch
+                        .iter()
+                        .any(|e| e.instance_path().as_str().len() > pointer.len())
+                        || branch
+                            .iter()
+                            .all(|e| !matches!(e.kind(), ValidationErrorKind::Type { .. })) =>
+                {
+                    for e in branch {
+                        describe(kind, e, root, origin, out);
+                    }
+                }
+                _ => out.push(
+                    Diagnostic::new(
+                        file,
+                        at(&pointer),
+                        format!(
+                            "{field} has an unsupported form ({} {})",
+                            json_type(instance),
+                            short(instance)
+                        ),
+                    )
+                    .with_help("see the field's description in schemas/ for the accepted forms"),
+                ),
+            }
+        }
+        ValidationErrorKind::Enum { options } => {
+            let opts = options
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .map(|o| {
+                            o.as_str()
+                                .map(str::to_string)
+                                .unwrap_or_else(|| o.to_string())
+                        })
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                })
+                .unwrap_or_default();
+            out.push(Diagnostic::new(
+                file,
+                at(&pointer),
+                format!(
+                    "invalid value {} for {field}: expected one of {opts}",
+                    short(instance)
+                ),
+            ));
+        }
+        ValidationErrorKind::Pattern { pattern } => {
+            out.push(Diagnostic::new(
+                file,
+                at(&pointer),
+                format!(
+                    "invalid value {} for {field}: does not match {pattern}",
+                    short(instance)
+                ),
+            ));
+        }
+        _ => out.push(Diagnostic::new(
+            file,
+            at(&pointer),
+            format!("invalid {field}: {err}"),
+        )),
+    }
+}
+
+fn short(v: &Value) -> String {
+    let s = v.to_string();
+    if s.chars().count() > 40 {
+        format!("{}…", s.chars().take(40).collect::<String>())
+    } else {
+        s
+    }
+}

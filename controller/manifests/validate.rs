@@ -1,0 +1,456 @@
+/*! Semantic checks that need the whole folder: names, duplicates, references between
+resources, and per-service rules the schema cannot express. Builds the [`Model`] that the
+resolve stage turns into desired state.
+*/
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+
+use super::diagnostics::Diagnostic;
+use super::load::{Loaded, ManifestSet, Origin};
+use super::types::{InstanceBody, ServiceSpec, StackSpec, Template};
+use super::yaml::Pos;
+use crate::identity::{NameKind, check_name};
+
+/// A template available to instances, built in or from the folder.
+#[derive(Clone, Debug)]
+pub struct TemplateEntry {
+    /// The template.
+    pub template: Template,
+    /// Where it is defined.
+    pub origin: Origin,
+    /// Whether it ships inside the binary (and was not replaced by the folder).
+    pub builtin: bool,
+}
+
+/// An instance of a stack, inline or from its own document.
+#[derive(Clone, Debug)]
+pub struct InstanceModel {
+    /// Instance name.
+    pub name: String,
+    /// Template reference, wires and overrides.
+    pub body: InstanceBody,
+    /// Where it is defined.
+    pub origin: Origin,
+    /// JSON pointer of the instance body in its document (`/spec` or `/spec/instances/NAME`).
+    pub pointer: String,
+}
+
+impl InstanceModel {
+    /// Position of a field of the instance body (`""` for the instance itself).
+    pub fn at(&self, field: &str) -> Pos {
+        if field.is_empty() {
+            if self.pointer == "/spec" {
+                return self.origin.at("/metadata/name");
+            }
+            return self.origin.key_at(&self.pointer);
+        }
+        self.origin.at(&format!("{}/{field}", self.pointer))
+    }
+}
+
+/// A stack with its instances.
+#[derive(Clone, Debug)]
+pub struct StackModel {
+    /// Stack name.
+    pub name: String,
+    /// Description, enabled flag and stack-level wires (instances moved to `instances`).
+    pub spec: StackSpec,
+    /// Labels of the stack.
+    pub labels: indexmap::IndexMap<String, String>,
+    /// Where it is defined.
+    pub origin: Origin,
+    /// Instances by name.
+    pub instances: BTreeMap<String, InstanceModel>,
+}
+
+/// The validated content of a manifests folder plus the built-in catalog.
+#[derive(Clone, Debug, Default)]
+pub struct Model {
+    /// Templates by name.
+    pub templates: BTreeMap<String, TemplateEntry>,
+    /// Stacks by name.
+    pub stacks: BTreeMap<String, StackModel>,
+}
+
+fn first_here(o: &Origin, pos: Pos) -> (PathBuf, Pos) {
+    (o.file.clone(), pos)
+}
+
+/// Build the model from the folder's manifests and the built-in templates, reporting
+/// every semantic problem. Resources with problems are left out of the model.
+pub fn build_model(set: &ManifestSet, builtin: &[Loaded<Template>]) -> (Model, Vec<Diagnostic>) {
+    let mut diags = Vec::new();
+    let mut model = Model::default();
+
+    for t in builtin {
+        model.templates.insert(
+            t.resource.metadata.name.clone(),
+            TemplateEntry {
+                template: t.resource.clone(),
+                origin: t.origin.clone(),
+                builtin: true,
+            },
+        );
+    }
+    let mut seen_templates: HashMap<String, (PathBuf, Pos)> = HashMap::new();
+    for t in &set.templates {
+        let name = &t.resource.metadata.name;
+        let pos = t.origin.at("/metadata/name");
+        if let Err(m) = check_name(NameKind::Template, name) {
+            diags.push(Diagnostic::new(&t.origin.file, Some(pos), m));
+            continue;
+        }
+        if let Some((f, p)) = seen_templates.get(name) {
+            diags.push(
+                Diagnostic::new(
+                    &t.origin.file,
+                    Some(pos),
+                    format!("duplicate template {name:?}"),
+                )
+                .with_related(f, *p, "first defined here"),
+            );
+            continue;
+        }
+        seen_templates.insert(name.clone(), first_here(&t.origin, pos));
+        let before = diags.len();
+        check_service(&t.resource.spec.service, &t.origin, "/spec", &mut diags);
+        if diags.len() == before {
+            model.templates.insert(
+                name.clone(),
+                TemplateEntry {
+                    template: t.resource.clone(),
+                    origin: t.origin.clone(),
+                    builtin: false,
+                },
+            );
+        } else {
+            model.templates.remove(name);
+        }
+    }
+
+    for s in &set.stacks {
+        let name = &s.resource.metadata.name;
+        let pos = s.origin.at("/metadata/name");
+        if let Err(m) = check_name(NameKind::Stack, name) {
+            diags.push(Diagnostic::new(&s.origin.file, Some(pos), m));
+            continue;
+        }
+        if let Some(prev) = model.stacks.get(name) {
+            diags.push(
+                Diagnostic::new(
+                    &s.origin.file,
+                    Some(pos),
+                    format!("duplicate stack {name:?}"),
+                )
+                .with_related(
+                    &prev.origin.file,
+                    prev.origin.at("/metadata/name"),
+                    "first defined here",
+                ),
+            );
+            continue;
+        }
+        let mut spec = s.resource.spec.clone();
+        let inline = std::mem::take(&mut spec.instances);
+        let mut stack = StackModel {
+            name: name.clone(),
+            spec,
+            labels: s.resource.metadata.labels.clone(),
+            origin: s.origin.clone(),
+            instances: BTreeMap::new(),
+        };
+        for (iname, body) in inline {
+            let inst = InstanceModel {
+                name: iname.clone(),
+                body,
+                origin: s.origin.clone(),
+                pointer: format!("/spec/instances/{}", super::yaml::escape_segment(&iname)),
+            };
+            add_instance(&mut stack, inst, &model.templates, &mut diags);
+        }
+        model.stacks.insert(name.clone(), stack);
+    }
+
+    for i in &set.instances {
+        let name = &i.resource.metadata.name;
+        let stack_name = &i.resource.spec.stack;
+        let inst = InstanceModel {
+            name: name.clone(),
+            body: i.resource.spec.body.clone(),
+            origin: i.origin.clone(),
+            pointer: "/spec".into(),
+        };
+        let Some(stack) = model.stacks.get_mut(stack_name) else {
+            let mut d = Diagnostic::new(
+                &i.origin.file,
+                Some(i.origin.at("/spec/stack")),
+                format!("instance {name:?} belongs to stack {stack_name:?}, which does not exist"),
+            );
+            let stacks: Vec<&str> = set
+                .stacks
+                .iter()
+                .map(|s| s.resource.metadata.name.as_str())
+                .collect();
+            if !stacks.is_empty() {
+                d = d.with_help(format!("defined stacks: {}", stacks.join(", ")));
+            }
+            diags.push(d);
+            continue;
+        };
+        add_instance(stack, inst, &model.templates, &mut diags);
+    }
+
+    // Stack-level wires must name instances of the stack.
+    for stack in model.stacks.values() {
+        for consumer in stack.spec.wires.keys() {
+            if !stack.instances.contains_key(consumer) {
+                diags.push(Diagnostic::new(
+                    &stack.origin.file,
+                    Some(stack.origin.key_at(&format!(
+                        "/spec/wires/{}",
+                        super::yaml::escape_segment(consumer)
+                    ))),
+                    format!(
+                        "wires name instance {consumer:?}, which is not in stack {:?}",
+                        stack.name
+                    ),
+                ));
+            }
+        }
+    }
+    (model, diags)
+}
+
+fn add_instance(
+    stack: &mut StackModel,
+    inst: InstanceModel,
+    templates: &BTreeMap<String, TemplateEntry>,
+    diags: &mut Vec<Diagnostic>,
+) {
+    let file = inst.origin.file.clone();
+    if let Err(m) = check_name(NameKind::Instance, &inst.name) {
+        diags.push(Diagnostic::new(&file, Some(inst.at("")), m));
+        return;
+    }
+    if let Some(prev) = stack.instances.get(&inst.name) {
+        diags.push(
+            Diagnostic::new(
+                &file,
+                Some(inst.at("")),
+                format!(
+                    "duplicate instance {:?} in stack {:?}",
+                    inst.name, stack.name
+                ),
+            )
+            .with_related(&prev.origin.file, prev.at(""), "first defined here"),
+        );
+        return;
+    }
+    if !templates.contains_key(&inst.body.template) {
+        let mut d = Diagnostic::new(
+            &file,
+            Some(inst.at("template")),
+            format!(
+                "instance {:?} uses unknown template {:?}",
+                inst.name, inst.body.template
+            ),
+        );
+        if let Some(best) = templates
+            .keys()
+            .map(|k| (strsim::jaro_winkler(k, &inst.body.template), k))
+            .filter(|(s, _)| *s > 0.8)
+            .max_by(|a, b| a.0.total_cmp(&b.0))
+        {
+            d = d.with_help(format!(
+                "did you mean {:?}? (`devarch get templates` lists them)",
+                best.1
+            ));
+        } else {
+            d = d.with_help("`devarch get templates` lists the available templates");
+        }
+        diags.push(d);
+        return;
+    }
+    let before = diags.len();
+    check_service(&inst.body.overrides, &inst.origin, &inst.pointer, diags);
+    if diags.len() == before {
+        stack.instances.insert(inst.name.clone(), inst);
+    }
+}
+
+/// Is this an absolute container path without `..` segments?
+fn is_clean_absolute(path: &str) -> bool {
+    path.starts_with('/') && !path.split('/').any(|s| s == "..")
+}
+
+/// Rules on one service's fields (a template spec or an instance's overrides).
+pub fn check_service(spec: &ServiceSpec, origin: &Origin, base: &str, diags: &mut Vec<Diagnostic>) {
+    let file = &origin.file;
+    let at = |p: String| Some(origin.at(&format!("{base}/{p}")));
+
+    let mut ports: HashMap<(u16, super::types::Protocol), usize> = HashMap::new();
+    for (i, p) in spec.ports.iter().enumerate() {
+        if let Some(prev) = ports.insert((p.container, p.protocol), i) {
+            diags.push(
+                Diagnostic::new(
+                    file,
+                    at(format!("ports/{i}")),
+                    format!(
+                        "container port {}/{} is listed twice",
+                        p.container, p.protocol
+                    ),
+                )
+                .with_related(
+                    file,
+                    origin.at(&format!("{base}/ports/{prev}")),
+                    "first listed here",
+                ),
+            );
+        }
+    }
+
+    let mut targets: HashMap<&str, String> = HashMap::new();
+    for (i, v) in spec.volumes.iter().enumerate() {
+        let ptr = format!("volumes/{i}");
+        match (&v.name, &v.source) {
+            (Some(_), Some(_)) => diags.push(Diagnostic::new(
+                file,
+                at(ptr.clone()),
+                "a volume has either `name` (named volume) or `source` (bind mount), not both",
+            )),
+            (None, None) => diags.push(Diagnostic::new(
+                file,
+                at(ptr.clone()),
+                "a volume needs `name` (named volume) or `source` (bind mount)",
+            )),
+            (Some(n), None) => {
+                if let Err(m) = check_name(NameKind::Volume, n) {
+                    diags.push(Diagnostic::new(file, at(format!("{ptr}/name")), m));
+                }
+            }
+            (None, Some(_)) => {}
+        }
+        if !is_clean_absolute(&v.target) {
+            diags.push(Diagnostic::new(
+                file,
+                at(format!("{ptr}/target")),
+                format!(
+                    "volume target {:?} must be an absolute path without `..`",
+                    v.target
+                ),
+            ));
+        }
+        if let Some(prev) = targets.insert(v.target.as_str(), ptr) {
+            diags.push(
+                Diagnostic::new(
+                    file,
+                    at(format!("volumes/{i}")),
+                    format!("target path {} is mounted twice", v.target),
+                )
+                .with_related(
+                    file,
+                    origin.at(&format!("{base}/{prev}")),
+                    "first mounted here",
+                ),
+            );
+        }
+    }
+    for (i, c) in spec.config_files.iter().enumerate() {
+        let ptr = format!("configFiles/{i}");
+        if !is_clean_absolute(&c.path) {
+            diags.push(
+                Diagnostic::new(
+                    file,
+                    at(format!("{ptr}/path")),
+                    format!(
+                        "config file path {:?} must be absolute and must not contain `..`",
+                        c.path
+                    ),
+                )
+                .with_help("use the full path inside the container, e.g. /etc/app/app.conf"),
+            );
+        }
+        if let Some(prev) = targets.insert(c.path.as_str(), ptr) {
+            diags.push(
+                Diagnostic::new(
+                    file,
+                    at(format!("configFiles/{i}")),
+                    format!("target path {} is mounted twice", c.path),
+                )
+                .with_related(
+                    file,
+                    origin.at(&format!("{base}/{prev}")),
+                    "first mounted here",
+                ),
+            );
+        }
+    }
+    let mut deps: HashMap<&str, usize> = HashMap::new();
+    for (i, d) in spec.depends_on.iter().enumerate() {
+        if let Some(prev) = deps.insert(d.name.as_str(), i) {
+            diags.push(
+                Diagnostic::new(
+                    file,
+                    at(format!("dependsOn/{i}")),
+                    format!("dependency {:?} is listed twice", d.name),
+                )
+                .with_related(
+                    file,
+                    origin.at(&format!("{base}/dependsOn/{prev}")),
+                    "first listed here",
+                ),
+            );
+        }
+    }
+    if let Some(hc) = &spec.healthcheck
+        && let Some(test) = &hc.test
+        && !matches!(
+            test.first().map(String::as_str),
+            Some("CMD" | "CMD-SHELL" | "NONE")
+        )
+    {
+        diags.push(
+            Diagnostic::new(
+                file,
+                at("healthcheck/test".into()),
+                "healthcheck test must start with CMD, CMD-SHELL or NONE",
+            )
+            .with_help("e.g. [CMD-SHELL, \"pg_isready\"] or a plain string"),
+        );
+    }
+    for (list, names) in [
+        (
+            "exports",
+            spec.exports
+                .iter()
+                .map(|e| e.name.as_str())
+                .collect::<Vec<_>>(),
+        ),
+        (
+            "imports",
+            spec.imports
+                .iter()
+                .map(|e| e.name.as_str())
+                .collect::<Vec<_>>(),
+        ),
+    ] {
+        let mut seen: HashMap<&str, usize> = HashMap::new();
+        for (i, n) in names.iter().enumerate() {
+            if let Some(prev) = seen.insert(n, i) {
+                diags.push(
+                    Diagnostic::new(
+                        file,
+                        at(format!("{list}/{i}")),
+                        format!("{} name {n:?} is used twice", &list[..list.len() - 1]),
+                    )
+                    .with_related(
+                        file,
+                        origin.at(&format!("{base}/{list}/{prev}")),
+                        "first used here",
+                    ),
+                );
+            }
+        }
+    }
+}

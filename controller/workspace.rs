@@ -1,0 +1,49 @@
+/*! A manifests folder read, validated and resolved in one call: what every command starts from. */
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use crate::catalog;
+use crate::manifests::diagnostics::{Diagnostic, sort_and_dedup};
+use crate::manifests::load::{LoadError, ManifestSet, load_dir};
+use crate::manifests::validate::{Model, build_model};
+use crate::resolve::{ResolvedStack, resolve};
+
+/// The state of a manifests folder.
+#[derive(Debug)]
+pub struct Workspace {
+    /// Raw documents.
+    pub set: ManifestSet,
+    /// Validated model (resources with problems left out).
+    pub model: Model,
+    /// Desired state of every stack that resolved cleanly.
+    pub stacks: BTreeMap<String, ResolvedStack>,
+    /// Every problem found, sorted by file and position.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl Workspace {
+    /// Load, validate and resolve `dir`.
+    ///
+    /// # Errors
+    /// [`LoadError`] when the folder itself cannot be read.
+    pub fn load(dir: &Path) -> Result<Workspace, LoadError> {
+        let (set, mut diagnostics) = load_dir(dir)?;
+        let (model, more) = build_model(&set, catalog::templates());
+        diagnostics.extend(more);
+        let (stacks, more) = resolve(&model);
+        diagnostics.extend(more);
+        sort_and_dedup(&mut diagnostics);
+        Ok(Workspace {
+            set,
+            model,
+            stacks,
+            diagnostics,
+        })
+    }
+
+    /// Whether nothing is wrong.
+    pub fn is_valid(&self) -> bool {
+        self.diagnostics.is_empty()
+    }
+}
