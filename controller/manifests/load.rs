@@ -17,6 +17,7 @@ use super::diagnostics::{Diagnostic, SourceMap, sort_and_dedup};
 use super::schema::{Kind, property_names, validator};
 use super::types::{API_VERSION, Instance, Stack, Template};
 use super::yaml::{Document, LocationIndex, Pos, escape_segment, parse_documents};
+use crate::identity::{NameKind, check_name};
 
 /// Where a resource came from, to point at its nodes in messages.
 #[derive(Clone, Debug)]
@@ -63,6 +64,11 @@ pub struct ManifestSet {
     pub files: Vec<PathBuf>,
     /// Files with at least one problem.
     pub broken_files: BTreeSet<PathBuf>,
+    /// Names of resources whose documents are broken (so references to them are not
+    /// reported again as dangling).
+    pub broken_names: BTreeSet<(Kind, String)>,
+    /// Stacks named by broken Instance documents: incomplete until those are fixed.
+    pub incomplete_stacks: BTreeSet<String>,
     /// File texts, for snippets.
     pub sources: SourceMap,
 }
@@ -269,6 +275,23 @@ fn load_document(
     let schema_errors = schema_diagnostics(kind, &doc.value, &origin);
     if !schema_errors.is_empty() {
         diags.extend(schema_errors);
+        // Still check the name, so every mistake of the document shows at once.
+        if let Some(name) = doc.value.pointer("/metadata/name").and_then(Value::as_str) {
+            let name_kind = match kind {
+                Kind::Template => NameKind::Template,
+                Kind::Stack => NameKind::Stack,
+                Kind::Instance => NameKind::Instance,
+            };
+            if let Err(m) = check_name(name_kind, name) {
+                diags.push(Diagnostic::new(file, here("/metadata/name"), m));
+            }
+            set.broken_names.insert((kind, name.to_string()));
+        }
+        if kind == Kind::Instance
+            && let Some(stack) = doc.value.pointer("/spec/stack").and_then(Value::as_str)
+        {
+            set.incomplete_stacks.insert(stack.to_string());
+        }
         return;
     }
     let value = doc.value;
@@ -315,7 +338,7 @@ fn json_type(v: &Value) -> &'static str {
 
 fn field_path(pointer: &str) -> String {
     if pointer.is_empty() {
-        return "document".into();
+        return "the document".into();
     }
     pointer
         .trim_start_matches('/')
@@ -402,6 +425,34 @@ fn describe(
             ));
         }
         ValidationErrorKind::AnyOf { context } | ValidationErrorKind::OneOfNotValid { context } => {
+            // A choice between constants (an enum whose variants are documented): name them all.
+            let consts: Option<Vec<String>> = context
+                .iter()
+                .map(|branch| match branch.as_slice() {
+                    [e] => match e.kind() {
+                        ValidationErrorKind::Constant { expected_value } => Some(
+                            expected_value
+                                .as_str()
+                                .map(str::to_string)
+                                .unwrap_or_else(|| expected_value.to_string()),
+                        ),
+                        _ => None,
+                    },
+                    _ => None,
+                })
+                .collect();
+            if let Some(consts) = consts.filter(|c| !c.is_empty()) {
+                out.push(Diagnostic::new(
+                    file,
+                    at(&pointer),
+                    format!(
+                        "invalid value {} for {field}: expected one of {}",
+                        short(instance),
+                        consts.join(", ")
+                    ),
+                ));
+                return;
+            }
             // Report the branch that got furthest: deepest error path, then fewest errors.
             let best = context
                 .iter()

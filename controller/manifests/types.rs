@@ -786,6 +786,9 @@ impl Condition {
 /// A start-order dependency.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", from = "DependencyForm")]
+// Named like `PortSpec`/`VolumeSpec`: `Dependency` is the long form's schema name, and a
+// shared name made the generated schema refer to itself (any dependency validated).
+#[schemars(rename = "DependencySpec")]
 pub struct Dependency {
     /// An import name of this service, or an instance of the same stack.
     pub name: String,

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 
 use super::diagnostics::Diagnostic;
 use super::load::{Loaded, ManifestSet, Origin};
+use super::schema::Kind;
 use super::types::{InstanceBody, ServiceSpec, StackSpec, Template};
 use super::yaml::Pos;
 use crate::identity::{NameKind, check_name};
@@ -62,6 +63,9 @@ pub struct StackModel {
     pub origin: Origin,
     /// Instances by name.
     pub instances: BTreeMap<String, InstanceModel>,
+    /// Some instance of the stack is broken (already reported): the stack cannot be
+    /// resolved until it is fixed, and must be left as it is.
+    pub incomplete: bool,
 }
 
 /// The validated content of a manifests folder plus the built-in catalog.
@@ -94,6 +98,8 @@ pub fn build_model(set: &ManifestSet, builtin: &[Loaded<Template>]) -> (Model, V
         );
     }
     let mut seen_templates: HashMap<String, (PathBuf, Pos)> = HashMap::new();
+    // Names whose definitions are broken: references to them are not reported again.
+    let mut broken = set.broken_names.clone();
     for t in &set.templates {
         let name = &t.resource.metadata.name;
         let pos = t.origin.at("/metadata/name");
@@ -126,6 +132,7 @@ pub fn build_model(set: &ManifestSet, builtin: &[Loaded<Template>]) -> (Model, V
             );
         } else {
             model.templates.remove(name);
+            broken.insert((Kind::Template, name.clone()));
         }
     }
 
@@ -159,6 +166,7 @@ pub fn build_model(set: &ManifestSet, builtin: &[Loaded<Template>]) -> (Model, V
             labels: s.resource.metadata.labels.clone(),
             origin: s.origin.clone(),
             instances: BTreeMap::new(),
+            incomplete: set.incomplete_stacks.contains(name),
         };
         for (iname, body) in inline {
             let inst = InstanceModel {
@@ -167,7 +175,9 @@ pub fn build_model(set: &ManifestSet, builtin: &[Loaded<Template>]) -> (Model, V
                 origin: s.origin.clone(),
                 pointer: format!("/spec/instances/{}", super::yaml::escape_segment(&iname)),
             };
-            add_instance(&mut stack, inst, &model.templates, &mut diags);
+            if !add_instance(&mut stack, inst, &model.templates, &broken, &mut diags) {
+                stack.incomplete = true;
+            }
         }
         model.stacks.insert(name.clone(), stack);
     }
@@ -182,6 +192,14 @@ pub fn build_model(set: &ManifestSet, builtin: &[Loaded<Template>]) -> (Model, V
             pointer: "/spec".into(),
         };
         let Some(stack) = model.stacks.get_mut(stack_name) else {
+            if broken.contains(&(Kind::Stack, stack_name.clone()))
+                || set
+                    .stacks
+                    .iter()
+                    .any(|s| &s.resource.metadata.name == stack_name)
+            {
+                continue; // the stack's own document is broken and already reported
+            }
             let mut d = Diagnostic::new(
                 &i.origin.file,
                 Some(i.origin.at("/spec/stack")),
@@ -198,7 +216,9 @@ pub fn build_model(set: &ManifestSet, builtin: &[Loaded<Template>]) -> (Model, V
             diags.push(d);
             continue;
         };
-        add_instance(stack, inst, &model.templates, &mut diags);
+        if !add_instance(stack, inst, &model.templates, &broken, &mut diags) {
+            stack.incomplete = true;
+        }
     }
 
     // Stack-level wires must name instances of the stack.
@@ -226,12 +246,13 @@ fn add_instance(
     stack: &mut StackModel,
     inst: InstanceModel,
     templates: &BTreeMap<String, TemplateEntry>,
+    broken: &std::collections::BTreeSet<(Kind, String)>,
     diags: &mut Vec<Diagnostic>,
-) {
+) -> bool {
     let file = inst.origin.file.clone();
     if let Err(m) = check_name(NameKind::Instance, &inst.name) {
         diags.push(Diagnostic::new(&file, Some(inst.at("")), m));
-        return;
+        return false;
     }
     if let Some(prev) = stack.instances.get(&inst.name) {
         diags.push(
@@ -245,9 +266,12 @@ fn add_instance(
             )
             .with_related(&prev.origin.file, prev.at(""), "first defined here"),
         );
-        return;
+        return false;
     }
     if !templates.contains_key(&inst.body.template) {
+        if broken.contains(&(Kind::Template, inst.body.template.clone())) {
+            return false; // the template's own document is broken and already reported
+        }
         let mut d = Diagnostic::new(
             &file,
             Some(inst.at("template")),
@@ -270,13 +294,15 @@ fn add_instance(
             d = d.with_help("`devarch get templates` lists the available templates");
         }
         diags.push(d);
-        return;
+        return false;
     }
     let before = diags.len();
     check_service(&inst.body.overrides, &inst.origin, &inst.pointer, diags);
-    if diags.len() == before {
-        stack.instances.insert(inst.name.clone(), inst);
+    if diags.len() != before {
+        return false;
     }
+    stack.instances.insert(inst.name.clone(), inst);
+    true
 }
 
 /// Is this an absolute container path without `..` segments?

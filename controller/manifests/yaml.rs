@@ -299,9 +299,14 @@ pub fn parse_documents(text: &str) -> Result<Vec<Document>, SyntaxError> {
 
 fn clean_message(e: &serde_saphyr::Error) -> String {
     let full = e.to_string();
-    // serde-saphyr appends " at line X, column Y"; the caller prints the position itself.
+    // serde-saphyr appends " at line X, column Y" (alias errors also " (defined at line X,
+    // column Y) (used at line X, column Y)"); the caller prints the position itself.
     let first = full.lines().next().unwrap_or("").trim();
-    match first.rfind(" at line ") {
+    match [" (defined at line ", " (used at line ", " at line "]
+        .iter()
+        .filter_map(|m| first.find(m))
+        .min()
+    {
         Some(i) => first[..i].to_string(),
         None => first.to_string(),
     }

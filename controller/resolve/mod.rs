@@ -134,7 +134,7 @@ pub struct ResolvedStack {
 pub fn resolve(model: &Model) -> (BTreeMap<String, ResolvedStack>, Vec<Diagnostic>) {
     let mut diags = Vec::new();
     let mut out = BTreeMap::new();
-    for stack in model.stacks.values() {
+    for stack in model.stacks.values().filter(|s| !s.incomplete) {
         let before = diags.len();
         let resolved = resolve_stack(model, stack, &mut diags);
         if diags.len() == before {
