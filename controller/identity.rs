@@ -16,6 +16,8 @@ pub const LABEL_INSTANCE: &str = "devarch.instance_id";
 pub const LABEL_TEMPLATE: &str = "devarch.template_service_id";
 /// Label holding the hash of the container-affecting effective config.
 pub const LABEL_CONFIG_HASH: &str = "devarch.config_hash";
+/// Label holding per-field hashes (`field=hash,...`), to name the fields that force a recreate.
+pub const LABEL_CONFIG_FIELDS: &str = "devarch.config_fields";
 /// Label identifying the manifests folder that owns the object.
 pub const LABEL_OWNER: &str = "devarch.owner";
 

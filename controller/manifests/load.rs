@@ -397,9 +397,10 @@ fn describe(
                 .as_str()
                 .map(str::to_string)
                 .unwrap_or_else(|| property.to_string());
+            // Point at the key that holds the incomplete mapping (`spec:`), not its first entry.
             out.push(Diagnostic::new(
                 file,
-                at(&pointer),
+                Some(origin.key_at(&pointer)),
                 format!("missing required field `{name}` in {field}"),
             ));
         }
@@ -412,7 +413,7 @@ fn describe(
                     .collect::<Vec<_>>()
                     .join(" or "),
             };
-            out.push(Diagnostic::new(
+            let mut d = Diagnostic::new(
                 file,
                 at(&pointer),
                 format!(
@@ -422,7 +423,19 @@ fn describe(
                         .replace("array", "list"),
                     json_type(instance)
                 ),
-            ));
+            );
+            if expected.contains("boolean")
+                && let Some(word) = instance.as_str()
+                && matches!(
+                    word.to_ascii_lowercase().as_str(),
+                    "yes" | "no" | "on" | "off" | "y" | "n"
+                )
+            {
+                d = d.with_help(format!(
+                    "YAML 1.2 reads `{word}` as text: write true or false"
+                ));
+            }
+            out.push(d);
         }
         ValidationErrorKind::AnyOf { context } | ValidationErrorKind::OneOfNotValid { context } => {
             // A choice between constants (an enum whose variants are documented): name them all.

@@ -286,8 +286,13 @@ enum EnvForm {
     /// `{KEY: value}`; `null` deletes an inherited key.
     Map(IndexMap<String, Option<EnvValue>>),
     /// `[KEY=value, ...]`
-    List(Vec<String>),
+    List(Vec<EnvItem>),
 }
+
+/// Schema-only: one `KEY=value` entry of an env list.
+#[derive(JsonSchema)]
+#[allow(dead_code)]
+struct EnvItem(#[schemars(regex(pattern = r"^[^=]+=.*$"))] String);
 
 fn de_env<'de, D: Deserializer<'de>>(d: D) -> Result<IndexMap<String, Option<EnvValue>>, D::Error> {
     #[derive(Deserialize)]

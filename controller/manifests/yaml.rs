@@ -243,7 +243,7 @@ fn to_json(
 
 fn options() -> serde_saphyr::Options {
     let mut budget = serde_saphyr::Budget::default();
-    budget.max_depth = 48;
+    budget.max_depth = MAX_DEPTH;
     budget.max_documents = 512;
     budget.max_nodes = 200_000;
     budget.max_aliases = 1_000;
@@ -267,6 +267,32 @@ fn options() -> serde_saphyr::Options {
 /// A [`SyntaxError`] for invalid YAML, a duplicate key, an exceeded budget
 /// (alias bomb, deep nesting) or an input over [`MAX_FILE_BYTES`].
 pub fn parse_documents(text: &str) -> Result<Vec<Document>, SyntaxError> {
+    // The deserializer recurses per nesting level with large frames (tens of KiB each in
+    // unoptimised builds): parse on a thread whose stack fits the depth budget with a wide
+    // margin, whatever thread the caller runs on (tokio workers have 2 MiB).
+    std::thread::scope(|scope| {
+        std::thread::Builder::new()
+            .name("yaml-parse".into())
+            .stack_size(PARSER_STACK_BYTES)
+            .spawn_scoped(scope, || parse_documents_here(text))
+            .map_err(|e| SyntaxError {
+                message: format!("cannot start the parser: {e}"),
+                pos: None,
+            })?
+            .join()
+            .unwrap_or_else(|_| {
+                Err(SyntaxError {
+                    message: "the YAML parser crashed on this input".into(),
+                    pos: None,
+                })
+            })
+    })
+}
+
+/// Stack of the parser thread.
+const PARSER_STACK_BYTES: usize = 16 * 1024 * 1024;
+
+fn parse_documents_here(text: &str) -> Result<Vec<Document>, SyntaxError> {
     if text.len() > MAX_FILE_BYTES {
         return Err(SyntaxError {
             message: format!(
@@ -302,15 +328,37 @@ fn clean_message(e: &serde_saphyr::Error) -> String {
     // serde-saphyr appends " at line X, column Y" (alias errors also " (defined at line X,
     // column Y) (used at line X, column Y)"); the caller prints the position itself.
     let first = full.lines().next().unwrap_or("").trim();
-    match [" (defined at line ", " (used at line ", " at line "]
+    let msg = match [" (defined at line ", " (used at line ", " at line "]
         .iter()
         .filter_map(|m| first.find(m))
         .min()
     {
-        Some(i) => first[..i].to_string(),
-        None => first.to_string(),
-    }
+        Some(i) => &first[..i],
+        None => first,
+    };
+    humanize(msg)
 }
+
+/// Say budget and policy errors in the user's terms, not the library's option names.
+fn humanize(msg: &str) -> String {
+    if let Some(key) = msg.strip_prefix("duplicate mapping key: ") {
+        let key = key.split(", set DuplicateKeyPolicy").next().unwrap_or(key);
+        return format!("duplicate key `{key}` (each key may appear once in a mapping)");
+    }
+    if msg.starts_with("budget breached: Depth") {
+        return format!("nesting is deeper than {MAX_DEPTH} levels");
+    }
+    if msg.starts_with("alias replay limit exceeded") || msg.starts_with("budget breached: Alias") {
+        return "aliases expand to too much data (is this an alias bomb?)".into();
+    }
+    if let Some(rest) = msg.strip_prefix("budget breached: ") {
+        return format!("document is too large ({rest})");
+    }
+    msg.to_string()
+}
+
+/// Deepest nesting accepted (a manifest needs about ten levels).
+pub const MAX_DEPTH: usize = 24;
 
 #[cfg(test)]
 mod tests {

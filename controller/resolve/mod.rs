@@ -113,6 +113,9 @@ pub struct EffectiveInstance {
     pub wires: Vec<Wire>,
     /// Dependencies on other instances.
     pub depends_on: Vec<DependencyEdge>,
+    /// Folder of the manifest defining the instance (bind-mount sources are relative to it).
+    #[serde(skip)]
+    pub base_dir: std::path::PathBuf,
 }
 
 /// The desired state of one stack.
@@ -174,6 +177,12 @@ fn resolve_stack(model: &Model, stack: &StackModel, diags: &mut Vec<Diagnostic>)
                 env,
                 wires,
                 depends_on,
+                base_dir: inst
+                    .origin
+                    .file
+                    .parent()
+                    .map(std::path::Path::to_path_buf)
+                    .unwrap_or_default(),
             },
         );
     }

@@ -1,0 +1,535 @@
+//! Host ports picked for `host: auto`, kept in `{home}/ports.json` so that a port,
+//! once given to `(stack, instance, container port, protocol)`, stays the same across
+//! re-plans and restarts, and two stacks never get the same one.
+//!
+//! Several devarch processes may allocate at once: do load-modify-save inside
+//! [`PortStore::with_locked`], which holds an exclusive lock on `{home}/ports.lock`.
+
+use std::collections::{BTreeMap, HashSet};
+use std::io;
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, UdpSocket};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::{ensure_dir, lock_exclusive, write_atomic};
+use crate::manifests::types::Protocol;
+
+/// File name of the port records under `--home`.
+pub const PORTS_FILE: &str = "ports.json";
+/// File name of the lock under `--home`.
+pub const LOCK_FILE: &str = "ports.lock";
+/// Version written in `ports.json`.
+const FORMAT_VERSION: u32 = 1;
+/// Kernel-chosen candidates tried before giving up.
+const MAX_ATTEMPTS: usize = 200;
+
+/// Errors of the port store; every message names the file involved.
+#[derive(Debug, thiserror::Error)]
+pub enum PortError {
+    /// A file-system or socket operation failed.
+    #[error("cannot {action} {}: {source}", path.display())]
+    Io {
+        /// What was being done.
+        action: &'static str,
+        /// The file involved.
+        path: PathBuf,
+        /// The underlying error.
+        source: io::Error,
+    },
+    /// `ports.json` is not valid.
+    #[error("port records {} are not valid: {detail}", path.display())]
+    Corrupt {
+        /// The records file.
+        path: PathBuf,
+        /// What is wrong.
+        detail: String,
+    },
+    /// No free host port was found.
+    #[error(
+        "no free host port found for {stack}/{instance} port {port}/{protocol} after {MAX_ATTEMPTS} tries (records in {})",
+        path.display()
+    )]
+    Exhausted {
+        /// The records file.
+        path: PathBuf,
+        /// Stack asking.
+        stack: String,
+        /// Instance asking.
+        instance: String,
+        /// Container port.
+        port: u16,
+        /// Protocol.
+        protocol: Protocol,
+    },
+}
+
+/// Result of port store operations.
+pub type Result<T, E = PortError> = std::result::Result<T, E>;
+
+fn io_err(action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> PortError {
+    move |source| PortError::Io {
+        action,
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Identity of an auto-published port.
+type Slot = (String, String, u16, Protocol);
+
+/// One line of `ports.json`.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct Record {
+    stack: String,
+    instance: String,
+    container_port: u16,
+    protocol: Protocol,
+    host_port: u16,
+}
+
+/// On-disk shape of `ports.json`.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PortsFile {
+    version: u32,
+    ports: Vec<Record>,
+}
+
+/// The recorded host ports of one `--home`.
+#[derive(Debug)]
+pub struct PortStore {
+    path: PathBuf,
+    slots: BTreeMap<Slot, u16>,
+    dirty: bool,
+}
+
+impl PortStore {
+    /// Load `{home}/ports.json` (empty when it does not exist). Prefer
+    /// [`PortStore::with_locked`] when the store will be changed.
+    pub fn load(home: &Path) -> Result<Self> {
+        let path = home.join(PORTS_FILE);
+        let slots = match std::fs::read(&path) {
+            Ok(bytes) => parse(&path, &bytes)?,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => BTreeMap::new(),
+            Err(e) => return Err(io_err("read", &path)(e)),
+        };
+        Ok(PortStore {
+            path,
+            slots,
+            dirty: false,
+        })
+    }
+
+    /// Run `f` on the store with `{home}/ports.lock` held exclusively: load, call `f`,
+    /// save if anything changed, unlock. When `f` fails nothing is saved.
+    pub fn with_locked<T, E>(
+        home: &Path,
+        f: impl FnOnce(&mut PortStore) -> Result<T, E>,
+    ) -> Result<T, E>
+    where
+        E: From<PortError>,
+    {
+        ensure_dir(home).map_err(io_err("create folder", home))?;
+        let lock_path = home.join(LOCK_FILE);
+        let _lock = lock_exclusive(&lock_path).map_err(io_err("lock", &lock_path))?;
+        let mut store = PortStore::load(home)?;
+        let out = f(&mut store)?;
+        if store.dirty {
+            store.save()?;
+        }
+        Ok(out)
+    }
+
+    /// Path of `ports.json`.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The host port recorded for this container port, if any.
+    pub fn assigned(&self, stack: &str, instance: &str, port: u16, proto: Protocol) -> Option<u16> {
+        self.slots.get(&slot(stack, instance, port, proto)).copied()
+    }
+
+    /// The host port for this container port: the recorded one, or else a newly
+    /// picked free one, recorded (call [`PortStore::save`], or use
+    /// [`PortStore::with_locked`]). A new port is one the kernel hands out on
+    /// 127.0.0.1, also bindable on 0.0.0.0, not recorded for anyone and not in
+    /// `fixed_in_use` (the fixed host ports of all stacks). A recorded port that
+    /// has since become a fixed port somewhere is given up and replaced.
+    pub fn assign_auto(
+        &mut self,
+        stack: &str,
+        instance: &str,
+        port: u16,
+        proto: Protocol,
+        fixed_in_use: &HashSet<u16>,
+    ) -> Result<u16> {
+        let candidates = std::iter::repeat_with(|| ephemeral_port(proto));
+        self.assign_from(stack, instance, port, proto, fixed_in_use, candidates)
+    }
+
+    /// [`PortStore::assign_auto`] with the candidate ports given.
+    fn assign_from(
+        &mut self,
+        stack: &str,
+        instance: &str,
+        port: u16,
+        proto: Protocol,
+        fixed_in_use: &HashSet<u16>,
+        candidates: impl Iterator<Item = io::Result<u16>>,
+    ) -> Result<u16> {
+        let key = slot(stack, instance, port, proto);
+        if let Some(&host) = self.slots.get(&key) {
+            if !fixed_in_use.contains(&host) {
+                return Ok(host);
+            }
+            self.slots.remove(&key);
+            self.dirty = true;
+        }
+        let taken: HashSet<u16> = self.slots.values().copied().collect();
+        for candidate in candidates.take(MAX_ATTEMPTS) {
+            let candidate = candidate.map_err(io_err("probe a free port for", &self.path))?;
+            if candidate == 0
+                || taken.contains(&candidate)
+                || fixed_in_use.contains(&candidate)
+                || !Self::is_free_on_host(candidate, proto)
+            {
+                continue;
+            }
+            self.slots.insert(key, candidate);
+            self.dirty = true;
+            return Ok(candidate);
+        }
+        Err(PortError::Exhausted {
+            path: self.path.clone(),
+            stack: stack.to_string(),
+            instance: instance.to_string(),
+            port,
+            protocol: proto,
+        })
+    }
+
+    /// Forget every port of `stack`; returns how many were released.
+    pub fn release_stack(&mut self, stack: &str) -> usize {
+        self.release(|(s, _, _, _)| s == stack)
+    }
+
+    /// Forget every port of `instance` in `stack`; returns how many were released.
+    pub fn release_instance(&mut self, stack: &str, instance: &str) -> usize {
+        self.release(|(s, i, _, _)| s == stack && i == instance)
+    }
+
+    fn release(&mut self, matches: impl Fn(&Slot) -> bool) -> usize {
+        let before = self.slots.len();
+        self.slots.retain(|k, _| !matches(k));
+        let released = before - self.slots.len();
+        self.dirty |= released > 0;
+        released
+    }
+
+    /// The `(stack, instance)` holding host port `port`, for error messages.
+    pub fn holder(&self, port: u16, proto: Protocol) -> Option<(String, String)> {
+        self.slots
+            .iter()
+            .find(|((_, _, _, p), host)| **host == port && *p == proto)
+            .map(|((s, i, _, _), _)| (s.clone(), i.clone()))
+    }
+
+    /// Whether `port` can be bound on 0.0.0.0 right now (nothing listens on it).
+    pub fn is_free_on_host(port: u16, proto: Protocol) -> bool {
+        let addr = SocketAddr::from((Ipv4Addr::UNSPECIFIED, port));
+        match proto {
+            Protocol::Tcp => TcpListener::bind(addr).is_ok(),
+            Protocol::Udp => UdpSocket::bind(addr).is_ok(),
+        }
+    }
+
+    /// Write `ports.json` atomically (temporary file + rename, mode 0600).
+    pub fn save(&mut self) -> Result<()> {
+        let file = PortsFile {
+            version: FORMAT_VERSION,
+            ports: self
+                .slots
+                .iter()
+                .map(|((stack, instance, port, proto), host)| Record {
+                    stack: stack.clone(),
+                    instance: instance.clone(),
+                    container_port: *port,
+                    protocol: *proto,
+                    host_port: *host,
+                })
+                .collect(),
+        };
+        let mut json = serde_json::to_vec_pretty(&file).map_err(|e| PortError::Corrupt {
+            path: self.path.clone(),
+            detail: e.to_string(),
+        })?;
+        json.push(b'\n');
+        if let Some(dir) = self.path.parent() {
+            ensure_dir(dir).map_err(io_err("create folder", dir))?;
+        }
+        write_atomic(&self.path, &json).map_err(io_err("write", &self.path))?;
+        self.dirty = false;
+        Ok(())
+    }
+}
+
+fn slot(stack: &str, instance: &str, port: u16, proto: Protocol) -> Slot {
+    (stack.to_string(), instance.to_string(), port, proto)
+}
+
+/// A port the kernel considers free on 127.0.0.1 right now.
+fn ephemeral_port(proto: Protocol) -> io::Result<u16> {
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
+    match proto {
+        Protocol::Tcp => TcpListener::bind(addr)?.local_addr().map(|a| a.port()),
+        Protocol::Udp => UdpSocket::bind(addr)?.local_addr().map(|a| a.port()),
+    }
+}
+
+fn parse(path: &Path, bytes: &[u8]) -> Result<BTreeMap<Slot, u16>> {
+    let corrupt = |detail: String| PortError::Corrupt {
+        path: path.to_path_buf(),
+        detail,
+    };
+    let file: PortsFile = serde_json::from_slice(bytes).map_err(|e| corrupt(e.to_string()))?;
+    if file.version != FORMAT_VERSION {
+        return Err(corrupt(format!(
+            "version {} is not supported (expected {FORMAT_VERSION})",
+            file.version
+        )));
+    }
+    let mut slots = BTreeMap::new();
+    for r in file.ports {
+        let key = slot(&r.stack, &r.instance, r.container_port, r.protocol);
+        if slots.insert(key, r.host_port).is_some() {
+            return Err(corrupt(format!(
+                "{}/{} port {}/{} is recorded twice",
+                r.stack, r.instance, r.container_port, r.protocol
+            )));
+        }
+    }
+    Ok(slots)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TCP: Protocol = Protocol::Tcp;
+    const UDP: Protocol = Protocol::Udp;
+
+    fn none() -> HashSet<u16> {
+        HashSet::new()
+    }
+
+    /// A port nothing listens on right now.
+    fn free_port(proto: Protocol) -> u16 {
+        loop {
+            let p = ephemeral_port(proto).unwrap();
+            if PortStore::is_free_on_host(p, proto) {
+                return p;
+            }
+        }
+    }
+
+    #[test]
+    fn assignment_is_stable_across_reload() {
+        let home = tempfile::tempdir().unwrap();
+        let first = PortStore::with_locked(home.path(), |s| {
+            let p = s.assign_auto("blog", "db", 5432, TCP, &none())?;
+            assert_eq!(s.assign_auto("blog", "db", 5432, TCP, &none())?, p);
+            Ok::<_, PortError>(p)
+        })
+        .unwrap();
+        let store = PortStore::load(home.path()).unwrap();
+        assert_eq!(store.assigned("blog", "db", 5432, TCP), Some(first));
+        assert_eq!(store.assigned("blog", "db", 5432, UDP), None);
+        assert_eq!(store.holder(first, TCP), Some(("blog".into(), "db".into())));
+        assert_eq!(store.holder(first, UDP), None);
+        let again = PortStore::with_locked(home.path(), |s| {
+            s.assign_auto("blog", "db", 5432, TCP, &none())
+        })
+        .unwrap();
+        assert_eq!(again, first);
+        let mode = {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::metadata(home.path().join(PORTS_FILE))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777
+        };
+        assert_eq!(mode, 0o600);
+    }
+
+    #[test]
+    fn two_stacks_get_different_ports() {
+        let home = tempfile::tempdir().unwrap();
+        let mut store = PortStore::load(home.path()).unwrap();
+        let mut seen = HashSet::new();
+        for stack in ["blog", "shop", "wiki"] {
+            for (port, proto) in [(5432, TCP), (80, TCP), (53, UDP)] {
+                let p = store
+                    .assign_auto(stack, "db", port, proto, &none())
+                    .unwrap();
+                assert!(seen.insert(p), "port {p} handed out twice");
+            }
+        }
+        store.save().unwrap();
+    }
+
+    #[test]
+    fn concurrent_allocations_do_not_collide() {
+        let home = tempfile::tempdir().unwrap();
+        let ports: Vec<u16> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..8)
+                .map(|i| {
+                    let home = home.path();
+                    scope.spawn(move || {
+                        PortStore::with_locked(home, |s| {
+                            s.assign_auto(&format!("stack{i}"), "web", 80, TCP, &none())
+                        })
+                        .unwrap()
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let distinct: HashSet<u16> = ports.iter().copied().collect();
+        assert_eq!(distinct.len(), ports.len());
+        let store = PortStore::load(home.path()).unwrap();
+        for (i, p) in ports.iter().enumerate() {
+            assert_eq!(
+                store.assigned(&format!("stack{i}"), "web", 80, TCP),
+                Some(*p)
+            );
+        }
+    }
+
+    #[test]
+    fn live_listener_recorded_and_fixed_ports_are_skipped() {
+        let home = tempfile::tempdir().unwrap();
+        let mut store = PortStore::load(home.path()).unwrap();
+        let tcp = TcpListener::bind((Ipv4Addr::UNSPECIFIED, 0)).unwrap();
+        let udp = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        let busy_tcp = tcp.local_addr().unwrap().port();
+        let busy_udp = udp.local_addr().unwrap().port();
+        assert!(!PortStore::is_free_on_host(busy_tcp, TCP));
+        assert!(!PortStore::is_free_on_host(busy_udp, UDP));
+
+        let recorded = store.assign_auto("shop", "web", 80, TCP, &none()).unwrap();
+        let fixed = free_port(TCP);
+        let good = loop {
+            let p = free_port(TCP);
+            if p != fixed && p != recorded {
+                break p;
+            }
+        };
+        let fixed_in_use = HashSet::from([fixed]);
+        let candidates = [busy_tcp, recorded, fixed, good].map(Ok).into_iter();
+        let got = store
+            .assign_from("blog", "web", 80, TCP, &fixed_in_use, candidates)
+            .unwrap();
+        assert_eq!(got, good);
+
+        let udp_good = free_port(UDP);
+        let candidates = [busy_udp, udp_good].map(Ok).into_iter();
+        let got = store
+            .assign_from("blog", "dns", 53, UDP, &none(), candidates)
+            .unwrap();
+        assert_eq!(got, udp_good);
+
+        // Only busy candidates: a clear error, nothing recorded.
+        let candidates = std::iter::repeat_with(|| Ok(busy_tcp));
+        let err = store
+            .assign_from("blog", "api", 8080, TCP, &none(), candidates)
+            .unwrap_err();
+        assert!(matches!(err, PortError::Exhausted { .. }), "{err:?}");
+        assert!(err.to_string().contains(PORTS_FILE));
+        assert_eq!(store.assigned("blog", "api", 8080, TCP), None);
+
+        // With the real kernel source the busy ports are never handed out either.
+        for i in 0..20 {
+            let p = store
+                .assign_auto("many", &format!("i{i}"), 80, TCP, &none())
+                .unwrap();
+            assert_ne!(p, busy_tcp);
+        }
+        drop((tcp, udp));
+    }
+
+    #[test]
+    fn recorded_port_that_became_fixed_is_replaced() {
+        let home = tempfile::tempdir().unwrap();
+        let mut store = PortStore::load(home.path()).unwrap();
+        let p = store.assign_auto("blog", "db", 5432, TCP, &none()).unwrap();
+        let fixed = HashSet::from([p]);
+        let q = store.assign_auto("blog", "db", 5432, TCP, &fixed).unwrap();
+        assert_ne!(p, q);
+        assert_eq!(store.assigned("blog", "db", 5432, TCP), Some(q));
+    }
+
+    #[test]
+    fn release_frees_ports() {
+        let home = tempfile::tempdir().unwrap();
+        let (a, b, c) = PortStore::with_locked(home.path(), |s| {
+            let a = s.assign_auto("blog", "db", 5432, TCP, &none())?;
+            let b = s.assign_auto("blog", "web", 80, TCP, &none())?;
+            let c = s.assign_auto("shop", "db", 5432, TCP, &none())?;
+            Ok::<_, PortError>((a, b, c))
+        })
+        .unwrap();
+        PortStore::with_locked(home.path(), |s| {
+            assert_eq!(s.release_instance("blog", "web"), 1);
+            assert_eq!(s.release_instance("blog", "web"), 0);
+            Ok::<_, PortError>(())
+        })
+        .unwrap();
+        let store = PortStore::load(home.path()).unwrap();
+        assert_eq!(store.assigned("blog", "web", 80, TCP), None);
+        assert_eq!(store.holder(b, TCP), None);
+        assert_eq!(store.assigned("blog", "db", 5432, TCP), Some(a));
+
+        PortStore::with_locked(home.path(), |s| {
+            assert_eq!(s.release_stack("blog"), 1);
+            Ok::<_, PortError>(())
+        })
+        .unwrap();
+        let mut store = PortStore::load(home.path()).unwrap();
+        assert_eq!(store.holder(a, TCP), None);
+        assert_eq!(store.holder(c, TCP), Some(("shop".into(), "db".into())));
+        // A released port may be handed out again (unless something else took it).
+        if PortStore::is_free_on_host(a, TCP) {
+            let again = store
+                .assign_from("wiki", "db", 5432, TCP, &none(), [a].map(Ok).into_iter())
+                .unwrap();
+            assert_eq!(again, a);
+        }
+    }
+
+    #[test]
+    fn failed_closure_saves_nothing_and_corrupt_file_is_reported() {
+        let home = tempfile::tempdir().unwrap();
+        let result: Result<(), PortError> = PortStore::with_locked(home.path(), |s| {
+            s.assign_auto("blog", "db", 5432, TCP, &none())?;
+            Err(PortError::Corrupt {
+                path: s.path().to_path_buf(),
+                detail: "test".into(),
+            })
+        });
+        assert!(result.is_err());
+        assert!(!home.path().join(PORTS_FILE).exists());
+
+        std::fs::write(
+            home.path().join(PORTS_FILE),
+            b"{\"version\": 9, \"ports\": []}",
+        )
+        .unwrap();
+        let err = PortStore::load(home.path()).unwrap_err();
+        assert!(matches!(err, PortError::Corrupt { .. }));
+        assert!(err.to_string().contains(PORTS_FILE));
+    }
+}

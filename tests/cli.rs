@@ -1,0 +1,334 @@
+//! The `devarch` binary: exit codes, output formats and messages of the foundation commands.
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+
+/// The binary with a clean environment (no folder or format leaking in from the caller).
+fn devarch() -> Command {
+    let mut cmd = Command::cargo_bin("devarch").unwrap();
+    cmd.env_remove("DEVARCH_DIR")
+        .env_remove("DEVARCH_HOME")
+        .env_remove("DEVARCH_RUNTIME")
+        .env("DEVARCH_DIAGNOSTICS", "plain");
+    cmd
+}
+
+fn stdout_json(cmd: &mut Command) -> serde_json::Value {
+    let out = cmd.assert().success().get_output().stdout.clone();
+    serde_json::from_slice(&out)
+        .unwrap_or_else(|e| panic!("not JSON ({e}):\n{}", String::from_utf8_lossy(&out)))
+}
+
+#[test]
+fn validate_succeeds_on_every_example() {
+    for dir in [
+        "examples/django-postgres",
+        "examples/laravel-mysql",
+        "examples/two-stacks",
+    ] {
+        devarch()
+            .args(["--dir", dir, "validate"])
+            .assert()
+            .code(0)
+            .stdout(predicate::str::contains("valid"))
+            .stderr(predicate::str::is_empty());
+    }
+}
+
+#[test]
+fn validate_reads_the_folder_from_the_environment() {
+    devarch()
+        .env("DEVARCH_DIR", "examples/two-stacks")
+        .arg("validate")
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("2 stacks"));
+}
+
+#[test]
+fn validate_fails_with_file_line_and_column() {
+    devarch()
+        .args(["--dir", "tests/fixtures/bad/unknown-field", "validate"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "tests/fixtures/bad/unknown-field/template.yaml:6:3: error: unknown field `imagee` in spec",
+        ))
+        .stderr(predicate::str::contains("did you mean `image`?"))
+        .stderr(predicate::str::contains("1 problem in 1 file"))
+        .stderr(predicate::str::contains("panicked").not());
+}
+
+#[test]
+fn fancy_diagnostics_point_at_the_source() {
+    let out = devarch()
+        .env("DEVARCH_DIAGNOSTICS", "fancy")
+        .env("NO_COLOR", "1")
+        .args(["--dir", "tests/fixtures/bad/unknown-field", "validate"])
+        .assert()
+        .code(1)
+        .get_output()
+        .stderr
+        .clone();
+    let err = String::from_utf8(out).unwrap();
+    assert!(err.contains("imagee: nginx:1.27"), "{err}");
+    assert!(err.contains("template.yaml:6:3"), "{err}");
+}
+
+#[test]
+fn get_stacks_json_lists_both_stacks() {
+    let v = stdout_json(devarch().args([
+        "--dir",
+        "examples/two-stacks",
+        "get",
+        "stacks",
+        "-o",
+        "json",
+    ]));
+    let names: Vec<&str> = v
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, vec!["alpha", "beta"]);
+    for s in v.as_array().unwrap() {
+        assert_eq!(s["instances"], 3);
+        assert_eq!(s["valid"], true);
+    }
+    assert_eq!(v[0]["network"], "devarch-alpha-net");
+}
+
+#[test]
+fn get_stacks_text_is_a_table() {
+    devarch()
+        .args(["--dir", "examples/two-stacks", "get", "stacks"])
+        .assert()
+        .success()
+        .stdout(predicate::str::starts_with("NAME"))
+        .stdout(predicate::str::contains("alpha"))
+        .stdout(predicate::str::contains("beta"));
+}
+
+#[test]
+fn get_templates_lists_the_catalog() {
+    devarch()
+        .args(["--dir", "examples/two-stacks", "get", "templates"])
+        .assert()
+        .success()
+        .stdout(predicate::str::is_match(r"(?m)^postgres\s+builtin\s+postgres:16").unwrap());
+    let v = stdout_json(devarch().args([
+        "--dir",
+        "examples/two-stacks",
+        "get",
+        "templates",
+        "-o",
+        "json",
+    ]));
+    assert!(v.as_array().unwrap().len() >= 14);
+}
+
+#[test]
+fn get_instances_lists_every_instance() {
+    let v = stdout_json(devarch().args([
+        "--dir",
+        "examples/django-postgres",
+        "get",
+        "instances",
+        "-o",
+        "json",
+    ]));
+    let rows: Vec<(String, String)> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["stack"].as_str().unwrap().to_string(),
+                r["container"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        vec![
+            ("blog".into(), "devarch-blog-cache".into()),
+            ("blog".into(), "devarch-blog-db".into()),
+            ("blog".into(), "devarch-blog-web".into()),
+        ]
+    );
+}
+
+#[test]
+fn effective_config_json_is_json_and_redacts_secrets() {
+    let v = stdout_json(devarch().args([
+        "--dir",
+        "examples/django-postgres",
+        "effective-config",
+        "blog",
+        "web",
+        "-o",
+        "json",
+    ]));
+    assert_eq!(v["stack"], "blog");
+    assert_eq!(v["instance"], "web");
+    assert_eq!(v["container"], "devarch-blog-web");
+    assert_eq!(
+        v["env"]["DATABASE_URL"],
+        "postgres://app:${secret:db/password}@devarch-blog-db:5432/app"
+    );
+    assert_eq!(v["env"]["DB_PASSWORD"], "${secret:db/password}");
+}
+
+#[test]
+fn effective_config_yaml_is_the_default() {
+    devarch()
+        .args([
+            "--dir",
+            "examples/django-postgres",
+            "effective-config",
+            "blog",
+            "db",
+        ])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("image: postgres:16"))
+        .stdout(predicate::str::contains("${secret:db/password}"));
+}
+
+#[test]
+fn unknown_stack_names_the_known_ones() {
+    devarch()
+        .args([
+            "--dir",
+            "examples/two-stacks",
+            "effective-config",
+            "gamma",
+            "web",
+        ])
+        .assert()
+        .code(1)
+        .stdout(predicate::str::is_empty())
+        .stderr(predicate::str::contains("no stack \"gamma\""))
+        .stderr(predicate::str::contains("alpha, beta"))
+        .stderr(predicate::str::contains("panicked").not());
+}
+
+#[test]
+fn unknown_instance_names_the_known_ones() {
+    devarch()
+        .args([
+            "--dir",
+            "examples/two-stacks",
+            "effective-config",
+            "alpha",
+            "nope",
+        ])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("no instance \"nope\""))
+        .stderr(predicate::str::contains("cache, db, web"))
+        .stderr(predicate::str::contains("panicked").not());
+}
+
+#[test]
+fn effective_config_of_a_broken_stack_shows_its_errors() {
+    devarch()
+        .args([
+            "--dir",
+            "tests/fixtures/bad/missing-import",
+            "effective-config",
+            "blog",
+            "web",
+        ])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("stack.yaml:7:5"))
+        .stderr(predicate::str::contains("has manifest errors"));
+}
+
+#[test]
+fn a_missing_folder_is_named() {
+    devarch()
+        .args(["--dir", "/nonexistent/devarch-manifests", "validate"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("/nonexistent/devarch-manifests"))
+        .stderr(predicate::str::contains("does not exist"))
+        .stderr(predicate::str::contains("panicked").not());
+}
+
+#[test]
+fn schema_check_passes_on_the_repository() {
+    // Fails when schemas/ or crds/ are stale: run `devarch schema` and commit the result.
+    devarch()
+        .args(["schema", "--check", "--root", env!("CARGO_MANIFEST_DIR")])
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("up to date"));
+}
+
+#[test]
+fn schema_check_fails_on_stale_files_and_schema_writes_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().to_str().unwrap();
+    devarch()
+        .args(["schema", "--check", "--root", root])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("out of date"));
+    devarch()
+        .args(["schema", "--root", root])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("wrote"));
+    devarch()
+        .args(["schema", "--check", "--root", root])
+        .assert()
+        .code(0);
+    for rel in [
+        "schemas/devarch.schema.json",
+        "schemas/template.schema.json",
+        "crds/stacks.devarch.io.yaml",
+    ] {
+        let generated = std::fs::read(tmp.path().join(rel)).unwrap();
+        let committed = std::fs::read(rel).unwrap();
+        assert!(
+            generated == committed,
+            "{rel} differs from the committed file"
+        );
+    }
+}
+
+#[test]
+fn completions_mention_the_binary() {
+    devarch()
+        .args(["completions", "bash"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("devarch"))
+        .stdout(predicate::str::contains("validate"));
+}
+
+#[test]
+fn version_and_help() {
+    devarch()
+        .arg("--version")
+        .assert()
+        .success()
+        .stdout(predicate::str::starts_with("devarch "));
+    devarch()
+        .arg("--help")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("effective-config"));
+}
+
+#[test]
+fn an_unknown_subcommand_is_a_usage_error() {
+    devarch()
+        .arg("frobnicate")
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("frobnicate"));
+}
