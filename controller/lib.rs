@@ -9,14 +9,15 @@ name and label; [`catalog`] holds the built-in templates; [`state`] is what live
 */
 #![warn(missing_docs)]
 
-// pub mod apply; (wired in once its backend lands)
+pub mod apply;
 pub mod catalog;
 pub mod cli;
 pub mod identity;
 pub mod manifests;
-// pub mod observe; (wired in once its backend lands)
-// pub mod plan; (wired in once its backend lands)
+pub mod observe;
+pub mod plan;
+pub mod reconcile;
 pub mod resolve;
-// pub mod runtime; (wired in once its backend lands)
+pub mod runtime;
 pub mod state;
 pub mod workspace;

@@ -81,6 +81,50 @@ pub enum Command {
         #[arg(short, long, value_enum, default_value_t = DocFormat::Yaml)]
         output: DocFormat,
     },
+    /// Show what apply would change (exit 0: no changes, 2: changes, 1: error).
+    Plan {
+        /// Stacks (default: all, plus stacks on the engine whose manifests are gone).
+        stacks: Vec<String>,
+        /// Output format.
+        #[arg(short, long, value_enum, default_value_t = ListFormat::Text)]
+        output: ListFormat,
+        /// Save the plan (with a fingerprint of desired and observed state) for `apply --plan`.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+    /// Converge stacks: create, start, recreate and remove containers, networks and volumes.
+    Apply {
+        /// Stacks (default: all).
+        stacks: Vec<String>,
+        /// Apply a saved plan; refused when desired or observed state changed since.
+        #[arg(long, value_name = "FILE")]
+        plan: Option<PathBuf>,
+        /// Wait this long for another apply of the same stack to finish (e.g. 30s).
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration_arg)]
+        lock_timeout: Option<std::time::Duration>,
+    },
+    /// Show a stack: instances, network, wires, ports, state and conditions.
+    Describe {
+        /// What to describe.
+        #[arg(value_enum)]
+        what: DescribeWhat,
+        /// Its name.
+        name: String,
+        /// Output format.
+        #[arg(short, long, value_enum, default_value_t = ListFormat::Text)]
+        output: ListFormat,
+    },
+    /// Remove a stack's manifests and, through a reconcile, its containers and network.
+    Delete {
+        /// Stack name.
+        stack: String,
+        /// Also remove the stack's named volumes (data is lost).
+        #[arg(long)]
+        purge_volumes: bool,
+        /// Wait this long for another apply of the same stack to finish.
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration_arg)]
+        lock_timeout: Option<std::time::Duration>,
+    },
     /// Write the JSON Schemas (schemas/) and CRDs (crds/), or check they are up to date.
     Schema {
         /// Fail if the files on disk differ instead of writing them.
@@ -95,6 +139,18 @@ pub enum Command {
         /// Shell.
         shell: clap_complete::Shell,
     },
+}
+
+/// Describable resources.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum DescribeWhat {
+    /// A stack.
+    Stack,
+}
+
+fn parse_duration_arg(s: &str) -> Result<std::time::Duration, String> {
+    crate::manifests::types::parse_duration(s)
+        .ok_or_else(|| format!("{s:?} is not a duration like 30s, 2m, 500ms"))
 }
 
 /// Listable resources.

@@ -2,6 +2,7 @@
 The only module that uses `anyhow`. */
 
 pub mod args;
+pub mod engine;
 pub mod output;
 
 use std::io::Write;
@@ -43,7 +44,7 @@ fn load(cli: &Cli) -> Result<Workspace> {
     Ok(Workspace::load(&cli.dir)?)
 }
 
-fn sources(ws: &Workspace) -> SourceMap {
+pub(crate) fn sources(ws: &Workspace) -> SourceMap {
     let mut s = ws.set.sources.clone();
     for (name, text) in catalog::SOURCES {
         s.insert(
@@ -84,6 +85,32 @@ pub fn run(cli: Cli) -> Result<u8> {
             output,
         } => effective_config(&cli, stack, instance, *output),
         Command::Schema { check, root } => schema(root, *check),
+        Command::Plan {
+            stacks,
+            output,
+            out,
+        } => engine::plan(&cli, stacks, *output == ListFormat::Json, out.as_deref()),
+        Command::Apply {
+            stacks,
+            plan,
+            lock_timeout,
+        } => {
+            let sel = crate::reconcile::Selection {
+                stacks: stacks.clone(),
+                ..Default::default()
+            };
+            engine::apply(&cli, sel, plan.as_deref(), *lock_timeout)
+        }
+        Command::Describe {
+            what: args::DescribeWhat::Stack,
+            name,
+            output,
+        } => engine::describe_stack(&cli, name, *output),
+        Command::Delete {
+            stack,
+            purge_volumes,
+            lock_timeout,
+        } => engine::delete(&cli, stack, *purge_volumes, *lock_timeout),
         Command::Completions { shell } => {
             clap_complete::generate(
                 *shell,
@@ -149,6 +176,10 @@ fn get(cli: &Cli, what: GetWhat, format: ListFormat) -> Result<u8> {
     let mut out = std::io::stdout().lock();
     match what {
         GetWhat::Stacks => {
+            let running = engine::running_counts(cli);
+            if running.is_none() {
+                eprintln!("warning: no container engine answered; RUNNING is unknown");
+            }
             let rows: Vec<serde_json::Value> = ws
                 .model
                 .stacks
@@ -159,6 +190,7 @@ fn get(cli: &Cli, what: GetWhat, format: ListFormat) -> Result<u8> {
                         "description": s.spec.description,
                         "enabled": s.spec.enabled,
                         "instances": s.instances.len(),
+                        "running": running.as_ref().map(|r| r.get(&s.name).map(|c| c.1).unwrap_or(0)),
                         "valid": ws.stacks.contains_key(&s.name),
                         "network": crate::identity::network_name(&s.name),
                         "file": s.origin.file,
@@ -174,6 +206,10 @@ fn get(cli: &Cli, what: GetWhat, format: ListFormat) -> Result<u8> {
                     vec![
                         r["name"].as_str().unwrap_or_default().to_string(),
                         r["instances"].to_string(),
+                        r["running"]
+                            .as_u64()
+                            .map(|n| n.to_string())
+                            .unwrap_or_else(|| "?".into()),
                         if r["enabled"] == json!(true) {
                             "yes"
                         } else {
@@ -192,7 +228,14 @@ fn get(cli: &Cli, what: GetWhat, format: ListFormat) -> Result<u8> {
                 .collect();
             output::table(
                 &mut out,
-                &["NAME", "INSTANCES", "ENABLED", "MANIFESTS", "DESCRIPTION"],
+                &[
+                    "NAME",
+                    "INSTANCES",
+                    "RUNNING",
+                    "ENABLED",
+                    "MANIFESTS",
+                    "DESCRIPTION",
+                ],
                 &table,
             )?;
         }

@@ -5,6 +5,7 @@ ambiguous providers, `dependsOn` cycles, host ports claimed twice) come back as
 diagnostics, and the stacks they touch are left out of the result.
 */
 
+pub mod desired;
 pub mod merge;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};

@@ -1,0 +1,146 @@
+/*! Observe: one snapshot of the engine (three list calls, whatever the number of objects),
+then per-stack views keyed like the desired state. No decisions here. */
+
+use std::collections::BTreeMap;
+
+use crate::identity::{
+    LABEL_CONFIG_FIELDS, LABEL_CONFIG_HASH, LABEL_INSTANCE, LABEL_MANAGED_BY, LABEL_OWNER,
+    LABEL_STACK, MANAGED_BY_VALUE, NAME_PREFIX,
+};
+use crate::runtime::{ContainerSummary, NetworkSummary, Result, Runtime, VolumeSummary};
+
+/// Everything named `devarch-*` on the engine.
+#[derive(Clone, Debug, Default)]
+pub struct ObservedWorld {
+    /// Containers, sorted by name.
+    pub containers: Vec<ContainerSummary>,
+    /// Networks, sorted by name then ID.
+    pub networks: Vec<NetworkSummary>,
+    /// Volumes, sorted by name.
+    pub volumes: Vec<VolumeSummary>,
+}
+
+/// Take a snapshot: exactly three engine calls.
+///
+/// # Errors
+/// The engine's error.
+pub async fn observe(rt: &dyn Runtime) -> Result<ObservedWorld> {
+    let prefix = format!("{NAME_PREFIX}-");
+    let (containers, networks, volumes) = tokio::try_join!(
+        rt.list_containers(&prefix),
+        rt.list_networks(&prefix),
+        rt.list_volumes(&prefix)
+    )?;
+    let mut w = ObservedWorld {
+        containers,
+        networks,
+        volumes,
+    };
+    w.containers.sort_by(|a, b| a.name.cmp(&b.name));
+    w.networks
+        .sort_by(|a, b| (&a.name, &a.id).cmp(&(&b.name, &b.id)));
+    w.volumes.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(w)
+}
+
+/// Labels of a devarch object, read.
+pub trait Labelled {
+    /// The labels.
+    fn labels(&self) -> &BTreeMap<String, String>;
+
+    /// Managed by devarch and owned by `owner` (the manifests folder).
+    fn is_ours(&self, owner: &str) -> bool {
+        let l = self.labels();
+        l.get(LABEL_MANAGED_BY).map(String::as_str) == Some(MANAGED_BY_VALUE)
+            && l.get(LABEL_OWNER).map(String::as_str) == Some(owner)
+    }
+    /// Managed by some devarch (maybe another folder).
+    fn is_managed(&self) -> bool {
+        self.labels().get(LABEL_MANAGED_BY).map(String::as_str) == Some(MANAGED_BY_VALUE)
+    }
+    /// Stack label.
+    fn stack(&self) -> Option<&str> {
+        self.labels().get(LABEL_STACK).map(String::as_str)
+    }
+    /// Instance label.
+    fn instance(&self) -> Option<&str> {
+        self.labels().get(LABEL_INSTANCE).map(String::as_str)
+    }
+    /// Config hash label.
+    fn config_hash(&self) -> Option<&str> {
+        self.labels().get(LABEL_CONFIG_HASH).map(String::as_str)
+    }
+    /// Per-field hashes label.
+    fn config_fields(&self) -> BTreeMap<String, String> {
+        self.labels()
+            .get(LABEL_CONFIG_FIELDS)
+            .map(|s| crate::resolve::desired::decode_fields(s))
+            .unwrap_or_default()
+    }
+    /// Owner label.
+    fn owner(&self) -> Option<&str> {
+        self.labels().get(LABEL_OWNER).map(String::as_str)
+    }
+}
+
+impl Labelled for ContainerSummary {
+    fn labels(&self) -> &BTreeMap<String, String> {
+        &self.labels
+    }
+}
+impl Labelled for NetworkSummary {
+    fn labels(&self) -> &BTreeMap<String, String> {
+        &self.labels
+    }
+}
+impl Labelled for VolumeSummary {
+    fn labels(&self) -> &BTreeMap<String, String> {
+        &self.labels
+    }
+}
+
+impl ObservedWorld {
+    /// The container with exactly this name.
+    pub fn container_named(&self, name: &str) -> Option<&ContainerSummary> {
+        self.containers.iter().find(|c| c.name == name)
+    }
+
+    /// Our containers of a stack (any name, including leftovers).
+    pub fn stack_containers<'a>(
+        &'a self,
+        stack: &'a str,
+        owner: &'a str,
+    ) -> impl Iterator<Item = &'a ContainerSummary> + 'a {
+        self.containers
+            .iter()
+            .filter(move |c| c.is_ours(owner) && c.stack() == Some(stack))
+    }
+
+    /// Networks with exactly this name (Docker 20.10 may hold several).
+    pub fn networks_named<'a>(
+        &'a self,
+        name: &'a str,
+    ) -> impl Iterator<Item = &'a NetworkSummary> + 'a {
+        self.networks.iter().filter(move |n| n.name == name)
+    }
+
+    /// The volume with exactly this name.
+    pub fn volume_named(&self, name: &str) -> Option<&VolumeSummary> {
+        self.volumes.iter().find(|v| v.name == name)
+    }
+
+    /// Names of the stacks that have objects owned by `owner`.
+    pub fn owned_stacks(&self, owner: &str) -> std::collections::BTreeSet<String> {
+        let c = self
+            .containers
+            .iter()
+            .filter(|c| c.is_ours(owner))
+            .filter_map(|c| c.stack());
+        let n = self
+            .networks
+            .iter()
+            .filter(|n| n.is_ours(owner))
+            .filter_map(|n| n.stack());
+        c.chain(n).map(str::to_string).collect()
+    }
+}

@@ -1,0 +1,1073 @@
+/*! [`EngineRuntime`]: the [`Runtime`] for Docker and for Podman, through bollard.
+
+Both engines are driven through the Docker-compatible API; the differences that matter are
+handled here (see the brief's "Engine differences"):
+
+- Errors: only HTTP 404 is decided on ([`RuntimeError::NotFound`]); a conflict is 409 on
+  Docker and 500 on Podman, so every other status is a plain [`RuntimeError::Api`] and callers
+  inspect to find out what happened.
+- Name filters of the engines are substring/regex matches: every list is filtered again here
+  by a real prefix match, and container names lose their leading `/`.
+- Docker 20.10 creates a second network with an existing name: [`Runtime::create_network`]
+  looks the name up first and returns the existing network's ID.
+- Podman 4.3 removes a network that is in use when it is named by ID: on Podman,
+  [`Runtime::remove_network`] removes it by name.
+- A failed pull is HTTP 500 on Docker but an error inside a 200 stream on Podman: both become
+  [`RuntimeError::Pull`].
+- Health checks do not run on Podman without systemd: [`Runtime::check_health`] runs the
+  container's check through libpod (`GET /v{libpod}/libpod/containers/{id}/healthcheck`), at
+  most once per configured interval, and reads the retry-aware status back with an inspect.
+- Containers are listed and inspected with plain requests into lenient types: Podman reports
+  states such as `stopped`, which bollard's strict enums refuse to decode.
+- No ulimits are ever set (Podman drops its configured defaults when one is).
+*/
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use bollard::Docker;
+use bollard::errors::Error as BollardError;
+use bollard::models::{
+    ContainerCreateBody, EndpointSettings, HealthConfig, HostConfig, Mount as EngineMount,
+    MountType, NetworkConnectRequest, NetworkCreateRequest, NetworkingConfig,
+    PortBinding as EnginePortBinding, PortMap, VolumeCreateRequest,
+};
+use bollard::query_parameters::{
+    CreateContainerOptions, CreateImageOptions, ListNetworksOptions, ListVolumesOptions,
+    RemoveContainerOptions, RemoveVolumeOptions, RenameContainerOptions, StartContainerOptions,
+    StopContainerOptions,
+};
+use futures_util::StreamExt;
+use http_body_util::{BodyExt, Empty};
+use hyper::HeaderMap;
+use hyper::body::Bytes;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use hyperlocal::UnixConnector;
+use serde::Deserialize;
+
+use super::{
+    ContainerDetails, ContainerSpec, ContainerState, ContainerSummary, EngineInfo, EngineKind,
+    Health, MountSource, NetworkSummary, PullProgress, Result, Runtime, RuntimeError,
+    VolumeSummary,
+};
+
+/// Docker's default health check interval, used when a check does not set one.
+const DEFAULT_HEALTH_INTERVAL: Duration = Duration::from_secs(30);
+/// Docker's default health check timeout.
+const DEFAULT_HEALTH_TIMEOUT: Duration = Duration::from_secs(30);
+/// Remembered health check runs older than this are forgotten (bounds the map).
+const HEALTH_RUN_MEMORY: Duration = Duration::from_secs(600);
+/// Timeout of the requests this module makes itself (bollard's default).
+const RAW_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// A container engine (Docker or Podman) reached through its Docker-compatible API.
+///
+/// Built by [`super::connect::connect`]; the bollard client must already have negotiated its
+/// API version. Containers are listed and inspected with plain requests read into lenient
+/// types (Podman reports states such as `stopped` that bollard's strict enums reject); every
+/// other call goes through bollard.
+pub struct EngineRuntime {
+    docker: Docker,
+    info: EngineInfo,
+    raw: RawClient,
+    /// Podman: libpod API version for health checks (e.g. `4.3.1`).
+    libpod_api: Option<String>,
+    /// Podman: when this process last ran each container's health check, by container ID.
+    health_runs: Mutex<HashMap<String, Instant>>,
+}
+
+impl EngineRuntime {
+    /// Wraps a connected client whose API version is negotiated. `info.endpoint` must be the
+    /// address the client talks to (`unix:///path`, `tcp://host:port` or `http://host:port`).
+    pub fn new(docker: Docker, info: EngineInfo) -> Self {
+        let raw = RawClient::new(&info.endpoint);
+        EngineRuntime {
+            docker,
+            info,
+            raw,
+            libpod_api: None,
+            health_runs: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Podman: run health checks through the libpod API, in URL version `api_version` (the
+    /// server's own, e.g. `4.3.1`). Without it (Docker), health is whatever the engine stored;
+    /// on Podman that stays `starting` when no systemd timer runs the checks.
+    pub fn with_libpod(mut self, api_version: Option<String>) -> Self {
+        self.libpod_api = api_version;
+        self
+    }
+
+    /// `GET` on the compat API at the negotiated version; 404 is `NotFound(what)`.
+    async fn get_json<T: serde::de::DeserializeOwned>(
+        &self,
+        path_and_query: &str,
+        verb: &str,
+        what: &str,
+    ) -> Result<T> {
+        let path = format!("/v{}{path_and_query}", self.info.api_version);
+        let operation = format!("{verb} {what}");
+        let (status, body) = self.raw.get(&path, RAW_TIMEOUT, &operation).await?;
+        match status {
+            200 => serde_json::from_slice(&body).map_err(|e| RuntimeError::Api {
+                operation,
+                status: Some(status),
+                message: format!("unexpected answer: {e}"),
+            }),
+            404 => Err(RuntimeError::NotFound(what.to_string())),
+            _ => Err(RuntimeError::Api {
+                operation,
+                status: Some(status),
+                message: body_message(&body),
+            }),
+        }
+    }
+
+    /// Inspect one container.
+    async fn inspect_raw(&self, id: &str) -> Result<RawInspect> {
+        let path = format!("/containers/{}/json", encode(id));
+        self.get_json(&path, "inspect", &format!("container {id}"))
+            .await
+    }
+
+    /// Podman: run the container's health check once and return the engine's stored
+    /// (retry-aware) status afterwards. Called only for a running container with a check.
+    async fn run_podman_check(&self, libpod_api: &str, details: &RawInspect) -> Result<Health> {
+        let id = details.id.as_str();
+        let check = details.config.as_ref().and_then(|c| c.healthcheck.as_ref());
+        let interval = nanos_to_duration(check.and_then(|h| h.interval), DEFAULT_HEALTH_INTERVAL);
+        let timeout = nanos_to_duration(check.and_then(|h| h.timeout), DEFAULT_HEALTH_TIMEOUT);
+
+        // At most once per interval, like the engine's own timer would: polling faster must
+        // not use up `retries` faster than on Docker.
+        {
+            let mut runs = self.health_runs.lock().unwrap_or_else(|p| p.into_inner());
+            if runs.get(id).is_some_and(|t| t.elapsed() < interval) {
+                return Ok(details.health());
+            }
+            runs.retain(|_, t| t.elapsed() < HEALTH_RUN_MEMORY);
+            runs.insert(id.to_string(), Instant::now());
+        }
+
+        let path = format!("/v{libpod_api}/libpod/containers/{id}/healthcheck");
+        let operation = format!("run health check of container {id}");
+        let wait = timeout + Duration::from_secs(10);
+        let (status, body) = self.raw.get(&path, wait, &operation).await?;
+        match status {
+            200 => {
+                let result: RawHealth = serde_json::from_slice(&body).unwrap_or_default();
+                match result.status.as_deref() {
+                    // A passed check makes the stored status healthy on the spot.
+                    Some("healthy") => Ok(Health::Healthy),
+                    // The libpod answer is this one run's result ("unhealthy" after a single
+                    // failure); the stored status counts retries and the start period.
+                    _ => Ok(self.inspect_raw(id).await?.health()),
+                }
+            }
+            404 => Err(RuntimeError::NotFound(format!("container {id}"))),
+            // 409: no check defined, or the container stopped meanwhile.
+            409 => Ok(self.inspect_raw(id).await?.health()),
+            status => Err(RuntimeError::Api {
+                operation,
+                status: Some(status),
+                message: body_message(&body),
+            }),
+        }
+    }
+}
+
+#[async_trait]
+impl Runtime for EngineRuntime {
+    fn engine(&self) -> &EngineInfo {
+        &self.info
+    }
+
+    async fn list_containers(&self, prefix: &str) -> Result<Vec<ContainerSummary>> {
+        let mut path = "/containers/json?all=1".to_string();
+        if let Some(filters) = name_filter(prefix) {
+            let json = serde_json::to_string(&filters).unwrap_or_default();
+            path.push_str(&format!("&filters={}", encode(&json)));
+        }
+        let list: Vec<RawListed> = self
+            .get_json(&path, "list", &format!("containers {prefix}*"))
+            .await?;
+        Ok(list
+            .into_iter()
+            .filter_map(|c| {
+                let name = primary_name(&c.names)?;
+                name.starts_with(prefix).then(|| ContainerSummary {
+                    id: c.id,
+                    name,
+                    image: c.image,
+                    labels: sorted(c.labels),
+                    state: ContainerState::parse(&c.state),
+                    networks: network_names(c.network_settings.networks),
+                })
+            })
+            .collect())
+    }
+
+    async fn list_networks(&self, prefix: &str) -> Result<Vec<NetworkSummary>> {
+        let options = ListNetworksOptions {
+            filters: name_filter(prefix),
+        };
+        let list = self
+            .docker
+            .list_networks(Some(options))
+            .await
+            .map_err(|e| engine_error("list", &format!("networks {prefix}*"), e))?;
+        Ok(list
+            .into_iter()
+            .filter_map(|n| {
+                let name = n.name?;
+                name.starts_with(prefix).then(|| NetworkSummary {
+                    id: n.id.unwrap_or_default(),
+                    name,
+                    labels: sorted(n.labels),
+                })
+            })
+            .collect())
+    }
+
+    async fn list_volumes(&self, prefix: &str) -> Result<Vec<VolumeSummary>> {
+        let options = ListVolumesOptions {
+            filters: name_filter(prefix),
+        };
+        let list = self
+            .docker
+            .list_volumes(Some(options))
+            .await
+            .map_err(|e| engine_error("list", &format!("volumes {prefix}*"), e))?;
+        Ok(list
+            .volumes
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|v| v.name.starts_with(prefix))
+            .map(|v| VolumeSummary {
+                name: v.name,
+                labels: v.labels.into_iter().collect(),
+            })
+            .collect())
+    }
+
+    async fn inspect_container(&self, id: &str) -> Result<ContainerDetails> {
+        Ok(self.inspect_raw(id).await?.into_details())
+    }
+
+    async fn create_network(
+        &self,
+        name: &str,
+        labels: &BTreeMap<String, String>,
+    ) -> Result<String> {
+        // Docker 20.10 would happily create a second network with this name.
+        if let Some(existing) = self
+            .list_networks(name)
+            .await?
+            .into_iter()
+            .find(|n| n.name == name)
+        {
+            return Ok(existing.id);
+        }
+        let request = NetworkCreateRequest {
+            name: name.to_string(),
+            driver: Some("bridge".to_string()),
+            labels: Some(labels.clone().into_iter().collect()),
+            ..Default::default()
+        };
+        let created = self
+            .docker
+            .create_network(request)
+            .await
+            .map_err(|e| engine_error("create", &format!("network {name}"), e))?;
+        Ok(created.id)
+    }
+
+    async fn remove_network(&self, id: &str) -> Result<()> {
+        let what = format!("network {id}");
+        // Podman 4.3 checks "in use" against network names only: removing by ID would delete
+        // a network under running containers. Remove by name there (names are unique on
+        // Podman; on Docker they may not be, so Docker keeps the ID).
+        let target = if self.info.kind == EngineKind::Podman {
+            let network = self
+                .docker
+                .inspect_network(id, None)
+                .await
+                .map_err(|e| engine_error("inspect", &what, e))?;
+            network.name.unwrap_or_else(|| id.to_string())
+        } else {
+            id.to_string()
+        };
+        self.docker
+            .remove_network(&target)
+            .await
+            .map_err(|e| engine_error("remove", &what, e))
+    }
+
+    async fn connect_network(
+        &self,
+        network_id: &str,
+        container: &str,
+        aliases: &[String],
+    ) -> Result<()> {
+        let request = NetworkConnectRequest {
+            container: container.to_string(),
+            endpoint_config: Some(EndpointSettings {
+                aliases: (!aliases.is_empty()).then(|| aliases.to_vec()),
+                ..Default::default()
+            }),
+        };
+        self.docker
+            .connect_network(network_id, request)
+            .await
+            .map_err(|e| {
+                engine_error(
+                    "connect",
+                    &format!("container {container} to network {network_id}"),
+                    e,
+                )
+            })
+    }
+
+    async fn create_volume(&self, name: &str, labels: &BTreeMap<String, String>) -> Result<()> {
+        let request = VolumeCreateRequest {
+            name: Some(name.to_string()),
+            labels: Some(labels.clone().into_iter().collect()),
+            ..Default::default()
+        };
+        let what = format!("volume {name}");
+        match self.docker.create_volume(request).await {
+            Ok(_) => Ok(()),
+            // Docker returns the existing volume; an engine that refuses instead is fine too,
+            // as long as the volume is there.
+            Err(e) => match self.docker.inspect_volume(name).await {
+                Ok(_) => Ok(()),
+                Err(_) => Err(engine_error("create", &what, e)),
+            },
+        }
+    }
+
+    async fn remove_volume(&self, name: &str) -> Result<()> {
+        self.docker
+            .remove_volume(name, None::<RemoveVolumeOptions>)
+            .await
+            .map_err(|e| engine_error("remove", &format!("volume {name}"), e))
+    }
+
+    async fn image_present(&self, image: &str) -> Result<bool> {
+        // On Podman a local image is `localhost/NAME:TAG`; inspecting `NAME:TAG` resolves it.
+        match self.docker.inspect_image(image).await {
+            Ok(_) => Ok(true),
+            Err(e) if status_of(&e) == Some(404) => Ok(false),
+            Err(e) => Err(engine_error("inspect", &format!("image {image}"), e)),
+        }
+    }
+
+    async fn pull_image(
+        &self,
+        image: &str,
+        progress: &(dyn Fn(PullProgress) + Send + Sync),
+    ) -> Result<()> {
+        let (from_image, tag) = split_reference(image);
+        let options = CreateImageOptions {
+            from_image: Some(from_image),
+            tag,
+            ..Default::default()
+        };
+        let mut stream = self.docker.create_image(Some(options), None, None);
+        while let Some(item) = stream.next().await {
+            // Docker: an HTTP error status. Podman: an `errorDetail` inside a 200 stream, which
+            // bollard turns into `DockerStreamError`. Both are the engine's message.
+            let info = item.map_err(|e| RuntimeError::Pull {
+                image: image.to_string(),
+                message: match e {
+                    BollardError::DockerResponseServerError { message, .. } => message,
+                    BollardError::DockerStreamError { error } => error,
+                    other => other.to_string(),
+                },
+            })?;
+            let current = info.progress_detail.as_ref().and_then(|p| {
+                Some((
+                    u64::try_from(p.current?).ok()?,
+                    u64::try_from(p.total?).ok()?,
+                ))
+            });
+            progress(PullProgress {
+                image: image.to_string(),
+                status: info.status.unwrap_or_default(),
+                current,
+            });
+        }
+        Ok(())
+    }
+
+    async fn create_container(&self, spec: &ContainerSpec) -> Result<String> {
+        let options = CreateContainerOptions {
+            name: Some(spec.name.clone()),
+            ..Default::default()
+        };
+        match self
+            .docker
+            .create_container(Some(options), create_body(spec))
+            .await
+        {
+            Ok(created) => Ok(created.id),
+            // 404 here is about what the container refers to, not about the container.
+            Err(e) if status_of(&e) == Some(404) => {
+                let message = e.to_string().to_ascii_lowercase();
+                Err(RuntimeError::NotFound(if message.contains("network") {
+                    format!(
+                        "network {} (creating container {})",
+                        spec.network, spec.name
+                    )
+                } else if message.contains("image") {
+                    format!("image {} (creating container {})", spec.image, spec.name)
+                } else {
+                    format!("what container {} refers to ({e})", spec.name)
+                }))
+            }
+            Err(e) => Err(engine_error(
+                "create",
+                &format!("container {}", spec.name),
+                e,
+            )),
+        }
+    }
+
+    async fn start_container(&self, id: &str) -> Result<()> {
+        self.docker
+            .start_container(id, None::<StartContainerOptions>)
+            .await
+            .map_err(|e| engine_error("start", &format!("container {id}"), e))
+    }
+
+    async fn stop_container(&self, id: &str, timeout: Duration) -> Result<()> {
+        let seconds = i32::try_from(timeout.as_secs()).unwrap_or(i32::MAX);
+        let options = StopContainerOptions {
+            t: Some(seconds),
+            signal: None,
+        };
+        // The engine answers only once the container is down: allow for the grace period.
+        let docker = if timeout + Duration::from_secs(30) > self.docker.timeout() {
+            self.docker
+                .clone()
+                .with_timeout(timeout + Duration::from_secs(30))
+        } else {
+            self.docker.clone()
+        };
+        docker
+            .stop_container(id, Some(options))
+            .await
+            .map_err(|e| engine_error("stop", &format!("container {id}"), e))
+    }
+
+    async fn remove_container(&self, id: &str, force: bool) -> Result<()> {
+        let options = RemoveContainerOptions {
+            force,
+            v: false,
+            link: false,
+        };
+        self.docker
+            .remove_container(id, Some(options))
+            .await
+            .map_err(|e| engine_error("remove", &format!("container {id}"), e))
+    }
+
+    async fn rename_container(&self, id: &str, new_name: &str) -> Result<()> {
+        let options = RenameContainerOptions {
+            name: new_name.to_string(),
+        };
+        self.docker
+            .rename_container(id, options)
+            .await
+            .map_err(|e| engine_error("rename", &format!("container {id} to {new_name}"), e))
+    }
+
+    async fn check_health(&self, id: &str) -> Result<Health> {
+        let details = self.inspect_raw(id).await?;
+        let health = details.health();
+        match &self.libpod_api {
+            Some(api) if health != Health::None && details.state.running => {
+                self.run_podman_check(api, &details).await
+            }
+            _ => Ok(health),
+        }
+    }
+}
+
+/// Maps a bollard error of `"{verb} {what}"`: 404 is [`RuntimeError::NotFound`]`(what)`,
+/// everything else [`RuntimeError::Api`].
+fn engine_error(verb: &str, what: &str, error: BollardError) -> RuntimeError {
+    match error {
+        BollardError::DockerResponseServerError {
+            status_code: 404, ..
+        } => RuntimeError::NotFound(what.to_string()),
+        BollardError::DockerResponseServerError {
+            status_code,
+            message,
+        } => RuntimeError::Api {
+            operation: format!("{verb} {what}"),
+            status: Some(status_code),
+            message,
+        },
+        other => RuntimeError::Api {
+            operation: format!("{verb} {what}"),
+            status: None,
+            message: other.to_string(),
+        },
+    }
+}
+
+/// HTTP status of an engine error, if it was one.
+fn status_of(error: &BollardError) -> Option<u16> {
+    match error {
+        BollardError::DockerResponseServerError { status_code, .. } => Some(*status_code),
+        _ => None,
+    }
+}
+
+/// The engine-side `name` filter (a substring/regex match; results are filtered again).
+fn name_filter(prefix: &str) -> Option<HashMap<String, Vec<String>>> {
+    (!prefix.is_empty()).then(|| HashMap::from([("name".to_string(), vec![prefix.to_string()])]))
+}
+
+/// The container's own name from a list entry: without the leading `/`, skipping legacy link
+/// names (`/other/alias`).
+fn primary_name(names: &[String]) -> Option<String> {
+    names
+        .iter()
+        .map(|n| n.strip_prefix('/').unwrap_or(n))
+        .find(|n| !n.contains('/'))
+        .map(str::to_string)
+}
+
+fn sorted(labels: Option<HashMap<String, String>>) -> BTreeMap<String, String> {
+    labels.unwrap_or_default().into_iter().collect()
+}
+
+fn network_names<V>(networks: Option<HashMap<String, V>>) -> Vec<String> {
+    let mut names: Vec<String> = networks.unwrap_or_default().into_keys().collect();
+    names.sort();
+    names
+}
+
+fn nanos(d: Duration) -> i64 {
+    i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)
+}
+
+fn nanos_to_duration(n: Option<i64>, default: Duration) -> Duration {
+    match n {
+        Some(n) if n > 0 => Duration::from_nanos(n.unsigned_abs()),
+        _ => default,
+    }
+}
+
+/// `name[:tag]` → (`name`, tag), defaulting the tag to `latest` (without a tag the engine
+/// would pull every tag). A digest reference is passed whole.
+fn split_reference(image: &str) -> (String, Option<String>) {
+    if image.contains('@') {
+        return (image.to_string(), None);
+    }
+    let last = image.rsplit('/').next().unwrap_or(image);
+    match last.rsplit_once(':') {
+        Some((_, tag)) => (
+            image[..image.len() - tag.len() - 1].to_string(),
+            Some(tag.to_string()),
+        ),
+        None => (image.to_string(), Some("latest".to_string())),
+    }
+}
+
+/// The engine's create body for a spec. Sets no ulimits: on Podman, any ulimit drops the
+/// configured defaults.
+fn create_body(spec: &ContainerSpec) -> ContainerCreateBody {
+    let mut port_bindings = PortMap::new();
+    for p in &spec.ports {
+        let key = format!("{}/{}", p.container_port, p.protocol);
+        port_bindings
+            .entry(key)
+            .or_insert_with(|| Some(Vec::new()))
+            .get_or_insert_default()
+            .push(EnginePortBinding {
+                host_ip: p.host_ip.clone(),
+                host_port: Some(p.host_port.to_string()),
+            });
+    }
+    let mut exposed_ports: Vec<String> = port_bindings.keys().cloned().collect();
+    exposed_ports.sort();
+
+    let mounts = spec
+        .mounts
+        .iter()
+        .map(|m| {
+            let (typ, source) = match &m.source {
+                MountSource::Volume { name } => (MountType::VOLUME, name),
+                MountSource::Bind { path } => (MountType::BIND, path),
+            };
+            EngineMount {
+                typ: Some(typ),
+                source: Some(source.clone()),
+                target: Some(m.target.clone()),
+                read_only: Some(m.read_only),
+                ..Default::default()
+            }
+        })
+        .collect::<Vec<_>>();
+
+    let healthcheck = spec.healthcheck.as_ref().map(|h| HealthConfig {
+        test: Some(h.test.clone()),
+        interval: h.interval.map(nanos),
+        timeout: h.timeout.map(nanos),
+        retries: h.retries.map(i64::from),
+        start_period: h.start_period.map(nanos),
+        ..Default::default()
+    });
+
+    let attach = !spec.network.is_empty();
+    let networking_config = attach.then(|| NetworkingConfig {
+        endpoints_config: Some(HashMap::from([(
+            spec.network.clone(),
+            EndpointSettings {
+                aliases: (!spec.aliases.is_empty()).then(|| spec.aliases.clone()),
+                ..Default::default()
+            },
+        )])),
+    });
+
+    ContainerCreateBody {
+        image: Some(spec.image.clone()),
+        cmd: spec.command.clone(),
+        entrypoint: spec.entrypoint.clone(),
+        env: (!spec.env.is_empty())
+            .then(|| spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
+        labels: Some(spec.labels.clone().into_iter().collect()),
+        working_dir: spec.working_dir.clone(),
+        user: spec.user.clone(),
+        hostname: spec.hostname.clone(),
+        exposed_ports: (!exposed_ports.is_empty()).then_some(exposed_ports),
+        healthcheck,
+        host_config: Some(HostConfig {
+            port_bindings: (!port_bindings.is_empty()).then_some(port_bindings),
+            mounts: (!mounts.is_empty()).then_some(mounts),
+            network_mode: attach.then(|| spec.network.clone()),
+            nano_cpus: spec.nano_cpus,
+            memory: spec.memory,
+            ..Default::default()
+        }),
+        networking_config,
+        ..Default::default()
+    }
+}
+
+/// Plain HTTP `GET`s to the engine, for what bollard cannot decode or does not offer.
+pub(crate) enum RawClient {
+    /// `unix://` endpoints.
+    Unix {
+        client: Client<UnixConnector, Empty<Bytes>>,
+        socket: PathBuf,
+    },
+    /// `tcp://` and `http://` endpoints.
+    Http {
+        client: Client<HttpConnector, Empty<Bytes>>,
+        base: String,
+    },
+}
+
+impl RawClient {
+    /// A client for `unix:///path`, `tcp://host:port` or `http://host:port`.
+    pub(crate) fn new(endpoint: &str) -> Self {
+        let mut builder = Client::builder(TokioExecutor::new());
+        // Like bollard: no idle connections kept (the engine may close them under us).
+        builder.pool_max_idle_per_host(0);
+        match endpoint.strip_prefix("unix://") {
+            Some(path) => RawClient::Unix {
+                client: builder.build(UnixConnector),
+                socket: path.into(),
+            },
+            None => {
+                let rest = endpoint
+                    .split_once("://")
+                    .map_or(endpoint, |(_, rest)| rest);
+                RawClient::Http {
+                    client: builder.build(HttpConnector::new()),
+                    base: format!("http://{}", rest.trim_end_matches('/')),
+                }
+            }
+        }
+    }
+
+    /// `GET path_and_query` within `timeout`: status, headers and body. Only transport
+    /// failures are errors.
+    pub(crate) async fn fetch(
+        &self,
+        path_and_query: &str,
+        timeout: Duration,
+    ) -> std::result::Result<(u16, HeaderMap, Bytes), String> {
+        let request = async {
+            let response = match self {
+                RawClient::Unix { client, socket } => {
+                    client
+                        .get(hyperlocal::Uri::new(socket, path_and_query).into())
+                        .await
+                }
+                RawClient::Http { client, base } => {
+                    let uri = format!("{base}{path_and_query}")
+                        .parse()
+                        .map_err(|e| format!("{e}"))?;
+                    client.get(uri).await
+                }
+            }
+            .map_err(|e| error_chain(&e))?;
+            let status = response.status().as_u16();
+            let headers = response.headers().clone();
+            let body = response
+                .into_body()
+                .collect()
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok((status, headers, body.to_bytes()))
+        };
+        tokio::time::timeout(timeout, request)
+            .await
+            .map_err(|_| format!("no answer within {}s", timeout.as_secs()))?
+    }
+
+    /// [`Self::fetch`] for an operation: status and body, transport failures as
+    /// [`RuntimeError::Api`].
+    async fn get(
+        &self,
+        path_and_query: &str,
+        timeout: Duration,
+        operation: &str,
+    ) -> Result<(u16, Bytes)> {
+        match self.fetch(path_and_query, timeout).await {
+            Ok((status, _, body)) => Ok((status, body)),
+            Err(message) => Err(RuntimeError::Api {
+                operation: operation.to_string(),
+                status: None,
+                message,
+            }),
+        }
+    }
+}
+
+/// An error with its sources (hyper's own message is just "client error (Connect)").
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(e) = source {
+        text.push_str(": ");
+        text.push_str(&e.to_string());
+        source = e.source();
+    }
+    text
+}
+
+/// Percent-encodes everything but unreserved characters (for paths and query values).
+fn encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// The `message` of an engine error body, or the body itself.
+fn body_message(body: &[u8]) -> String {
+    serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| {
+            v.get("message")
+                .and_then(|m| m.as_str())
+                .map(str::to_string)
+        })
+        .unwrap_or_else(|| String::from_utf8_lossy(body).trim().to_string())
+}
+
+/// One entry of `GET /containers/json`; states are plain strings.
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct RawListed {
+    id: String,
+    #[serde(default, deserialize_with = "null_default")]
+    names: Vec<String>,
+    #[serde(default, deserialize_with = "null_default")]
+    image: String,
+    #[serde(default)]
+    labels: Option<HashMap<String, String>>,
+    #[serde(default, deserialize_with = "null_default")]
+    state: String,
+    #[serde(default, deserialize_with = "null_default")]
+    network_settings: RawNetworkSettings,
+}
+
+/// `GET /containers/{id}/json`, the fields devarch reads.
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct RawInspect {
+    id: String,
+    #[serde(default, deserialize_with = "null_default")]
+    name: String,
+    #[serde(default, deserialize_with = "null_default")]
+    image: String,
+    #[serde(default)]
+    config: Option<RawConfig>,
+    #[serde(default, deserialize_with = "null_default")]
+    state: RawState,
+    #[serde(default, deserialize_with = "null_default")]
+    network_settings: RawNetworkSettings,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct RawConfig {
+    #[serde(default)]
+    image: Option<String>,
+    #[serde(default)]
+    labels: Option<HashMap<String, String>>,
+    #[serde(default)]
+    healthcheck: Option<RawHealthConfig>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct RawHealthConfig {
+    #[serde(default)]
+    test: Option<Vec<String>>,
+    #[serde(default)]
+    interval: Option<i64>,
+    #[serde(default)]
+    timeout: Option<i64>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct RawState {
+    #[serde(default, deserialize_with = "null_default")]
+    status: String,
+    #[serde(default, deserialize_with = "null_default")]
+    running: bool,
+    #[serde(default)]
+    exit_code: Option<i64>,
+    #[serde(default)]
+    started_at: Option<String>,
+    #[serde(default)]
+    health: Option<RawHealth>,
+}
+
+/// A health state: inspect's `State.Health`, or the libpod health check answer.
+#[derive(Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct RawHealth {
+    #[serde(default)]
+    status: Option<String>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct RawNetworkSettings {
+    #[serde(default)]
+    networks: Option<HashMap<String, serde::de::IgnoredAny>>,
+}
+
+/// `null` (which engines send for empty lists and maps) reads as the default.
+fn null_default<'de, D, T>(deserializer: D) -> std::result::Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
+}
+
+impl RawInspect {
+    /// `None` without a check in the effective config (`[NONE]` disables the image's; Podman
+    /// reports an empty health state even without a check), `Starting` for the engine's empty
+    /// status.
+    fn health(&self) -> Health {
+        let check = self.config.as_ref().and_then(|c| c.healthcheck.as_ref());
+        let test = check
+            .and_then(|h| h.test.as_deref())
+            .and_then(|t| t.first());
+        if test.is_none_or(|first| first == "NONE") {
+            return Health::None;
+        }
+        match self.state.health.as_ref().and_then(|h| h.status.as_deref()) {
+            Some("healthy") => Health::Healthy,
+            Some("unhealthy") => Health::Unhealthy,
+            _ => Health::Starting,
+        }
+    }
+
+    fn into_details(self) -> ContainerDetails {
+        let health = self.health();
+        let state = ContainerState::parse(&self.state.status);
+        // Engines report "0001-01-01T00:00:00Z" for a container that never started.
+        let started_at = self
+            .state
+            .started_at
+            .filter(|t| !t.is_empty() && !t.starts_with("0001-"));
+        let exit_code = match state {
+            ContainerState::Exited | ContainerState::Dead => self.state.exit_code,
+            _ => None,
+        };
+        let config = self.config.unwrap_or_default();
+        ContainerDetails {
+            summary: ContainerSummary {
+                id: self.id,
+                name: self
+                    .name
+                    .strip_prefix('/')
+                    .unwrap_or(&self.name)
+                    .to_string(),
+                image: config.image.unwrap_or(self.image),
+                labels: sorted(config.labels),
+                state,
+                networks: network_names(self.network_settings.networks),
+            },
+            health,
+            started_at,
+            exit_code,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::{HealthSpec, Mount, PortBinding, PortProtocol};
+
+    #[test]
+    fn splits_references() {
+        let s = |r: &str| split_reference(r);
+        assert_eq!(s("redis"), ("redis".into(), Some("latest".into())));
+        assert_eq!(s("redis:7"), ("redis".into(), Some("7".into())));
+        assert_eq!(
+            s("localhost:5000/a/b"),
+            ("localhost:5000/a/b".into(), Some("latest".into()))
+        );
+        assert_eq!(
+            s("localhost:5000/a/b:1.2"),
+            ("localhost:5000/a/b".into(), Some("1.2".into()))
+        );
+        assert_eq!(s("a/b@sha256:00"), ("a/b@sha256:00".into(), None));
+    }
+
+    #[test]
+    fn primary_name_strips_slash_and_skips_links() {
+        let names = vec!["/web/db".to_string(), "/devarch-a-db".to_string()];
+        assert_eq!(primary_name(&names).as_deref(), Some("devarch-a-db"));
+        assert_eq!(primary_name(&[]), None);
+    }
+
+    #[test]
+    fn reads_podman_inspect_leniently() {
+        let json = r#"{"Id":"abc","Name":"devarch-a-db","Image":"sha256:1","State":{"Status":"stopped",
+            "Running":false,"ExitCode":3,"StartedAt":"2026-11-25T22:18:19Z","Health":{"Status":""}},
+            "Config":{"Image":"localhost/img:1","Labels":null,"Healthcheck":{"Test":["CMD","true"]}},
+            "NetworkSettings":{"Networks":{"b":{},"a":{"Aliases":null}}}}"#;
+        let raw: RawInspect = serde_json::from_str(json).unwrap();
+        assert_eq!(raw.health(), Health::Starting);
+        let d = raw.into_details();
+        assert_eq!(
+            (d.summary.state, d.exit_code),
+            (ContainerState::Exited, Some(3))
+        );
+        assert_eq!(d.summary.networks, ["a", "b"]);
+        assert_eq!(d.summary.image, "localhost/img:1");
+        assert!(d.summary.labels.is_empty());
+
+        let never: RawInspect = serde_json::from_str(
+            r#"{"Id":"x","State":{"Status":"created","StartedAt":"0001-01-01T00:00:00Z"},
+            "Config":{"Healthcheck":{"Test":["NONE"]}}}"#,
+        )
+        .unwrap();
+        assert_eq!(never.health(), Health::None);
+        let d = never.into_details();
+        assert_eq!((d.started_at, d.exit_code), (None, None));
+
+        let listed: Vec<RawListed> =
+            serde_json::from_str(r#"[{"Id":"x","Names":["/n"],"State":"stopped","Labels":null}]"#)
+                .unwrap();
+        assert_eq!(listed[0].state, "stopped");
+    }
+
+    #[test]
+    fn encodes_query_values() {
+        assert_eq!(
+            encode(r#"{"name":["a-b"]}"#),
+            "%7B%22name%22%3A%5B%22a-b%22%5D%7D"
+        );
+    }
+
+    #[test]
+    fn create_body_maps_the_spec() {
+        let spec = ContainerSpec {
+            name: "devarch-a-db".into(),
+            image: "img:1".into(),
+            env: vec![("A".into(), "1".into())],
+            ports: vec![
+                PortBinding {
+                    container_port: 80,
+                    protocol: PortProtocol::Tcp,
+                    host_ip: Some("127.0.0.1".into()),
+                    host_port: 8080,
+                },
+                PortBinding {
+                    container_port: 80,
+                    protocol: PortProtocol::Tcp,
+                    host_ip: None,
+                    host_port: 8081,
+                },
+            ],
+            mounts: vec![Mount {
+                source: MountSource::Bind {
+                    path: "/srv".into(),
+                },
+                target: "/data".into(),
+                read_only: true,
+            }],
+            network: "devarch-a-net".into(),
+            aliases: vec!["db".into()],
+            healthcheck: Some(HealthSpec {
+                test: vec!["CMD".into(), "true".into()],
+                interval: Some(Duration::from_millis(1500)),
+                timeout: None,
+                retries: Some(3),
+                start_period: None,
+            }),
+            ..Default::default()
+        };
+        let body = create_body(&spec);
+        assert_eq!(body.env, Some(vec!["A=1".to_string()]));
+        assert_eq!(body.exposed_ports, Some(vec!["80/tcp".to_string()]));
+        let host = body.host_config.unwrap();
+        assert_eq!(
+            host.port_bindings.unwrap()["80/tcp"]
+                .as_ref()
+                .unwrap()
+                .len(),
+            2
+        );
+        assert_eq!(host.network_mode.as_deref(), Some("devarch-a-net"));
+        assert!(host.ulimits.is_none());
+        let mount = &host.mounts.unwrap()[0];
+        assert_eq!(
+            (mount.typ, mount.read_only),
+            (Some(MountType::BIND), Some(true))
+        );
+        assert_eq!(body.healthcheck.unwrap().interval, Some(1_500_000_000));
+        let endpoints = body.networking_config.unwrap().endpoints_config.unwrap();
+        assert_eq!(
+            endpoints["devarch-a-net"].aliases,
+            Some(vec!["db".to_string()])
+        );
+    }
+}

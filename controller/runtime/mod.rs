@@ -1,0 +1,383 @@
+/*! Runtime backends behind one trait: Docker (bollard) and Podman (bollard on Podman's
+Docker-compatible socket, plus a thin libpod call where compat falls short).
+
+The types here are engine-neutral; nothing in this module knows about manifests. Listing is
+by name prefix and label, in one engine call per object kind, never one inspect per object.
+*/
+
+pub mod connect;
+pub mod docker;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::Serialize;
+
+/// Which engine answers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EngineKind {
+    /// Docker (dockerd).
+    Docker,
+    /// Podman's Docker-compatible API service.
+    Podman,
+}
+
+impl fmt::Display for EngineKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            EngineKind::Docker => "docker",
+            EngineKind::Podman => "podman",
+        })
+    }
+}
+
+/// What we know about the connected engine.
+#[derive(Clone, Debug, Serialize)]
+pub struct EngineInfo {
+    /// Docker or Podman.
+    pub kind: EngineKind,
+    /// Engine version, e.g. `20.10.24` or `4.3.1`.
+    pub version: String,
+    /// Negotiated API version, e.g. `1.41`.
+    pub api_version: String,
+    /// Where it was reached (`unix:///var/run/docker.sock`, `tcp://...`).
+    pub endpoint: String,
+}
+
+/// Run state of a container.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ContainerState {
+    /// Created, never started.
+    Created,
+    /// Running.
+    Running,
+    /// Paused.
+    Paused,
+    /// Restarting.
+    Restarting,
+    /// Stopped.
+    Exited,
+    /// Being removed.
+    Removing,
+    /// Dead.
+    Dead,
+    /// Anything else the engine reports.
+    Other(String),
+}
+
+impl ContainerState {
+    /// Parse the engine's state word.
+    pub fn parse(s: &str) -> Self {
+        match s.to_ascii_lowercase().as_str() {
+            "created" | "configured" | "initialized" => ContainerState::Created,
+            "running" => ContainerState::Running,
+            "paused" => ContainerState::Paused,
+            "restarting" => ContainerState::Restarting,
+            "exited" | "stopped" => ContainerState::Exited,
+            "removing" => ContainerState::Removing,
+            "dead" => ContainerState::Dead,
+            other => ContainerState::Other(other.to_string()),
+        }
+    }
+
+    /// Whether the container's process is up.
+    pub fn is_running(&self) -> bool {
+        matches!(self, ContainerState::Running | ContainerState::Restarting)
+    }
+}
+
+/// Health of a container with a health check.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Health {
+    /// No health check configured.
+    None,
+    /// Not decided yet (also the engine's empty status).
+    Starting,
+    /// Last checks passed.
+    Healthy,
+    /// Checks failed `retries` times.
+    Unhealthy,
+}
+
+/// A container as listed (one list call returns all of them).
+#[derive(Clone, Debug, Serialize)]
+pub struct ContainerSummary {
+    /// Engine ID.
+    pub id: String,
+    /// Name, without the leading `/`.
+    pub name: String,
+    /// Image reference as created.
+    pub image: String,
+    /// Labels.
+    pub labels: BTreeMap<String, String>,
+    /// Run state.
+    pub state: ContainerState,
+    /// Names of the networks it is attached to.
+    pub networks: Vec<String>,
+}
+
+/// A network as listed.
+#[derive(Clone, Debug, Serialize)]
+pub struct NetworkSummary {
+    /// Engine ID.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// Labels.
+    pub labels: BTreeMap<String, String>,
+}
+
+/// A volume as listed.
+#[derive(Clone, Debug, Serialize)]
+pub struct VolumeSummary {
+    /// Name.
+    pub name: String,
+    /// Labels.
+    pub labels: BTreeMap<String, String>,
+}
+
+/// Details of one container (one inspect call).
+#[derive(Clone, Debug, Serialize)]
+pub struct ContainerDetails {
+    /// The listing fields.
+    pub summary: ContainerSummary,
+    /// Health as the engine reports it (`Starting` for an empty status).
+    pub health: Health,
+    /// When the container last started (RFC 3339), if ever.
+    pub started_at: Option<String>,
+    /// Exit code of the last run, when stopped.
+    pub exit_code: Option<i64>,
+}
+
+/// Network protocol of a published port.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PortProtocol {
+    /// TCP.
+    Tcp,
+    /// UDP.
+    Udp,
+}
+
+impl fmt::Display for PortProtocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            PortProtocol::Tcp => "tcp",
+            PortProtocol::Udp => "udp",
+        })
+    }
+}
+
+/// A container port published on the host.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+pub struct PortBinding {
+    /// Port inside the container.
+    pub container_port: u16,
+    /// Protocol.
+    pub protocol: PortProtocol,
+    /// Host address (None: all).
+    pub host_ip: Option<String>,
+    /// Host port (always concrete: devarch picks `auto` ports itself).
+    pub host_port: u16,
+}
+
+/// What is mounted.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase", tag = "type")]
+pub enum MountSource {
+    /// A named volume.
+    Volume {
+        /// Volume name.
+        name: String,
+    },
+    /// A host path.
+    Bind {
+        /// Absolute host path.
+        path: String,
+    },
+}
+
+/// A mount into a container.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+pub struct Mount {
+    /// What.
+    pub source: MountSource,
+    /// Absolute path inside the container.
+    pub target: String,
+    /// Read-only.
+    pub read_only: bool,
+}
+
+/// A container health check.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+pub struct HealthSpec {
+    /// `[CMD, ...]` or `[CMD-SHELL, script]` (`[NONE]` disables the image's check).
+    pub test: Vec<String>,
+    /// Between checks.
+    pub interval: Option<Duration>,
+    /// Per check.
+    pub timeout: Option<Duration>,
+    /// Failures before unhealthy.
+    pub retries: Option<u32>,
+    /// Grace period.
+    pub start_period: Option<Duration>,
+}
+
+/// Everything needed to create a container; engine-neutral.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct ContainerSpec {
+    /// Container name.
+    pub name: String,
+    /// Image reference.
+    pub image: String,
+    /// Command (None: the image's).
+    pub command: Option<Vec<String>>,
+    /// Entrypoint (None: the image's).
+    pub entrypoint: Option<Vec<String>>,
+    /// Environment, `(KEY, value)` in order. May hold secret values: never log it.
+    #[serde(skip)]
+    pub env: Vec<(String, String)>,
+    /// Labels.
+    pub labels: BTreeMap<String, String>,
+    /// Working directory.
+    pub working_dir: Option<String>,
+    /// User.
+    pub user: Option<String>,
+    /// Hostname inside the container.
+    pub hostname: Option<String>,
+    /// Published ports.
+    pub ports: Vec<PortBinding>,
+    /// Mounts.
+    pub mounts: Vec<Mount>,
+    /// Network to attach at create time.
+    pub network: String,
+    /// DNS aliases on that network.
+    pub aliases: Vec<String>,
+    /// Health check.
+    pub healthcheck: Option<HealthSpec>,
+    /// CPU limit in billionths of a CPU.
+    pub nano_cpus: Option<i64>,
+    /// Memory limit in bytes.
+    pub memory: Option<i64>,
+}
+
+/// Progress of an image pull.
+#[derive(Clone, Debug)]
+pub struct PullProgress {
+    /// Image being pulled.
+    pub image: String,
+    /// Engine's status line ("Downloading", "Pull complete"...).
+    pub status: String,
+    /// Bytes done / total of the current layer, when known.
+    pub current: Option<(u64, u64)>,
+}
+
+/// A runtime call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    /// No engine answered.
+    #[error("no container engine answered; tried: {}", tried.join("; "))]
+    Unavailable {
+        /// What was tried, with the error of each.
+        tried: Vec<String>,
+    },
+    /// The object does not exist (404 on both engines).
+    #[error("{0} not found")]
+    NotFound(String),
+    /// An image could not be pulled.
+    #[error("cannot pull image {image}: {message}")]
+    Pull {
+        /// The image.
+        image: String,
+        /// The engine's message.
+        message: String,
+    },
+    /// Any other engine error.
+    #[error("{operation}: {message}")]
+    Api {
+        /// What was being done ("create container devarch-blog-db").
+        operation: String,
+        /// HTTP status, when there was one.
+        status: Option<u16>,
+        /// The engine's message.
+        message: String,
+    },
+}
+
+impl RuntimeError {
+    /// Whether this is a 404.
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, RuntimeError::NotFound(_))
+    }
+}
+
+/// Result of runtime calls.
+pub type Result<T, E = RuntimeError> = std::result::Result<T, E>;
+
+/// A container engine.
+///
+/// # Guarantees
+/// Names passed in and returned carry no leading `/`. Listing calls make one engine request
+/// each, whatever the number of objects. Errors that mean "does not exist" are
+/// [`RuntimeError::NotFound`] on both engines (decided by status 404 only).
+#[async_trait]
+pub trait Runtime: Send + Sync {
+    /// The connected engine.
+    fn engine(&self) -> &EngineInfo;
+
+    /// Every container (running or not) whose name starts with `prefix`.
+    async fn list_containers(&self, prefix: &str) -> Result<Vec<ContainerSummary>>;
+    /// Every network whose name starts with `prefix`.
+    async fn list_networks(&self, prefix: &str) -> Result<Vec<NetworkSummary>>;
+    /// Every volume whose name starts with `prefix`.
+    async fn list_volumes(&self, prefix: &str) -> Result<Vec<VolumeSummary>>;
+    /// Details of one container, by ID or name.
+    async fn inspect_container(&self, id: &str) -> Result<ContainerDetails>;
+
+    /// Create a bridge network; returns its ID.
+    async fn create_network(&self, name: &str, labels: &BTreeMap<String, String>)
+    -> Result<String>;
+    /// Remove a network by ID.
+    async fn remove_network(&self, id: &str) -> Result<()>;
+    /// Attach a container to a network with DNS aliases.
+    async fn connect_network(
+        &self,
+        network_id: &str,
+        container: &str,
+        aliases: &[String],
+    ) -> Result<()>;
+
+    /// Create a named volume (no error if it exists with the same name).
+    async fn create_volume(&self, name: &str, labels: &BTreeMap<String, String>) -> Result<()>;
+    /// Remove a named volume.
+    async fn remove_volume(&self, name: &str) -> Result<()>;
+
+    /// Whether an image is present locally.
+    async fn image_present(&self, image: &str) -> Result<bool>;
+    /// Pull an image, reporting progress.
+    async fn pull_image(
+        &self,
+        image: &str,
+        progress: &(dyn Fn(PullProgress) + Send + Sync),
+    ) -> Result<()>;
+
+    /// Create a container; returns its ID.
+    async fn create_container(&self, spec: &ContainerSpec) -> Result<String>;
+    /// Start a container.
+    async fn start_container(&self, id: &str) -> Result<()>;
+    /// Stop a container, killing it after `timeout`.
+    async fn stop_container(&self, id: &str, timeout: Duration) -> Result<()>;
+    /// Remove a container (`force` kills a running one).
+    async fn remove_container(&self, id: &str, force: bool) -> Result<()>;
+    /// Rename a container.
+    async fn rename_container(&self, id: &str, new_name: &str) -> Result<()>;
+
+    /// Current health. On Podman (whose checks do not run without systemd) this runs the
+    /// container's check once through libpod and returns its result.
+    async fn check_health(&self, id: &str) -> Result<Health>;
+}

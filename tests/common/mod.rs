@@ -1,0 +1,264 @@
+//! Shared helpers for tests against real engines: per-test manifests folder and home,
+//! the `devarch` binary, direct engine access, and cleanup of everything a test created.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use devarch::runtime::{Runtime, connect::connect_endpoint};
+
+/// An engine under test.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Engine {
+    Docker,
+    Podman,
+}
+
+impl Engine {
+    pub fn name(self) -> &'static str {
+        match self {
+            Engine::Docker => "docker",
+            Engine::Podman => "podman",
+        }
+    }
+    pub fn socket(self) -> &'static str {
+        match self {
+            Engine::Docker => "unix:///var/run/docker.sock",
+            Engine::Podman => "unix:///run/podman/podman.sock",
+        }
+    }
+}
+
+/// Generate `mod docker { fn NAME() }` and `mod podman { fn NAME() }` calling `NAME(Engine)`.
+#[macro_export]
+macro_rules! engine_tests {
+    ($($name:ident),* $(,)?) => {
+        mod docker {
+            $( #[test] fn $name() { super::$name($crate::common::Engine::Docker) } )*
+        }
+        mod podman {
+            $( #[test] fn $name() { super::$name($crate::common::Engine::Podman) } )*
+        }
+    };
+}
+
+pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f)
+}
+
+/// Connect to an engine; `None` (with a loud SKIP line) when it does not answer outside CI.
+pub fn engine(e: Engine) -> Option<Box<dyn Runtime>> {
+    match block_on(connect_endpoint(e.socket())) {
+        Ok(rt) => Some(Box::new(rt)),
+        Err(err) => {
+            if std::env::var("CI").as_deref() == Ok("true") {
+                panic!("{} is required in CI but does not answer: {err}", e.name());
+            }
+            eprintln!(
+                "SKIP: {} does not answer ({err}); run scripts/engines.sh start",
+                e.name()
+            );
+            None
+        }
+    }
+}
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// A short unique suffix for stack names (DNS-label safe).
+pub fn unique() -> String {
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!("{:x}{n}", std::process::id() % 0xfffff)
+}
+
+/// A manifests folder + home for one test, cleaned up (with all runtime objects it owns) on drop.
+pub struct Env {
+    pub engine: Engine,
+    pub rt: Box<dyn Runtime>,
+    pub dir: tempfile::TempDir,
+    pub home: tempfile::TempDir,
+    pub owner: String,
+}
+
+impl Env {
+    pub fn new(engine: Engine) -> Option<Env> {
+        let rt = self::engine(engine)?;
+        let dir = tempfile::tempdir().unwrap();
+        let home = tempfile::tempdir().unwrap();
+        let owner = std::fs::canonicalize(dir.path())
+            .unwrap()
+            .display()
+            .to_string();
+        Some(Env {
+            engine,
+            rt,
+            dir,
+            home,
+            owner,
+        })
+    }
+
+    pub fn write(&self, file: &str, text: &str) {
+        std::fs::write(self.dir.path().join(file), text).unwrap();
+    }
+
+    pub fn path(&self, file: &str) -> PathBuf {
+        self.dir.path().join(file)
+    }
+
+    pub fn cmd(&self) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_devarch"));
+        c.arg("--dir")
+            .arg(self.dir.path())
+            .arg("--home")
+            .arg(self.home.path())
+            .arg("--runtime")
+            .arg(self.engine.name());
+        c.env("DEVARCH_DIAGNOSTICS", "plain")
+            .env_remove("DOCKER_HOST");
+        c
+    }
+
+    /// Run devarch with args; returns (exit code, stdout, stderr).
+    pub fn run(&self, args: &[&str]) -> (i32, String, String) {
+        let out: Output = self.cmd().args(args).output().unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into(),
+            String::from_utf8_lossy(&out.stderr).into(),
+        )
+    }
+
+    /// Run devarch and require an exit code.
+    pub fn expect(&self, args: &[&str], code: i32) -> (String, String) {
+        let (c, o, e) = self.run(args);
+        assert_eq!(
+            c, code,
+            "devarch {args:?} exited {c}\n--- stdout\n{o}\n--- stderr\n{e}"
+        );
+        (o, e)
+    }
+
+    /// Our containers by name → (id, running).
+    pub fn containers(&self, prefix: &str) -> std::collections::BTreeMap<String, (String, bool)> {
+        block_on(self.rt.list_containers(prefix))
+            .unwrap()
+            .into_iter()
+            .map(|c| (c.name, (c.id, c.state.is_running())))
+            .collect()
+    }
+
+    pub fn networks(&self, prefix: &str) -> Vec<String> {
+        block_on(self.rt.list_networks(prefix))
+            .unwrap()
+            .into_iter()
+            .map(|n| n.name)
+            .collect()
+    }
+
+    pub fn volumes(&self, prefix: &str) -> Vec<String> {
+        block_on(self.rt.list_volumes(prefix))
+            .unwrap()
+            .into_iter()
+            .map(|v| v.name)
+            .collect()
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        // Remove everything owned by this test's manifests folder, whatever state the test left.
+        let owner = self.owner.clone();
+        let rt = &self.rt;
+        block_on(async {
+            let owned = |l: &std::collections::BTreeMap<String, String>| {
+                l.get("devarch.owner") == Some(&owner)
+            };
+            if let Ok(cs) = rt.list_containers("devarch-").await {
+                for c in cs.into_iter().filter(|c| owned(&c.labels)) {
+                    let _ = rt.remove_container(&c.id, true).await;
+                }
+            }
+            if let Ok(ns) = rt.list_networks("devarch-").await {
+                for n in ns.into_iter().filter(|n| owned(&n.labels)) {
+                    let _ = rt.remove_network(&n.id).await;
+                }
+            }
+            if let Ok(vs) = rt.list_volumes("devarch-").await {
+                for v in vs.into_iter().filter(|v| owned(&v.labels)) {
+                    let _ = rt.remove_volume(&v.name).await;
+                }
+            }
+        });
+    }
+}
+
+/// The busybox fixture as a template that gets healthy after `delay` seconds.
+pub fn busybox_template(name: &str, delay: u32) -> String {
+    format!(
+        r#"apiVersion: devarch.io/v1alpha1
+kind: Template
+metadata: {{name: {name}}}
+spec:
+  image: devarch-fixture/busybox:1
+  command: [sh, -c, "trap 'exit 0' TERM INT; sleep {delay}; touch /tmp/ready; httpd -f -p 8080 -h /tmp & wait"]
+  healthcheck: {{test: [CMD-SHELL, "test -f /tmp/ready"], interval: 1s, timeout: 2s, retries: 60}}
+  ports: [{{container: 8080, host: auto}}]
+  volumes: [{{name: data, target: /data}}]
+  exports: [{{name: http, type: http, port: 8080}}]
+"#
+    )
+}
+
+pub fn wait_until(timeout: std::time::Duration, mut f: impl FnMut() -> bool) -> bool {
+    let start = std::time::Instant::now();
+    while start.elapsed() < timeout {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    false
+}
+
+pub fn path_str(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// Run `script` in a throwaway busybox container on `network`; returns its exit code.
+pub fn probe(env: &Env, network: &str, script: &str) -> i64 {
+    use devarch::runtime::ContainerSpec;
+    let name = format!("devarch-probe-{}", unique());
+    let mut labels = std::collections::BTreeMap::new();
+    labels.insert("devarch.owner".to_string(), env.owner.clone());
+    let spec = ContainerSpec {
+        name: name.clone(),
+        image: "devarch-fixture/busybox:1".into(),
+        command: Some(vec!["sh".into(), "-c".into(), script.into()]),
+        network: network.into(),
+        labels,
+        ..Default::default()
+    };
+    block_on(async {
+        let id = env.rt.create_container(&spec).await.unwrap();
+        env.rt.start_container(&id).await.unwrap();
+        let start = std::time::Instant::now();
+        let code = loop {
+            let d = env.rt.inspect_container(&id).await.unwrap();
+            if let (false, Some(code), Some(_)) =
+                (d.summary.state.is_running(), d.exit_code, &d.started_at)
+            {
+                break code;
+            }
+            assert!(start.elapsed().as_secs() < 30, "probe did not finish");
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        };
+        let _ = env.rt.remove_container(&id, true).await;
+        code
+    })
+}

@@ -1,0 +1,398 @@
+//! plan / apply / delete against real Docker and Podman (each test runs on both).
+
+mod common;
+
+use common::{Engine, Env, busybox_template, probe, unique};
+
+engine_tests!(
+    two_stacks_from_the_same_template_do_not_collide,
+    reapply_is_a_noop_and_keeps_container_ids,
+    env_change_recreates_exactly_that_container,
+    foreign_objects_are_plan_errors_and_survive_apply_and_delete,
+    stale_saved_plan_is_refused,
+    concurrent_apply_of_one_stack_is_refused_naming_the_holder,
+    depends_on_healthy_starts_the_consumer_after_the_provider_is_healthy,
+    delete_keeps_volumes_unless_purged,
+);
+
+fn stack(name: &str, instances: &str) -> String {
+    format!(
+        "apiVersion: devarch.io/v1alpha1\nkind: Stack\nmetadata: {{name: {name}}}\nspec:\n  description: test\n  instances:\n{instances}"
+    )
+}
+
+fn two_stacks_from_the_same_template_do_not_collide(e: Engine) {
+    let Some(env) = Env::new(e) else { return };
+    let (a, b) = (format!("a{}", unique()), format!("b{}", unique()));
+    env.write("t.yaml", &busybox_template("bb", 0));
+    env.write("a.yaml", &stack(&a, "    web: {template: bb}\n"));
+    env.write("b.yaml", &stack(&b, "    web: {template: bb}\n"));
+    env.expect(&["apply"], 0);
+
+    let ca = env.containers(&format!("devarch-{a}-"));
+    let cb = env.containers(&format!("devarch-{b}-"));
+    assert!(
+        ca[&format!("devarch-{a}-web")].1 && cb[&format!("devarch-{b}-web")].1,
+        "{ca:?} {cb:?}"
+    );
+    assert_eq!(
+        env.networks(&format!("devarch-{a}-")),
+        vec![format!("devarch-{a}-net")]
+    );
+    assert_eq!(
+        env.networks(&format!("devarch-{b}-")),
+        vec![format!("devarch-{b}-net")]
+    );
+    assert_eq!(
+        env.volumes(&format!("devarch-{a}-")),
+        vec![format!("devarch-{a}-web-data")]
+    );
+    assert_eq!(
+        env.volumes(&format!("devarch-{b}-")),
+        vec![format!("devarch-{b}-web-data")]
+    );
+
+    // Distinct host ports, both reachable.
+    let (out, _) = env.expect(&["describe", "stack", &a, "-o", "json"], 0);
+    let pa: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let (out, _) = env.expect(&["describe", "stack", &b, "-o", "json"], 0);
+    let pb: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let port = |v: &serde_json::Value| {
+        v["instances"][0]["ports"][0]
+            .as_str()
+            .unwrap()
+            .split("->")
+            .next()
+            .unwrap()
+            .parse::<u16>()
+            .unwrap()
+    };
+    assert_ne!(port(&pa), port(&pb));
+    for p in [port(&pa), port(&pb)] {
+        assert!(
+            common::wait_until(std::time::Duration::from_secs(10), || {
+                std::net::TcpStream::connect(("127.0.0.1", p)).is_ok()
+            }),
+            "port {p} not reachable"
+        );
+    }
+
+    // Isolation: from stack a's network, a's instance resolves (alias and full name), b's does not.
+    let net_a = format!("devarch-{a}-net");
+    assert_eq!(probe(&env, &net_a, "nslookup web >/dev/null"), 0);
+    assert_eq!(
+        probe(
+            &env,
+            &net_a,
+            &format!("nslookup devarch-{a}-web >/dev/null")
+        ),
+        0
+    );
+    assert_ne!(
+        probe(
+            &env,
+            &net_a,
+            &format!("nslookup devarch-{b}-web >/dev/null")
+        ),
+        0
+    );
+    // (busybox 1.35's `wget -T` crashes: bound it with `timeout` instead.)
+    assert_eq!(
+        probe(
+            &env,
+            &net_a,
+            "timeout 5 wget -q -O /dev/null http://web:8080/ready"
+        ),
+        0
+    );
+    assert_ne!(
+        probe(
+            &env,
+            &net_a,
+            &format!("timeout 5 wget -q -O /dev/null http://devarch-{b}-web:8080/ready")
+        ),
+        0
+    );
+}
+
+fn reapply_is_a_noop_and_keeps_container_ids(e: Engine) {
+    let Some(env) = Env::new(e) else { return };
+    let s = format!("r{}", unique());
+    env.write("t.yaml", &busybox_template("bb", 0));
+    env.write(
+        "s.yaml",
+        &stack(
+            &s,
+            "    one: {template: bb}\n    two: {template: bb, env: {X: \"1\"}}\n",
+        ),
+    );
+    env.expect(&["apply"], 0);
+    let before = env.containers(&format!("devarch-{s}-"));
+    let (out, _) = env.expect(&["plan"], 0);
+    assert!(
+        out.contains("Plan: 0 to add, 0 to change, 0 to destroy."),
+        "{out}"
+    );
+    let (out, _) = env.expect(&["apply"], 0);
+    assert!(out.contains("No changes"), "{out}");
+    assert_eq!(before, env.containers(&format!("devarch-{s}-")));
+}
+
+fn env_change_recreates_exactly_that_container(e: Engine) {
+    let Some(env) = Env::new(e) else { return };
+    let s = format!("e{}", unique());
+    env.write("t.yaml", &busybox_template("bb", 0));
+    env.write(
+        "s.yaml",
+        &stack(&s, "    one: {template: bb}\n    two: {template: bb}\n"),
+    );
+    env.expect(&["apply"], 0);
+    let before = env.containers(&format!("devarch-{s}-"));
+
+    // A description change recreates nothing.
+    env.write(
+        "s.yaml",
+        &stack(&s, "    one: {template: bb}\n    two: {template: bb}\n")
+            .replace("description: test", "description: changed"),
+    );
+    let (out, _) = env.expect(&["plan"], 0);
+    assert!(out.contains("0 to add, 0 to change, 0 to destroy"), "{out}");
+
+    env.write(
+        "s.yaml",
+        &stack(
+            &s,
+            "    one: {template: bb}\n    two: {template: bb, env: {X: \"2\"}}\n",
+        ),
+    );
+    let (out, _) = env.expect(&["plan"], 2);
+    assert!(
+        out.contains(&format!("-/+ container devarch-{s}-two"))
+            && out.contains("recreate: env changed"),
+        "{out}"
+    );
+    assert!(
+        out.contains("Plan: 1 to add, 0 to change, 1 to destroy."),
+        "{out}"
+    );
+    env.expect(&["apply"], 0);
+    let after = env.containers(&format!("devarch-{s}-"));
+    let one = format!("devarch-{s}-one");
+    let two = format!("devarch-{s}-two");
+    assert_eq!(before[&one], after[&one], "untouched container kept its ID");
+    assert_ne!(
+        before[&two].0, after[&two].0,
+        "changed container was recreated"
+    );
+    assert!(after[&two].1, "recreated container runs");
+    assert_eq!(after.len(), 2, "no temporary container left: {after:?}");
+}
+
+fn foreign_objects_are_plan_errors_and_survive_apply_and_delete(e: Engine) {
+    let Some(env) = Env::new(e) else { return };
+    let s = format!("f{}", unique());
+    let s2 = format!("g{}", unique());
+    env.write("t.yaml", &busybox_template("bb", 0));
+    env.write("s.yaml", &stack(&s, "    web: {template: bb}\n"));
+    env.write("s2.yaml", &stack(&s2, "    web: {template: bb}\n"));
+    // A container named like ours (no labels) and a network named like ours (no labels).
+    let foreign = format!("devarch-{s}-web");
+    let foreign_net = format!("devarch-{s2}-net");
+    let (fid, nid) = common::block_on(async {
+        let mut spec = devarch::runtime::ContainerSpec {
+            name: foreign.clone(),
+            image: "devarch-fixture/busybox:1".into(),
+            ..Default::default()
+        };
+        let nid = env
+            .rt
+            .create_network(&foreign_net, &Default::default())
+            .await
+            .unwrap();
+        spec.network = foreign_net.clone();
+        let fid = env.rt.create_container(&spec).await.unwrap();
+        (fid, nid)
+    });
+    let cleanup = || {
+        common::block_on(async {
+            let _ = env.rt.remove_container(&fid, true).await;
+            let _ = env.rt.remove_network(&nid).await;
+        })
+    };
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let (out, _) = env.expect(&["plan"], 1);
+        assert!(out.contains(&format!("container {foreign} already exists and is not managed by this manifests folder (not created by devarch)")), "{out}");
+        assert!(
+            out.contains(&format!("network {foreign_net} already exists")),
+            "{out}"
+        );
+        let (_, err) = env.expect(&["apply"], 1);
+        assert!(err.contains("name conflicts"), "{err}");
+        let _ = env.run(&["delete", &s]);
+        let _ = env.run(&["delete", &s2]);
+        common::block_on(async {
+            assert_eq!(
+                env.rt.inspect_container(&fid).await.unwrap().summary.name,
+                foreign
+            );
+        });
+        assert!(env.networks(&foreign_net).contains(&foreign_net));
+    }));
+    cleanup();
+    if let Err(p) = result {
+        std::panic::resume_unwind(p);
+    }
+}
+
+fn stale_saved_plan_is_refused(e: Engine) {
+    let Some(env) = Env::new(e) else { return };
+    let s = format!("p{}", unique());
+    env.write("t.yaml", &busybox_template("bb", 0));
+    env.write("s.yaml", &stack(&s, "    web: {template: bb}\n"));
+    let plan = env.home.path().join("plan.json");
+    env.expect(&["plan", "--out", plan.to_str().unwrap()], 2);
+    env.write(
+        "s.yaml",
+        &stack(&s, "    web: {template: bb, env: {CHANGED: \"1\"}}\n"),
+    );
+    let (_, err) = env.expect(&["apply", "--plan", plan.to_str().unwrap()], 1);
+    assert!(err.contains("plan is stale"), "{err}");
+    assert!(
+        env.containers(&format!("devarch-{s}-")).is_empty(),
+        "nothing was applied"
+    );
+    // A fresh plan applies.
+    env.expect(&["plan", "--out", plan.to_str().unwrap()], 2);
+    env.expect(&["apply", "--plan", plan.to_str().unwrap()], 0);
+    // Observed state changes make it stale too.
+    env.expect(&["plan", "--out", plan.to_str().unwrap()], 0);
+    let id = env.containers(&format!("devarch-{s}-"))[&format!("devarch-{s}-web")]
+        .0
+        .clone();
+    common::block_on(
+        env.rt
+            .stop_container(&id, std::time::Duration::from_secs(5)),
+    )
+    .unwrap();
+    let (_, err) = env.expect(&["apply", "--plan", plan.to_str().unwrap()], 1);
+    assert!(err.contains("plan is stale"), "{err}");
+}
+
+fn concurrent_apply_of_one_stack_is_refused_naming_the_holder(e: Engine) {
+    let Some(env) = Env::new(e) else { return };
+    let s = format!("c{}", unique());
+    env.write("t.yaml", &busybox_template("slow", 4));
+    env.write("s.yaml", &stack(&s, "    db: {template: slow}\n    app: {template: slow, dependsOn: [{name: db, condition: healthy}]}\n"));
+    let first = env
+        .cmd()
+        .arg("apply")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the first apply holds the lock and is waiting for db's health.
+    let lock = env.home.path().join("locks").join(format!("{s}.lock"));
+    assert!(common::wait_until(
+        std::time::Duration::from_secs(20),
+        || std::fs::read_to_string(&lock).is_ok_and(|t| t.contains("pid"))
+    ));
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let (code, _, err) = env.run(&["apply"]);
+    let first_out = first.wait_with_output().unwrap();
+    assert!(
+        first_out.status.success(),
+        "first apply failed: {}",
+        String::from_utf8_lossy(&first_out.stderr)
+    );
+    assert_eq!(code, 1, "second apply must be refused: {err}");
+    assert!(
+        err.contains(&format!(
+            "stack \"{s}\" is being applied by another devarch (pid {}",
+            first_out_pid(&first_out, &err)
+        )),
+        "{err}"
+    );
+    // With --lock-timeout it waits and then finds nothing to do.
+    let (out, _) = env.expect(&["apply", "--lock-timeout", "30s"], 0);
+    assert!(out.contains("No changes"), "{out}");
+}
+
+/// The pid named in the refusal (we cannot know the child's pid after wait, so read it back).
+fn first_out_pid(_out: &std::process::Output, err: &str) -> String {
+    err.split("(pid ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .unwrap_or("?")
+        .to_string()
+}
+
+fn depends_on_healthy_starts_the_consumer_after_the_provider_is_healthy(e: Engine) {
+    let Some(env) = Env::new(e) else { return };
+    let s = format!("h{}", unique());
+    env.write("t.yaml", &busybox_template("provider", 3));
+    env.write(
+        "c.yaml",
+        r#"apiVersion: devarch.io/v1alpha1
+kind: Template
+metadata: {name: consumer}
+spec:
+  image: devarch-fixture/busybox:1
+  # Exits 3 at once if the provider's page is not served yet (i.e. started too early).
+  command: [sh, -c, "trap 'exit 0' TERM INT; wget -q -O /dev/null http://db:8080/ready || exit 3; sleep 3600 & wait"]
+  dependsOn: [{name: db, condition: healthy}]
+"#,
+    );
+    env.write(
+        "s.yaml",
+        &stack(
+            &s,
+            "    db: {template: provider}\n    app: {template: consumer}\n",
+        ),
+    );
+    let t = std::time::Instant::now();
+    let (_, err) = env.expect(&["apply"], 0);
+    assert!(
+        t.elapsed().as_secs_f64() >= 2.5,
+        "apply did not wait for health ({:?})",
+        t.elapsed()
+    );
+    assert!(err.contains("Waiting for db to be healthy"), "{err}");
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    let c = env.containers(&format!("devarch-{s}-"));
+    assert!(
+        c[&format!("devarch-{s}-app")].1,
+        "consumer is running (it exits 3 when started before the provider is healthy): {c:?}"
+    );
+}
+
+fn delete_keeps_volumes_unless_purged(e: Engine) {
+    let Some(env) = Env::new(e) else { return };
+    let (s, k) = (format!("d{}", unique()), format!("k{}", unique()));
+    env.write("t.yaml", &busybox_template("bb", 0));
+    env.write("s.yaml", &stack(&s, "    web: {template: bb}\n"));
+    env.write("k.yaml", &stack(&k, "    web: {template: bb}\n"));
+    env.expect(&["apply"], 0);
+    let (out, _) = env.expect(&["delete", &s], 0);
+    assert!(
+        out.contains(&format!("- container devarch-{s}-web")),
+        "plan shown first: {out}"
+    );
+    assert!(!env.path("s.yaml").exists(), "manifest removed");
+    assert!(env.containers(&format!("devarch-{s}-")).is_empty());
+    assert!(env.networks(&format!("devarch-{s}-")).is_empty());
+    assert_eq!(
+        env.volumes(&format!("devarch-{s}-")),
+        vec![format!("devarch-{s}-web-data")],
+        "volume kept"
+    );
+    // The other stack is untouched, and a later apply does not bring the deleted one back.
+    assert_eq!(env.containers(&format!("devarch-{k}-")).len(), 1);
+    env.expect(&["apply"], 0);
+    assert!(env.containers(&format!("devarch-{s}-")).is_empty());
+
+    env.expect(&["delete", &k, "--purge-volumes"], 0);
+    assert!(
+        env.volumes(&format!("devarch-{k}-")).is_empty(),
+        "volume purged"
+    );
+}

@@ -1,0 +1,907 @@
+//! The [`Runtime`] contract against the real engines of this machine: every test runs once on
+//! Docker (`/var/run/docker.sock`) and once on Podman (`/run/podman/podman.sock`), as
+//! `NAME::docker` and `NAME::podman`.
+//!
+//! Needs `scripts/engines.sh all` (engines running, fixture image `devarch-fixture/busybox:1`
+//! built into both). An engine that does not answer skips its tests with a loud `SKIP:` line,
+//! unless `CI=true`, where it fails them. `DEVARCH_TEST_DOCKER_HOST` / `DEVARCH_TEST_PODMAN_HOST`
+//! point the tests at other endpoints.
+//!
+//! Every object a test creates is named `devarch-rt-test-<random>-<test>-...`; whatever the
+//! outcome, everything with that prefix is removed before the test's result is reported.
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use devarch::runtime::connect::{self, Choice, connect_endpoint};
+use devarch::runtime::{
+    ContainerSpec, ContainerState, EngineKind, Health, HealthSpec, Mount, MountSource, PortBinding,
+    PortProtocol, Runtime, RuntimeError,
+};
+
+const FIXTURE: &str = "devarch-fixture/busybox:1";
+const MISSING_IMAGE: &str = "devarch-fixture/nope:0";
+/// Upper bound for one test body; a hang fails instead of blocking the suite.
+const TEST_TIMEOUT: Duration = Duration::from_secs(240);
+
+#[derive(Clone, Copy, Debug)]
+enum Engine {
+    Docker,
+    Podman,
+}
+
+impl Engine {
+    /// The engine's endpoint: `DEVARCH_TEST_DOCKER_HOST` / `DEVARCH_TEST_PODMAN_HOST`, else
+    /// the system sockets that `scripts/engines.sh` starts.
+    fn endpoint(self) -> String {
+        let (var, default) = match self {
+            Engine::Docker => ("DEVARCH_TEST_DOCKER_HOST", "unix:///var/run/docker.sock"),
+            Engine::Podman => ("DEVARCH_TEST_PODMAN_HOST", "unix:///run/podman/podman.sock"),
+        };
+        std::env::var(var).unwrap_or_else(|_| default.to_string())
+    }
+
+    fn kind(self) -> EngineKind {
+        match self {
+            Engine::Docker => EngineKind::Docker,
+            Engine::Podman => EngineKind::Podman,
+        }
+    }
+}
+
+fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v.eq_ignore_ascii_case("true"))
+}
+
+/// Connects to `engine`; `None` (after a loud SKIP line) when it does not answer outside CI.
+async fn engine(engine: Engine) -> Option<Box<dyn Runtime>> {
+    match connect_endpoint(&engine.endpoint()).await {
+        Ok(rt) => {
+            assert_eq!(
+                rt.engine().kind,
+                engine.kind(),
+                "{} answers as {:?}",
+                engine.endpoint(),
+                rt.engine()
+            );
+            Some(Box::new(rt))
+        }
+        Err(e) if in_ci() => panic!("{engine:?} is required in CI (CI=true): {e}"),
+        Err(e) => {
+            eprintln!("\nSKIP: {engine:?} does not answer ({e}); run `scripts/engines.sh all`\n");
+            None
+        }
+    }
+}
+
+/// Unique names for one test run.
+struct Names {
+    base: String,
+}
+
+impl Names {
+    fn new(test: &str) -> Self {
+        use std::hash::{BuildHasher, RandomState};
+        static COUNTER: AtomicUsize = AtomicUsize::new(0);
+        let seed = (
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed),
+            Instant::now(),
+        );
+        let random = RandomState::new().hash_one(format!("{seed:?}")) as u32;
+        let short: String = test.chars().take(16).collect::<String>().replace('_', "-");
+        Names {
+            base: format!("devarch-rt-test-{random:08x}-{short}"),
+        }
+    }
+
+    fn name(&self, suffix: &str) -> String {
+        format!("{}-{suffix}", self.base)
+    }
+
+    fn labels(&self) -> BTreeMap<String, String> {
+        BTreeMap::from([
+            ("devarch.managed_by".to_string(), "devarch".to_string()),
+            ("devarch.test".to_string(), self.base.clone()),
+        ])
+    }
+
+    /// A fixture container with the default command (a shell that exits 0 on SIGTERM).
+    fn spec(&self, suffix: &str) -> ContainerSpec {
+        ContainerSpec {
+            name: self.name(suffix),
+            image: FIXTURE.to_string(),
+            labels: self.labels(),
+            ..Default::default()
+        }
+    }
+}
+
+/// Removes everything named with the test's prefix; returns what could not be removed.
+async fn cleanup(rt: &dyn Runtime, names: &Names) -> Vec<String> {
+    let mut problems = Vec::new();
+    let mut note = |what: String, r: Result<(), RuntimeError>| match r {
+        Ok(()) | Err(RuntimeError::NotFound(_)) => {}
+        Err(e) => problems.push(format!("{what}: {e}")),
+    };
+    match rt.list_containers(&names.base).await {
+        Ok(list) => {
+            for c in list {
+                note(
+                    format!("container {}", c.name),
+                    rt.remove_container(&c.id, true).await,
+                );
+            }
+        }
+        Err(e) => note("list containers".into(), Err(e)),
+    }
+    match rt.list_networks(&names.base).await {
+        Ok(list) => {
+            for n in list {
+                note(
+                    format!("network {}", n.name),
+                    rt.remove_network(&n.id).await,
+                );
+            }
+        }
+        Err(e) => note("list networks".into(), Err(e)),
+    }
+    match rt.list_volumes(&names.base).await {
+        Ok(list) => {
+            for v in list {
+                note(
+                    format!("volume {}", v.name),
+                    rt.remove_volume(&v.name).await,
+                );
+            }
+        }
+        Err(e) => note("list volumes".into(), Err(e)),
+    }
+    problems
+}
+
+/// Runs one test body on one engine: connect (or skip), run under a timeout catching panics,
+/// clean up, then report the body's outcome.
+macro_rules! engine_tests {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            engine_tests!(@one $name, docker, Docker);
+            engine_tests!(@one $name, podman, Podman);
+        }
+    )*};
+    (@one $name:ident, $fn:ident, $engine:ident) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $fn() {
+            let Some(rt) = super::engine(super::Engine::$engine).await else { return };
+            let names = super::Names::new(stringify!($name));
+            let body = tokio::time::timeout(super::TEST_TIMEOUT, super::$name(&*rt, &names));
+            let outcome = futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(body)).await;
+            let leftovers = super::cleanup(&*rt, &names).await;
+            if !leftovers.is_empty() {
+                eprintln!("cleanup of {} failed: {leftovers:#?}", names.base);
+            }
+            match outcome {
+                Err(panic) => std::panic::resume_unwind(panic),
+                Ok(Err(_)) => panic!("{} timed out after {:?}", stringify!($name), super::TEST_TIMEOUT),
+                Ok(Ok(())) => assert!(leftovers.is_empty(), "cleanup failed: {leftovers:?}"),
+            }
+        }
+    };
+}
+
+engine_tests!(
+    list_by_prefix_and_labels,
+    network_alias_resolves,
+    published_port_answers,
+    volume_and_readonly_bind,
+    spec_fields_reach_the_process,
+    lifecycle_rename_stop_remove,
+    missing_objects_are_not_found,
+    health_check_becomes_healthy,
+    failing_health_check_becomes_unhealthy,
+    images_present_and_failed_pull,
+);
+
+/// Polls until the container has exited; returns its exit code.
+async fn wait_exit(rt: &dyn Runtime, id: &str, limit: Duration) -> i64 {
+    let start = Instant::now();
+    loop {
+        let d = rt
+            .inspect_container(id)
+            .await
+            .expect("inspect while waiting for exit");
+        if d.summary.state == ContainerState::Exited {
+            return d.exit_code.expect("an exited container has an exit code");
+        }
+        assert!(
+            start.elapsed() < limit,
+            "{id} still {:?} after {limit:?}",
+            d.summary.state
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Creates, starts and waits for a one-shot container; returns its exit code.
+async fn run_to_exit(rt: &dyn Runtime, spec: &ContainerSpec) -> i64 {
+    let id = rt
+        .create_container(spec)
+        .await
+        .expect("create one-shot container");
+    rt.start_container(&id)
+        .await
+        .expect("start one-shot container");
+    wait_exit(rt, &id, Duration::from_secs(60)).await
+}
+
+/// `ours` all present in `got` with their values; anything else is the fixture image's label.
+fn assert_labels(got: &BTreeMap<String, String>, ours: &BTreeMap<String, String>, via: &str) {
+    for (k, v) in ours {
+        assert_eq!(got.get(k), Some(v), "label {k} through {via}: {got:?}");
+    }
+    let extra: Vec<&String> = got.keys().filter(|k| !ours.contains_key(*k)).collect();
+    assert!(
+        extra.iter().all(|k| *k == "devarch.fixture.hash"),
+        "unexpected labels through {via}: {extra:?}"
+    );
+}
+
+fn sh(script: &str) -> Option<Vec<String>> {
+    Some(vec!["sh".into(), "-c".into(), script.into()])
+}
+
+// ---------------------------------------------------------------------------------------------
+
+async fn list_by_prefix_and_labels(rt: &dyn Runtime, n: &Names) {
+    let prefix = n.name("in");
+    let mut labels = n.labels();
+    labels.insert(
+        "devarch.config_hash".into(),
+        "v1:0123abcd=ef; spaces ok".into(),
+    );
+    labels.insert("devarch.owner".into(), "/home/dev/manifests".into());
+    let mut inside = n.spec("in-a");
+    inside.labels = labels.clone();
+    let id = rt.create_container(&inside).await.expect("create");
+    // Contains the prefix, but not at the start: the engine's filter matches it, ours must not.
+    let outside = n.spec(&format!("x-{prefix}-b"));
+    rt.create_container(&outside).await.expect("create outside");
+
+    let mut calls = Vec::new();
+    let mut list = Vec::new();
+    for _ in 0..5 {
+        let t = Instant::now();
+        list = rt.list_containers(&prefix).await.expect("list");
+        calls.push(t.elapsed());
+    }
+    eprintln!("{:?}: list_containers latency {calls:?}", rt.engine().kind);
+    let names: Vec<&str> = list.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, [inside.name.as_str()], "prefix {prefix}");
+    let c = &list[0];
+    assert_eq!(c.id, id);
+    // Engines add the image's own labels (the fixture has `devarch.fixture.hash`): ours must
+    // all come back unchanged, and nothing else may appear but the image's.
+    assert_labels(&c.labels, &labels, "list");
+    assert_eq!(c.state, ContainerState::Created);
+    assert!(
+        c.image.contains("devarch-fixture/busybox"),
+        "image {}",
+        c.image
+    );
+    eprintln!(
+        "{:?}: listed image {:?}, networks {:?}",
+        rt.engine().kind,
+        c.image,
+        c.networks
+    );
+
+    let details = rt.inspect_container(&inside.name).await.expect("inspect");
+    assert_eq!(details.summary.name, inside.name);
+    assert_labels(&details.summary.labels, &labels, "inspect");
+    eprintln!(
+        "{:?}: inspected image {:?}",
+        rt.engine().kind,
+        details.summary.image
+    );
+
+    // The broader prefix finds both; names never carry a leading '/'.
+    let all = rt
+        .list_containers(&n.base)
+        .await
+        .expect("list all of the test");
+    assert_eq!(all.len(), 2);
+    assert!(all.iter().all(|c| !c.name.starts_with('/')));
+}
+
+async fn network_alias_resolves(rt: &dyn Runtime, n: &Names) {
+    let net_name = n.name("net");
+    let labels = n.labels();
+    let net = rt
+        .create_network(&net_name, &labels)
+        .await
+        .expect("create network");
+    // A second create returns the same network instead of a duplicate (Docker 20.10 would make one).
+    let again = rt
+        .create_network(&net_name, &labels)
+        .await
+        .expect("create network again");
+    assert_eq!(again, net);
+    let nets = rt.list_networks(&net_name).await.expect("list networks");
+    assert_eq!(nets.len(), 1, "{nets:?}");
+    assert_eq!(
+        (nets[0].id.as_str(), &nets[0].labels),
+        (net.as_str(), &labels)
+    );
+
+    let mut server = n.spec("srv");
+    server.network = net_name.clone();
+    server.aliases = vec!["db-alias".into()];
+    let srv = rt.create_container(&server).await.expect("create server");
+    rt.start_container(&srv).await.expect("start server");
+    let details = rt.inspect_container(&srv).await.expect("inspect server");
+    assert_eq!(details.summary.networks, [net_name.as_str()]);
+
+    // Attached after create, with its own alias.
+    let late = rt
+        .create_container(&n.spec("late"))
+        .await
+        .expect("create late");
+    rt.connect_network(&net, &late, &["late-alias".to_string()])
+        .await
+        .expect("connect");
+    rt.start_container(&late).await.expect("start late");
+    let late_nets = rt
+        .inspect_container(&late)
+        .await
+        .expect("inspect late")
+        .summary
+        .networks;
+    assert!(late_nets.contains(&net_name), "{late_nets:?}");
+
+    for (i, target) in ["db-alias", server.name.as_str(), "late-alias"]
+        .into_iter()
+        .enumerate()
+    {
+        let mut client = n.spec(&format!("client{i}"));
+        client.network = net_name.clone();
+        client.command = Some(vec!["nslookup".into(), target.into()]);
+        let t = Instant::now();
+        let code = run_to_exit(rt, &client).await;
+        eprintln!(
+            "{:?}: nslookup {target} exit {code} in {:?}",
+            rt.engine().kind,
+            t.elapsed()
+        );
+        assert_eq!(code, 0, "{target} must resolve on {net_name}");
+    }
+    let mut miss = n.spec("client-miss");
+    miss.network = net_name.clone();
+    miss.command = Some(vec!["nslookup".into(), "no-such-alias".into()]);
+    assert_ne!(
+        run_to_exit(rt, &miss).await,
+        0,
+        "an unknown name must not resolve"
+    );
+
+    // A network in use cannot be removed (status differs per engine, so only: not NotFound).
+    let busy = rt.remove_network(&net).await;
+    assert!(matches!(busy, Err(RuntimeError::Api { .. })), "{busy:?}");
+    for c in rt.list_containers(&n.base).await.expect("list") {
+        rt.remove_container(&c.id, true)
+            .await
+            .expect("remove container");
+    }
+    rt.remove_network(&net).await.expect("remove network");
+    assert!(rt.remove_network(&net).await.unwrap_err().is_not_found());
+    assert!(rt.list_networks(&net_name).await.expect("list").is_empty());
+}
+
+async fn published_port_answers(rt: &dyn Runtime, n: &Names) {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut spec = n.spec("web");
+    spec.command = sh(
+        "mkdir -p /www && echo hello-from-devarch > /www/index.html && exec httpd -f -p 8080 -h /www",
+    );
+    spec.ports = vec![PortBinding {
+        container_port: 8080,
+        protocol: PortProtocol::Tcp,
+        host_ip: Some("127.0.0.1".into()),
+        host_port: port,
+    }];
+    let id = rt.create_container(&spec).await.expect("create");
+    rt.start_container(&id).await.expect("start");
+
+    let start = Instant::now();
+    let body = loop {
+        let attempt = tokio::task::spawn_blocking(move || -> std::io::Result<String> {
+            let mut s = TcpStream::connect(("127.0.0.1", port))?;
+            s.set_read_timeout(Some(Duration::from_secs(5)))?;
+            s.write_all(b"GET /index.html HTTP/1.0\r\nHost: localhost\r\n\r\n")?;
+            let mut out = String::new();
+            s.read_to_string(&mut out)?;
+            Ok(out)
+        })
+        .await
+        .unwrap();
+        match attempt {
+            Ok(body) if body.contains("hello-from-devarch") => break body,
+            other if start.elapsed() > Duration::from_secs(30) => {
+                panic!("127.0.0.1:{port} did not serve the page: {other:?}")
+            }
+            _ => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    };
+    eprintln!(
+        "{:?}: 127.0.0.1:{port} answered after {:?} ({} bytes)",
+        rt.engine().kind,
+        start.elapsed(),
+        body.len()
+    );
+}
+
+async fn volume_and_readonly_bind(rt: &dyn Runtime, n: &Names) {
+    let volume = n.name("data");
+    let labels = n.labels();
+    rt.create_volume(&volume, &labels)
+        .await
+        .expect("create volume");
+    rt.create_volume(&volume, &labels)
+        .await
+        .expect("create volume again (idempotent)");
+    let vols = rt.list_volumes(&volume).await.expect("list volumes");
+    assert_eq!(vols.len(), 1, "{vols:?}");
+    assert_eq!(
+        (vols[0].name.as_str(), &vols[0].labels),
+        (volume.as_str(), &labels)
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("hello.txt"), "bind-ok\n").unwrap();
+    let mounts = vec![
+        Mount {
+            source: MountSource::Volume {
+                name: volume.clone(),
+            },
+            target: "/data".into(),
+            read_only: false,
+        },
+        Mount {
+            source: MountSource::Bind {
+                path: dir.path().to_string_lossy().into_owned(),
+            },
+            target: "/mnt/ro".into(),
+            read_only: true,
+        },
+    ];
+    let mut writer = n.spec("writer");
+    writer.mounts = mounts.clone();
+    writer.command = sh(
+        "echo persisted > /data/f && grep -q bind-ok /mnt/ro/hello.txt && ! touch /mnt/ro/x 2>/dev/null",
+    );
+    assert_eq!(
+        run_to_exit(rt, &writer).await,
+        0,
+        "write volume, read bind, bind refuses writes"
+    );
+    assert!(
+        !dir.path().join("x").exists(),
+        "the read-only bind was written to"
+    );
+
+    let mut reader = n.spec("reader");
+    reader.mounts = mounts[..1].to_vec();
+    reader.command = sh("grep -q persisted /data/f");
+    assert_eq!(
+        run_to_exit(rt, &reader).await,
+        0,
+        "the volume keeps data across containers"
+    );
+
+    // In use: refused (status differs per engine).
+    assert!(matches!(
+        rt.remove_volume(&volume).await,
+        Err(RuntimeError::Api { .. })
+    ));
+    for c in rt.list_containers(&n.base).await.expect("list") {
+        rt.remove_container(&c.id, false)
+            .await
+            .expect("remove stopped container");
+    }
+    rt.remove_volume(&volume).await.expect("remove volume");
+    assert!(rt.remove_volume(&volume).await.unwrap_err().is_not_found());
+    assert!(rt.list_volumes(&volume).await.expect("list").is_empty());
+}
+
+async fn spec_fields_reach_the_process(rt: &dyn Runtime, n: &Names) {
+    let mut spec = n.spec("fields");
+    spec.entrypoint = Some(vec!["sh".into(), "-c".into()]);
+    spec.command = Some(vec![
+        r#"test "$FOO" = "bar baz" && test "$EMPTY" = "" && test "$(pwd)" = /tmp \
+           && test "$(id -u)" = 65534 && test "$(hostname)" = devarch-host"#
+            .into(),
+    ]);
+    spec.env = vec![
+        ("FOO".into(), "bar baz".into()),
+        ("EMPTY".into(), String::new()),
+    ];
+    spec.working_dir = Some("/tmp".into());
+    spec.user = Some("65534".into());
+    spec.hostname = Some("devarch-host".into());
+    spec.nano_cpus = Some(500_000_000);
+    spec.memory = Some(64 * 1024 * 1024);
+    assert_eq!(
+        run_to_exit(rt, &spec).await,
+        0,
+        "env, workdir, user, hostname, limits"
+    );
+}
+
+async fn lifecycle_rename_stop_remove(rt: &dyn Runtime, n: &Names) {
+    let spec = n.spec("life");
+    let id = rt.create_container(&spec).await.expect("create");
+    let d = rt.inspect_container(&id).await.expect("inspect created");
+    assert_eq!(d.summary.state, ContainerState::Created);
+    assert_eq!(
+        (d.started_at.as_deref(), d.exit_code, d.health),
+        (None, None, Health::None)
+    );
+
+    // A second container with the same name: a conflict (409 Docker, 500 Podman), never NotFound.
+    match rt.create_container(&spec).await {
+        Err(RuntimeError::Api {
+            status, message, ..
+        }) => {
+            eprintln!(
+                "{:?}: name conflict -> status {status:?}: {message}",
+                rt.engine().kind
+            )
+        }
+        other => panic!("name conflict must be an Api error, got {other:?}"),
+    }
+    let mut no_image = n.spec("noimage");
+    no_image.image = MISSING_IMAGE.into();
+    let missing = rt.create_container(&no_image).await;
+    eprintln!(
+        "{:?}: create with a missing image -> {missing:?}",
+        rt.engine().kind
+    );
+    assert!(missing.is_err());
+
+    rt.start_container(&id).await.expect("start");
+    let d = rt.inspect_container(&id).await.expect("inspect running");
+    assert_eq!(d.summary.state, ContainerState::Running);
+    assert!(d.started_at.is_some() && d.exit_code.is_none(), "{d:?}");
+
+    let renamed = n.name("renamed");
+    rt.rename_container(&spec.name, &renamed)
+        .await
+        .expect("rename");
+    assert_eq!(
+        rt.inspect_container(&renamed)
+            .await
+            .expect("inspect new name")
+            .summary
+            .id,
+        id
+    );
+    assert!(
+        rt.inspect_container(&spec.name)
+            .await
+            .unwrap_err()
+            .is_not_found()
+    );
+    let listed: Vec<String> = rt
+        .list_containers(&n.base)
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|c| c.name)
+        .collect();
+    assert_eq!(listed, [renamed.as_str()]);
+
+    let t = Instant::now();
+    rt.stop_container(&renamed, Duration::from_secs(10))
+        .await
+        .expect("stop");
+    let stop_time = t.elapsed();
+    let d = rt.inspect_container(&id).await.expect("inspect stopped");
+    eprintln!(
+        "{:?}: stop took {stop_time:?}, exit code {:?}",
+        rt.engine().kind,
+        d.exit_code
+    );
+    assert_eq!(d.summary.state, ContainerState::Exited);
+    assert_eq!(
+        d.exit_code,
+        Some(0),
+        "the fixture's shell exits 0 on SIGTERM"
+    );
+    rt.stop_container(&id, Duration::from_secs(1))
+        .await
+        .expect("stopping a stopped container is fine");
+
+    rt.start_container(&id).await.expect("start again");
+    assert!(
+        rt.inspect_container(&id)
+            .await
+            .expect("inspect")
+            .summary
+            .state
+            .is_running()
+    );
+    // Removing a running container without force: refused, as Api (409 Docker, 500 Podman).
+    assert!(matches!(
+        rt.remove_container(&id, false).await,
+        Err(RuntimeError::Api { .. })
+    ));
+    rt.remove_container(&id, true).await.expect("force remove");
+    assert!(rt.inspect_container(&id).await.unwrap_err().is_not_found());
+    assert!(
+        rt.remove_container(&id, true)
+            .await
+            .unwrap_err()
+            .is_not_found()
+    );
+    assert!(rt.list_containers(&n.base).await.expect("list").is_empty());
+}
+
+async fn missing_objects_are_not_found(rt: &dyn Runtime, n: &Names) {
+    let missing = n.name("missing");
+    let nf = |r: Result<(), RuntimeError>, what: &str| match r {
+        Err(RuntimeError::NotFound(m)) => assert!(m.contains(&missing), "{what}: message {m:?}"),
+        other => panic!("{what}: expected NotFound, got {other:?}"),
+    };
+    nf(rt.inspect_container(&missing).await.map(drop), "inspect");
+    nf(rt.check_health(&missing).await.map(drop), "check_health");
+    nf(rt.start_container(&missing).await, "start");
+    nf(
+        rt.stop_container(&missing, Duration::from_secs(1)).await,
+        "stop",
+    );
+    nf(
+        rt.remove_container(&missing, true).await,
+        "remove container",
+    );
+    nf(
+        rt.rename_container(&missing, &n.name("other")).await,
+        "rename",
+    );
+    nf(rt.remove_network(&missing).await, "remove network");
+    nf(rt.remove_volume(&missing).await, "remove volume");
+    nf(
+        rt.connect_network(&missing, &missing, &[]).await,
+        "connect network",
+    );
+    assert!(rt.list_containers(&missing).await.expect("list").is_empty());
+    assert!(rt.list_networks(&missing).await.expect("list").is_empty());
+    assert!(rt.list_volumes(&missing).await.expect("list").is_empty());
+}
+
+async fn health_check_becomes_healthy(rt: &dyn Runtime, n: &Names) {
+    let mut spec = n.spec("hc");
+    spec.command = sh("trap 'exit 0' TERM; sleep 2; touch /tmp/ready; sleep 3600 & wait");
+    spec.healthcheck = Some(HealthSpec {
+        test: vec!["CMD-SHELL".into(), "test -f /tmp/ready".into()],
+        interval: Some(Duration::from_millis(500)),
+        timeout: Some(Duration::from_secs(2)),
+        retries: Some(20),
+        start_period: None,
+    });
+    let id = rt.create_container(&spec).await.expect("create");
+    assert_eq!(
+        rt.check_health(&id).await.expect("health before start"),
+        Health::Starting
+    );
+    rt.start_container(&id).await.expect("start");
+    let started = Instant::now();
+    assert_eq!(
+        rt.check_health(&id).await.expect("first check"),
+        Health::Starting
+    );
+
+    let mut polls = 0;
+    loop {
+        polls += 1;
+        match rt.check_health(&id).await.expect("check_health") {
+            Health::Healthy => break,
+            Health::Starting => {}
+            other => panic!("unexpected {other:?} after {:?}", started.elapsed()),
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "not healthy after 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    eprintln!(
+        "{:?}: healthy {:?} after start ({polls} polls)",
+        rt.engine().kind,
+        started.elapsed()
+    );
+    // The engine's own state agrees (on Podman it was updated by the checks run above).
+    assert_eq!(
+        rt.inspect_container(&id).await.expect("inspect").health,
+        Health::Healthy
+    );
+
+    let plain = rt
+        .create_container(&n.spec("nohc"))
+        .await
+        .expect("create without check");
+    rt.start_container(&plain).await.expect("start");
+    assert_eq!(rt.check_health(&plain).await.expect("check"), Health::None);
+    assert_eq!(
+        rt.inspect_container(&plain).await.expect("inspect").health,
+        Health::None
+    );
+}
+
+async fn failing_health_check_becomes_unhealthy(rt: &dyn Runtime, n: &Names) {
+    let mut spec = n.spec("sick");
+    spec.healthcheck = Some(HealthSpec {
+        test: vec!["CMD".into(), "false".into()],
+        interval: Some(Duration::from_millis(500)),
+        timeout: Some(Duration::from_secs(2)),
+        retries: Some(3),
+        start_period: None,
+    });
+    let id = rt.create_container(&spec).await.expect("create");
+    rt.start_container(&id).await.expect("start");
+    let started = Instant::now();
+    let mut seen = Vec::new();
+    loop {
+        let h = rt.check_health(&id).await.expect("check_health");
+        if seen.last() != Some(&h) {
+            seen.push(h);
+        }
+        if h == Health::Unhealthy {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "not unhealthy after 30 s: {seen:?}"
+        );
+        // Polled faster than the interval: retries must still count per interval.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let took = started.elapsed();
+    eprintln!(
+        "{:?}: unhealthy after {took:?}, states {seen:?}",
+        rt.engine().kind
+    );
+    assert_eq!(seen, [Health::Starting, Health::Unhealthy]);
+    assert!(
+        took >= Duration::from_millis(900),
+        "3 retries at 500 ms cannot fail in {took:?}"
+    );
+}
+
+async fn images_present_and_failed_pull(rt: &dyn Runtime, _n: &Names) {
+    assert!(
+        rt.image_present(FIXTURE).await.expect("inspect fixture"),
+        "run scripts/engines.sh images"
+    );
+    assert!(
+        !rt.image_present(MISSING_IMAGE)
+            .await
+            .expect("inspect missing")
+    );
+
+    let events = AtomicUsize::new(0);
+    let t = Instant::now();
+    let pulled = tokio::time::timeout(
+        Duration::from_secs(60),
+        rt.pull_image(MISSING_IMAGE, &|_p| {
+            events.fetch_add(1, Ordering::Relaxed);
+        }),
+    )
+    .await
+    .expect("a failed pull must end within 60 s");
+    eprintln!(
+        "{:?}: pull of {MISSING_IMAGE} ended in {:?} after {} progress events: {pulled:?}",
+        rt.engine().kind,
+        t.elapsed(),
+        events.load(Ordering::Relaxed)
+    );
+    match pulled {
+        Err(RuntimeError::Pull { image, message }) => {
+            assert_eq!(image, MISSING_IMAGE);
+            assert!(!message.is_empty());
+        }
+        other => panic!("expected RuntimeError::Pull, got {other:?}"),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Connecting
+
+#[tokio::test]
+async fn dead_socket_fails_fast_and_names_the_endpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("dead.sock");
+    drop(std::os::unix::net::UnixListener::bind(&path).unwrap()); // the file stays, nobody listens
+    let t = Instant::now();
+    let err = connect_endpoint(path.to_str().unwrap())
+        .await
+        .err()
+        .expect("nobody answers");
+    assert!(
+        t.elapsed() < connect::CONNECT_TIMEOUT + Duration::from_secs(1),
+        "{:?}",
+        t.elapsed()
+    );
+    match &err {
+        RuntimeError::Unavailable { tried } => {
+            assert_eq!(tried.len(), 1);
+            assert!(tried[0].contains("dead.sock"), "{tried:?}");
+        }
+        other => panic!("expected Unavailable, got {other:?}"),
+    }
+    let missing = connect_endpoint("unix:///nonexistent/devarch.sock")
+        .await
+        .err()
+        .expect("no socket");
+    assert!(
+        missing.to_string().contains("/nonexistent/devarch.sock"),
+        "{missing}"
+    );
+}
+
+/// `connect(Podman)` finds the system socket (only when nothing in the environment points
+/// elsewhere).
+#[tokio::test]
+async fn connect_podman_finds_the_system_socket() {
+    if [
+        "CONTAINER_HOST",
+        "DEVARCH_PODMAN_SOCKET",
+        "DEVARCH_TEST_PODMAN_HOST",
+    ]
+    .iter()
+    .any(|v| std::env::var_os(v).is_some())
+    {
+        eprintln!("SKIP: a Podman endpoint is set in the environment");
+        return;
+    }
+    let Some(_) = engine(Engine::Podman).await else {
+        return;
+    };
+    let t = Instant::now();
+    let rt = connect::connect(Choice::Podman)
+        .await
+        .expect("connect podman");
+    let info = rt.engine();
+    eprintln!("connect(Podman) took {:?}: {info:?}", t.elapsed());
+    assert_eq!(info.kind, EngineKind::Podman);
+    assert_eq!(info.endpoint, Engine::Podman.endpoint());
+    assert!(!info.version.is_empty() && !info.api_version.is_empty());
+}
+
+/// `connect(Docker)` with the default socket reports the engine and the negotiated API version.
+#[tokio::test]
+async fn connect_docker_reports_the_engine() {
+    if ["DOCKER_HOST", "DEVARCH_TEST_DOCKER_HOST"]
+        .iter()
+        .any(|v| std::env::var_os(v).is_some())
+    {
+        eprintln!("SKIP: a Docker endpoint is set in the environment");
+        return;
+    }
+    let Some(_) = engine(Engine::Docker).await else {
+        return;
+    };
+    let t = Instant::now();
+    let rt = connect::connect(Choice::Docker)
+        .await
+        .expect("connect docker");
+    let info = rt.engine();
+    eprintln!("connect(Docker) took {:?}: {info:?}", t.elapsed());
+    assert_eq!(info.kind, EngineKind::Docker);
+    assert!(info.api_version.starts_with("1."), "{info:?}");
+}
