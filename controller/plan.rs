@@ -205,6 +205,13 @@ pub struct Conflict {
 
 impl fmt::Display for Conflict {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.kind == "host port" {
+            return write!(
+                f,
+                "host port {} is in use by {}; free it, or use another port (`host: auto` picks a free one)",
+                self.name, self.holder
+            );
+        }
         write!(
             f,
             "{} {} already exists and is not managed by this manifests folder ({}); devarch never deletes or adopts it: remove or rename it yourself",
@@ -408,6 +415,14 @@ pub fn plan_stack(desired: &DesiredStack, observed: &ObservedWorld, owner: &str)
             },
             reason,
             detail: String::new(),
+        });
+    }
+
+    for (instance, port, holder) in &desired.busy_ports {
+        conflicts.push(Conflict {
+            kind: "host port".into(),
+            name: port.clone(),
+            holder: format!("{holder} (needed by instance {instance})"),
         });
     }
 
@@ -726,6 +741,7 @@ mod tests {
                 .into_iter()
                 .map(|c| (c.instance.clone(), c))
                 .collect(),
+            busy_ports: vec![],
         }
     }
 

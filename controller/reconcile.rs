@@ -194,10 +194,18 @@ pub fn plan_with(
         }
         match ws.stacks.get(&name) {
             Some(resolved) => {
+                let existing: HashSet<String> = resolved
+                    .instances
+                    .values()
+                    .filter(|i| observed.container_named(&i.container).is_some())
+                    .map(|i| i.name.clone())
+                    .collect();
                 let d = PortStore::with_locked(&ctx.home, |ports| {
-                    build(resolved, &dctx, ports, &fixed).map_err(|e| ReconcileError::Desired {
-                        stack: name.clone(),
-                        source: e,
+                    build(resolved, &dctx, ports, &fixed, &existing).map_err(|e| {
+                        ReconcileError::Desired {
+                            stack: name.clone(),
+                            source: e,
+                        }
                     })
                 })?;
                 plans.push(plan_stack(&d, &observed, &ctx.owner));

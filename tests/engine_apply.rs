@@ -13,6 +13,8 @@ engine_tests!(
     concurrent_apply_of_one_stack_is_refused_naming_the_holder,
     depends_on_healthy_starts_the_consumer_after_the_provider_is_healthy,
     delete_keeps_volumes_unless_purged,
+    fixed_host_port_held_by_another_process_is_a_plan_error,
+    failed_pull_fails_only_that_instance,
 );
 
 fn stack(name: &str, instances: &str) -> String {
@@ -227,7 +229,7 @@ fn foreign_objects_are_plan_errors_and_survive_apply_and_delete(e: Engine) {
             "{out}"
         );
         let (_, err) = env.expect(&["apply"], 1);
-        assert!(err.contains("name conflicts"), "{err}");
+        assert!(err.contains("because of conflicts"), "{err}");
         let _ = env.run(&["delete", &s]);
         let _ = env.run(&["delete", &s2]);
         common::block_on(async {
@@ -395,4 +397,50 @@ fn delete_keeps_volumes_unless_purged(e: Engine) {
         env.volumes(&format!("devarch-{k}-")).is_empty(),
         "volume purged"
     );
+}
+
+fn fixed_host_port_held_by_another_process_is_a_plan_error(e: Engine) {
+    let Some(env) = Env::new(e) else { return };
+    let s = format!("o{}", unique());
+    let listener = std::net::TcpListener::bind("0.0.0.0:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    env.write("t.yaml", &busybox_template("bb", 0));
+    env.write(
+        "s.yaml",
+        &stack(
+            &s,
+            &format!("    web: {{template: bb, ports: [{{container: 8080, host: {port}}}]}}\n"),
+        ),
+    );
+    let (out, _) = env.expect(&["plan"], 1);
+    assert!(out.contains(&format!("host port {port}/tcp is in use by another process on this machine (needed by instance web)")), "{out}");
+    let (_, err) = env.expect(&["apply"], 1);
+    assert!(err.contains("because of conflicts"), "{err}");
+    assert!(
+        env.containers(&format!("devarch-{s}-")).is_empty(),
+        "nothing was created"
+    );
+    drop(listener);
+    env.expect(&["apply"], 0);
+}
+
+fn failed_pull_fails_only_that_instance(e: Engine) {
+    let Some(env) = Env::new(e) else { return };
+    let s = format!("i{}", unique());
+    env.write("t.yaml", &busybox_template("bb", 0));
+    env.write("s.yaml", &stack(&s, "    good: {template: bb}\n    bad: {template: bb, image: \"devarch-fixture/does-not-exist:0\"}\n"));
+    let (code, _, err) = env.run(&["apply"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains(&format!(
+            "container devarch-{s}-bad: image devarch-fixture/does-not-exist:0"
+        )),
+        "{err}"
+    );
+    let c = env.containers(&format!("devarch-{s}-"));
+    assert!(
+        c[&format!("devarch-{s}-good")].1,
+        "the other instance still runs: {c:?}"
+    );
+    assert!(!c.contains_key(&format!("devarch-{s}-bad")));
 }

@@ -536,3 +536,254 @@ async fn run_container_op(
         _ => Ok("Skipped"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! Ordering and failure paths with a recording fake engine (real engines: tests/engine_apply.rs).
+    use super::*;
+    use crate::plan::{Reason, StackPlan};
+    use crate::runtime::{
+        ContainerDetails, ContainerSpec, ContainerSummary, EngineInfo, EngineKind, NetworkSummary,
+        VolumeSummary,
+    };
+    use async_trait::async_trait;
+    use std::sync::Mutex;
+
+    struct Fake {
+        info: EngineInfo,
+        log: Mutex<Vec<String>>,
+        fail_create: &'static str,
+    }
+
+    impl Fake {
+        fn new(fail_create: &'static str) -> Self {
+            Fake {
+                info: EngineInfo {
+                    kind: EngineKind::Docker,
+                    version: "fake".into(),
+                    api_version: "1.41".into(),
+                    endpoint: "fake".into(),
+                },
+                log: Mutex::new(vec![]),
+                fail_create,
+            }
+        }
+        fn push(&self, s: String) {
+            self.log.lock().unwrap().push(s);
+        }
+        fn log(&self) -> Vec<String> {
+            self.log.lock().unwrap().clone()
+        }
+    }
+
+    #[async_trait]
+    impl Runtime for Fake {
+        fn engine(&self) -> &EngineInfo {
+            &self.info
+        }
+        async fn list_containers(&self, _: &str) -> crate::runtime::Result<Vec<ContainerSummary>> {
+            Ok(vec![])
+        }
+        async fn list_networks(&self, _: &str) -> crate::runtime::Result<Vec<NetworkSummary>> {
+            Ok(vec![])
+        }
+        async fn list_volumes(&self, _: &str) -> crate::runtime::Result<Vec<VolumeSummary>> {
+            Ok(vec![])
+        }
+        async fn inspect_container(&self, id: &str) -> crate::runtime::Result<ContainerDetails> {
+            Err(RuntimeError::NotFound(id.into()))
+        }
+        async fn create_network(
+            &self,
+            name: &str,
+            _: &BTreeMap<String, String>,
+        ) -> crate::runtime::Result<String> {
+            self.push(format!("create_network {name}"));
+            Ok("net".into())
+        }
+        async fn remove_network(&self, id: &str) -> crate::runtime::Result<()> {
+            self.push(format!("remove_network {id}"));
+            Ok(())
+        }
+        async fn connect_network(
+            &self,
+            _: &str,
+            c: &str,
+            _: &[String],
+        ) -> crate::runtime::Result<()> {
+            self.push(format!("connect {c}"));
+            Ok(())
+        }
+        async fn create_volume(
+            &self,
+            name: &str,
+            _: &BTreeMap<String, String>,
+        ) -> crate::runtime::Result<()> {
+            self.push(format!("create_volume {name}"));
+            Ok(())
+        }
+        async fn remove_volume(&self, name: &str) -> crate::runtime::Result<()> {
+            self.push(format!("remove_volume {name}"));
+            Ok(())
+        }
+        async fn image_present(&self, _: &str) -> crate::runtime::Result<bool> {
+            Ok(true)
+        }
+        async fn pull_image(
+            &self,
+            _: &str,
+            _: &(dyn Fn(PullProgress) + Send + Sync),
+        ) -> crate::runtime::Result<()> {
+            Ok(())
+        }
+        async fn create_container(&self, spec: &ContainerSpec) -> crate::runtime::Result<String> {
+            if spec.name.ends_with(self.fail_create) {
+                return Err(RuntimeError::Api {
+                    operation: format!("create container {}", spec.name),
+                    status: Some(500),
+                    message: "boom".into(),
+                });
+            }
+            self.push(format!("create {}", spec.name));
+            Ok(spec.name.clone())
+        }
+        async fn start_container(&self, id: &str) -> crate::runtime::Result<()> {
+            self.push(format!("start {id}"));
+            Ok(())
+        }
+        async fn stop_container(&self, id: &str, _: Duration) -> crate::runtime::Result<()> {
+            self.push(format!("stop {id}"));
+            Ok(())
+        }
+        async fn remove_container(&self, id: &str, _: bool) -> crate::runtime::Result<()> {
+            self.push(format!("remove {id}"));
+            Ok(())
+        }
+        async fn rename_container(&self, id: &str, n: &str) -> crate::runtime::Result<()> {
+            self.push(format!("rename {id} {n}"));
+            Ok(())
+        }
+        async fn check_health(&self, id: &str) -> crate::runtime::Result<Health> {
+            self.push(format!("health {id}"));
+            Ok(Health::Healthy)
+        }
+    }
+
+    fn container(instance: &str, deps: &[&str]) -> DesiredContainer {
+        DesiredContainer {
+            instance: instance.into(),
+            spec: ContainerSpec {
+                name: format!("devarch-s-{instance}"),
+                image: "img".into(),
+                ..Default::default()
+            },
+            config_hash: "h".into(),
+            field_hashes: Default::default(),
+            files: vec![],
+            depends_on: deps
+                .iter()
+                .map(|d| (d.to_string(), Condition::Healthy))
+                .collect(),
+            has_healthcheck: true,
+        }
+    }
+
+    fn fixture() -> (DesiredStack, StackPlan) {
+        let desired = DesiredStack {
+            name: "s".into(),
+            enabled: true,
+            network: "devarch-s-net".into(),
+            network_labels: Default::default(),
+            volumes: Default::default(),
+            containers: [
+                container("db", &[]),
+                container("app", &["db"]),
+                container("worker", &["app"]),
+            ]
+            .into_iter()
+            .map(|c| (c.instance.clone(), c))
+            .collect(),
+            busy_ports: vec![],
+        };
+        let mut actions = vec![Action {
+            op: Op::CreateNetwork {
+                name: "devarch-s-net".into(),
+            },
+            reason: Reason::Missing,
+            detail: String::new(),
+        }];
+        for i in ["app", "db", "worker"] {
+            actions.push(Action {
+                op: Op::CreateContainer { instance: i.into() },
+                reason: Reason::Missing,
+                detail: String::new(),
+            });
+        }
+        actions.push(Action {
+            op: Op::RemoveContainer {
+                name: "devarch-s-old".into(),
+                id: "old".into(),
+            },
+            reason: Reason::Orphan,
+            detail: String::new(),
+        });
+        (
+            desired,
+            StackPlan {
+                stack: "s".into(),
+                actions,
+                conflicts: vec![],
+                fingerprint: String::new(),
+            },
+        )
+    }
+
+    fn pos(log: &[String], entry: &str) -> usize {
+        log.iter()
+            .position(|l| l == entry)
+            .unwrap_or_else(|| panic!("{entry} not in {log:?}"))
+    }
+
+    #[tokio::test]
+    async fn network_first_then_containers_in_dependency_order_then_removals() {
+        let (desired, plan) = fixture();
+        let rt = Fake::new("never");
+        let report = apply_stack(&rt, Some(&desired), &plan, &Quiet, ApplyOptions::default()).await;
+        assert!(report.errors.is_empty(), "{:?}", report.errors);
+        let log = rt.log();
+        assert_eq!(log[0], "create_network devarch-s-net");
+        assert!(pos(&log, "start devarch-s-db") < pos(&log, "health devarch-s-db"));
+        assert!(pos(&log, "health devarch-s-db") < pos(&log, "create devarch-s-app"));
+        assert!(pos(&log, "health devarch-s-app") < pos(&log, "create devarch-s-worker"));
+        assert_eq!(log.last().unwrap(), "remove old");
+        assert_eq!(report.done, 5);
+    }
+
+    #[tokio::test]
+    async fn a_failed_container_fails_its_dependents_and_nothing_else() {
+        let (desired, plan) = fixture();
+        let rt = Fake::new("-app");
+        let report = apply_stack(&rt, Some(&desired), &plan, &Quiet, ApplyOptions::default()).await;
+        let errors: Vec<String> = report.errors.iter().map(ToString::to_string).collect();
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.contains("devarch-s-app") && e.contains("boom")),
+            "{errors:?}"
+        );
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.contains("devarch-s-worker") && e.contains("dependency app failed")),
+            "{errors:?}"
+        );
+        let log = rt.log();
+        assert!(log.contains(&"start devarch-s-db".to_string()));
+        assert!(!log.iter().any(|l| l.contains("worker")), "{log:?}");
+        assert!(
+            log.contains(&"remove old".to_string()),
+            "removals still run"
+        );
+    }
+}

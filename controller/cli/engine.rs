@@ -53,14 +53,29 @@ fn load_valid(cli: &Cli) -> Result<Workspace> {
     Ok(ws)
 }
 
-/// Prints progress lines like `docker compose`.
+/// Prints progress lines like `docker compose`; on a terminal, image pulls get a live spinner
+/// with their byte counts.
 struct Lines {
     tty: bool,
-    last_pull: Mutex<Option<std::time::Instant>>,
+    pulls: Mutex<std::collections::HashMap<String, indicatif::ProgressBar>>,
+}
+
+impl Lines {
+    fn new() -> Self {
+        Lines {
+            tty: std::io::stderr().is_terminal(),
+            pulls: Mutex::new(Default::default()),
+        }
+    }
 }
 
 impl Progress for Lines {
     fn event(&self, e: Event) {
+        if let Some(image) = e.object.strip_prefix("image ")
+            && let Some(bar) = self.pulls.lock().expect("lock").remove(image)
+        {
+            bar.finish_and_clear();
+        }
         let mark = match e.status {
             Status::Working => "…",
             Status::Waiting => "⏳",
@@ -74,20 +89,25 @@ impl Progress for Lines {
         eprintln!(" {mark} {:<48} {}{t}", e.object, e.message);
     }
     fn pull(&self, p: PullProgress) {
-        // At most one line a second, and only on a terminal.
         if !self.tty {
             return;
         }
-        let mut last = self.last_pull.lock().expect("lock");
-        if last.is_some_and(|l| l.elapsed() < Duration::from_secs(1)) {
-            return;
-        }
-        *last = Some(std::time::Instant::now());
+        let mut pulls = self.pulls.lock().expect("lock");
+        let bar = pulls.entry(p.image.clone()).or_insert_with(|| {
+            let b = indicatif::ProgressBar::new_spinner();
+            b.set_style(
+                indicatif::ProgressStyle::with_template(" {spinner} image {prefix}: {msg}")
+                    .expect("template"),
+            );
+            b.set_prefix(p.image.clone());
+            b.enable_steady_tick(Duration::from_millis(120));
+            b
+        });
         let cur = p
             .current
-            .map(|(a, b)| format!(" {}/{} MB", a / 1_000_000, b / 1_000_000))
+            .map(|(a, b)| format!(" {:.1}/{:.1} MB", a as f64 / 1e6, b as f64 / 1e6))
             .unwrap_or_default();
-        eprintln!("   image {}: {}{cur}", p.image, p.status);
+        bar.set_message(format!("{}{cur}", p.status));
     }
 }
 
@@ -197,7 +217,7 @@ pub fn apply(
         }
         print!("{}", render(&planned.plans));
         std::io::stdout().flush()?;
-        let progress = Lines { tty: std::io::stderr().is_terminal(), last_pull: Mutex::new(None) };
+        let progress = Lines::new();
         let reports = reconcile::apply(&ctx, &planned, &progress, ApplyOptions::default()).await;
         let errors: usize = reports.iter().map(|(_, r)| r.errors.len()).sum();
         for (stack, r) in &reports {
@@ -206,7 +226,7 @@ pub fn apply(
             }
         }
         if conflicts {
-            eprintln!("error: some stacks were not applied because of name conflicts (see the plan above)");
+            eprintln!("error: some stacks were not applied because of conflicts (see the plan above)");
             return Ok(exit::ERROR);
         }
         if errors > 0 {
@@ -441,10 +461,7 @@ pub fn delete(
         for f in remove_stack_documents(&ws, stack)? {
             eprintln!("removed stack {stack} from {}", f.display());
         }
-        let progress = Lines {
-            tty: std::io::stderr().is_terminal(),
-            last_pull: Mutex::new(None),
-        };
+        let progress = Lines::new();
         let reports = reconcile::apply(&ctx, &planned, &progress, ApplyOptions::default()).await;
         let errors: usize = reports.iter().map(|(_, r)| r.errors.len()).sum();
         for (s, r) in &reports {

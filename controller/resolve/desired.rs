@@ -75,6 +75,9 @@ pub struct DesiredStack {
     pub volumes: BTreeMap<String, BTreeMap<String, String>>,
     /// Containers by instance name.
     pub containers: BTreeMap<String, DesiredContainer>,
+    /// Fixed host ports that containers still to be created need but something else holds:
+    /// `(instance, "port/proto", holder)`.
+    pub busy_ports: Vec<(String, String, String)>,
 }
 
 /// Building the desired state failed.
@@ -216,12 +219,18 @@ fn duration(
 ///
 /// # Errors
 /// [`DesiredError`] for a missing secret, a store failure or an unconvertible value.
+///
+/// `existing` names the instances whose containers exist: their host ports are theirs. For
+/// the others, a recorded `auto` port that something else took meanwhile is replaced, and a
+/// fixed port that something else holds is reported in [`DesiredStack::busy_ports`].
 pub fn build(
     stack: &ResolvedStack,
     ctx: &DesiredContext<'_>,
     ports: &mut PortStore,
     fixed_in_use: &HashSet<u16>,
+    existing: &HashSet<String>,
 ) -> Result<DesiredStack, DesiredError> {
+    let mut busy_ports = Vec::new();
     let labels = base_labels(&stack.name, ctx.owner);
     let mut volumes = BTreeMap::new();
     let mut containers = BTreeMap::new();
@@ -250,18 +259,40 @@ pub fn build(
                 Protocol::Tcp => PortProtocol::Tcp,
                 Protocol::Udp => PortProtocol::Udp,
             };
+            let new = !existing.contains(&inst.name);
             let host_port = match p.host {
                 None => continue,
-                Some(HostPort::Fixed(h)) => h,
-                Some(HostPort::Auto) => ports
-                    .assign_auto(
-                        &stack.name,
-                        &inst.name,
-                        p.container,
-                        p.protocol,
-                        fixed_in_use,
-                    )
-                    .map_err(|e| DesiredError::Ports(e.to_string()))?,
+                Some(HostPort::Fixed(h)) => {
+                    if new && !PortStore::is_free_on_host(h, p.protocol) {
+                        let holder = match ports.holder(h, p.protocol) {
+                            Some((s, i)) if s != stack.name || i != inst.name => {
+                                format!("devarch stack {s}, instance {i}")
+                            }
+                            _ => "another process on this machine".to_string(),
+                        };
+                        busy_ports.push((inst.name.clone(), format!("{h}/{}", p.protocol), holder));
+                    }
+                    h
+                }
+                Some(HostPort::Auto) => {
+                    if new
+                        && let Some(h) =
+                            ports.assigned(&stack.name, &inst.name, p.container, p.protocol)
+                        && !PortStore::is_free_on_host(h, p.protocol)
+                    {
+                        // Taken by someone else since it was picked: pick another.
+                        ports.release_instance(&stack.name, &inst.name);
+                    }
+                    ports
+                        .assign_auto(
+                            &stack.name,
+                            &inst.name,
+                            p.container,
+                            p.protocol,
+                            fixed_in_use,
+                        )
+                        .map_err(|e| DesiredError::Ports(e.to_string()))?
+                }
             };
             spec.ports.push(PortBinding {
                 container_port: p.container,
@@ -401,6 +432,7 @@ pub fn build(
         network_labels: labels,
         volumes,
         containers,
+        busy_ports,
     })
 }
 
