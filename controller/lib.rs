@@ -20,4 +20,5 @@ pub mod reconcile;
 pub mod resolve;
 pub mod runtime;
 pub mod state;
+pub mod status;
 pub mod workspace;

@@ -17,6 +17,7 @@ use crate::apply::{ApplyOptions, ApplyReport, Progress, apply_stack};
 use crate::manifests::types::HostPort;
 use crate::observe::{ObservedWorld, observe};
 use crate::plan::{PlanOptions, StackPlan, plan_removal, plan_stack};
+use crate::resolve::ResolvedStack;
 use crate::resolve::desired::{DesiredContext, DesiredStack, build};
 use crate::runtime::Runtime;
 use crate::state::ports::{PortError, PortStore};
@@ -100,26 +101,55 @@ pub struct Selection {
     pub options: PlanOptions,
 }
 
+/// What the manifests say, as far as planning needs it.
+#[derive(Clone, Debug, Default)]
+pub struct Manifests {
+    /// Desired state per stack: valid now, or (in watch mode) the last good one.
+    pub stacks: BTreeMap<String, ResolvedStack>,
+    /// Every stack named in the folder, valid or not.
+    pub known: BTreeSet<String>,
+    /// Whether every manifest in the folder is valid; removing a stack whose manifests are
+    /// gone needs it (a half-saved file must never tear anything down).
+    pub folder_valid: bool,
+}
+
+impl Manifests {
+    /// The manifests of a loaded folder, as they are now.
+    pub fn of(ws: &Workspace) -> Self {
+        let mut known: BTreeSet<String> = ws.model.stacks.keys().cloned().collect();
+        known.extend(
+            ws.set
+                .broken_names
+                .iter()
+                .filter(|(k, _)| *k == crate::manifests::schema::Kind::Stack)
+                .map(|(_, n)| n.clone()),
+        );
+        known.extend(ws.set.incomplete_stacks.iter().cloned());
+        Manifests {
+            stacks: ws.stacks.clone(),
+            known,
+            folder_valid: ws.is_valid(),
+        }
+    }
+}
+
 /// The stacks a selection covers: named ones, or every stack in the manifests plus every
 /// stack on the engine owned by this folder.
 pub fn stacks_in_scope(
-    ws: &Workspace,
+    ws: &Manifests,
     observed: &ObservedWorld,
     owner: &str,
     sel: &Selection,
 ) -> Result<Vec<String>, ReconcileError> {
     let owned = observed.owned_stacks(owner);
     if sel.stacks.is_empty() {
-        let mut all: BTreeSet<String> = ws.model.stacks.keys().cloned().collect();
+        let mut all: BTreeSet<String> = ws.known.clone();
         all.extend(owned);
         all.extend(sel.remove.iter().cloned());
         return Ok(all.into_iter().collect());
     }
     for s in &sel.stacks {
-        if !ws.model.stacks.contains_key(s)
-            && !owned.contains(s)
-            && !ws.set.broken_names.iter().any(|(_, n)| n == s)
-        {
+        if !ws.known.contains(s) && !owned.contains(s) {
             return Err(ReconcileError::UnknownStack(s.clone()));
         }
     }
@@ -149,7 +179,7 @@ pub fn lock_stacks(
 /// [`ReconcileError`] for an unknown stack, an engine failure or a desired-state failure.
 pub async fn plan(
     ctx: &Context<'_>,
-    ws: &Workspace,
+    ws: &Manifests,
     sel: &Selection,
 ) -> Result<Planned, ReconcileError> {
     let observed = observe(ctx.runtime).await?;
@@ -162,7 +192,7 @@ pub async fn plan(
 /// See [`plan`].
 pub fn plan_with(
     ctx: &Context<'_>,
-    ws: &Workspace,
+    ws: &Manifests,
     sel: &Selection,
     observed: ObservedWorld,
 ) -> Result<Planned, ReconcileError> {
@@ -211,12 +241,10 @@ pub fn plan_with(
                 plans.push(plan_stack(&d, &observed, &ctx.owner));
                 desired.insert(name, d);
             }
-            None if ws.model.stacks.contains_key(&name)
-                || ws.set.broken_names.iter().any(|(_, n)| n == &name) =>
-            {
+            None if ws.known.contains(&name) => {
                 skipped.push((name, "manifest errors; left as it is".into()));
             }
-            None if !ws.is_valid() => {
+            None if !ws.folder_valid => {
                 deletions_suspended = true;
                 skipped.push((name, "manifests are gone, but removal is suspended while any manifest in the folder is broken".into()));
             }

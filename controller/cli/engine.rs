@@ -131,7 +131,7 @@ pub fn plan(cli: &Cli, stacks: &[String], json: bool, out: Option<&Path>) -> Res
             stacks: stacks.to_vec(),
             ..Selection::default()
         };
-        let planned = reconcile::plan(&ctx, &ws, &sel).await?;
+        let planned = reconcile::plan(&ctx, &reconcile::Manifests::of(&ws), &sel).await?;
         print_skipped(&planned);
         let file = PlanFile {
             version: 1,
@@ -195,10 +195,12 @@ pub fn apply(
             }
         }
         // Lock first, then observe: the plan we apply is made from a snapshot nobody else changes.
+        let manifests = reconcile::Manifests::of(&ws);
         let observed = crate::observe::observe(ctx.runtime).await?;
-        let scope = reconcile::stacks_in_scope(&ws, &observed, &ctx.owner, &sel)?;
+        let scope = reconcile::stacks_in_scope(&manifests, &observed, &ctx.owner, &sel)?;
         let _locks = lock_stacks(&home, &scope, lock_timeout)?;
-        let planned = reconcile::plan(&ctx, &ws, &sel).await?;
+        // Observe again under the locks: that snapshot is the truth we plan and apply from.
+        let planned = reconcile::plan(&ctx, &manifests, &sel).await?;
         print_skipped(&planned);
         if let Some(f) = &saved {
             for p in &planned.plans {
@@ -277,7 +279,7 @@ pub fn describe_stack(cli: &Cli, name: &str, format: ListFormat) -> Result<u8> {
         let rt = runtime(cli).await?;
         let ctx = Context { runtime: rt.as_ref(), home: home(cli), owner: Context::owner_of(&cli.dir) };
         let sel = Selection { stacks: vec![name.to_string()], ..Selection::default() };
-        let planned = reconcile::plan(&ctx, &ws, &sel).await?;
+        let planned = reconcile::plan(&ctx, &reconcile::Manifests::of(&ws), &sel).await?;
         let desired = planned.desired.get(name).context("stack has no desired state")?;
         let plan = &planned.plans[0];
         use crate::observe::Labelled;
@@ -455,7 +457,7 @@ pub fn delete(
             options: crate::plan::PlanOptions { purge_volumes },
         };
         let _locks = lock_stacks(&home, &sel.stacks, lock_timeout)?;
-        let planned = reconcile::plan(&ctx, &ws, &sel).await?;
+        let planned = reconcile::plan(&ctx, &reconcile::Manifests::of(&ws), &sel).await?;
         print!("{}", render(&planned.plans));
         std::io::stdout().flush()?;
         for f in remove_stack_documents(&ws, stack)? {
