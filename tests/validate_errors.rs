@@ -91,6 +91,10 @@ bad_case!(multi_error, "multi-error");
 bad_case!(enum_values, "enum-values");
 bad_case!(dependency_forms, "dependency-forms");
 
+/// "Fails fast": well under what an unbounded parse of these inputs would take, with room
+/// for a busy 2-core machine running tests in parallel.
+const FAST: Duration = Duration::from_secs(10);
+
 #[test]
 fn alias_bomb_fails_fast_with_a_clear_error() {
     // Warm up the built-in catalog and the schema validators so only the bomb is timed.
@@ -98,10 +102,9 @@ fn alias_bomb_fails_fast_with_a_clear_error() {
     let start = Instant::now();
     let diags = diagnostics_of("alias-bomb");
     let elapsed = start.elapsed();
-    assert!(
-        elapsed < Duration::from_secs(2),
-        "alias bomb took {elapsed:?}"
-    );
+    // The limits are counts, so the time only shows there is no blow-up (an expanded bomb
+    // would take hours and gigabytes); the bound leaves room for a loaded 2-core CI machine.
+    assert!(elapsed < FAST, "alias bomb took {elapsed:?}");
     assert_eq!(diags.len(), 1, "{}", render(&diags));
     assert!(diags[0].message.contains("alias"), "{}", diags[0]);
     insta::assert_snapshot!("alias-bomb", render(&diags));
@@ -111,7 +114,7 @@ fn alias_bomb_fails_fast_with_a_clear_error() {
 fn deep_nesting_fails_fast() {
     let start = Instant::now();
     diagnostics_of("deep-nesting");
-    assert!(start.elapsed() < Duration::from_secs(2));
+    assert!(start.elapsed() < FAST, "took {:?}", start.elapsed());
 }
 
 #[test]
@@ -134,7 +137,7 @@ fn oversized_file_is_refused_before_parsing() {
     .unwrap();
     let start = Instant::now();
     let ws = load(tmp.path().to_str().unwrap());
-    assert!(start.elapsed() < Duration::from_secs(2));
+    assert!(start.elapsed() < FAST, "took {:?}", start.elapsed());
     let prefix = format!("{}/", tmp.path().display());
     let shown = render(&ws.diagnostics).replace(&prefix, "<tmp>/");
     assert_eq!(

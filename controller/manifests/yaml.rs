@@ -401,7 +401,9 @@ mod tests {
         }
         let t = std::time::Instant::now();
         assert!(parse_documents(&s).is_err());
-        assert!(t.elapsed().as_secs() < 2);
+        // Count-based limits: the bound only shows there is no exponential blow-up, with room
+        // for a loaded CI machine.
+        assert!(t.elapsed().as_secs() < 10, "took {:?}", t.elapsed());
     }
 
     #[test]
