@@ -12,6 +12,7 @@ name and label; [`catalog`] holds the built-in templates; [`state`] is what live
 pub mod apply;
 pub mod catalog;
 pub mod cli;
+pub mod controller;
 pub mod identity;
 pub mod manifests;
 pub mod observe;

@@ -18,14 +18,17 @@ use std::time::{Duration, Instant};
 
 use devarch::runtime::connect::{self, Choice, connect_endpoint};
 use devarch::runtime::{
-    ContainerSpec, ContainerState, EngineKind, Health, HealthSpec, Mount, MountSource, PortBinding,
-    PortProtocol, Runtime, RuntimeError,
+    ContainerSpec, ContainerState, EngineEvent, EngineKind, EventKind, EventStream, Health,
+    HealthSpec, Mount, MountSource, PortBinding, PortProtocol, Runtime, RuntimeError,
 };
+use futures_util::StreamExt;
 
 const FIXTURE: &str = "devarch-fixture/busybox:1";
 const MISSING_IMAGE: &str = "devarch-fixture/nope:0";
 /// Upper bound for one test body; a hang fails instead of blocking the suite.
 const TEST_TIMEOUT: Duration = Duration::from_secs(240);
+/// How long an engine event may take to arrive (both deliver within milliseconds).
+const EVENT_WAIT: Duration = Duration::from_secs(2);
 
 #[derive(Clone, Copy, Debug)]
 enum Engine {
@@ -203,6 +206,10 @@ engine_tests!(
     health_check_becomes_healthy,
     failing_health_check_becomes_unhealthy,
     images_present_and_failed_pull,
+    events_follow_labelled_containers,
+    events_report_networks_and_volumes_by_name,
+    events_report_health,
+    events_end_when_the_engine_goes_away,
 );
 
 /// Polls until the container has exited; returns its exit code.
@@ -904,4 +911,514 @@ async fn connect_docker_reports_the_engine() {
     eprintln!("connect(Docker) took {:?}: {info:?}", t.elapsed());
     assert_eq!(info.kind, EngineKind::Docker);
     assert!(info.api_version.starts_with("1."), "{info:?}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Events
+
+/// An event subscription read in the background: every item with the instant it arrived.
+struct Watch {
+    rx: tokio::sync::mpsc::UnboundedReceiver<(Instant, Result<EngineEvent, RuntimeError>)>,
+    /// Everything received so far, in order.
+    log: Vec<(Instant, EngineEvent)>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Watch {
+    async fn start(rt: &dyn Runtime, label_filter: &str) -> Watch {
+        let t = Instant::now();
+        let stream = rt.events(label_filter).await.expect("subscribe to events");
+        eprintln!("{:?}: subscribed in {:?}", rt.engine().kind, t.elapsed());
+        Watch::of(stream)
+    }
+
+    fn of(mut stream: EventStream) -> Watch {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let task = tokio::spawn(async move {
+            while let Some(item) = stream.next().await {
+                if tx.send((Instant::now(), item)).is_err() {
+                    break;
+                }
+            }
+        });
+        Watch {
+            rx,
+            log: Vec::new(),
+            task,
+        }
+    }
+
+    fn record(&mut self, item: (Instant, Result<EngineEvent, RuntimeError>)) {
+        match item {
+            (at, Ok(event)) => self.log.push((at, event)),
+            (_, Err(e)) => panic!("event stream failed: {e}"),
+        }
+    }
+
+    /// Takes in whatever has arrived, without waiting.
+    fn drain(&mut self) {
+        while let Ok(item) = self.rx.try_recv() {
+            self.record(item);
+        }
+    }
+
+    /// The first `action` on object `id` that arrived after `since` (waiting up to
+    /// [`EVENT_WAIT`] for it); returns when it arrived.
+    async fn expect(&mut self, kind: EventKind, id: &str, action: &str, since: Instant) -> Instant {
+        let matches = |(at, e): &(Instant, EngineEvent)| {
+            *at >= since && e.kind == kind && e.id == id && e.action == action
+        };
+        let deadline = tokio::time::Instant::now() + EVENT_WAIT;
+        loop {
+            self.drain();
+            if let Some((at, _)) = self.log.iter().find(|entry| matches(entry)) {
+                return *at;
+            }
+            match tokio::time::timeout_at(deadline, self.rx.recv()).await {
+                Ok(Some(item)) => self.record(item),
+                Ok(None) => panic!("event stream ended while waiting for {action} of {id}"),
+                Err(_) => panic!(
+                    "no {kind:?} {action} event for {id} within {EVENT_WAIT:?}; got {:?}",
+                    self.actions_of(id)
+                ),
+            }
+        }
+    }
+
+    /// Actions received for `id`, in order.
+    fn actions_of(&self, id: &str) -> Vec<String> {
+        self.log
+            .iter()
+            .filter(|(_, e)| e.id == id)
+            .map(|(_, e)| e.action.clone())
+            .collect()
+    }
+}
+
+/// Runs one engine call and waits for the events it must cause; reports how long the call
+/// took and when each event arrived relative to the call's return (negative: before it).
+async fn step<F: std::future::Future<Output = T>, T>(
+    w: &mut Watch,
+    engine: EngineKind,
+    what: &str,
+    call: F,
+    expected: &[(EventKind, &str)],
+    id_of: impl Fn(&T) -> String,
+) -> T {
+    let start = Instant::now();
+    let out = call.await;
+    let returned = Instant::now();
+    let id = id_of(&out);
+    let mut lines = Vec::new();
+    for (kind, action) in expected {
+        let at = w.expect(*kind, &id, action, start).await;
+        let ms = |a: Instant, b: Instant| {
+            if a >= b {
+                (a - b).as_secs_f64() * 1e3
+            } else {
+                -((b - a).as_secs_f64() * 1e3)
+            }
+        };
+        lines.push(format!("{action} {:+.1} ms", ms(at, returned)));
+    }
+    eprintln!(
+        "{engine:?}: {what} took {:.1} ms; events: {}",
+        (returned - start).as_secs_f64() * 1e3,
+        lines.join(", ")
+    );
+    out
+}
+
+async fn events_follow_labelled_containers(rt: &dyn Runtime, n: &Names) {
+    let kind = rt.engine().kind;
+    let filter = format!("devarch.test={}", n.base);
+    let mut w = Watch::start(rt, &filter).await;
+    let c = EventKind::Container;
+    let spec = n.spec("ev");
+
+    let id = step(
+        &mut w,
+        kind,
+        "create",
+        rt.create_container(&spec),
+        &[(c, "create")],
+        |r| r.as_ref().expect("create").clone(),
+    )
+    .await
+    .unwrap();
+    let same = |_: &Result<(), RuntimeError>| id.clone();
+    step(
+        &mut w,
+        kind,
+        "start",
+        rt.start_container(&id),
+        &[(c, "start")],
+        same,
+    )
+    .await
+    .expect("start");
+
+    // An unlabelled container with the same name prefix, run through the same steps: none of
+    // its events may be delivered.
+    let mut plain_spec = n.spec("plain");
+    plain_spec.labels.clear();
+    let plain = rt
+        .create_container(&plain_spec)
+        .await
+        .expect("create unlabelled");
+    rt.start_container(&plain).await.expect("start unlabelled");
+
+    step(
+        &mut w,
+        kind,
+        "stop",
+        rt.stop_container(&id, Duration::from_secs(10)),
+        &[(c, "die")],
+        same,
+    )
+    .await
+    .expect("stop");
+    rt.remove_container(&plain, true)
+        .await
+        .expect("remove unlabelled");
+    step(
+        &mut w,
+        kind,
+        "start again",
+        rt.start_container(&id),
+        &[(c, "start")],
+        same,
+    )
+    .await
+    .expect("start again");
+    // Force-removing a running container: Docker reports `kill` first, Podman (sometimes a
+    // `stop`) just `die`.
+    let killed: &[(EventKind, &str)] = match kind {
+        EngineKind::Docker => &[(c, "kill"), (c, "die"), (c, "destroy")],
+        EngineKind::Podman => &[(c, "die"), (c, "destroy")],
+    };
+    step(
+        &mut w,
+        kind,
+        "force remove",
+        rt.remove_container(&id, true),
+        killed,
+        same,
+    )
+    .await
+    .expect("remove");
+
+    // Events of one subscription arrive in order: anything about the unlabelled container
+    // (removed before the last steps) would be here by now.
+    w.drain();
+    let actions = w.actions_of(&id);
+    eprintln!("{kind:?}: labelled container sent {actions:?}");
+    assert!(
+        w.actions_of(&plain).is_empty(),
+        "unlabelled container's events delivered: {:?}",
+        w.actions_of(&plain)
+    );
+    // Networks and volumes named `devarch-*` (other tests' too) come by name; containers only
+    // by label.
+    for (_, e) in w.log.iter().filter(|(_, e)| e.kind == EventKind::Container) {
+        assert_eq!(e.id, id, "only the labelled container: {e:?}");
+        assert_eq!(e.name.as_deref(), Some(spec.name.as_str()));
+        assert_labels(&e.labels, &spec.labels, "events");
+        assert!(e.time > 1_600_000_000_000_000_000, "time in ns: {}", e.time);
+        assert!(!e.action.starts_with("exec_"), "{e:?}");
+    }
+    // Podman's `remove` is normalised; the engine-specific extras are documented.
+    assert!(!actions.contains(&"remove".to_string()), "{actions:?}");
+    let has = |a: &str| actions.iter().any(|x| x == a);
+    match kind {
+        EngineKind::Docker => assert!(has("kill") && has("stop") && !has("init"), "{actions:?}"),
+        // Podman reports `stop` only sometimes (not when the process exits on SIGTERM before
+        // Podman gets to it): `die` is what to rely on.
+        EngineKind::Podman => assert!(has("init") && has("cleanup"), "{actions:?}"),
+    }
+}
+
+async fn events_report_networks_and_volumes_by_name(rt: &dyn Runtime, n: &Names) {
+    let kind = rt.engine().kind;
+    let mut w = Watch::start(rt, &format!("devarch.test={}", n.base)).await;
+    let labels = n.labels();
+    let net_name = n.name("net");
+    let begin = Instant::now();
+    let net = rt
+        .create_network(&net_name, &labels)
+        .await
+        .expect("create network");
+    rt.remove_network(&net).await.expect("remove network");
+    // Not named `devarch-*`: never delivered, labels or not.
+    let other = format!("x{}", n.name("other"));
+    let other_id = rt
+        .create_network(&other, &labels)
+        .await
+        .expect("create other network");
+    rt.remove_network(&other_id)
+        .await
+        .expect("remove other network");
+
+    // A volume goes last: once its events are in, any earlier ones would be too.
+    let vol = n.name("vol");
+    let created = Instant::now();
+    rt.create_volume(&vol, &labels)
+        .await
+        .expect("create volume");
+    let removed = Instant::now();
+    rt.remove_volume(&vol).await.expect("remove volume");
+    let v = EventKind::Volume;
+    let create_at = w.expect(v, &vol, "create", created).await;
+    let destroy_at = w.expect(v, &vol, "destroy", removed).await;
+    eprintln!(
+        "{kind:?}: volume create after {:?}, destroy after {:?}",
+        create_at - created,
+        destroy_at - removed
+    );
+
+    w.drain();
+    // Other tests may create `devarch-*` objects meanwhile: only ours and those are delivered.
+    let networks: Vec<(String, Option<String>)> = w
+        .log
+        .iter()
+        .filter(|(_, e)| e.kind == EventKind::Network)
+        .filter(|(_, e)| e.name.as_deref().is_some_and(|name| name.contains(&n.base)))
+        .map(|(_, e)| (e.action.clone(), e.name.clone()))
+        .collect();
+    eprintln!("{kind:?}: network events {networks:?}");
+    for (_, e) in &w.log {
+        assert!(e.labels.is_empty(), "{e:?}");
+        assert!(
+            e.name
+                .as_deref()
+                .is_some_and(|name| name.starts_with("devarch-")),
+            "{e:?}"
+        );
+    }
+    match kind {
+        EngineKind::Docker => {
+            let at = w.expect(EventKind::Network, &net, "create", begin).await;
+            let destroy = w.expect(EventKind::Network, &net, "destroy", at).await;
+            assert!(destroy >= at);
+            let ours: Vec<_> = ["create", "destroy"]
+                .iter()
+                .map(|a| (a.to_string(), Some(net_name.clone())))
+                .collect();
+            assert_eq!(networks, ours, "never the network not named devarch-*");
+        }
+        // Podman 4.3 sends no network events at all (documented on `Runtime::events`).
+        EngineKind::Podman => assert!(networks.is_empty(), "{networks:?}"),
+    }
+}
+
+async fn events_report_health(rt: &dyn Runtime, n: &Names) {
+    let kind = rt.engine().kind;
+    let mut w = Watch::start(rt, &format!("devarch.test={}", n.base)).await;
+    let mut spec = n.spec("hc");
+    spec.command = sh("trap 'exit 0' TERM; sleep 1; touch /tmp/ready; sleep 3600 & wait");
+    spec.healthcheck = Some(HealthSpec {
+        test: vec!["CMD-SHELL".into(), "test -f /tmp/ready".into()],
+        interval: Some(Duration::from_millis(500)),
+        timeout: Some(Duration::from_secs(2)),
+        retries: Some(20),
+        start_period: None,
+    });
+    let id = rt.create_container(&spec).await.expect("create");
+    rt.start_container(&id).await.expect("start");
+    let started = Instant::now();
+    loop {
+        if rt.check_health(&id).await.expect("check_health") == Health::Healthy {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "not healthy in 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let healthy = Instant::now();
+    let action = match kind {
+        EngineKind::Docker => "health_status: healthy",
+        // Podman: a bare `health_status` for every check run (here: run by check_health).
+        EngineKind::Podman => "health_status",
+    };
+    let at = w.expect(EventKind::Container, &id, action, started).await;
+    // Let a few more checks run, then look at what arrived.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    for _ in 0..2 {
+        rt.check_health(&id).await.expect("check_health");
+        tokio::time::sleep(Duration::from_millis(600)).await;
+    }
+    w.drain();
+    let actions = w.actions_of(&id);
+    let health_events = actions
+        .iter()
+        .filter(|a| a.starts_with("health_status"))
+        .count();
+    eprintln!(
+        "{kind:?}: healthy after {:?}; {action} event {:?} after that poll; all: {actions:?}",
+        healthy - started,
+        if at >= healthy {
+            at - healthy
+        } else {
+            Duration::ZERO
+        },
+    );
+    assert!(
+        actions.iter().all(|a| !a.starts_with("exec_")),
+        "{actions:?}"
+    );
+    match kind {
+        // Once, on the change to healthy.
+        EngineKind::Docker => assert_eq!(health_events, 1, "{actions:?}"),
+        // Once per check run.
+        EngineKind::Podman => assert!(health_events >= 2, "{actions:?}"),
+    }
+}
+
+/// A Unix socket forwarding every connection to the engine's, until [`Proxy::cut`] closes
+/// them all: the engine "goes away" for whoever connected through it, while the real engine
+/// (shared with other tests) keeps running.
+struct Proxy {
+    path: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    connections: std::sync::Arc<std::sync::Mutex<Vec<std::os::unix::net::UnixStream>>>,
+    accept: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Proxy {
+    fn start(target: &str) -> Proxy {
+        use std::os::unix::net::{UnixListener, UnixStream};
+        use std::sync::atomic::AtomicBool;
+        use std::sync::{Arc, Mutex};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("engine.sock");
+        let listener = UnixListener::bind(&path).unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let connections: Arc<Mutex<Vec<UnixStream>>> = Arc::default();
+        let target = target.to_string();
+        let accept = std::thread::spawn({
+            let (stop, connections) = (stop.clone(), connections.clone());
+            move || {
+                while !stop.load(Ordering::SeqCst) {
+                    let client = match listener.accept() {
+                        Ok((client, _)) => client,
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                            std::thread::sleep(Duration::from_millis(5));
+                            continue;
+                        }
+                        Err(_) => return,
+                    };
+                    client.set_nonblocking(false).unwrap();
+                    let Ok(upstream) = UnixStream::connect(&target) else {
+                        continue;
+                    };
+                    let pipe = |mut from: UnixStream, mut to: UnixStream| {
+                        std::thread::spawn(move || {
+                            let _ = std::io::copy(&mut from, &mut to);
+                            let _ = to.shutdown(std::net::Shutdown::Write);
+                        });
+                    };
+                    let mut list = connections.lock().unwrap();
+                    list.push(client.try_clone().unwrap());
+                    list.push(upstream.try_clone().unwrap());
+                    pipe(client.try_clone().unwrap(), upstream.try_clone().unwrap());
+                    pipe(upstream, client);
+                }
+            }
+        });
+        Proxy {
+            path,
+            _dir: dir,
+            stop,
+            connections,
+            accept: Some(accept),
+        }
+    }
+
+    /// Stops accepting and closes every connection, both ways.
+    fn cut(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(accept) = self.accept.take() {
+            let _ = accept.join();
+        }
+        for s in self.connections.lock().unwrap().drain(..) {
+            let _ = s.shutdown(std::net::Shutdown::Both);
+        }
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.cut();
+    }
+}
+
+async fn events_end_when_the_engine_goes_away(rt: &dyn Runtime, n: &Names) {
+    let kind = rt.engine().kind;
+    let Some(socket) = rt.engine().endpoint.strip_prefix("unix://") else {
+        eprintln!("SKIP: {kind:?} is not on a Unix socket; the proxy needs one");
+        return;
+    };
+    let mut proxy = Proxy::start(socket);
+    let via = connect_endpoint(proxy.path.to_str().unwrap())
+        .await
+        .expect("connect through the proxy");
+    assert_eq!(via.engine().kind, kind);
+    let mut stream = via
+        .events(&format!("devarch.test={}", n.base))
+        .await
+        .expect("subscribe through the proxy");
+
+    // The subscription is live through the proxy.
+    let id = rt.create_container(&n.spec("gone")).await.expect("create");
+    let first = tokio::time::timeout(EVENT_WAIT, stream.next())
+        .await
+        .expect("an event within the wait")
+        .expect("the stream is open")
+        .expect("an event, not an error");
+    assert_eq!(
+        (first.id.as_str(), first.action.as_str()),
+        (id.as_str(), "create")
+    );
+
+    let cut = Instant::now();
+    proxy.cut();
+    let ended = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match stream.next().await {
+                None => return None,
+                Some(Err(e)) => return Some(e),
+                Some(Ok(e)) => eprintln!("{kind:?}: late event {e:?}"),
+            }
+        }
+    })
+    .await
+    .expect("the stream must end within 5 s of the engine going away");
+    eprintln!(
+        "{kind:?}: stream ended {:?} after the engine went away with {ended:?}",
+        cut.elapsed()
+    );
+    let error = ended.expect("an error item before the end");
+    assert!(matches!(error, RuntimeError::Api { .. }), "{error:?}");
+    // Nothing follows the error, and the stream says so at once.
+    let after = tokio::time::timeout(Duration::from_millis(500), stream.next())
+        .await
+        .expect("the stream ends at once after its error");
+    assert!(after.is_none(), "{after:?}");
+
+    // Subscribing again fails promptly (the socket is gone).
+    let again = tokio::time::timeout(Duration::from_secs(5), via.events("devarch.test=x"))
+        .await
+        .expect("a new subscription fails within 5 s");
+    assert!(again.is_err(), "subscribed to a dead engine");
 }

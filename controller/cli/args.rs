@@ -125,6 +125,24 @@ pub enum Command {
         #[arg(long, value_name = "DURATION", value_parser = parse_duration_arg)]
         lock_timeout: Option<std::time::Duration>,
     },
+    /// The controller: reconcile the folder continuously (file changes, engine events, resync).
+    Watch {
+        /// Print each plan, never apply.
+        #[arg(long)]
+        plan_only: bool,
+        /// Period of the full resync.
+        #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration_arg)]
+        resync: std::time::Duration,
+        /// Stacks reconciled in parallel.
+        #[arg(long, default_value_t = 4)]
+        concurrency: usize,
+        /// Quiet time after a file change before the folder is re-read.
+        #[arg(long, value_name = "DURATION", default_value = "300ms", value_parser = parse_duration_arg)]
+        debounce: std::time::Duration,
+        /// Log format.
+        #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+        log_format: LogFormat,
+    },
     /// Write the JSON Schemas (schemas/) and CRDs (crds/), or check they are up to date.
     Schema {
         /// Fail if the files on disk differ instead of writing them.
@@ -139,6 +157,15 @@ pub enum Command {
         /// Shell.
         shell: clap_complete::Shell,
     },
+}
+
+/// Log output format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
 }
 
 /// Describable resources.

@@ -106,6 +106,20 @@ pub fn run(cli: Cli) -> Result<u8> {
             name,
             output,
         } => engine::describe_stack(&cli, name, *output),
+        Command::Watch {
+            plan_only,
+            resync,
+            concurrency,
+            debounce,
+            log_format,
+        } => engine::watch(
+            &cli,
+            *plan_only,
+            *resync,
+            *concurrency,
+            *debounce,
+            *log_format,
+        ),
         Command::Delete {
             stack,
             purge_volumes,

@@ -13,6 +13,7 @@ use std::fmt;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use futures_util::stream::BoxStream;
 use serde::Serialize;
 
 /// Which engine answers.
@@ -277,6 +278,48 @@ pub struct PullProgress {
     pub current: Option<(u64, u64)>,
 }
 
+/// What kind of object an [`EngineEvent`] is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EventKind {
+    /// A container.
+    Container,
+    /// A network (Docker only: Podman sends no network events).
+    Network,
+    /// A named volume.
+    Volume,
+    /// Anything else the engine reports.
+    Other,
+}
+
+/// One engine event, engine-neutral. A hint that an object changed, never the truth: the
+/// labelled lists are.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct EngineEvent {
+    /// What kind of object.
+    pub kind: EventKind,
+    /// What happened, as Docker spells it: `create`, `start`, `kill`, `die`, `stop`,
+    /// `destroy` (Podman's `remove` is reported as `destroy`), `oom`, `rename`, `restart`,
+    /// `pause`, `unpause`, `health_status: healthy` / `health_status: unhealthy` (Docker) or a
+    /// bare `health_status` (Podman), `connect` / `disconnect` (networks), `mount` / `unmount`
+    /// (volumes); Podman adds `init`, `cleanup` and `sync`. Any other action is passed through
+    /// unchanged. `exec_*` actions are never reported (see [`Runtime::events`]).
+    pub action: String,
+    /// Engine ID of the object (for a volume: its name).
+    pub id: String,
+    /// Name of the object, when the engine says (containers without a leading `/`).
+    pub name: Option<String>,
+    /// Container labels as the engine reports them with the event (its own attributes such as
+    /// `name`, `image`, `exitCode` left out). Always empty for networks and volumes: neither
+    /// engine puts labels on their events.
+    pub labels: BTreeMap<String, String>,
+    /// When it happened, in nanoseconds since the Unix epoch (engine clock).
+    pub time: i64,
+}
+
+/// A stream of engine events (see [`Runtime::events`]).
+pub type EventStream = BoxStream<'static, Result<EngineEvent>>;
+
 /// A runtime call failed.
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
@@ -380,4 +423,51 @@ pub trait Runtime: Send + Sync {
     /// Current health. On Podman (whose checks do not run without systemd) this runs the
     /// container's check once through libpod and returns its result.
     async fn check_health(&self, id: &str) -> Result<Health>;
+
+    /// Subscribes to engine events about devarch's objects, as hints for a watch loop: the
+    /// labelled lists stay the truth, and an event only says "look again".
+    ///
+    /// Delivers events of containers carrying `label_filter` (`key=value` or `key`, as the
+    /// engines' `label` filter takes it; empty: every container), and of networks and volumes
+    /// whose name starts with `devarch-` ([`crate::identity::NAME_PREFIX`]): engines put no
+    /// labels on network and volume events, so those are selected by name instead, and their
+    /// [`EngineEvent::labels`] are empty.
+    ///
+    /// Returns once the engine has accepted the subscription (both answer in a few ms); list
+    /// after that, not before, so that nothing falls between the list and the first event
+    /// (measured: a change made right after this returns is reported on both engines).
+    /// `exec_*` events are dropped: Docker sends three for every health check run.
+    ///
+    /// Events are hints: they may come twice, late, or (after a reconnect) not at all.
+    ///
+    /// # Engine differences (Docker 20.10, Podman 4.3)
+    /// - Latency: Docker delivers an event by the time the call that caused it returns
+    ///   (within 1 ms); Podman tails its event log file and delivers it up to about 250 ms
+    ///   after.
+    /// - Podman sends `remove` where Docker sends `destroy` (reported as `destroy` on both),
+    ///   extra `init` (before `start`) and `cleanup` (after `die`), and `sync` when its CLI
+    ///   touches a container. A stop is `kill`, `die`, `stop` on Docker; on Podman `die` and
+    ///   only sometimes `stop`, so rely on `die`. A forced removal is `kill`, `die`, `destroy`
+    ///   on Docker and `die`, `destroy` on Podman.
+    /// - Podman sends **no network events at all**: a network removed behind devarch's back is
+    ///   only seen by the periodic resync there.
+    /// - Health: Docker sends `health_status: healthy` / `health_status: unhealthy` when the
+    ///   status changes; Podman a bare `health_status` for every check run, including those
+    ///   that [`Runtime::check_health`] runs itself, so a loop that checks health on Podman
+    ///   must not re-enqueue on them or it feeds itself.
+    /// - Podman 4.3 replays the newer half of its event log when the log file rotates (at
+    ///   1 MB by default; containers/podman#17665, fixed upstream by #17771): a burst of old,
+    ///   already-seen events.
+    ///
+    /// # Ending
+    /// The stream never reconnects. When the engine goes away or closes the stream, it yields
+    /// one `Err` and then ends (`None`); nothing follows an error. Reconnecting (with backoff)
+    /// and resyncing afterwards (events in between are lost) is the caller's job. A remote
+    /// engine that vanishes without closing the connection is not noticed (there is no
+    /// heartbeat on the stream): the periodic resync covers that.
+    ///
+    /// The default implementation (for runtimes without events) never yields anything.
+    async fn events(&self, _label_filter: &str) -> Result<EventStream> {
+        Ok(Box::pin(futures_util::stream::pending()))
+    }
 }

@@ -262,3 +262,129 @@ pub fn probe(env: &Env, network: &str, script: &str) -> i64 {
         code
     })
 }
+
+/// A `devarch watch` process for a test, killed (SIGTERM, then SIGKILL) on drop.
+pub struct Watcher {
+    pub child: Option<std::process::Child>,
+    pub out: PathBuf,
+    pub err: PathBuf,
+}
+
+impl Env {
+    /// Start `devarch watch` on this test's folder.
+    pub fn watch(&self, extra: &[&str]) -> Watcher {
+        let n = unique();
+        let out = self.home.path().join(format!("watch-{n}.out"));
+        let err = self.home.path().join(format!("watch-{n}.err"));
+        let child = self
+            .cmd()
+            .arg("watch")
+            .args(if extra.contains(&"--resync") {
+                &[][..]
+            } else {
+                &["--resync", "3s"][..]
+            })
+            .args(["--debounce", "200ms"])
+            .args(extra)
+            .stdout(std::fs::File::create(&out).unwrap())
+            .stderr(std::fs::File::create(&err).unwrap())
+            .spawn()
+            .unwrap();
+        Watcher {
+            child: Some(child),
+            out,
+            err,
+        }
+    }
+}
+
+impl Watcher {
+    pub fn stdout(&self) -> String {
+        std::fs::read_to_string(&self.out).unwrap_or_default()
+    }
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.err).unwrap_or_default()
+    }
+    /// Both outputs, for assertion messages.
+    pub fn logs(&self) -> String {
+        format!(
+            "--- watch stdout\n{}\n--- watch stderr\n{}",
+            self.stdout(),
+            self.stderr()
+        )
+    }
+    /// Wait until `pred(stdout, stderr)` holds.
+    pub fn wait_for(
+        &self,
+        timeout: std::time::Duration,
+        what: &str,
+        pred: impl Fn(&str, &str) -> bool,
+    ) {
+        let ok = wait_until(timeout, || pred(&self.stdout(), &self.stderr()));
+        assert!(ok, "timed out waiting for {what}\n{}", self.logs());
+    }
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().unwrap().id()
+    }
+    /// SIGKILL, no cleanup.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+    /// SIGTERM and wait for a clean exit; returns the exit status.
+    pub fn stop(&mut self) -> Option<std::process::ExitStatus> {
+        let mut c = self.child.take()?;
+        unsafe_free_sigterm(c.id());
+        let start = std::time::Instant::now();
+        loop {
+            if let Ok(Some(s)) = c.try_wait() {
+                return Some(s);
+            }
+            if start.elapsed().as_secs() > 30 {
+                let _ = c.kill();
+                return c.wait().ok();
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
+}
+
+fn unsafe_free_sigterm(pid: u32) {
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(pid.to_string())
+        .status();
+}
+
+impl Drop for Watcher {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// At most `n` holders at once within a test binary (controller tests time real engine work,
+/// and too many at once on 2 cores measure the machine, not devarch).
+pub struct Slot;
+
+static SLOTS: std::sync::Mutex<usize> = std::sync::Mutex::new(0);
+static SLOT_FREED: std::sync::Condvar = std::sync::Condvar::new();
+
+impl Slot {
+    pub fn take(n: usize) -> Slot {
+        let mut used = SLOTS.lock().unwrap_or_else(|e| e.into_inner());
+        while *used >= n {
+            used = SLOT_FREED.wait(used).unwrap_or_else(|e| e.into_inner());
+        }
+        *used += 1;
+        Slot
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        *SLOTS.lock().unwrap_or_else(|e| e.into_inner()) -= 1;
+        SLOT_FREED.notify_one();
+    }
+}

@@ -1,0 +1,1128 @@
+/*! Generic reconcile scheduler: one pending slot per key, delays, per-key backoff, at most
+one reconcile per key at a time, a bound on parallel keys, graceful shutdown.
+
+Nothing here knows about stacks, manifests or engines: a key is any [`Key`], a reason any `R`.
+The split follows kube-runtime's mechanism vs policy:
+
+- [`Scheduler`] is the pending set, `key → (earliest due time, reasons)`, ordered by due time
+  then key, so equal due times start in a deterministic order.
+- [`Handle`] is the cheap, cloneable way in from anywhere: a file-watcher thread, an engine
+  event task, a resync timer.
+- [`run`] drives it: it takes due keys, calls `reconcile`, asks `error_policy` on failure,
+  requeues per the returned [`Action`] and reports each [`Outcome`] to a callback.
+- [`Backoff`] and [`ExponentialBackoff`] give per-key retry delays, reset on success.
+
+```no_run
+# use std::time::Duration;
+# use devarch::controller::scheduler::*;
+# use tokio_util::sync::CancellationToken;
+# #[derive(Debug, thiserror::Error)] #[error("failed")] struct Failed;
+# async fn example(shutdown: CancellationToken) {
+let scheduler = Scheduler::<String, &'static str>::new();
+let handle = scheduler.handle();
+handle.schedule_now("web".to_owned(), "startup").ok();
+run(
+    scheduler,
+    Config::default(),
+    |key, reasons, _shutdown| async move {
+        println!("reconciling {key} because {reasons:?}");
+        Ok::<_, Failed>(Action::requeue(Duration::from_mins(5)))
+    },
+    default_error_policy,
+    |outcome| println!("{:?} → {:?}", outcome.key, outcome.action),
+    shutdown,
+)
+.await;
+# }
+```
+*/
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::fmt::{self, Debug};
+use std::future::Future;
+use std::hash::{BuildHasher, Hash, Hasher};
+use std::pin::pin;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio::task::{self, JoinError, JoinSet};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+/// What a scheduler key must be: cheap to clone, comparable, hashable, ordered (to break ties
+/// between equal due times deterministically), shareable across tasks and printable in logs.
+///
+/// Implemented for every type with those properties; there is nothing to implement by hand.
+pub trait Key: Clone + Eq + Hash + Ord + Send + Sync + Debug + 'static {}
+
+impl<T: Clone + Eq + Hash + Ord + Send + Sync + Debug + 'static> Key for T {}
+
+/// How many reasons one pending entry keeps; later requests still count for the due time.
+pub const MAX_REASONS: usize = 32;
+
+/// Why a key was queued. Recorded for logs and handed to `reconcile`; never part of the key's
+/// identity, so it never creates a second pending entry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Reason<R> {
+    /// Asked for through [`Scheduler::schedule`] or a [`Handle`].
+    Requested(R),
+    /// The previous reconcile succeeded and returned [`Action::requeue`] with this delay.
+    Requeue(Duration),
+    /// The previous reconcile failed and the error policy asked for a retry after this delay.
+    Retry(Duration),
+}
+
+impl<R: fmt::Display> fmt::Display for Reason<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Requested(reason) => reason.fmt(f),
+            Self::Requeue(after) => write!(f, "requeued after {after:?}"),
+            Self::Retry(after) => write!(f, "retry after {after:?}"),
+        }
+    }
+}
+
+/// What to do with a key after a reconcile: the only thing policy returns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Action {
+    requeue_after: Option<Duration>,
+}
+
+impl Action {
+    /// Run the key again after `after`, unless something schedules it earlier.
+    #[must_use]
+    pub const fn requeue(after: Duration) -> Self {
+        Self {
+            requeue_after: Some(after),
+        }
+    }
+
+    /// Do not run the key again until something schedules it.
+    #[must_use]
+    pub const fn await_change() -> Self {
+        Self {
+            requeue_after: None,
+        }
+    }
+
+    /// The requeue delay, or `None` for [`Action::await_change`].
+    #[must_use]
+    pub const fn requeue_after(&self) -> Option<Duration> {
+        self.requeue_after
+    }
+}
+
+/// Per-key retry delays: an iterator of delays that can start over.
+///
+/// [`run`] gives every failing key its own instance (a clone of [`Config::backoff`]), takes
+/// one delay per consecutive failure and drops it when the key succeeds.
+///
+/// # Assumptions
+///
+/// `next` is cheap and does not block. Returning `None` means "give up": the error policy gets
+/// no delay and [`default_error_policy`] then waits for a change.
+pub trait Backoff: Iterator<Item = Duration> + Send + 'static {
+    /// Start over: the next delay is the first one again.
+    fn reset(&mut self);
+}
+
+/// Exponential backoff with jitter: `initial · factor^n`, capped at `max`, each delay moved by
+/// a random factor in `[1 − jitter, 1 + jitter]`.
+///
+/// # Guarantees
+///
+/// - Never ends: `next` always returns `Some`.
+/// - Every delay is at most `max`, including after jitter.
+/// - Two instances (or clones) draw independent jitter, so keys failing together spread out.
+///
+/// # Caveats
+///
+/// The jitter comes from the standard library's randomly keyed hasher: fine for spreading
+/// retries, not for anything secret.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ExponentialBackoff {
+    initial: Duration,
+    max: Duration,
+    factor: u32,
+    jitter: f64,
+    attempt: u32,
+}
+
+impl ExponentialBackoff {
+    /// First delay by default: 200 ms.
+    pub const DEFAULT_INITIAL: Duration = Duration::from_millis(200);
+    /// Cap by default: 5 minutes.
+    pub const DEFAULT_MAX: Duration = Duration::from_mins(5);
+    /// Growth per failure by default: ×2.
+    pub const DEFAULT_FACTOR: u32 = 2;
+    /// Jitter by default: ±10 %.
+    pub const DEFAULT_JITTER: f64 = 0.1;
+
+    /// Starts at `initial` and doubles up to `max`, with the default jitter.
+    #[must_use]
+    pub fn new(initial: Duration, max: Duration) -> Self {
+        Self {
+            initial,
+            max,
+            factor: Self::DEFAULT_FACTOR,
+            jitter: Self::DEFAULT_JITTER,
+            attempt: 0,
+        }
+    }
+
+    /// Growth per failure; 1 makes the delay constant.
+    #[must_use]
+    pub fn with_factor(mut self, factor: u32) -> Self {
+        self.factor = factor;
+        self
+    }
+
+    /// Relative jitter, clamped to `[0, 1]`; 0 turns it off (useful in tests).
+    #[must_use]
+    pub fn with_jitter(mut self, jitter: f64) -> Self {
+        self.jitter = if jitter.is_nan() {
+            0.0
+        } else {
+            jitter.clamp(0.0, 1.0)
+        };
+        self
+    }
+
+    /// The delay before jitter for the `attempt`-th consecutive failure (0-based).
+    #[must_use]
+    pub fn nominal(&self, attempt: u32) -> Duration {
+        self.initial
+            .saturating_mul(self.factor.saturating_pow(attempt))
+            .min(self.max)
+    }
+
+    fn jittered(&self, base: Duration) -> Duration {
+        if self.jitter == 0.0 {
+            return base;
+        }
+        let spread = self.jitter * (2.0 * unit_random() - 1.0);
+        Duration::try_from_secs_f64(base.as_secs_f64() * (1.0 + spread))
+            .unwrap_or(self.max)
+            .min(self.max)
+    }
+}
+
+impl Default for ExponentialBackoff {
+    fn default() -> Self {
+        Self::new(Self::DEFAULT_INITIAL, Self::DEFAULT_MAX)
+    }
+}
+
+impl Iterator for ExponentialBackoff {
+    type Item = Duration;
+
+    fn next(&mut self) -> Option<Duration> {
+        let base = self.nominal(self.attempt);
+        self.attempt = self.attempt.saturating_add(1);
+        Some(self.jittered(base))
+    }
+}
+
+impl Backoff for ExponentialBackoff {
+    fn reset(&mut self) {
+        self.attempt = 0;
+    }
+}
+
+/// A number in `[0, 1)`. Every `RandomState` gets fresh keys, so each call differs.
+fn unit_random() -> f64 {
+    let bits = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish();
+    // 53 random bits fill an f64 mantissa exactly.
+    #[allow(clippy::cast_precision_loss)]
+    let unit = (bits >> 11) as f64 / (1u64 << 53) as f64;
+    unit
+}
+
+/// The scheduler has stopped ([`run`] returned or the [`Scheduler`] was dropped); the request
+/// was dropped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("the scheduler has stopped; the request was dropped")]
+pub struct Stopped;
+
+struct Request<K, R> {
+    key: K,
+    reason: R,
+    run_at: Instant,
+}
+
+/// A cheap, cloneable way to schedule keys from anywhere: async tasks, plain threads, timers.
+///
+/// # Guarantees
+///
+/// - Never blocks and never waits for the runner; callable outside a Tokio runtime.
+/// - A request is merged into the pending set before the runner next starts a reconcile, so
+///   requests sent together coalesce into one run.
+///
+/// # Caveats
+///
+/// The channel behind it is unbounded. That is harmless while [`run`] is running (it drains
+/// the channel on every turn and keeps one entry per key), but requests sent before `run`
+/// starts, or after shutdown begins, pile up until the scheduler is dropped.
+pub struct Handle<K, R> {
+    tx: mpsc::UnboundedSender<Request<K, R>>,
+}
+
+impl<K, R> Clone for Handle<K, R> {
+    fn clone(&self) -> Self {
+        Self {
+            tx: self.tx.clone(),
+        }
+    }
+}
+
+impl<K, R> Debug for Handle<K, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Handle")
+            .field("stopped", &self.tx.is_closed())
+            .finish()
+    }
+}
+
+impl<K, R> Handle<K, R> {
+    /// Queue `key` to run at `run_at`, or earlier if it is already queued earlier.
+    ///
+    /// # Errors
+    ///
+    /// [`Stopped`] when the scheduler is gone.
+    pub fn schedule(&self, key: K, reason: R, run_at: Instant) -> Result<(), Stopped> {
+        self.tx
+            .send(Request {
+                key,
+                reason,
+                run_at,
+            })
+            .map_err(|_| Stopped)
+    }
+
+    /// Queue `key` to run as soon as possible.
+    ///
+    /// # Errors
+    ///
+    /// [`Stopped`] when the scheduler is gone.
+    pub fn schedule_now(&self, key: K, reason: R) -> Result<(), Stopped> {
+        self.schedule(key, reason, Instant::now())
+    }
+
+    /// Queue `key` to run after `delay`, or earlier if it is already queued earlier. A delay
+    /// too large to represent never comes due.
+    ///
+    /// # Errors
+    ///
+    /// [`Stopped`] when the scheduler is gone.
+    pub fn schedule_after(&self, key: K, reason: R, delay: Duration) -> Result<(), Stopped> {
+        match Instant::now().checked_add(delay) {
+            Some(run_at) => self.schedule(key, reason, run_at),
+            None if self.tx.is_closed() => Err(Stopped),
+            None => Ok(()),
+        }
+    }
+
+    /// Whether the scheduler is gone, so every request would fail.
+    #[must_use]
+    pub fn is_stopped(&self) -> bool {
+        self.tx.is_closed()
+    }
+}
+
+struct Entry<R> {
+    run_at: Instant,
+    reasons: Vec<Reason<R>>,
+}
+
+/// The pending set: at most one entry per key, due at the earliest time asked for.
+///
+/// # Guarantees
+///
+/// - One entry per key. Scheduling a pending key again keeps the earlier due time and adds
+///   the reason to the entry (up to [`MAX_REASONS`]).
+/// - [`Scheduler::pop_due`] hands out due entries in order of due time, then key.
+///
+/// # Caveats
+///
+/// Requests sent through a [`Handle`] reach the pending set only while [`run`] drives the
+/// scheduler; [`Scheduler::schedule`] inserts directly.
+pub struct Scheduler<K, R> {
+    entries: HashMap<K, Entry<R>>,
+    queue: BTreeSet<(Instant, K)>,
+    tx: mpsc::UnboundedSender<Request<K, R>>,
+    rx: mpsc::UnboundedReceiver<Request<K, R>>,
+}
+
+impl<K: Key, R> Default for Scheduler<K, R> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<K: Key, R> Scheduler<K, R> {
+    /// An empty scheduler.
+    #[must_use]
+    pub fn new() -> Self {
+        let (tx, rx) = mpsc::unbounded_channel();
+        Self {
+            entries: HashMap::new(),
+            queue: BTreeSet::new(),
+            tx,
+            rx,
+        }
+    }
+
+    /// A handle that schedules into this scheduler; it fails with [`Stopped`] once the
+    /// scheduler is dropped.
+    #[must_use]
+    pub fn handle(&self) -> Handle<K, R> {
+        Handle {
+            tx: self.tx.clone(),
+        }
+    }
+
+    /// Queue `key` to run at `run_at`; if it is already pending, keep the earlier due time
+    /// and record `reason` on the existing entry.
+    pub fn schedule(&mut self, key: K, reason: R, run_at: Instant) {
+        self.push(key, Reason::Requested(reason), run_at);
+    }
+
+    /// How many keys are pending.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether no key is pending.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// When `key` is due, if it is pending.
+    #[must_use]
+    pub fn due_at(&self, key: &K) -> Option<Instant> {
+        self.entries.get(key).map(|entry| entry.run_at)
+    }
+
+    /// Remove and return the first entry due at `now` whose key `hold` does not hold back,
+    /// with its reasons in arrival order. Held entries stay pending, with their due time.
+    pub fn pop_due(
+        &mut self,
+        now: Instant,
+        mut hold: impl FnMut(&K) -> bool,
+    ) -> Option<(K, Vec<Reason<R>>)> {
+        let slot = self
+            .queue
+            .iter()
+            .take_while(|(run_at, _)| *run_at <= now)
+            .find(|(_, key)| !hold(key))
+            .cloned()?;
+        self.queue.remove(&slot);
+        let (_, key) = slot;
+        let entry = self.entries.remove(&key)?;
+        Some((key, entry.reasons))
+    }
+
+    fn push(&mut self, key: K, reason: Reason<R>, run_at: Instant) {
+        let Some(entry) = self.entries.get_mut(&key) else {
+            self.queue.insert((run_at, key.clone()));
+            self.entries.insert(
+                key,
+                Entry {
+                    run_at,
+                    reasons: vec![reason],
+                },
+            );
+            return;
+        };
+        if entry.reasons.len() < MAX_REASONS {
+            entry.reasons.push(reason);
+        }
+        if run_at < entry.run_at {
+            self.queue.remove(&(entry.run_at, key.clone()));
+            self.queue.insert((run_at, key));
+            entry.run_at = run_at;
+        }
+    }
+
+    /// Merge every request waiting in the channel.
+    fn drain_requests(&mut self) {
+        while let Ok(request) = self.rx.try_recv() {
+            self.accept(request);
+        }
+    }
+
+    fn accept(&mut self, request: Request<K, R>) {
+        self.push(
+            request.key,
+            Reason::Requested(request.reason),
+            request.run_at,
+        );
+    }
+
+    /// The first due time after `now`: entries due already wait for a free slot instead.
+    fn next_wake(&self, now: Instant) -> Option<Instant> {
+        self.queue
+            .iter()
+            .map(|(run_at, _)| *run_at)
+            .find(|run_at| *run_at > now)
+    }
+}
+
+/// How [`run`] runs: the bound on parallel keys and the backoff each failing key starts from.
+#[derive(Clone, Debug)]
+pub struct Config<B = ExponentialBackoff> {
+    /// How many keys reconcile at once; 0 counts as 1.
+    pub concurrency: usize,
+    /// Cloned for each key on its first failure; the clone is dropped on success.
+    pub backoff: B,
+}
+
+impl Default for Config {
+    /// Four keys at once, [`ExponentialBackoff::default`].
+    fn default() -> Self {
+        Self {
+            concurrency: 4,
+            backoff: ExponentialBackoff::default(),
+        }
+    }
+}
+
+/// Why a reconcile produced no [`Action`], generic over the reconciler's error.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error<E> {
+    /// `reconcile` returned an error.
+    #[error("reconcile failed")]
+    Reconcile(#[source] E),
+    /// The reconcile task panicked (or the runtime aborted it while shutting down).
+    #[error("reconcile task panicked or was aborted")]
+    Task(#[source] JoinError),
+}
+
+/// One finished reconcile, for logs and status.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct Outcome<K, E> {
+    /// The key that ran.
+    pub key: K,
+    /// What `reconcile` returned.
+    pub result: Result<Action, Error<E>>,
+    /// What the runner does next: the returned action, or the error policy's on failure.
+    pub action: Action,
+    /// Consecutive failures of this key including this one; 0 after a success.
+    pub failures: u32,
+    /// How long the reconcile took.
+    pub elapsed: Duration,
+}
+
+/// The default error policy: retry after the key's backoff delay, or wait for a change once
+/// the backoff has given up.
+pub fn default_error_policy<K, E>(_key: &K, _error: &Error<E>, delay: Option<Duration>) -> Action {
+    delay.map_or_else(Action::await_change, Action::requeue)
+}
+
+/// Run `reconcile` for due keys until `shutdown` is cancelled and the running ones finish.
+///
+/// - `reconcile(key, reasons, token)` gets the reasons the key was queued for (in arrival
+///   order) and a child of `shutdown`, to stop between operations.
+/// - `error_policy(key, error, delay)` decides what a failure leads to; `delay` is the key's
+///   next backoff delay (`None` once its [`Backoff`] has ended). See [`default_error_policy`].
+/// - `on_outcome` sees every finished reconcile, failures included, in completion order.
+///
+/// # Guarantees
+///
+/// - Never two reconciles of one key at once. A key scheduled while it reconciles stays
+///   pending and runs once more after the current run, however many requests came in.
+/// - At most `config.concurrency` reconciles at once; due keys start in order of due time,
+///   then key, and a key that is running never holds up another one.
+/// - [`Action::requeue`] (from `reconcile` or the error policy) schedules the key again,
+///   merged with any pending request: the earlier due time wins.
+/// - Consecutive failures of a key walk its own backoff; a success resets it.
+/// - A failure, or a panic, of one key never stops the loop.
+/// - Once `shutdown` is cancelled nothing new starts; running reconciles finish, their
+///   outcomes are reported, then `run` returns. Pending entries are dropped, and handles
+///   fail with [`Stopped`] from then on.
+///
+/// # Caveats
+///
+/// - Reconciles run as Tokio tasks, so `run` needs a Tokio runtime; dropping the `run` future
+///   instead of cancelling `shutdown` aborts them.
+/// - A request always wins over a pending retry with a later due time, so a key that keeps
+///   being scheduled while it fails is retried sooner than its backoff says.
+/// - `reconcile` is called (not awaited) on the runner's task, as are `error_policy` and
+///   `on_outcome`: they must be quick, and a panic in them ends `run`.
+pub async fn run<K, R, B, E, F, Fut, G, O>(
+    mut scheduler: Scheduler<K, R>,
+    config: Config<B>,
+    mut reconcile: F,
+    mut error_policy: G,
+    mut on_outcome: O,
+    shutdown: CancellationToken,
+) where
+    K: Key,
+    R: Debug + Send + 'static,
+    B: Backoff + Clone,
+    E: Send + 'static,
+    F: FnMut(K, Vec<Reason<R>>, CancellationToken) -> Fut,
+    Fut: Future<Output = Result<Action, E>> + Send + 'static,
+    G: FnMut(&K, &Error<E>, Option<Duration>) -> Action,
+    O: FnMut(Outcome<K, E>),
+{
+    let concurrency = config.concurrency.max(1);
+    let mut tasks: JoinSet<Result<Action, E>> = JoinSet::new();
+    let mut running: HashMap<task::Id, (K, Instant)> = HashMap::new();
+    let mut running_keys: HashSet<K> = HashSet::new();
+    let mut failing: HashMap<K, Failing<B>> = HashMap::new();
+    let mut stopping = false;
+    let mut sleep = pin!(tokio::time::sleep_until(Instant::now()));
+
+    loop {
+        stopping |= shutdown.is_cancelled();
+        if stopping {
+            if tasks.is_empty() {
+                return;
+            }
+        } else {
+            scheduler.drain_requests();
+            let now = Instant::now();
+            while running.len() < concurrency {
+                let Some((key, reasons)) = scheduler.pop_due(now, |key| running_keys.contains(key))
+                else {
+                    break;
+                };
+                let span = tracing::info_span!("reconcile", key = ?key, reasons = ?reasons);
+                let future = reconcile(key.clone(), reasons, shutdown.child_token());
+                let id = tasks.spawn(future.instrument(span)).id();
+                running.insert(id, (key.clone(), now));
+                running_keys.insert(key);
+            }
+        }
+
+        let wake = if stopping {
+            None
+        } else {
+            scheduler.next_wake(Instant::now())
+        };
+        if let Some(at) = wake {
+            sleep.as_mut().reset(at);
+        }
+
+        tokio::select! {
+            biased;
+            () = shutdown.cancelled(), if !stopping => stopping = true,
+            Some(joined) = tasks.join_next_with_id(), if !tasks.is_empty() => {
+                let (id, result) = match joined {
+                    Ok((id, result)) => (id, result.map_err(Error::Reconcile)),
+                    Err(error) => (error.id(), Err(Error::Task(error))),
+                };
+                let Some((key, started)) = running.remove(&id) else {
+                    continue;
+                };
+                running_keys.remove(&key);
+                let (action, failures) = match &result {
+                    Ok(action) => {
+                        failing.remove(&key);
+                        (*action, 0)
+                    }
+                    Err(error) => {
+                        let state = failing.entry(key.clone()).or_insert_with(|| Failing {
+                            backoff: config.backoff.clone(),
+                            failures: 0,
+                        });
+                        state.failures = state.failures.saturating_add(1);
+                        let delay = state.backoff.next();
+                        (error_policy(&key, error, delay), state.failures)
+                    }
+                };
+                if let Some(after) = action.requeue_after() {
+                    let reason = if result.is_ok() {
+                        Reason::Requeue(after)
+                    } else {
+                        Reason::Retry(after)
+                    };
+                    // A delay too large to represent never comes due.
+                    if let Some(run_at) = Instant::now().checked_add(after) {
+                        scheduler.push(key.clone(), reason, run_at);
+                    }
+                }
+                on_outcome(Outcome {
+                    key,
+                    result,
+                    action,
+                    failures,
+                    elapsed: started.elapsed(),
+                });
+            }
+            Some(request) = scheduler.rx.recv(), if !stopping => scheduler.accept(request),
+            () = &mut sleep, if wake.is_some() => {}
+        }
+    }
+}
+
+/// Backoff state of a key whose last reconcile failed.
+struct Failing<B> {
+    backoff: B,
+    failures: u32,
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    use tokio::task::JoinHandle;
+
+    use super::*;
+
+    type TestKey = &'static str;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("boom")]
+    struct Boom;
+
+    fn ms(millis: u64) -> Duration {
+        Duration::from_millis(millis)
+    }
+
+    /// Let every ready task run until none is left.
+    async fn settle() {
+        for _ in 0..32 {
+            task::yield_now().await;
+        }
+    }
+
+    /// Move the paused clock forward 1 ms at a time, letting tasks react at each step.
+    async fn advance(by: Duration) {
+        settle().await;
+        let mut left = by;
+        while !left.is_zero() {
+            let step = left.min(ms(1));
+            tokio::time::advance(step).await;
+            left -= step;
+            settle().await;
+        }
+    }
+
+    /// One reconcile as the test sees it.
+    #[derive(Clone, Debug)]
+    struct Start {
+        key: TestKey,
+        at: Duration,
+        reasons: Vec<Reason<TestKey>>,
+    }
+
+    /// What the reconciler saw: starts, and how many ran at once (overall and per key).
+    #[derive(Default)]
+    struct Probe {
+        starts: Mutex<Vec<Start>>,
+        outcomes: Mutex<Vec<(TestKey, bool, Action, u32)>>,
+        per_key: Mutex<HashMap<TestKey, usize>>,
+        max_per_key: AtomicUsize,
+        running: AtomicUsize,
+        max_running: AtomicUsize,
+        cancelled_tokens: AtomicUsize,
+    }
+
+    impl Probe {
+        fn starts(&self) -> Vec<Start> {
+            self.starts.lock().unwrap().clone()
+        }
+
+        fn start_times(&self, key: TestKey) -> Vec<Duration> {
+            self.starts()
+                .into_iter()
+                .filter(|start| start.key == key)
+                .map(|start| start.at)
+                .collect()
+        }
+
+        fn enter(&self, start: Start) {
+            let key = start.key;
+            self.starts.lock().unwrap().push(start);
+            let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
+            self.max_running.fetch_max(now, Ordering::SeqCst);
+            let mut per_key = self.per_key.lock().unwrap();
+            let count = per_key.entry(key).or_default();
+            *count += 1;
+            self.max_per_key.fetch_max(*count, Ordering::SeqCst);
+        }
+
+        fn exit(&self, key: TestKey) {
+            self.running.fetch_sub(1, Ordering::SeqCst);
+            *self.per_key.lock().unwrap().get_mut(key).unwrap() -= 1;
+        }
+    }
+
+    struct Harness {
+        handle: Handle<TestKey, TestKey>,
+        probe: Arc<Probe>,
+        shutdown: CancellationToken,
+        runner: JoinHandle<()>,
+    }
+
+    /// Start a runner whose reconcile takes `work` and then answers `script(key, nth call)`.
+    fn start(
+        concurrency: usize,
+        work: Duration,
+        script: impl Fn(TestKey, usize) -> Result<Action, Boom> + Send + Sync + 'static,
+    ) -> Harness {
+        start_with(Scheduler::new(), concurrency, work, script)
+    }
+
+    fn start_with(
+        scheduler: Scheduler<TestKey, TestKey>,
+        concurrency: usize,
+        work: Duration,
+        script: impl Fn(TestKey, usize) -> Result<Action, Boom> + Send + Sync + 'static,
+    ) -> Harness {
+        let t0 = Instant::now();
+        let probe = Arc::new(Probe::default());
+        let script = Arc::new(script);
+        let shutdown = CancellationToken::new();
+        let handle = scheduler.handle();
+        let config = Config {
+            concurrency,
+            backoff: ExponentialBackoff::default(),
+        };
+        let (reconcile_probe, outcome_probe) = (probe.clone(), probe.clone());
+        let reconcile = move |key: TestKey, reasons, token: CancellationToken| {
+            let (probe, script) = (reconcile_probe.clone(), script.clone());
+            async move {
+                let nth = probe.start_times(key).len();
+                probe.enter(Start {
+                    key,
+                    at: t0.elapsed(),
+                    reasons,
+                });
+                tokio::time::sleep(work).await;
+                if token.is_cancelled() {
+                    probe.cancelled_tokens.fetch_add(1, Ordering::SeqCst);
+                }
+                probe.exit(key);
+                script(key, nth)
+            }
+        };
+        let on_outcome = move |outcome: Outcome<TestKey, Boom>| {
+            outcome_probe.outcomes.lock().unwrap().push((
+                outcome.key,
+                outcome.result.is_ok(),
+                outcome.action,
+                outcome.failures,
+            ));
+        };
+        let runner = tokio::spawn(run(
+            scheduler,
+            config,
+            reconcile,
+            default_error_policy,
+            on_outcome,
+            shutdown.clone(),
+        ));
+        Harness {
+            handle,
+            probe,
+            shutdown,
+            runner,
+        }
+    }
+
+    #[allow(clippy::unnecessary_wraps, reason = "matches the script signature")]
+    fn idle(_: TestKey, _: usize) -> Result<Action, Boom> {
+        Ok(Action::await_change())
+    }
+
+    #[test]
+    fn the_earliest_due_time_wins_and_every_reason_is_kept_on_one_entry() {
+        let t0 = Instant::now();
+        let mut scheduler = Scheduler::<TestKey, TestKey>::new();
+        scheduler.schedule("a", "late", t0 + ms(300));
+        scheduler.schedule("a", "early", t0 + ms(100));
+        scheduler.schedule("a", "middle", t0 + ms(200));
+        scheduler.schedule("b", "other", t0 + ms(100));
+
+        assert_eq!(scheduler.len(), 2);
+        assert_eq!(scheduler.due_at(&"a"), Some(t0 + ms(100)));
+        assert_eq!(scheduler.pop_due(t0 + ms(99), |_| false), None);
+        let (key, reasons) = scheduler.pop_due(t0 + ms(100), |_| false).unwrap();
+        assert_eq!(key, "a", "equal due times start in key order");
+        assert_eq!(
+            reasons,
+            ["late", "early", "middle"].map(Reason::Requested).to_vec()
+        );
+        assert_eq!(scheduler.len(), 1);
+    }
+
+    #[test]
+    fn a_held_key_stays_pending_and_does_not_block_the_next_one() {
+        let t0 = Instant::now();
+        let mut scheduler = Scheduler::<TestKey, TestKey>::new();
+        scheduler.schedule("a", "first", t0);
+        scheduler.schedule("b", "second", t0 + ms(1));
+
+        let (key, _) = scheduler.pop_due(t0 + ms(1), |key| *key == "a").unwrap();
+        assert_eq!(key, "b");
+        assert_eq!(scheduler.due_at(&"a"), Some(t0));
+        assert_eq!(scheduler.pop_due(t0 + ms(1), |_| false).unwrap().0, "a");
+        assert!(scheduler.is_empty());
+    }
+
+    #[test]
+    fn reasons_beyond_the_cap_are_dropped_but_still_move_the_due_time() {
+        let t0 = Instant::now();
+        let mut scheduler = Scheduler::<TestKey, TestKey>::new();
+        for _ in 0..MAX_REASONS {
+            scheduler.schedule("a", "noise", t0 + ms(10));
+        }
+        scheduler.schedule("a", "urgent", t0);
+        assert_eq!(scheduler.due_at(&"a"), Some(t0));
+        let (_, reasons) = scheduler.pop_due(t0, |_| false).unwrap();
+        assert_eq!(reasons.len(), MAX_REASONS);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn many_schedules_of_one_key_make_one_run_at_the_earliest_due_time() {
+        let harness = start(4, ms(10), idle);
+        let now = Instant::now();
+        for (reason, delay) in [("slow", 300), ("fast", 50), ("medium", 100)] {
+            harness
+                .handle
+                .schedule("a", reason, now + ms(delay))
+                .unwrap();
+        }
+        harness
+            .handle
+            .schedule_after("a", "later", ms(500))
+            .unwrap();
+
+        advance(ms(1000)).await;
+
+        let starts = harness.probe.starts();
+        assert_eq!(starts.len(), 1, "{starts:?}");
+        assert_eq!(starts[0].at, ms(50));
+        assert_eq!(
+            starts[0].reasons,
+            ["slow", "fast", "medium", "later"]
+                .map(Reason::Requested)
+                .to_vec()
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_key_scheduled_during_its_own_reconcile_runs_exactly_once_more_afterwards() {
+        let harness = start(4, ms(100), idle);
+        harness.handle.schedule_now("a", "first").unwrap();
+        advance(ms(10)).await;
+        for _ in 0..5 {
+            harness.handle.schedule_now("a", "during").unwrap();
+            advance(ms(10)).await;
+        }
+
+        advance(ms(1000)).await;
+
+        let starts = harness.probe.starts();
+        assert_eq!(harness.probe.start_times("a"), [ms(0), ms(100)]);
+        assert_eq!(starts[1].reasons, vec![Reason::Requested("during"); 5]);
+        assert_eq!(harness.probe.max_per_key.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn one_key_never_reconciles_twice_at_once_under_a_stream_of_requests() {
+        let harness = start(4, ms(30), idle);
+        for _ in 0..200 {
+            harness.handle.schedule_now("a", "spam").unwrap();
+            harness.handle.schedule_now("b", "spam").unwrap();
+            advance(ms(1)).await;
+        }
+        advance(ms(100)).await;
+
+        assert_eq!(harness.probe.max_per_key.load(Ordering::SeqCst), 1);
+        // Back to back, 30 ms each, over about 230 ms: 7 or 8 runs, never 200.
+        let runs = harness.probe.start_times("a").len();
+        assert!((7..=8).contains(&runs), "{runs} runs");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn different_keys_run_in_parallel_up_to_the_bound_and_not_beyond() {
+        let harness = start(2, ms(100), idle);
+        for key in ["e", "d", "c", "b", "a"] {
+            harness.handle.schedule_now(key, "go").unwrap();
+        }
+
+        advance(ms(1000)).await;
+
+        let starts: Vec<_> = harness
+            .probe
+            .starts()
+            .into_iter()
+            .map(|start| (start.key, start.at))
+            .collect();
+        assert_eq!(
+            starts,
+            [
+                ("a", ms(0)),
+                ("b", ms(0)),
+                ("c", ms(100)),
+                ("d", ms(100)),
+                ("e", ms(200)),
+            ]
+        );
+        assert_eq!(harness.probe.max_running.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_running_key_does_not_hold_up_other_due_keys() {
+        let harness = start(2, ms(100), idle);
+        harness.handle.schedule_now("a", "go").unwrap();
+        advance(ms(10)).await;
+        harness.handle.schedule_now("a", "again").unwrap();
+        harness.handle.schedule_now("b", "go").unwrap();
+
+        advance(ms(300)).await;
+
+        assert_eq!(harness.probe.start_times("a"), [ms(0), ms(100)]);
+        assert_eq!(harness.probe.start_times("b"), [ms(10)]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn backoff_grows_on_repeated_failure_and_resets_after_a_success() {
+        // Calls 0..4 fail, call 4 succeeds, call 5 fails, call 6 succeeds.
+        let harness = start(1, Duration::ZERO, |_, nth| match nth {
+            4 | 6 => Ok(Action::await_change()),
+            _ => Err(Boom),
+        });
+        harness.handle.schedule_now("a", "go").unwrap();
+        advance(ms(4000)).await;
+        harness.handle.schedule_now("a", "again").unwrap();
+        advance(ms(1000)).await;
+
+        let times = harness.probe.start_times("a");
+        assert_eq!(times.len(), 7, "{times:?}");
+        let gaps: Vec<_> = times
+            .windows(2)
+            .map(|pair| pair[1].saturating_sub(pair[0]))
+            .collect();
+        for (gap, nominal) in [gaps[0], gaps[1], gaps[2], gaps[3], gaps[5]]
+            .into_iter()
+            .zip([200, 400, 800, 1600, 200])
+        {
+            let (low, high) = (nominal * 9 / 10, nominal * 11 / 10);
+            assert!(
+                ms(low) <= gap && gap <= ms(high + 1),
+                "gap {gap:?} outside {low}..={high} ms; all gaps {gaps:?}"
+            );
+        }
+        let failures: Vec<_> = harness
+            .probe
+            .outcomes
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|outcome| outcome.3)
+            .collect();
+        assert_eq!(failures, [1, 2, 3, 4, 0, 1, 0]);
+        let starts = harness.probe.starts();
+        assert!(matches!(starts[1].reasons[..], [Reason::Retry(_)]));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn requeue_reschedules_the_key_after_the_delay() {
+        let harness = start(1, ms(10), |_, _| Ok(Action::requeue(ms(1000))));
+        harness.handle.schedule_now("a", "go").unwrap();
+
+        advance(ms(3500)).await;
+
+        let starts = harness.probe.starts();
+        let times: Vec<_> = starts.iter().map(|start| start.at).collect();
+        assert_eq!(times, [ms(0), ms(1010), ms(2020), ms(3030)]);
+        assert_eq!(starts[1].reasons, [Reason::Requeue(ms(1000))]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn await_change_leaves_the_key_alone_until_it_is_scheduled() {
+        let harness = start(1, ms(10), idle);
+        harness.handle.schedule_now("a", "go").unwrap();
+        advance(ms(2000)).await;
+        assert_eq!(harness.probe.start_times("a"), [ms(0)]);
+
+        harness.handle.schedule_now("a", "change").unwrap();
+        advance(ms(100)).await;
+        assert_eq!(harness.probe.start_times("a"), [ms(0), ms(2000)]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_panicking_reconcile_is_reported_and_retried_with_backoff() {
+        let harness = start(1, Duration::ZERO, |_, nth| {
+            assert!(nth > 0, "first call panics");
+            Ok(Action::await_change())
+        });
+        harness.handle.schedule_now("a", "go").unwrap();
+
+        advance(ms(1000)).await;
+
+        let times = harness.probe.start_times("a");
+        assert_eq!(times.len(), 2, "{times:?}");
+        assert!(ms(180) <= times[1] && times[1] <= ms(221), "{times:?}");
+        let outcomes = harness.probe.outcomes.lock().unwrap().clone();
+        assert!(!outcomes[0].1, "the panic is reported as a failure");
+        assert!(outcomes[1].1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn shutdown_waits_for_the_in_flight_reconcile_then_returns_and_starts_nothing_new() {
+        let mut scheduler = Scheduler::new();
+        scheduler.schedule("b", "due later", Instant::now() + ms(200));
+        let harness = start_with(scheduler, 4, ms(1000), idle);
+        harness.handle.schedule_now("a", "go").unwrap();
+        advance(ms(100)).await;
+
+        harness.shutdown.cancel();
+        harness.handle.schedule_now("c", "after cancel").unwrap();
+        advance(ms(500)).await;
+        assert!(!harness.runner.is_finished(), "a is still reconciling");
+
+        advance(ms(500)).await;
+        assert!(harness.runner.is_finished());
+        let starts = harness.probe.starts();
+        assert_eq!(starts.len(), 1, "{starts:?}");
+        assert_eq!(starts[0].key, "a");
+        assert_eq!(harness.probe.outcomes.lock().unwrap().len(), 1);
+        assert_eq!(harness.probe.cancelled_tokens.load(Ordering::SeqCst), 1);
+        assert_eq!(harness.handle.schedule_now("d", "late"), Err(Stopped));
+    }
+
+    #[test]
+    fn exponential_backoff_doubles_from_200ms_to_the_5_minute_cap_within_jitter() {
+        let delays: Vec<_> = ExponentialBackoff::default().take(14).collect();
+        let mut nominal = ms(200);
+        for delay in delays {
+            assert!(
+                nominal.mul_f64(0.9) <= delay && delay <= nominal.mul_f64(1.1),
+                "{delay:?} vs {nominal:?}"
+            );
+            assert!(delay <= Duration::from_mins(5));
+            nominal = (nominal * 2).min(Duration::from_mins(5));
+        }
+    }
+
+    #[test]
+    fn exponential_backoff_without_jitter_is_exact_and_starts_over_on_reset() {
+        let mut backoff = ExponentialBackoff::new(ms(100), ms(500)).with_jitter(0.0);
+        let first: Vec<_> = backoff.by_ref().take(5).collect();
+        assert_eq!(first, [ms(100), ms(200), ms(400), ms(500), ms(500)]);
+        backoff.reset();
+        assert_eq!(backoff.next(), Some(ms(100)));
+    }
+
+    #[test]
+    fn jitter_differs_between_clones() {
+        let template = ExponentialBackoff::default().with_jitter(1.0);
+        let draws: HashSet<_> = (0..8).map(|_| template.clone().next().unwrap()).collect();
+        assert!(draws.len() > 1, "{draws:?}");
+    }
+}

@@ -1,0 +1,389 @@
+//! `devarch watch` as a real process against real Docker and Podman (each test on both).
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{Engine, Env, busybox_template, unique};
+
+engine_tests!(
+    dropping_editing_and_deleting_a_manifest_converges_each_time,
+    a_broken_manifest_never_tears_anything_down_and_fixing_it_converges,
+    removed_or_killed_containers_and_a_removed_network_are_repaired,
+    a_cli_apply_during_a_controller_apply_is_refused_or_waits,
+    a_controller_killed_mid_apply_converges_after_restart_without_leftovers,
+    editor_save_styles_each_trigger_one_reconcile,
+    plan_only_prints_and_never_mutates,
+);
+
+fn stack(name: &str, instances: &str) -> String {
+    format!(
+        "apiVersion: devarch.io/v1alpha1\nkind: Stack\nmetadata: {{name: {name}}}\nspec:\n  instances:\n{instances}"
+    )
+}
+
+const T: Duration = Duration::from_secs(30);
+
+fn running(env: &Env, name: &str) -> bool {
+    env.containers(name).get(name).is_some_and(|c| c.1)
+}
+
+fn dropping_editing_and_deleting_a_manifest_converges_each_time(e: Engine) {
+    let _slot = common::Slot::take(4);
+    let Some(env) = Env::new(e) else { return };
+    let s = format!("w{}", unique());
+    env.write("t.yaml", &busybox_template("bb", 0));
+    let w = env.watch(&[]);
+    w.wait_for(T, "controller start", |_, err| {
+        err.contains("devarch watch started")
+    });
+    env.write(
+        "s.yaml",
+        &stack(&s, "    one: {template: bb}\n    two: {template: bb}\n"),
+    );
+    let (one, two) = (format!("devarch-{s}-one"), format!("devarch-{s}-two"));
+    assert!(
+        common::wait_until(T, || running(&env, &one) && running(&env, &two)),
+        "stack up\n{}",
+        w.logs()
+    );
+    let before = env.containers(&format!("devarch-{s}-"));
+
+    env.write(
+        "s.yaml",
+        &stack(
+            &s,
+            "    one: {template: bb}\n    two: {template: bb, env: {X: \"2\"}}\n",
+        ),
+    );
+    assert!(
+        common::wait_until(T, || env
+            .containers(&two)
+            .get(&two)
+            .is_some_and(|c| c.0 != before[&two].0 && c.1)),
+        "two recreated\n{}",
+        w.logs()
+    );
+    let after = env.containers(&format!("devarch-{s}-"));
+    assert_eq!(
+        after[&one], before[&one],
+        "only the edited instance was recreated"
+    );
+    w.wait_for(T, "the plan printed before applying", |out, _| {
+        out.contains(&format!("-/+ container {two}"))
+    });
+
+    std::fs::remove_file(env.path("s.yaml")).unwrap();
+    assert!(
+        common::wait_until(T, || env.containers(&format!("devarch-{s}-")).is_empty()
+            && env.networks(&format!("devarch-{s}-")).is_empty()),
+        "stack removed\n{}",
+        w.logs()
+    );
+    assert_eq!(
+        env.volumes(&format!("devarch-{s}-")).len(),
+        2,
+        "volumes kept"
+    );
+}
+
+fn a_broken_manifest_never_tears_anything_down_and_fixing_it_converges(e: Engine) {
+    let _slot = common::Slot::take(4);
+    let Some(env) = Env::new(e) else { return };
+    let s = format!("b{}", unique());
+    env.write("t.yaml", &busybox_template("bb", 0));
+    let good = stack(&s, "    one: {template: bb}\n    two: {template: bb}\n");
+    env.write("s.yaml", &good);
+    let w = env.watch(&[]);
+    let one = format!("devarch-{s}-one");
+    assert!(
+        common::wait_until(T, || running(&env, &one)
+            && running(&env, &format!("devarch-{s}-two"))),
+        "{}",
+        w.logs()
+    );
+    let before = env.containers(&format!("devarch-{s}-"));
+
+    // A half-written save: the file is cut in the middle of a flow mapping.
+    let half = &good[..good.find("two: {template").unwrap() + 10];
+    env.write("s.yaml", half);
+    w.wait_for(T, "the error with its line", |_, err| {
+        err.contains("s.yaml:7:")
+    });
+    // Give the controller a few reconcile rounds (resync is 3 s) to do something wrong.
+    std::thread::sleep(Duration::from_secs(4));
+    assert_eq!(
+        env.containers(&format!("devarch-{s}-")),
+        before,
+        "nothing removed or recreated\n{}",
+        w.logs()
+    );
+
+    // A broken file next to a deleted one: removal is suspended too.
+    env.write(
+        "s.yaml",
+        &good.replace(
+            "two: {template: bb}",
+            "two: {template: bb, env: {FIXED: \"1\"}}",
+        ),
+    );
+    let two = format!("devarch-{s}-two");
+    assert!(
+        common::wait_until(T, || env
+            .containers(&two)
+            .get(&two)
+            .is_some_and(|c| c.0 != before[&two].0 && c.1)),
+        "fixed manifest converges\n{}",
+        w.logs()
+    );
+    assert_eq!(env.containers(&one)[&one], before[&one]);
+}
+
+fn removed_or_killed_containers_and_a_removed_network_are_repaired(e: Engine) {
+    let _slot = common::Slot::take(4);
+    let Some(env) = Env::new(e) else { return };
+    let s = format!("r{}", unique());
+    env.write("t.yaml", &busybox_template("bb", 0));
+    env.write("s.yaml", &stack(&s, "    one: {template: bb}\n"));
+    let w = env.watch(&[]);
+    let one = format!("devarch-{s}-one");
+    assert!(
+        common::wait_until(T, || running(&env, &one)),
+        "{}",
+        w.logs()
+    );
+
+    let id = env.containers(&one)[&one].0.clone();
+    let t = Instant::now();
+    common::block_on(env.rt.remove_container(&id, true)).unwrap();
+    assert!(
+        common::wait_until(Duration::from_secs(5), || running(&env, &one)),
+        "removed container back within 5 s\n{}",
+        w.logs()
+    );
+    eprintln!(
+        "{}: removed container running again after {:?}",
+        e.name(),
+        t.elapsed()
+    );
+
+    // Let the repair settle (its own events are followed by a no-op reconcile), then kill it.
+    std::thread::sleep(Duration::from_secs(1));
+    let id = env.containers(&one)[&one].0.clone();
+    let t = Instant::now();
+    // Podman refuses a stop while a container is still changing state: try a few times.
+    let mut stopped = Err(String::new());
+    for _ in 0..10 {
+        stopped = common::block_on(env.rt.stop_container(&id, Duration::from_secs(0)))
+            .map_err(|e| e.to_string());
+        if stopped.is_ok() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    if let Err(err) = stopped {
+        panic!("stopping {one}: {err}\n{}", w.logs());
+    }
+    assert!(
+        common::wait_until(Duration::from_secs(5), || running(&env, &one)),
+        "killed container back within 5 s\n{}",
+        w.logs()
+    );
+    eprintln!(
+        "{}: killed container running again after {:?}",
+        e.name(),
+        t.elapsed()
+    );
+
+    // Network removed with its containers detached: recreated and reattached. The controller
+    // is paused meanwhile (it would put the container back before the network can go).
+    let net = format!("devarch-{s}-net");
+    let id = env.containers(&one)[&one].0.clone();
+    let pid = w.pid().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-STOP", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let removed = common::block_on(async {
+        env.rt.remove_container(&id, true).await?;
+        let n = env.rt.list_networks(&net).await?;
+        env.rt.remove_network(&n[0].id).await
+    });
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-CONT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    removed.unwrap();
+    assert!(
+        common::wait_until(T, || running(&env, &one)
+            && env.networks(&net) == vec![net.clone()]),
+        "network and container restored\n{}",
+        w.logs()
+    );
+}
+
+fn a_cli_apply_during_a_controller_apply_is_refused_or_waits(e: Engine) {
+    let _slot = common::Slot::take(4);
+    let Some(env) = Env::new(e) else { return };
+    let s = format!("c{}", unique());
+    env.write("t.yaml", &busybox_template("slow", 5));
+    let w = env.watch(&[]);
+    w.wait_for(T, "controller start", |_, err| {
+        err.contains("devarch watch started")
+    });
+    env.write("s.yaml", &stack(&s, "    db: {template: slow}\n    app: {template: slow, dependsOn: [{name: db, condition: healthy}]}\n"));
+    w.wait_for(T, "the controller applying", |_, err| {
+        err.contains(&format!("container devarch-{s}-db: Started"))
+    });
+    // The controller is now waiting for db's health, holding the stack lock.
+    let (code, _, err) = env.run(&["apply"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains(&format!(
+            "stack \"{s}\" is being applied by another devarch (pid {}",
+            w.pid()
+        )),
+        "{err}"
+    );
+    // Waiting for the lock works, and finds the stack converged.
+    let (out, _) = env.expect(&["apply", "--lock-timeout", "60s"], 0);
+    assert!(out.contains("No changes"), "{out}");
+}
+
+fn a_controller_killed_mid_apply_converges_after_restart_without_leftovers(e: Engine) {
+    let _slot = common::Slot::take(4);
+    let Some(env) = Env::new(e) else { return };
+    let s = format!("k{}", unique());
+    env.write("t.yaml", &busybox_template("bb", 0));
+    let instances: String = (0..10)
+        .map(|i| format!("    i{i}: {{template: bb, env: {{V: \"1\"}}}}\n"))
+        .collect();
+    env.write("s.yaml", &stack(&s, &instances));
+    let mut w = env.watch(&[]);
+    let prefix = format!("devarch-{s}-");
+    assert!(
+        common::wait_until(T, || env
+            .containers(&prefix)
+            .values()
+            .filter(|c| c.1)
+            .count()
+            == 10),
+        "{}",
+        w.logs()
+    );
+    // Change every instance, and kill the controller in the middle of the recreates.
+    env.write(
+        "s.yaml",
+        &stack(&s, &instances.replace("V: \"1\"", "V: \"2\"")),
+    );
+    w.wait_for(T, "recreates under way", |_, err| err.contains("Recreated"));
+    w.kill9();
+    let mut w2 = env.watch(&[]);
+    let ok = common::wait_until(Duration::from_secs(60), || {
+        let (code, out, _) = env.run(&["plan"]);
+        code == 0 && out.contains("0 to add, 0 to change, 0 to destroy")
+    });
+    assert!(ok, "converged after restart\n{}", w2.logs());
+    let c = env.containers(&prefix);
+    assert_eq!(
+        c.len(),
+        10,
+        "no duplicate and no leftover temporary container: {c:?}"
+    );
+    assert!(c.values().all(|c| c.1));
+    w2.stop();
+    // No leaked lock: a CLI apply gets it at once.
+    let (out, _) = env.expect(&["apply"], 0);
+    assert!(out.contains("No changes"), "{out}");
+}
+
+fn editor_save_styles_each_trigger_one_reconcile(e: Engine) {
+    let _slot = common::Slot::take(4);
+    let Some(env) = Env::new(e) else { return };
+    let s = format!("e{}", unique());
+    env.write("t.yaml", &busybox_template("bb", 0));
+    env.write(
+        "s.yaml",
+        &stack(&s, "    one: {template: bb, env: {V: \"0\"}}\n"),
+    );
+    let w = env.watch(&["--resync", "600s"]);
+    let one = format!("devarch-{s}-one");
+    assert!(
+        common::wait_until(T, || running(&env, &one)),
+        "{}",
+        w.logs()
+    );
+    let needle = format!("manifests changed stack={s}");
+    let count = |w: &common::Watcher| w.stderr().matches(&needle).count();
+    let path = env.path("s.yaml");
+    let body = |v: u32| {
+        stack(
+            &s,
+            &format!("    one: {{template: bb, env: {{V: \"{v}\"}}}}\n"),
+        )
+    };
+    type Save<'a> = Box<dyn Fn(u32) + 'a>;
+    let styles: Vec<(&str, Save)> = vec![
+        (
+            "in-place write",
+            Box::new(|v| std::fs::write(&path, body(v)).unwrap()),
+        ),
+        (
+            "write temp then rename",
+            Box::new(|v| {
+                let tmp = env.path(".s.yaml.tmp");
+                std::fs::write(&tmp, body(v)).unwrap();
+                std::fs::rename(&tmp, &path).unwrap();
+            }),
+        ),
+        (
+            "vim backup-rename",
+            Box::new(|v| {
+                let probe = env.path("4913");
+                std::fs::write(&probe, "").unwrap();
+                std::fs::remove_file(&probe).unwrap();
+                let backup = env.path("s.yaml~");
+                std::fs::rename(&path, &backup).unwrap();
+                std::fs::write(&path, body(v)).unwrap();
+                std::fs::remove_file(&backup).unwrap();
+            }),
+        ),
+    ];
+    for (i, (style, save)) in styles.iter().enumerate() {
+        let before = count(&w);
+        save(i as u32 + 1);
+        w.wait_for(T, style, |_, err| err.matches(&needle).count() > before);
+        std::thread::sleep(Duration::from_millis(1500));
+        assert_eq!(
+            count(&w),
+            before + 1,
+            "{style}: exactly one reconcile\n{}",
+            w.logs()
+        );
+    }
+}
+
+fn plan_only_prints_and_never_mutates(e: Engine) {
+    let _slot = common::Slot::take(4);
+    let Some(env) = Env::new(e) else { return };
+    let s = format!("p{}", unique());
+    env.write("t.yaml", &busybox_template("bb", 0));
+    env.write("s.yaml", &stack(&s, "    one: {template: bb}\n"));
+    let w = env.watch(&["--plan-only"]);
+    w.wait_for(T, "the plan", |out, _| {
+        out.contains(&format!("+ container devarch-{s}-one"))
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(
+        env.containers(&format!("devarch-{s}-")).is_empty(),
+        "nothing created\n{}",
+        w.logs()
+    );
+    assert!(env.networks(&format!("devarch-{s}-")).is_empty());
+}
