@@ -306,6 +306,10 @@ pub fn describe_stack(cli: &Cli, name: &str, format: ListFormat) -> Result<u8> {
         }
         let net = planned.observed.networks_named(&stack.network).find(|n| n.is_ours(&ctx.owner));
         let pending = Summary::of(std::slice::from_ref(plan));
+        let controller_status = {
+            let store = crate::status::StatusStore::new(&ctx.home, &ctx.owner);
+            store.exists(name).then(|| store.read(name))
+        };
         let doc = serde_json::json!({
             "name": name,
             "description": stack.description,
@@ -318,6 +322,7 @@ pub fn describe_stack(cli: &Cli, name: &str, format: ListFormat) -> Result<u8> {
                 "Ready": pending.is_empty() && plan.conflicts.is_empty(),
                 "pendingChanges": pending.to_string(),
             },
+            "controllerStatus": controller_status,
         });
         if format == ListFormat::Json {
             println!("{}", serde_json::to_string_pretty(&doc)?);
@@ -349,6 +354,25 @@ pub fn describe_stack(cli: &Cli, name: &str, format: ListFormat) -> Result<u8> {
         }).collect::<Vec<_>>())?;
         for c in &plan.conflicts {
             writeln!(out, "Conflict:     {c}")?;
+        }
+        let store = crate::status::StatusStore::new(&ctx.home, &ctx.owner);
+        if store.exists(name) {
+            let st = store.read(name);
+            writeln!(out, "Controller status (devarch watch):")?;
+            for c in &st.conditions {
+                writeln!(
+                    out,
+                    "  {:<12} {:<5} {:<16} {}s ago  {}",
+                    format!("{:?}", c.kind),
+                    c.status,
+                    c.reason,
+                    crate::status::now().saturating_sub(c.last_transition_time),
+                    c.message
+                )?;
+            }
+            if let Some(g) = &st.observed_generation {
+                writeln!(out, "  observed generation {g}, applied {}", st.applied_generation.as_deref().unwrap_or("-"))?;
+            }
         }
         Ok(exit::OK)
     })

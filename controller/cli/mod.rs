@@ -191,6 +191,10 @@ fn get(cli: &Cli, what: GetWhat, format: ListFormat) -> Result<u8> {
     match what {
         GetWhat::Stacks => {
             let running = engine::running_counts(cli);
+            let statuses = crate::status::StatusStore::new(
+                &engine::home(cli),
+                &crate::reconcile::Context::owner_of(&cli.dir),
+            );
             if running.is_none() {
                 eprintln!("warning: no container engine answered; RUNNING is unknown");
             }
@@ -208,6 +212,7 @@ fn get(cli: &Cli, what: GetWhat, format: ListFormat) -> Result<u8> {
                         "valid": ws.stacks.contains_key(&s.name),
                         "network": crate::identity::network_name(&s.name),
                         "file": s.origin.file,
+                        "status": statuses.exists(&s.name).then(|| statuses.read(&s.name)),
                     })
                 })
                 .collect();
@@ -236,6 +241,16 @@ fn get(cli: &Cli, what: GetWhat, format: ListFormat) -> Result<u8> {
                             "invalid"
                         }
                         .to_string(),
+                        r["status"]
+                            .get("conditions")
+                            .map(|_| {
+                                serde_json::from_value::<crate::status::StackStatus>(
+                                    r["status"].clone(),
+                                )
+                                .map(|s| s.summary().to_string())
+                                .unwrap_or_default()
+                            })
+                            .unwrap_or_else(|| "-".into()),
                         r["description"].as_str().unwrap_or("").to_string(),
                     ]
                 })
@@ -248,6 +263,7 @@ fn get(cli: &Cli, what: GetWhat, format: ListFormat) -> Result<u8> {
                     "RUNNING",
                     "ENABLED",
                     "MANIFESTS",
+                    "STATUS",
                     "DESCRIPTION",
                 ],
                 &table,
