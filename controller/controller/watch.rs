@@ -312,6 +312,17 @@ async fn reconcile(
         return Err(WatchError::Conflict(msg));
     }
     if summary.is_empty() {
+        // An engine event may arrive before the engine's own state shows it (Podman updates a
+        // killed container's state a moment after its `die`): look once more shortly after.
+        let from_event = reasons
+            .iter()
+            .any(|r| matches!(r, Reason::Requested(Trigger::Engine(_))));
+        if from_event && !removal {
+            st.set(ConditionType::Ready, true, "UpToDate", "");
+            st.set(ConditionType::Progressing, false, "UpToDate", "");
+            let _ = shared.status.write(&st);
+            return Ok(Action::requeue(Duration::from_millis(750)));
+        }
         if removal {
             shared.status.remove(&stack);
             return Ok(Action::await_change());
