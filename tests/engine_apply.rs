@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{Engine, Env, busybox_template, probe, unique};
+use common::{Engine, Env, busybox_template, probe, stack, unique};
 
 engine_tests!(
     two_stacks_from_the_same_template_do_not_collide,
@@ -16,12 +16,6 @@ engine_tests!(
     fixed_host_port_held_by_another_process_is_a_plan_error,
     failed_pull_fails_only_that_instance,
 );
-
-fn stack(name: &str, instances: &str) -> String {
-    format!(
-        "apiVersion: devarch.io/v1alpha1\nkind: Stack\nmetadata: {{name: {name}}}\nspec:\n  description: test\n  instances:\n{instances}"
-    )
-}
 
 fn two_stacks_from_the_same_template_do_not_collide(e: Engine) {
     let Some(env) = Env::new(e) else { return };

@@ -4,7 +4,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Engine, Env, busybox_template, unique};
+use common::{Engine, Env, busybox_template, stack, unique};
 
 engine_tests!(
     dropping_editing_and_deleting_a_manifest_converges_each_time,
@@ -15,12 +15,6 @@ engine_tests!(
     editor_save_styles_each_trigger_one_reconcile,
     plan_only_prints_and_never_mutates,
 );
-
-fn stack(name: &str, instances: &str) -> String {
-    format!(
-        "apiVersion: devarch.io/v1alpha1\nkind: Stack\nmetadata: {{name: {name}}}\nspec:\n  instances:\n{instances}"
-    )
-}
 
 /// Generous: these wait on real engine work, which a loaded 2-core machine slows down.
 const T: Duration = Duration::from_secs(60);

@@ -198,6 +198,13 @@ impl Drop for Env {
     }
 }
 
+/// A Stack document with the given (indented) `instances:` entries.
+pub fn stack(name: &str, instances: &str) -> String {
+    format!(
+        "apiVersion: devarch.io/v1alpha1\nkind: Stack\nmetadata: {{name: {name}}}\nspec:\n  description: test\n  instances:\n{instances}"
+    )
+}
+
 /// The busybox fixture as a template that gets healthy after `delay` seconds.
 pub fn busybox_template(name: &str, delay: u32) -> String {
     format!(
