@@ -20,17 +20,38 @@ pub struct ObservedWorld {
     pub volumes: Vec<VolumeSummary>,
 }
 
+/// Longest wait for the three list calls of a snapshot.
+pub const OBSERVE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Take a snapshot: exactly three engine calls.
 ///
 /// # Errors
 /// The engine's error.
 pub async fn observe(rt: &dyn Runtime) -> Result<ObservedWorld> {
     let prefix = format!("{NAME_PREFIX}-");
-    let (containers, networks, volumes) = tokio::try_join!(
-        rt.list_containers(&prefix),
-        rt.list_networks(&prefix),
-        rt.list_volumes(&prefix)
-    )?;
+    let lists = async {
+        tokio::try_join!(
+            rt.list_containers(&prefix),
+            rt.list_networks(&prefix),
+            rt.list_volumes(&prefix)
+        )
+    };
+    // A wedged engine (seen: Docker 20.10's network list under heavy churn) must not hang
+    // every command: give up with a clear error instead.
+    let timed_out = || crate::runtime::RuntimeError::Api {
+        operation: format!(
+            "listing containers, networks and volumes on {}",
+            rt.engine().endpoint
+        ),
+        status: None,
+        message: format!(
+            "the engine did not answer within {}s",
+            OBSERVE_TIMEOUT.as_secs()
+        ),
+    };
+    let (containers, networks, volumes) = tokio::time::timeout(OBSERVE_TIMEOUT, lists)
+        .await
+        .map_err(|_| timed_out())??;
     let mut w = ObservedWorld {
         containers,
         networks,
