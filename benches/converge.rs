@@ -4,29 +4,36 @@
 //! `cargo bench --bench converge`. Results and how to read them: `docs/benchmarks.md`.
 //!
 //! Per engine, in one run (ratios are against baselines measured in the same run, interleaved
-//! repetition by repetition so that drift of a shared machine hits every tool alike):
+//! repetition by repetition, in a rotating order, so that drift of a shared machine hits every
+//! tool alike):
 //!
 //! 1. **Cold converge** of a stack of `N` (20) busybox-fixture containers on their own network,
 //!    from nothing to all running:
 //!    - `floor`: a hand-written loop over devarch's own [`Runtime`] trait, in process: create the
-//!      network, then create + start all containers concurrently (`join_all`);
+//!      network, then create + start all containers concurrently (`join_all`). It creates exactly
+//!      the network labels and container specs that `devarch apply` would (taken from devarch's
+//!      own resolve/plan, outside the timing), so the two differ only in what devarch does
+//!      around the engine calls;
 //!    - `devarch`: `devarch apply STACK` as a real process (release binary), process start
 //!      included;
 //!    - `compose`: `docker-compose -p P up -d` (Docker) / `podman-compose -p P up -d` (Podman) on
 //!      the equivalent compose file (same image, default command, one network).
 //!
-//!    Cleanup between repetitions (`devarch delete --purge-volumes`, `compose down`, removal by
-//!    hand) is not timed. Every run is checked: all `N` containers running afterwards.
+//!    Teardown between repetitions (`devarch delete --purge-volumes`, `compose down`, removal by
+//!    hand) is timed apart (informative) and followed by a pause for the engine to settle. Every
+//!    run is checked: all `N` containers running afterwards.
 //! 2. **No-op re-apply** on the converged stack: `devarch apply` again vs `compose up -d` again,
-//!    end to end. The engine's event log over the no-op's time window is read back
-//!    (`GET /events`) and the events about the stack's objects are counted: devarch's must be 0.
+//!    end to end. The engine's event stream is watched during the no-op and the events about the
+//!    stack's objects are counted: devarch's must be 0 (see [`EventWatch`]).
 //! 3. **Observation cost**: `devarch::observe::observe` with `N` vs `N_LARGE` (100) containers
-//!    present, timed in process, through a wrapper [`Runtime`] that counts the engine calls.
+//!    present, timed in process, through a wrapper [`Runtime`] that counts (and times) the engine
+//!    calls.
 //!
 //! Knobs (environment): `DEVARCH_BENCH_ENGINES` (`docker,podman`), `DEVARCH_BENCH_REPS` (cold
 //! repetitions per tool, 5), `DEVARCH_BENCH_NOOPS` (devarch no-ops per repetition, 3),
 //! `DEVARCH_BENCH_WARMUP` (unmeasured rounds first, 1), `DEVARCH_BENCH_INSTANCES` (20),
-//! `DEVARCH_BENCH_OBSERVE_LARGE` (100), `DEVARCH_BENCH_OBSERVE_REPS` (15).
+//! `DEVARCH_BENCH_OBSERVE_LARGE` (100), `DEVARCH_BENCH_OBSERVE_REPS` (15),
+//! `DEVARCH_BENCH_SETTLE_MS` (1500). With the defaults a run takes 7-9 minutes on 2 cores.
 //! `cargo bench --bench converge -- --cleanup` only removes what an interrupted run left.
 //!
 //! Under `cargo test --all-targets` (no `--bench` argument) it does nothing: a full run takes
@@ -42,11 +49,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
+use devarch::reconcile::{self, Context, Manifests, Selection};
 use devarch::runtime::connect::connect_endpoint;
 use devarch::runtime::{
     ContainerDetails, ContainerSpec, ContainerSummary, EngineInfo, EventStream, Health,
     NetworkSummary, PullProgress, Result as RtResult, Runtime, VolumeSummary,
 };
+use devarch::workspace::Workspace;
 use futures_util::future::join_all;
 
 /// Image every container runs (its default command stays up and stops at once on SIGTERM).
@@ -69,6 +78,9 @@ struct Settings {
     instances: usize,
     observe_large: usize,
     observe_reps: usize,
+    /// Pause after each teardown: an engine goes on cleaning up (shims, mounts, network
+    /// namespaces) after it answered, which would slow down whichever tool runs next.
+    settle: Duration,
 }
 
 fn env_num(name: &str, default: usize) -> usize {
@@ -93,6 +105,7 @@ impl Settings {
             instances: env_num("DEVARCH_BENCH_INSTANCES", 20).clamp(1, 99),
             observe_large: env_num("DEVARCH_BENCH_OBSERVE_LARGE", 100).clamp(1, 999),
             observe_reps: env_num("DEVARCH_BENCH_OBSERVE_REPS", 15).max(1),
+            settle: Duration::from_millis(env_num("DEVARCH_BENCH_SETTLE_MS", 1500) as u64),
         }
     }
 }
@@ -623,13 +636,32 @@ impl Bench {
         self.block_on(async {
             for p in &prefixes {
                 if let Ok(cs) = self.rt.list_containers(p).await {
-                    join_all(cs.iter().map(|c| self.rt.remove_container(&c.id, true))).await;
+                    // In batches: Docker 20.10 was seen to keep a stale endpoint (and so refuse
+                    // to remove the network for good) after 80 concurrent forced removals.
+                    for batch in cs.chunks(20) {
+                        join_all(batch.iter().map(|c| self.rt.remove_container(&c.id, true))).await;
+                    }
                 }
             }
             for p in &prefixes {
-                if let Ok(ns) = self.rt.list_networks(p).await {
-                    for n in ns {
-                        let _ = self.rt.remove_network(&n.id).await;
+                let Ok(ns) = self.rt.list_networks(p).await else {
+                    continue;
+                };
+                for n in ns {
+                    let mut tries = 0;
+                    while let Err(e) = self.rt.remove_network(&n.id).await {
+                        if e.is_not_found() {
+                            break;
+                        }
+                        tries += 1;
+                        if tries == 5 {
+                            eprintln!(
+                                "warning: {}: cannot remove network {}: {e}",
+                                self.engine, n.name
+                            );
+                            break;
+                        }
+                        tokio::time::sleep(Duration::from_secs(1)).await;
                     }
                 }
             }
@@ -671,11 +703,16 @@ impl Bench {
     }
 
     /// Network, then every container created and started concurrently.
-    async fn floor_converge(&self, token: &str, specs: &[ContainerSpec]) -> Res<()> {
+    async fn floor_converge(
+        &self,
+        token: &str,
+        network_labels: &BTreeMap<String, String>,
+        specs: &[ContainerSpec],
+    ) -> Res<()> {
         // (devarch's create_network returns an existing network of that name.)
         let network = format!("devarch-{token}-net");
         self.rt
-            .create_network(&network, &self.label_map())
+            .create_network(&network, network_labels)
             .await
             .map_err(|e| e.to_string())?;
         let results = join_all(specs.iter().map(|spec| async move {
@@ -689,10 +726,38 @@ impl Bench {
         Ok(())
     }
 
+    /// The exact network labels and container specs `devarch apply` would create for a stack
+    /// of this bench named `token` (devarch's own resolve and plan, not timed): the floor then
+    /// differs from devarch only in what devarch does around the engine calls.
+    fn devarch_specs(&self, token: &str) -> Res<(BTreeMap<String, String>, Vec<ContainerSpec>)> {
+        let dir = self.manifests(token)?;
+        let ws = Workspace::load(&dir).map_err(|e| e.to_string())?;
+        let ctx = Context {
+            runtime: self.rt.as_ref(),
+            home: self.home.clone(),
+            owner: Context::owner_of(&dir),
+        };
+        let sel = Selection {
+            stacks: vec![token.to_string()],
+            ..Selection::default()
+        };
+        let mut planned = self
+            .block_on(reconcile::plan(&ctx, &Manifests::of(&ws), &sel))
+            .map_err(|e| e.to_string())?;
+        let desired = planned
+            .desired
+            .remove(token)
+            .ok_or_else(|| format!("no desired state for stack {token}"))?;
+        Ok((
+            desired.network_labels,
+            desired.containers.into_values().map(|c| c.spec).collect(),
+        ))
+    }
+
     fn floor_cold(&self, token: &str) -> Res<Duration> {
-        let specs = self.floor_specs(token, self.n, 0);
+        let (labels, specs) = self.devarch_specs(token)?;
         let t = Instant::now();
-        self.block_on(self.floor_converge(token, &specs))?;
+        self.block_on(self.floor_converge(token, &labels, &specs))?;
         Ok(t.elapsed())
     }
 
@@ -916,6 +981,7 @@ fn round(b: &Bench, s: &Settings, tool: Tool, measure: bool, res: &mut Results) 
                 record_phases(res, name, start, end, &evs);
             }
             let t = guard.run();
+            std::thread::sleep(s.settle);
             if measure {
                 res.teardown.entry(name).or_default().push(t);
             }
@@ -953,6 +1019,7 @@ fn round(b: &Bench, s: &Settings, tool: Tool, measure: bool, res: &mut Results) 
                 res.plan.push(d);
             }
             let t = guard.run();
+            std::thread::sleep(s.settle);
             if measure {
                 res.teardown.entry(name).or_default().push(t);
             }
@@ -982,6 +1049,7 @@ fn round(b: &Bench, s: &Settings, tool: Tool, measure: bool, res: &mut Results) 
                 res.noop_events_compose.push(evs.len());
             }
             let t = guard.run();
+            std::thread::sleep(s.settle);
             if measure {
                 res.teardown.entry(name).or_default().push(t);
             }
@@ -1060,7 +1128,7 @@ fn observation(b: &Bench, s: &Settings, res: &mut Results) -> Res<()> {
         let specs = b.floor_specs(&extra, more, 0);
         // In batches of 20: a hundred concurrent creates only queue up in the engine.
         for chunk in specs.chunks(20) {
-            b.block_on(b.floor_converge(&extra, chunk))?;
+            b.block_on(b.floor_converge(&extra, &b.label_map(), chunk))?;
         }
         b.expect_running(&format!("devarch-{extra}-"), more)?;
         measure(b.n + more)?;
@@ -1142,6 +1210,22 @@ fn run_engine(b: &Bench, s: &Settings, rows: &mut Vec<Row>, extra: &mut String) 
             continue;
         };
         let evs = res.cold_events.get(name).cloned().unwrap_or_default();
+        // Each repetition ran every tool once, close in time: the median of the per-repetition
+        // ratios is less sensitive to a shared machine's drift than the ratio of medians.
+        let paired = res.cold.get("floor").map(|f| {
+            let mut r: Vec<f64> = samples
+                .0
+                .iter()
+                .zip(&f.0)
+                .map(|(t, f)| t.as_secs_f64() / f.as_secs_f64())
+                .collect();
+            r.sort_by(f64::total_cmp);
+            match r.len() {
+                0 => 0.0,
+                k if k % 2 == 1 => r[k / 2],
+                k => (r[k / 2 - 1] + r[k / 2]) / 2.0,
+            }
+        });
         rows.push(Row {
             engine: e.clone(),
             case: format!("cold converge, {n} containers"),
@@ -1149,7 +1233,11 @@ fn run_engine(b: &Bench, s: &Settings, rows: &mut Vec<Row>, extra: &mut String) 
             samples: samples.clone(),
             base: Some(("floor".into(), floor)),
             note: format!(
-                "engine events per run: {}",
+                "{}engine events per run: {}",
+                match (t, paired) {
+                    (Tool::Floor, _) | (_, None) => String::new(),
+                    (_, Some(p)) => format!("median of per-rep ratios {p:.2}×; "),
+                },
                 evs.iter()
                     .map(ToString::to_string)
                     .collect::<Vec<_>>()
