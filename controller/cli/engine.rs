@@ -117,6 +117,18 @@ fn print_skipped(planned: &reconcile::Planned) {
     }
 }
 
+/// Apply planned stacks with progress lines; print each failed step; return how many failed.
+async fn apply_and_report(ctx: &Context<'_>, planned: &reconcile::Planned) -> usize {
+    let progress = Lines::new();
+    let reports = reconcile::apply(ctx, planned, &progress, ApplyOptions::default()).await;
+    for (stack, r) in &reports {
+        for e in &r.errors {
+            eprintln!("error: stack {stack}: {e}");
+        }
+    }
+    reports.iter().map(|(_, r)| r.errors.len()).sum()
+}
+
 /// `devarch plan`.
 pub fn plan(cli: &Cli, stacks: &[String], json: bool, out: Option<&Path>) -> Result<u8> {
     let ws = load_valid(cli)?;
@@ -196,11 +208,24 @@ pub fn apply(
         }
         // Lock first, then observe: the plan we apply is made from a snapshot nobody else changes.
         let manifests = reconcile::Manifests::of(&ws);
-        let observed = crate::observe::observe(ctx.runtime).await?;
+        // Lock what the manifests name, then observe once under the locks: that snapshot is
+        // the truth we plan and apply from. Only when the engine holds stacks of this folder
+        // that the manifests no longer name are those locked too, and the engine read again.
+        let first: Vec<String> = if sel.stacks.is_empty() {
+            manifests.known.iter().cloned().collect()
+        } else {
+            sel.stacks.iter().filter(|s| manifests.known.contains(*s)).cloned().collect()
+        };
+        let mut locks = lock_stacks(&home, &first, lock_timeout)?;
+        let mut observed = crate::observe::observe(ctx.runtime).await?;
         let scope = reconcile::stacks_in_scope(&manifests, &observed, &ctx.owner, &sel)?;
-        let _locks = lock_stacks(&home, &scope, lock_timeout)?;
-        // Observe again under the locks: that snapshot is the truth we plan and apply from.
-        let planned = reconcile::plan(&ctx, &manifests, &sel).await?;
+        let more: Vec<String> = scope.iter().filter(|s| !first.contains(*s)).cloned().collect();
+        if !more.is_empty() {
+            locks.extend(lock_stacks(&home, &more, lock_timeout)?);
+            observed = crate::observe::observe(ctx.runtime).await?;
+        }
+        let _locks = locks;
+        let planned = reconcile::plan_with(&ctx, &manifests, &sel, observed)?;
         print_skipped(&planned);
         if let Some(f) = &saved {
             for p in &planned.plans {
@@ -219,14 +244,7 @@ pub fn apply(
         }
         print!("{}", render(&planned.plans));
         std::io::stdout().flush()?;
-        let progress = Lines::new();
-        let reports = reconcile::apply(&ctx, &planned, &progress, ApplyOptions::default()).await;
-        let errors: usize = reports.iter().map(|(_, r)| r.errors.len()).sum();
-        for (stack, r) in &reports {
-            for e in &r.errors {
-                eprintln!("error: stack {stack}: {e}");
-            }
-        }
+        let errors = apply_and_report(&ctx, &planned).await;
         if conflicts {
             eprintln!("error: some stacks were not applied because of conflicts (see the plan above)");
             return Ok(exit::ERROR);
@@ -487,14 +505,7 @@ pub fn delete(
         for f in remove_stack_documents(&ws, stack)? {
             eprintln!("removed stack {stack} from {}", f.display());
         }
-        let progress = Lines::new();
-        let reports = reconcile::apply(&ctx, &planned, &progress, ApplyOptions::default()).await;
-        let errors: usize = reports.iter().map(|(_, r)| r.errors.len()).sum();
-        for (s, r) in &reports {
-            for e in &r.errors {
-                eprintln!("error: stack {s}: {e}");
-            }
-        }
+        let errors = apply_and_report(&ctx, &planned).await;
         if errors > 0 {
             bail!("delete finished with {errors} failed step(s)");
         }
