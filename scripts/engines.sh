@@ -7,10 +7,13 @@
 #                                something is missing)
 #   scripts/engines.sh start     start dockerd and `podman system service` unless their sockets
 #                                already answer; write Podman's containers.conf drop-in
+#                                (`start docker` or `start podman`: only that one)
 #   scripts/engines.sh images    build or import the fixture images into both engines, skipping
 #                                those already there with the same content hash
 #   scripts/engines.sh status    versions, which sockets answer, which fixture images exist
 #   scripts/engines.sh stop      stop the daemons that this script started (by their pid files)
+#                                (`stop docker` or `stop podman`: only that one; the
+#                                engine-restart test uses these)
 #   scripts/engines.sh all       install + start + images
 #
 # Endpoints for tests:
@@ -244,10 +247,12 @@ start_podman() {
   log "podman: ready ($(podman --version))"
 }
 
+# $1: docker, podman or empty (both).
 cmd_start() {
   command -v curl >/dev/null || die "curl is missing: run '$0 install' first"
-  start_docker
-  start_podman
+  [[ ${1:-docker} == docker ]] && start_docker
+  [[ ${1:-podman} == podman ]] && start_podman
+  return 0
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -272,20 +277,30 @@ stop_pid() {
   kill -KILL "$pid" 2>/dev/null || true
 }
 
+# $1: docker, podman or empty (both). Fails when asked for one engine that this script did
+# not start (it cannot stop a daemon it does not own).
 cmd_stop() {
   local pid
-  pid=$(cat "$PODMAN_PIDFILE" 2>/dev/null || true)
-  if pid_is "$pid" "system service"; then
-    log "podman: stopping service (pid $pid)"
-    stop_pid "$pid" podman
+  if [[ ${1:-podman} == podman ]]; then
+    pid=$(cat "$PODMAN_PIDFILE" 2>/dev/null || true)
+    if pid_is "$pid" "system service"; then
+      log "podman: stopping service (pid $pid)"
+      stop_pid "$pid" podman
+    elif [[ -n ${1:-} ]]; then
+      die "podman: no service started by this script is running ($PODMAN_PIDFILE)"
+    fi
+    rm -f "$PODMAN_PIDFILE"
   fi
-  rm -f "$PODMAN_PIDFILE"
-  pid=$(cat "$DOCKERD_PIDFILE" 2>/dev/null || true)
-  if pid_is "$pid" dockerd; then
-    log "docker: stopping dockerd (pid $pid)"
-    stop_pid "$pid" dockerd
+  if [[ ${1:-docker} == docker ]]; then
+    pid=$(cat "$DOCKERD_PIDFILE" 2>/dev/null || true)
+    if pid_is "$pid" dockerd; then
+      log "docker: stopping dockerd (pid $pid)"
+      stop_pid "$pid" dockerd
+    elif [[ -n ${1:-} ]]; then
+      die "docker: no dockerd started by this script is running ($DOCKERD_PIDFILE)"
+    fi
+    rm -f "$DOCKERD_PIDFILE"
   fi
-  rm -f "$DOCKERD_PIDFILE"
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -495,7 +510,11 @@ cmd_status() {
 # ---------------------------------------------------------------------------------------------
 
 main() {
-  local cmd=${1:-}
+  local cmd=${1:-} which=${2:-}
+  case $which in
+    "" | docker | podman) ;;
+    *) die "unknown engine '$which' (docker or podman)" ;;
+  esac
   case $cmd in
     install | start | images | stop | all) ;;
     status)
@@ -512,9 +531,9 @@ main() {
   local start=$SECONDS
   case $cmd in
     install) cmd_install ;;
-    start) cmd_start ;;
+    start) cmd_start "$which" ;;
     images) cmd_images ;;
-    stop) cmd_stop ;;
+    stop) cmd_stop "$which" ;;
     all)
       cmd_install
       cmd_start

@@ -78,8 +78,8 @@ impl<R: fmt::Display> fmt::Display for Reason<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Requested(reason) => reason.fmt(f),
-            Self::Requeue(after) => write!(f, "requeued after {after:?}"),
-            Self::Retry(after) => write!(f, "retry after {after:?}"),
+            Self::Requeue(after) => write!(f, "requeued after {:.1}s", after.as_secs_f64()),
+            Self::Retry(after) => write!(f, "retry after {:.1}s", after.as_secs_f64()),
         }
     }
 }

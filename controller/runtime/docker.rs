@@ -895,6 +895,14 @@ impl RawClient {
         }
     }
 
+    /// Where this client connects (for messages).
+    fn address(&self) -> String {
+        match self {
+            RawClient::Unix { socket, .. } => format!("unix://{}", socket.display()),
+            RawClient::Http { base, .. } => base.clone(),
+        }
+    }
+
     /// `GET path_and_query`, once the response head arrived within `timeout`; the body is
     /// left to the caller. Only transport failures are errors.
     pub(crate) async fn open(
@@ -916,7 +924,17 @@ impl RawClient {
                     client.get(uri).await
                 }
             }
-            .map_err(|e| error_chain(&e))
+            .map_err(|e| {
+                if e.is_connect() {
+                    format!(
+                        "cannot connect to the engine at {}: {} (is it running?)",
+                        self.address(),
+                        error_chain(&e)
+                    )
+                } else {
+                    error_chain(&e)
+                }
+            })
         };
         tokio::time::timeout(timeout, request)
             .await

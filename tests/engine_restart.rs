@@ -1,0 +1,183 @@
+//! `devarch watch` survives its engine going away: stop dockerd / the Podman API service while
+//! the controller runs, change things meanwhile, start the engine again → the controller
+//! reconnects (it is never restarted) and converges.
+//!
+//! This binary stops and starts the engines that `scripts/engines.sh` started, so it is a test
+//! binary of its own: cargo runs test binaries one after another, so no other suite sees the
+//! engine go away. (Its Docker and Podman tests run side by side: each stops only its own
+//! engine.) The periodic resync is set to 10 minutes, so convergence within the test comes from
+//! the reconnect's resync, not from the timer.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::{Engine, Env, busybox_template, stack, unique};
+
+engine_tests!(the_controller_reconnects_after_an_engine_restart_and_converges);
+
+const T: Duration = Duration::from_secs(90);
+
+/// `scripts/engines.sh ACTION ENGINE`.
+fn engines_sh(action: &str, e: Engine) -> Result<(), String> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/engines.sh");
+    let out = Command::new("bash")
+        .arg(script)
+        .args([action, e.name()])
+        .output()
+        .map_err(|err| err.to_string())?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "scripts/engines.sh {action} {} failed:\n{}{}",
+            e.name(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
+}
+
+/// The engine is started again when the test ends, whatever happened (the suites after this
+/// one need it).
+struct Stopped(Engine);
+
+impl Stopped {
+    /// Stop `e`; `None` (loud SKIP outside CI) when this script does not own its daemon.
+    fn stop(e: Engine) -> Option<Stopped> {
+        match engines_sh("stop", e) {
+            Ok(()) => Some(Stopped(e)),
+            Err(err) if std::env::var("CI").as_deref() == Ok("true") => panic!("{err}"),
+            Err(err) => {
+                eprintln!("SKIP: cannot restart {} here: {err}", e.name());
+                None
+            }
+        }
+    }
+    fn start(self) {
+        let e = self.0;
+        std::mem::forget(self);
+        engines_sh("start", e).unwrap();
+    }
+}
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        if let Err(err) = engines_sh("start", self.0) {
+            eprintln!("{err}");
+        }
+    }
+}
+
+fn the_controller_reconnects_after_an_engine_restart_and_converges(e: Engine) {
+    let Some(mut env) = Env::new(e) else { return };
+    let s = format!("e{}", unique());
+    env.write("t.yaml", &busybox_template("bb", 0));
+    env.write(
+        "s.yaml",
+        &stack(&s, "    one: {template: bb}\n    two: {template: bb}\n"),
+    );
+    let mut w = env.watch(&["--resync", "10m"]);
+    let (one, two) = (format!("devarch-{s}-one"), format!("devarch-{s}-two"));
+    let running = |env: &Env, name: &str| env.containers(name).get(name).is_some_and(|c| c.1);
+    assert!(
+        common::wait_until(T, || running(&env, &one) && running(&env, &two)),
+        "stack up\n{}",
+        w.logs()
+    );
+    let before = env.containers(&format!("devarch-{s}-"));
+
+    let Some(stopped) = Stopped::stop(e) else {
+        return;
+    };
+    let down = Instant::now();
+    w.wait_for(T, "the controller noticing the engine is gone", |_, err| {
+        err.contains("engine event stream ended") || err.contains("engine unreachable")
+    });
+
+    // While the engine is down: the manifest changes (two's env), and on Podman, where the
+    // containers outlive the API service, one is removed behind the service's back with the
+    // podman CLI (no event reaches the controller for it). On Docker, stopping dockerd stops
+    // every container (no restart policy), so both must be started again.
+    env.write(
+        "s.yaml",
+        &stack(
+            &s,
+            "    one: {template: bb}\n    two: {template: bb, env: {X: \"2\"}}\n",
+        ),
+    );
+    if e == Engine::Podman {
+        let out = Command::new("podman")
+            .args(["rm", "-f", "-t", "0", &one])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "podman rm -f {one}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // Let the controller try (and fail) a reconcile of the edit while the engine is down.
+    let seen = w.stderr().len();
+    w.wait_for(
+        T,
+        "a failed reconcile while the engine is down",
+        |_, err| {
+            err.get(seen..)
+                .is_some_and(|new| new.contains("reconcile failed"))
+        },
+    );
+    eprintln!("{}: engine down for {:?}", e.name(), down.elapsed());
+
+    stopped.start();
+    let up = Instant::now();
+    // A new connection: the old one's pooled sockets died with the daemon.
+    env.rt = common::engine(e).expect("engine back");
+    assert!(
+        common::wait_until(T, || {
+            let now = env.containers(&format!("devarch-{s}-"));
+            now.len() == 2
+                && now.get(&one).is_some_and(|c| c.1)
+                && now.get(&two).is_some_and(|c| c.1 && c.0 != before[&two].0)
+        }),
+        "converged after the engine came back\n{}",
+        w.logs()
+    );
+    eprintln!(
+        "{}: converged {:?} after the engine was started again",
+        e.name(),
+        up.elapsed()
+    );
+    let err = w.stderr();
+    assert!(
+        err.contains("engine is back; resyncing every stack"),
+        "the controller resynced on reconnect\n{}",
+        w.logs()
+    );
+    assert!(
+        w.child.as_mut().unwrap().try_wait().unwrap().is_none(),
+        "the controller kept running\n{}",
+        w.logs()
+    );
+    if e == Engine::Podman {
+        assert_ne!(
+            env.containers(&one)[&one].0,
+            before[&one].0,
+            "one was recreated"
+        );
+    }
+    // Nothing left over: no temporary `_next` container, and the stack's lock is free.
+    assert!(
+        env.containers(&format!("devarch-{s}-"))
+            .keys()
+            .all(|n| n == &one || n == &two)
+    );
+    let (out, _) = env.expect(&["apply"], 0);
+    assert!(out.contains("No changes"), "{out}");
+    assert!(w.stop().is_some_and(|s| s.success()), "{}", w.logs());
+    if std::env::var_os("DEVARCH_TEST_SHOW_LOGS").is_some() {
+        eprintln!("{}", w.logs());
+    }
+}
