@@ -532,10 +532,16 @@ pub async fn run(
         generations: Mutex::new(BTreeMap::new()),
         diagnostics: Mutex::new(Vec::new()),
     });
-    info!(dir = %opts.dir.display(), engine = %shared.rt.engine().kind, endpoint = %shared.rt.engine().endpoint, plan_only = opts.plan_only, "devarch watch started");
-
     let scheduler: Scheduler<Key, Trigger> = Scheduler::new();
     let handle = scheduler.handle();
+
+    // Manifests folder: debounced events → rescan → changed stacks. Watched before the first
+    // read, so a file written meanwhile is not missed until the next resync.
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Change>();
+    let _watcher = FolderWatcher::start(&opts.dir, opts.debounce, move |c| {
+        let _ = tx.send(c);
+    })
+    .map_err(|e| WatchError::Setup(format!("cannot watch {}: {e}", opts.dir.display())))?;
 
     // Startup: everything in the folder and everything owned on the engine.
     shared.rescan();
@@ -546,13 +552,7 @@ pub async fn run(
     for s in shared.all_stacks(&owned) {
         let _ = handle.schedule_now(s, Trigger::Startup);
     }
-
-    // Manifests folder: debounced events → rescan → changed stacks.
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Change>();
-    let _watcher = FolderWatcher::start(&opts.dir, opts.debounce, move |c| {
-        let _ = tx.send(c);
-    })
-    .map_err(|e| WatchError::Setup(format!("cannot watch {}: {e}", opts.dir.display())))?;
+    info!(dir = %opts.dir.display(), engine = %shared.rt.engine().kind, endpoint = %shared.rt.engine().endpoint, plan_only = opts.plan_only, "devarch watch started");
     {
         let shared = shared.clone();
         let handle = handle.clone();
