@@ -166,10 +166,7 @@ fn the_containerised_controller_converges_a_folder_mounted_from_the_host(e: Engi
         ),
     );
     assert!(
-        common::wait_until(T, || env
-            .containers(&two)
-            .get(&two)
-            .is_some_and(|c| c.1 && c.0 != before[&two].0)),
+        common::wait_until(T, || env.recreated_and_running(&two, &before[&two].0)),
         "two recreated\n{}",
         ctl.logs()
     );

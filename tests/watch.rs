@@ -52,10 +52,7 @@ fn dropping_editing_and_deleting_a_manifest_converges_each_time(e: Engine) {
         ),
     );
     assert!(
-        common::wait_until(T, || env
-            .containers(&two)
-            .get(&two)
-            .is_some_and(|c| c.0 != before[&two].0 && c.1)),
+        common::wait_until(T, || env.recreated_and_running(&two, &before[&two].0)),
         "two recreated\n{}",
         w.logs()
     );
@@ -124,10 +121,7 @@ fn a_broken_manifest_never_tears_anything_down_and_fixing_it_converges(e: Engine
     );
     let two = format!("devarch-{s}-two");
     assert!(
-        common::wait_until(T, || env
-            .containers(&two)
-            .get(&two)
-            .is_some_and(|c| c.0 != before[&two].0 && c.1)),
+        common::wait_until(T, || env.recreated_and_running(&two, &before[&two].0)),
         "fixed manifest converges\n{}",
         w.logs()
     );

@@ -153,6 +153,13 @@ impl Env {
             .collect()
     }
 
+    /// Is container `name` running, with another ID than `old` (recreated)?
+    pub fn recreated_and_running(&self, name: &str, old: &str) -> bool {
+        self.containers(name)
+            .get(name)
+            .is_some_and(|c| c.1 && c.0 != old)
+    }
+
     pub fn networks(&self, prefix: &str) -> Vec<String> {
         block_on(self.rt.list_networks(prefix))
             .unwrap()
