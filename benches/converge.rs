@@ -39,24 +39,21 @@
 //! Under `cargo test --all-targets` (no `--bench` argument) it does nothing: a full run takes
 //! minutes and needs both engines and both compose tools.
 
+mod support;
+
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::io::{Read, Write};
-use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime};
 
-use async_trait::async_trait;
 use devarch::reconcile::{self, Context, Manifests, Selection};
 use devarch::runtime::connect::connect_endpoint;
-use devarch::runtime::{
-    ContainerDetails, ContainerSpec, ContainerSummary, EngineInfo, EventStream, Health,
-    NetworkSummary, PullProgress, Result as RtResult, Runtime, VolumeSummary,
-};
+use devarch::runtime::{ContainerSpec, Runtime};
 use devarch::workspace::Workspace;
 use futures_util::future::join_all;
+use support::{Counting, Ev, EventWatch, Mode, Res, Samples, describe, env_num, fmt_d, nanos};
 
 /// Image every container runs (its default command stays up and stops at once on SIGTERM).
 const IMAGE: &str = "devarch-fixture/busybox:1";
@@ -64,8 +61,6 @@ const IMAGE: &str = "devarch-fixture/busybox:1";
 const BENCH_LABEL: (&str, &str) = ("devarch.bench", "converge");
 /// Start of every stack / project name of this bench (`devarch-cvb…`, `cvb…_i00_1`, `pod_cvb…`).
 const NAME_ROOT: &str = "cvb";
-
-type Res<T> = Result<T, String>;
 
 // ---------------------------------------------------------------------------------------------
 // Settings
@@ -83,22 +78,10 @@ struct Settings {
     settle: Duration,
 }
 
-fn env_num(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(default)
-}
-
 impl Settings {
     fn from_env() -> Self {
         Settings {
-            engines: std::env::var("DEVARCH_BENCH_ENGINES")
-                .unwrap_or_else(|_| "docker,podman".into())
-                .split(',')
-                .map(|s| s.trim().to_string())
-                .filter(|s| !s.is_empty())
-                .collect(),
+            engines: support::engines_from_env(),
             reps: env_num("DEVARCH_BENCH_REPS", 5).max(1),
             noops: env_num("DEVARCH_BENCH_NOOPS", 3).max(1),
             warmup: env_num("DEVARCH_BENCH_WARMUP", 1),
@@ -111,35 +94,7 @@ impl Settings {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Samples and the result table
-
-#[derive(Clone, Default)]
-struct Samples(Vec<Duration>);
-
-impl Samples {
-    fn push(&mut self, d: Duration) {
-        self.0.push(d);
-    }
-    fn sorted(&self) -> Vec<Duration> {
-        let mut v = self.0.clone();
-        v.sort();
-        v
-    }
-    fn median(&self) -> Duration {
-        let v = self.sorted();
-        match v.len() {
-            0 => Duration::ZERO,
-            n if n % 2 == 1 => v[n / 2],
-            n => (v[n / 2 - 1] + v[n / 2]) / 2,
-        }
-    }
-    fn min(&self) -> Duration {
-        self.sorted().first().copied().unwrap_or_default()
-    }
-    fn max(&self) -> Duration {
-        self.sorted().last().copied().unwrap_or_default()
-    }
-}
+// The result table
 
 struct Row {
     engine: String,
@@ -149,15 +104,6 @@ struct Row {
     /// (what the ratio is against, its median)
     base: Option<(String, Duration)>,
     note: String,
-}
-
-fn fmt_d(d: Duration) -> String {
-    let s = d.as_secs_f64();
-    if s >= 1.0 {
-        format!("{s:.2} s")
-    } else {
-        format!("{:.1} ms", s * 1e3)
-    }
 }
 
 fn table(rows: &[Row]) -> String {
@@ -188,299 +134,6 @@ fn table(rows: &[Row]) -> String {
         );
     }
     out
-}
-
-// ---------------------------------------------------------------------------------------------
-// Engine events, watched live over the socket
-//
-// The engines' event history cannot be trusted for this: Docker answers `since` from an
-// in-memory buffer of the last ~1000 events, which other users of a shared engine (health-check
-// `exec_*` events alone are three per check) can roll over in seconds. So a subscription is
-// opened before the measured command, and closed once a marker container, created after the
-// command, has been seen in it: everything the command caused was delivered before that.
-
-#[derive(Clone, Debug)]
-struct Ev {
-    typ: String,
-    action: String,
-    name: String,
-    time_nano: i64,
-}
-
-fn nanos(t: SystemTime) -> i64 {
-    t.duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
-
-fn parse_event(v: &serde_json::Value) -> Ev {
-    Ev {
-        typ: v["Type"].as_str().unwrap_or_default().to_string(),
-        action: v["Action"].as_str().unwrap_or_default().to_string(),
-        name: v["Actor"]["Attributes"]["name"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string(),
-        time_nano: v["timeNano"].as_i64().unwrap_or_default(),
-    }
-}
-
-/// A live `GET /events` subscription (HTTP/1.0: the body is the raw stream of JSON objects).
-struct EventWatch {
-    stream: UnixStream,
-    seen: std::sync::Arc<std::sync::Mutex<Vec<Ev>>>,
-    reader: Option<std::thread::JoinHandle<()>>,
-}
-
-impl EventWatch {
-    /// Subscribes; returns once the engine has answered (so nothing after this is missed).
-    fn start(socket: &str) -> Res<EventWatch> {
-        let mut s = UnixStream::connect(socket).map_err(|e| format!("{socket}: {e}"))?;
-        write!(s, "GET /v1.41/events HTTP/1.0\r\nHost: engine\r\n\r\n")
-            .map_err(|e| e.to_string())?;
-        s.set_read_timeout(Some(Duration::from_secs(10)))
-            .map_err(|e| e.to_string())?;
-        // Read the header byte by byte: what follows belongs to the reader thread.
-        let mut head = Vec::new();
-        let mut byte = [0u8; 1];
-        while !head.ends_with(b"\r\n\r\n") {
-            let n = s
-                .read(&mut byte)
-                .map_err(|e| format!("events subscription: {e}"))?;
-            if n == 0 {
-                return Err("events subscription closed before its header".into());
-            }
-            head.push(byte[0]);
-        }
-        let status = String::from_utf8_lossy(&head);
-        if !status.starts_with("HTTP/1.") || !status[9..].starts_with("200") {
-            return Err(format!(
-                "events subscription: {}",
-                status.lines().next().unwrap_or_default()
-            ));
-        }
-        s.set_read_timeout(None).map_err(|e| e.to_string())?;
-        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let mut rd = s.try_clone().map_err(|e| e.to_string())?;
-        let sink = seen.clone();
-        let reader = std::thread::spawn(move || {
-            let mut buf: Vec<u8> = Vec::new();
-            let mut chunk = [0u8; 16384];
-            while let Ok(n) = rd.read(&mut chunk) {
-                if n == 0 {
-                    break;
-                }
-                buf.extend_from_slice(&chunk[..n]);
-                let mut it =
-                    serde_json::Deserializer::from_slice(&buf).into_iter::<serde_json::Value>();
-                let mut used = 0;
-                let mut parsed = Vec::new();
-                loop {
-                    match it.next() {
-                        Some(Ok(v)) => {
-                            used = it.byte_offset();
-                            parsed.push(parse_event(&v));
-                        }
-                        Some(Err(e)) if !e.is_eof() => {
-                            // Not JSON (should not happen): drop what we have.
-                            used = buf.len();
-                            break;
-                        }
-                        _ => break,
-                    }
-                }
-                buf.drain(..used);
-                sink.lock().expect("lock").extend(parsed);
-            }
-        });
-        Ok(EventWatch {
-            stream: s,
-            seen,
-            reader: Some(reader),
-        })
-    }
-
-    /// Waits until an event about container `marker` arrived, then stops; returns the events
-    /// that came before it (`exec_*` and health-check runs left out).
-    fn finish(mut self, marker: &str) -> Res<Vec<Ev>> {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let found = loop {
-            {
-                let seen = self.seen.lock().expect("lock");
-                if let Some(i) = seen.iter().position(|e| e.name == marker) {
-                    break Some(seen[..i].to_vec());
-                }
-            }
-            if Instant::now() > deadline {
-                break None;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        };
-        self.stop();
-        let evs = found.ok_or_else(|| {
-            format!("the marker container {marker} did not show up in the event stream within 20 s")
-        })?;
-        Ok(evs
-            .into_iter()
-            .filter(|e| !e.action.starts_with("exec_") && !e.action.starts_with("health_status"))
-            .collect())
-    }
-
-    fn stop(&mut self) {
-        let _ = self.stream.shutdown(std::net::Shutdown::Both);
-        if let Some(h) = self.reader.take() {
-            let _ = h.join();
-        }
-    }
-}
-
-impl Drop for EventWatch {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-fn describe(evs: &[Ev]) -> String {
-    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
-    for e in evs {
-        *counts.entry(format!("{} {}", e.typ, e.action)).or_default() += 1;
-    }
-    counts
-        .iter()
-        .map(|(k, n)| format!("{n}× {k}"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-// ---------------------------------------------------------------------------------------------
-// A Runtime that counts engine calls and delegates to the real one
-
-struct Counting<'a> {
-    inner: &'a dyn Runtime,
-    lists: AtomicUsize,
-    other: AtomicUsize,
-    /// Total latency of list calls: containers, networks, volumes.
-    list_time: std::sync::Mutex<[Duration; 3]>,
-}
-
-impl<'a> Counting<'a> {
-    fn new(inner: &'a dyn Runtime) -> Self {
-        Counting {
-            inner,
-            lists: AtomicUsize::new(0),
-            other: AtomicUsize::new(0),
-            list_time: std::sync::Mutex::new([Duration::ZERO; 3]),
-        }
-    }
-    fn reset(&self) {
-        self.lists.store(0, Ordering::Relaxed);
-        self.other.store(0, Ordering::Relaxed);
-        *self.list_time.lock().expect("lock") = [Duration::ZERO; 3];
-    }
-    async fn timed<T>(&self, kind: usize, f: impl std::future::Future<Output = T>) -> T {
-        self.list();
-        let t = Instant::now();
-        let r = f.await;
-        self.list_time.lock().expect("lock")[kind] += t.elapsed();
-        r
-    }
-    fn list(&self) {
-        self.lists.fetch_add(1, Ordering::Relaxed);
-    }
-    fn call(&self) {
-        self.other.fetch_add(1, Ordering::Relaxed);
-    }
-}
-
-#[async_trait]
-impl Runtime for Counting<'_> {
-    fn engine(&self) -> &EngineInfo {
-        self.inner.engine()
-    }
-    async fn list_containers(&self, prefix: &str) -> RtResult<Vec<ContainerSummary>> {
-        self.timed(0, self.inner.list_containers(prefix)).await
-    }
-    async fn list_networks(&self, prefix: &str) -> RtResult<Vec<NetworkSummary>> {
-        self.timed(1, self.inner.list_networks(prefix)).await
-    }
-    async fn list_volumes(&self, prefix: &str) -> RtResult<Vec<VolumeSummary>> {
-        self.timed(2, self.inner.list_volumes(prefix)).await
-    }
-    async fn inspect_container(&self, id: &str) -> RtResult<ContainerDetails> {
-        self.call();
-        self.inner.inspect_container(id).await
-    }
-    async fn create_network(
-        &self,
-        name: &str,
-        labels: &BTreeMap<String, String>,
-    ) -> RtResult<String> {
-        self.call();
-        self.inner.create_network(name, labels).await
-    }
-    async fn remove_network(&self, id: &str) -> RtResult<()> {
-        self.call();
-        self.inner.remove_network(id).await
-    }
-    async fn connect_network(
-        &self,
-        network_id: &str,
-        container: &str,
-        aliases: &[String],
-    ) -> RtResult<()> {
-        self.call();
-        self.inner
-            .connect_network(network_id, container, aliases)
-            .await
-    }
-    async fn create_volume(&self, name: &str, labels: &BTreeMap<String, String>) -> RtResult<()> {
-        self.call();
-        self.inner.create_volume(name, labels).await
-    }
-    async fn remove_volume(&self, name: &str) -> RtResult<()> {
-        self.call();
-        self.inner.remove_volume(name).await
-    }
-    async fn image_present(&self, image: &str) -> RtResult<bool> {
-        self.call();
-        self.inner.image_present(image).await
-    }
-    async fn pull_image(
-        &self,
-        image: &str,
-        progress: &(dyn Fn(PullProgress) + Send + Sync),
-    ) -> RtResult<()> {
-        self.call();
-        self.inner.pull_image(image, progress).await
-    }
-    async fn create_container(&self, spec: &ContainerSpec) -> RtResult<String> {
-        self.call();
-        self.inner.create_container(spec).await
-    }
-    async fn start_container(&self, id: &str) -> RtResult<()> {
-        self.call();
-        self.inner.start_container(id).await
-    }
-    async fn stop_container(&self, id: &str, timeout: Duration) -> RtResult<()> {
-        self.call();
-        self.inner.stop_container(id, timeout).await
-    }
-    async fn remove_container(&self, id: &str, force: bool) -> RtResult<()> {
-        self.call();
-        self.inner.remove_container(id, force).await
-    }
-    async fn rename_container(&self, id: &str, new_name: &str) -> RtResult<()> {
-        self.call();
-        self.inner.rename_container(id, new_name).await
-    }
-    async fn check_health(&self, id: &str) -> RtResult<Health> {
-        self.call();
-        self.inner.check_health(id).await
-    }
-    async fn events(&self, label_filter: &str) -> RtResult<EventStream> {
-        self.call();
-        self.inner.events(label_filter).await
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1416,22 +1069,22 @@ fn machine_info(benches: &[&Bench]) -> String {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
     let settings = Settings::from_env();
-    if args.iter().any(|a| a == "--cleanup") {
-        for e in &settings.engines {
-            if let Ok(b) = Bench::new(e, 1) {
-                b.sweep(NAME_ROOT);
-                eprintln!("{e}: removed leftovers of the converge bench");
+    match support::mode(
+        "converge",
+        "`cargo bench --bench converge` or `scripts/bench converge`",
+    ) {
+        Mode::Skip => return,
+        Mode::Cleanup => {
+            for e in &settings.engines {
+                if let Ok(b) = Bench::new(e, 1) {
+                    b.sweep(NAME_ROOT);
+                    eprintln!("{e}: removed leftovers of the converge bench");
+                }
             }
+            return;
         }
-        return;
-    }
-    if !args.iter().any(|a| a == "--bench") {
-        println!(
-            "converge bench: skipped (not run by `cargo test`); run `cargo bench --bench converge` or scripts/bench"
-        );
-        return;
+        Mode::Run => {}
     }
 
     let mut rows = Vec::new();

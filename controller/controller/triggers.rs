@@ -11,21 +11,22 @@ for deciding which stacks to enqueue first), never the source of truth.
 How events become calls:
 
 1. The platform backend (inotify on Linux) reports raw events to
-   [`notify_debouncer_full`], which holds every event until it is `debounce` old (stitching
-   renames together and dropping a file created and removed within the window, such as vim's
-   `4913` write probe), then hands over what is due on its next tick (every `debounce / 4`).
+   [`notify_debouncer_full`], which holds every event until it is `debounce / 2` old
+   (stitching renames together and dropping a file created and removed within the window,
+   such as vim's `4913` write probe), then hands over what is due on its next tick (every
+   `debounce / 8`).
 2. The debouncer's batches are classified here: reads (open, close without writing) are
    dropped, since the controller reading the folder must not trigger itself; paths with an
    ignored component ([`is_ignored_name`]: dotfiles, `*.swp`, `*~`, `*.tmp`, `4913`) are
    dropped; what remains counts if it is a manifest ([`is_manifest_path`]) or a directory.
 3. Relevant batches are coalesced: `on_change` is called once no further relevant batch has
-   arrived for `debounce / 2` (two debouncer ticks, so one burst straddling a tick boundary is
-   still one call), or at the latest `10 × debounce` after the first, so a file rewritten
+   arrived for `debounce / 2` (four debouncer ticks, so one burst straddling a tick boundary
+   is still one call), or at the latest `10 × debounce` after the first, so a file rewritten
    without pause cannot starve the controller.
 
-So `on_change` runs between about `1.5 × debounce` and `1.75 × debounce` after the last
-event of a burst (measured on Linux with a 300 ms debounce: 450–530 ms for every editor save
-style), and a burst with no relevant path (only `.x.swp`, `notes.txt`, reads) never calls it.
+So `debounce` is the quiet time: `on_change` runs between about `1 × debounce` and
+`1.15 × debounce` after the last event of a burst, and a burst with no relevant path (only
+`.x.swp`, `notes.txt`, reads) never calls it.
 
 If the folder itself is deleted or moved away, the watch on it is dropped and the folder is
 polled (every `debounce`, at least 250 ms) until a directory exists at that path again; it is
@@ -101,7 +102,7 @@ pub enum WatchError {
 /// what triggers `on_change` and when.
 ///
 /// Dropping it stops the watch: the drop waits for a call to `on_change` in progress (and for
-/// the debouncer's thread, at most one tick of `debounce / 4`), and `on_change` is never
+/// the debouncer's thread, at most one tick of `debounce / 8`), and `on_change` is never
 /// called after the drop returns. Dropping it from inside `on_change` does not wait.
 #[derive(Debug)]
 pub struct FolderWatcher {
@@ -147,14 +148,16 @@ impl FolderWatcher {
 
         let (tx, rx) = mpsc::channel();
         let events = tx.clone();
-        let mut debouncer = new_debouncer(debounce, None, move |result: DebounceEventResult| {
-            // Fails only once the worker has exited, when nothing is listening any more.
-            let _ = events.send(match result {
-                Ok(events) => Msg::Events(events.into_iter().map(|e| e.event).collect()),
-                Err(errors) => Msg::Errors(errors),
-            });
-        })
-        .map_err(notify_error)?;
+        // Half the quiet time in the debouncer, half in `grace` (see the module docs).
+        let mut debouncer =
+            new_debouncer(debounce / 2, None, move |result: DebounceEventResult| {
+                // Fails only once the worker has exited, when nothing is listening any more.
+                let _ = events.send(match result {
+                    Ok(events) => Msg::Events(events.into_iter().map(|e| e.event).collect()),
+                    Err(errors) => Msg::Errors(errors),
+                });
+            })
+            .map_err(notify_error)?;
         debouncer
             .watch(&root, RecursiveMode::Recursive)
             .map_err(notify_error)?;
