@@ -23,8 +23,8 @@
 //!    (60) seconds: with the default 60 s resync, exactly one periodic resync falls in the
 //!    window.
 //! 4. **Engine calls per resync.** The same controller run in process (`watch::run`) through a
-//!    `Runtime` that counts every call, with a 5 s resync, for 3 resyncs: calls per resync
-//!    (20 stacks, nothing to change) and calls at startup.
+//!    `Runtime` that counts every call, with a 5 s resync, for 3 resyncs: calls in each period
+//!    (20 stacks, nothing to change), the first one being the startup.
 //!
 //! Under `cargo test --all-targets` (no `--bench` argument) it does nothing.
 //! `cargo bench --bench watch -- --cleanup` removes what an interrupted run left.
@@ -33,7 +33,6 @@ mod support;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -386,12 +385,16 @@ fn edits_and_drift(b: &mut Bench, s: &Settings, res: &mut Results) -> Res<()> {
         b.write("s.yaml", &stack(&name, i + 1));
         let (start, before) = watch
             .wait_for(Duration::from_secs(60), |e| {
-                e.typ == "container" && e.action == "start" && e.name == cname
+                // Podman's stream may replay the last event before the subscription.
+                e.typ == "container"
+                    && e.action == "start"
+                    && e.name == cname
+                    && e.time_nano >= written
             })
             .map_err(|e| format!("edit {i}: {e}\n{}", b.logs()))?;
         let first = before
             .iter()
-            .find(|e| e.typ == "container" && e.action == "create")
+            .find(|e| e.typ == "container" && e.action == "create" && e.time_nano >= written)
             .map_or(start.time_nano, |e| e.time_nano);
         drop(watch);
         std::thread::sleep(Duration::from_millis(300));
@@ -523,16 +526,20 @@ fn idle(b: &mut Bench, s: &Settings, res: &mut Results) -> Res<()> {
     Ok(())
 }
 
-/// Groups calls separated by more than a second: one group per reconcile round.
-fn bursts(log: &[(Instant, &'static str)]) -> Vec<BTreeMap<&'static str, usize>> {
+/// Calls grouped by resync period after `start`: group 0 is the startup, group k the k-th
+/// periodic resync (the controller's timer fires at `start + k × period`).
+fn per_period(
+    log: &[(Instant, &'static str)],
+    start: Instant,
+    period: Duration,
+) -> Vec<BTreeMap<&'static str, usize>> {
     let mut out: Vec<BTreeMap<&'static str, usize>> = Vec::new();
-    let mut last: Option<Instant> = None;
     for (t, what) in log {
-        if last.is_none_or(|l| t.duration_since(l) > Duration::from_secs(1)) {
-            out.push(BTreeMap::new());
+        let k = (t.saturating_duration_since(start).as_millis() / period.as_millis()) as usize;
+        if out.len() <= k {
+            out.resize(k + 1, BTreeMap::new());
         }
-        *out.last_mut().expect("pushed").entry(what).or_default() += 1;
-        last = Some(*t);
+        *out[k].entry(what).or_default() += 1;
     }
     out
 }
@@ -561,12 +568,15 @@ fn calls_per_resync(b: &mut Bench, res: &mut Results) -> Res<()> {
         "[{}] engine calls: controller in process, 5 s resync, 3 resyncs",
         b.engine
     );
+    let period = opts.resync;
     let rounds = b.block_on(async move {
+        let start = Instant::now();
         let task = tokio::spawn(run(opts, rt, token));
-        tokio::time::sleep(Duration::from_millis(17_500)).await;
+        // Stop half a period after the third resync.
+        tokio::time::sleep(period * 3 + period / 2).await;
         stopper.cancel();
         let _ = task.await;
-        bursts(&counting.log.lock().expect("lock"))
+        per_period(&counting.log.lock().expect("lock"), start, period)
     });
     let mut rounds = rounds.into_iter();
     res.startup_calls = rounds
@@ -714,8 +724,6 @@ fn main() {
         started.elapsed().as_secs_f64()
     );
     println!("{out}");
-    let _ = Path::new("target").is_dir()
-        && std::fs::write(PathBuf::from("target/watch-bench.md"), &out).is_ok();
     if failed {
         std::process::exit(1);
     }

@@ -3,8 +3,10 @@
 Level-triggered. Three triggers only enqueue stack names into the [`scheduler`]: the
 manifests folder (debounced file events → rescan → stacks whose generation changed), the
 engine's event stream (filtered by devarch labels; reconnected with backoff, with a full
-resync after every reconnect), and a periodic full resync. A reconcile re-reads desired and
-actual state and runs the same plan/apply path as the CLI, under the same per-stack lock.
+resync after every reconnect), and a periodic resync (re-reads the folder, observes the engine
+once and plans every stack from that snapshot; the stacks whose plan is not empty are
+enqueued). A reconcile re-reads desired and actual state and runs the same plan/apply path as
+the CLI, under the same per-stack lock.
 
 # Guarantees
 - A manifest that fails to parse or validate never tears anything down: its stacks keep their
@@ -39,7 +41,7 @@ use crate::apply::lock::{LockError, acquire};
 use crate::apply::{ApplyOptions, Event, Progress, Status};
 use crate::identity::{LABEL_MANAGED_BY, LABEL_OWNER, LABEL_STACK, MANAGED_BY_VALUE, NAME_PREFIX};
 use crate::manifests::diagnostics::Diagnostic;
-use crate::observe::observe;
+use crate::observe::{ObservedWorld, observe};
 use crate::plan::{Summary, render};
 use crate::reconcile::{Context, Manifests, ReconcileError, Selection, plan_with};
 use crate::runtime::{EventKind, Runtime};
@@ -212,6 +214,26 @@ impl Shared {
         *gens = new_gens;
         *current = next;
         changed
+    }
+
+    /// The stacks whose engine state differs from their desired state, planned together from
+    /// one observation: the periodic resync reconciles only these (a converged folder costs
+    /// one observation per resync, whatever the number of stacks). `None` when planning fails
+    /// as a whole (then every stack is reconciled, each reporting its own error).
+    fn out_of_sync(&self, observed: ObservedWorld) -> Option<BTreeSet<String>> {
+        let manifests = self.manifests.read().expect("manifests lock").clone();
+        let planned =
+            plan_with(&self.context(), &manifests, &Selection::default(), observed).ok()?;
+        Some(
+            planned
+                .plans
+                .iter()
+                .filter(|p| {
+                    !p.conflicts.is_empty() || !Summary::of(std::slice::from_ref(*p)).is_empty()
+                })
+                .map(|p| p.stack.clone())
+                .collect(),
+        )
     }
 
     fn all_stacks(&self, observed_owned: &BTreeSet<String>) -> BTreeSet<String> {
@@ -595,12 +617,24 @@ pub async fn run(
                 tokio::select! { _ = token.cancelled() => return, _ = tick.tick() => {} }
                 // Re-read the folder too, in case a file event was missed.
                 let s2 = shared.clone();
-                let _ = tokio::task::spawn_blocking(move || s2.rescan()).await;
-                let owned = observe(shared.rt.as_ref())
+                let changed = tokio::task::spawn_blocking(move || s2.rescan())
                     .await
-                    .map(|w| w.owned_stacks(&shared.owner))
                     .unwrap_or_default();
-                for s in shared.all_stacks(&owned) {
+                // One observation for every stack; only those out of sync are reconciled. With
+                // the engine unreachable, every stack is (each fails and backs off).
+                let due = match observe(shared.rt.as_ref()).await {
+                    Ok(w) => {
+                        let all = shared.all_stacks(&w.owned_stacks(&shared.owner));
+                        let s2 = shared.clone();
+                        tokio::task::spawn_blocking(move || s2.out_of_sync(w))
+                            .await
+                            .ok()
+                            .flatten()
+                            .unwrap_or(all)
+                    }
+                    Err(_) => shared.all_stacks(&BTreeSet::new()),
+                };
+                for s in changed.into_iter().chain(due) {
                     let _ = handle.schedule_now(s, Trigger::Resync);
                 }
             }
