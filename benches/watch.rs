@@ -36,6 +36,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime};
 
 use devarch::controller::watch::{WatchOptions, run};
@@ -297,6 +298,7 @@ struct Results {
     idle_rss_mean_mib: f64,
     idle_rss_max_mib: f64,
     startup_calls: String,
+    startup_time: Duration,
     resync_calls: Vec<String>,
 }
 
@@ -570,17 +572,20 @@ fn calls_per_resync(b: &mut Bench, res: &mut Results) -> Res<()> {
         b.engine
     );
     let period = opts.resync;
-    let (startup, rounds) = b.block_on(async move {
+    let (startup, startup_time, rounds) = b.block_on(async move {
         let start = Instant::now();
         let task = tokio::spawn(run(opts, rt, token));
         // The startup reconciles every stack (slow Podman lists can take more than a period):
-        // it is over at the first quiet second. Then three full resync periods.
+        // it is over at the first second with no list call started or under way. Then three
+        // full resync periods.
         let quiet = loop {
             tokio::time::sleep(Duration::from_millis(100)).await;
             let log = counting.log.lock().expect("lock");
-            if log
-                .last()
-                .is_some_and(|(t, _)| t.elapsed() > Duration::from_secs(1))
+            let idle = counting.lists_in_flight.load(Ordering::Relaxed) == 0;
+            if idle
+                && log
+                    .last()
+                    .is_some_and(|(t, _)| t.elapsed() > Duration::from_secs(1))
                 || start.elapsed() > Duration::from_secs(120)
             {
                 break (Instant::now(), log.clone());
@@ -597,6 +602,7 @@ fn calls_per_resync(b: &mut Bench, res: &mut Results) -> Res<()> {
         let all = per_period(&counting.log.lock().expect("lock"), start, period);
         (
             startup,
+            quiet.0 - start,
             all.into_iter()
                 .skip(first_clean as usize)
                 .take(3)
@@ -604,6 +610,7 @@ fn calls_per_resync(b: &mut Bench, res: &mut Results) -> Res<()> {
         )
     });
     res.startup_calls = startup.first().map(describe_calls).unwrap_or_default();
+    res.startup_time = startup_time.saturating_sub(Duration::from_secs(1));
     res.resync_calls = rounds.iter().map(describe_calls).collect();
     Ok(())
 }
@@ -691,9 +698,10 @@ fn run_engine(engine: &str, s: &Settings, out: &mut String) -> Res<()> {
     );
     let _ = writeln!(
         out,
-        "\nEngine calls, {} stacks converged: at startup {}; per resync: {}.",
+        "\nEngine calls, {} stacks converged: at startup {} (startup done in about {}); per resync: {}.",
         s.stacks,
         res.startup_calls,
+        ms(res.startup_time),
         if res.resync_calls.is_empty() {
             "none seen".to_string()
         } else {

@@ -122,7 +122,8 @@ cmd_install() {
 wait_for() {
   local sock=$1 name=$2 pid=$3 logf=$4 deadline=$((SECONDS + TIMEOUT))
   until answers "$sock"; do
-    if [[ -n $pid ]] && ! pid_is "$pid" "$name"; then
+    # `alive`, not `pid_is`: until its exec the child still runs under this script's name.
+    if [[ -n $pid ]] && ! alive "$pid"; then
       printf '%s exited while starting; last lines of %s:\n' "$name" "$logf" >&2
       tail -n 25 "$logf" >&2 || true
       die "$name did not start"

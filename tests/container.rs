@@ -179,16 +179,12 @@ fn the_containerised_controller_converges_a_folder_mounted_from_the_host(e: Engi
 
     // The host CLI, on the same folder and home, manages the same stacks: nothing to do, and
     // it reads the status the containerised controller wrote.
-    assert!(
-        common::wait_until(T, || {
-            let (_, out, _) = env.run(&["get", "stacks"]);
-            out.lines()
-                .any(|l| l.starts_with(&s) && l.contains("Ready"))
-        }),
-        "host CLI sees the controller's status\n{}\n{}",
-        env.run(&["get", "stacks"]).1,
-        ctl.logs()
-    );
+    if let Err(out) = env.wait_ready(&s, T) {
+        panic!(
+            "host CLI sees the controller's status\n{out}\n{}",
+            ctl.logs()
+        );
+    }
     let (out, _) = env.expect(&["plan"], 0);
     assert!(out.contains(&format!("stack {s}: up to date")), "{out}");
 

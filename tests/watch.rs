@@ -14,6 +14,7 @@ engine_tests!(
     a_controller_killed_mid_apply_converges_after_restart_without_leftovers,
     editor_save_styles_each_trigger_one_reconcile,
     plan_only_prints_and_never_mutates,
+    a_converged_stack_is_reported_ready_at_startup_without_a_reconcile,
 );
 
 /// Generous: these wait on real engine work, which a loaded 2-core machine slows down.
@@ -375,4 +376,22 @@ fn plan_only_prints_and_never_mutates(e: Engine) {
         w.logs()
     );
     assert!(env.networks(&format!("devarch-{s}-")).is_empty());
+}
+
+fn a_converged_stack_is_reported_ready_at_startup_without_a_reconcile(e: Engine) {
+    let _slot = common::Slot::take(4);
+    let Some(env) = Env::new(e) else { return };
+    let s = format!("u{}", unique());
+    env.write("t.yaml", &busybox_template("bb", 0));
+    env.write("s.yaml", &stack(&s, "    one: {template: bb}\n"));
+    env.expect(&["apply"], 0);
+    let before = env.containers(&format!("devarch-{s}-"));
+    let w = env.watch(&[]);
+    if let Err(out) = env.wait_ready(&s, T) {
+        panic!("status Ready\n{out}\n{}", w.logs());
+    }
+    // Through a resync (3 s) too: nothing planned, nothing touched.
+    std::thread::sleep(Duration::from_secs(4));
+    assert_eq!(env.containers(&format!("devarch-{s}-")), before);
+    assert!(!w.stdout().contains(&format!("stack {s}")), "{}", w.logs());
 }

@@ -290,6 +290,8 @@ pub struct Counting<R> {
     inner: R,
     pub lists: AtomicUsize,
     pub other: AtomicUsize,
+    /// List calls under way.
+    pub lists_in_flight: AtomicUsize,
     /// Every call: when, and which method.
     pub log: std::sync::Mutex<Vec<(Instant, &'static str)>>,
     /// Total latency of list calls: containers, networks, volumes.
@@ -302,6 +304,7 @@ impl<R: std::ops::Deref<Target = dyn Runtime> + Send + Sync> Counting<R> {
             inner,
             lists: AtomicUsize::new(0),
             other: AtomicUsize::new(0),
+            lists_in_flight: AtomicUsize::new(0),
             log: std::sync::Mutex::new(Vec::new()),
             list_time: std::sync::Mutex::new([Duration::ZERO; 3]),
         }
@@ -319,8 +322,10 @@ impl<R: std::ops::Deref<Target = dyn Runtime> + Send + Sync> Counting<R> {
         f: impl std::future::Future<Output = T>,
     ) -> T {
         self.list(what);
+        self.lists_in_flight.fetch_add(1, Ordering::Relaxed);
         let t = Instant::now();
         let r = f.await;
+        self.lists_in_flight.fetch_sub(1, Ordering::Relaxed);
         self.list_time.lock().expect("lock")[kind] += t.elapsed();
         r
     }

@@ -216,24 +216,67 @@ impl Shared {
         changed
     }
 
-    /// The stacks whose engine state differs from their desired state, planned together from
-    /// one observation: the periodic resync reconciles only these (a converged folder costs
-    /// one observation per resync, whatever the number of stacks). `None` when planning fails
-    /// as a whole (then every stack is reconciled, each reporting its own error).
-    fn out_of_sync(&self, observed: ObservedWorld) -> Option<BTreeSet<String>> {
+    /// The stacks verified up to date, planned together from one observation: the startup
+    /// and the periodic resync reconcile only the others (so a converged folder costs one
+    /// observation, whatever the number of stacks). Empty when planning fails as a whole (then
+    /// every stack is reconciled, each reporting its own error).
+    fn in_sync(&self, observed: ObservedWorld) -> BTreeSet<String> {
         let manifests = self.manifests.read().expect("manifests lock").clone();
-        let planned =
-            plan_with(&self.context(), &manifests, &Selection::default(), observed).ok()?;
-        Some(
-            planned
-                .plans
-                .iter()
-                .filter(|p| {
-                    !p.conflicts.is_empty() || !Summary::of(std::slice::from_ref(*p)).is_empty()
-                })
-                .map(|p| p.stack.clone())
-                .collect(),
-        )
+        let Ok(planned) = plan_with(&self.context(), &manifests, &Selection::default(), observed)
+        else {
+            return BTreeSet::new();
+        };
+        planned
+            .plans
+            .iter()
+            .filter(|p| {
+                planned.desired.contains_key(&p.stack)
+                    && p.conflicts.is_empty()
+                    && Summary::of(std::slice::from_ref(*p)).is_empty()
+            })
+            .map(|p| p.stack.clone())
+            .collect()
+    }
+
+    /// Observe once; returns every stack and those of them verified up to date. With the
+    /// engine unreachable, none is (each reconcile then fails and backs off).
+    async fn snapshot(self: &Arc<Self>) -> (BTreeSet<String>, BTreeSet<String>) {
+        match observe(self.rt.as_ref()).await {
+            Ok(w) => {
+                let all = self.all_stacks(&w.owned_stacks(&self.owner));
+                let me = self.clone();
+                let ok = tokio::task::spawn_blocking(move || me.in_sync(w))
+                    .await
+                    .unwrap_or_default();
+                (all, ok)
+            }
+            Err(_) => (self.all_stacks(&BTreeSet::new()), BTreeSet::new()),
+        }
+    }
+
+    /// Status of a stack found up to date.
+    fn mark_up_to_date(&self, stack: &str, manifests: &Manifests) {
+        let mut st = self.status.read(stack);
+        st.last_reconcile_time = crate::status::now();
+        let gen_now = manifests.stacks.get(stack).map(generation);
+        st.observed_generation = gen_now.clone();
+        st.set(ConditionType::Ready, true, "UpToDate", "");
+        st.set(ConditionType::Progressing, false, "UpToDate", "");
+        if st
+            .condition(ConditionType::Degraded)
+            .is_some_and(|c| c.status && c.reason != "InvalidManifest")
+            || self
+                .diagnostics
+                .lock()
+                .expect("diagnostics lock")
+                .is_empty()
+        {
+            st.set(ConditionType::Degraded, false, "UpToDate", "");
+        }
+        if st.applied_generation.is_none() {
+            st.applied_generation = gen_now;
+        }
+        let _ = self.status.write(&st);
     }
 
     fn all_stacks(&self, observed_owned: &BTreeSet<String>) -> BTreeSet<String> {
@@ -349,23 +392,7 @@ async fn reconcile(
             shared.status.remove(&stack);
             return Ok(Action::await_change());
         }
-        st.set(ConditionType::Ready, true, "UpToDate", "");
-        st.set(ConditionType::Progressing, false, "UpToDate", "");
-        if st
-            .condition(ConditionType::Degraded)
-            .is_some_and(|c| c.status && c.reason != "InvalidManifest")
-            || shared
-                .diagnostics
-                .lock()
-                .expect("diagnostics lock")
-                .is_empty()
-        {
-            st.set(ConditionType::Degraded, false, "UpToDate", "");
-        }
-        if st.applied_generation.is_none() {
-            st.applied_generation = gen_now;
-        }
-        let _ = shared.status.write(&st);
+        shared.mark_up_to_date(&stack, &manifests);
         return Ok(Action::await_change());
     }
     println!("# stack {stack}: {why}");
@@ -565,14 +592,17 @@ pub async fn run(
     })
     .map_err(|e| WatchError::Setup(format!("cannot watch {}: {e}", opts.dir.display())))?;
 
-    // Startup: everything in the folder and everything owned on the engine.
+    // Startup: everything in the folder and everything owned on the engine; the stacks found
+    // up to date get their status, the others a reconcile.
     shared.rescan();
-    let owned = observe(shared.rt.as_ref())
-        .await
-        .map(|w| w.owned_stacks(&owner))
-        .unwrap_or_default();
-    for s in shared.all_stacks(&owned) {
-        let _ = handle.schedule_now(s, Trigger::Startup);
+    let (all, ok) = shared.snapshot().await;
+    let manifests = shared.manifests.read().expect("manifests lock").clone();
+    for s in all {
+        if ok.contains(&s) {
+            shared.mark_up_to_date(&s, &manifests);
+        } else {
+            let _ = handle.schedule_now(s, Trigger::Startup);
+        }
     }
     info!(dir = %opts.dir.display(), engine = %shared.rt.engine().kind, endpoint = %shared.rt.engine().endpoint, plan_only = opts.plan_only, "devarch watch started");
     {
@@ -620,20 +650,9 @@ pub async fn run(
                 let changed = tokio::task::spawn_blocking(move || s2.rescan())
                     .await
                     .unwrap_or_default();
-                // One observation for every stack; only those out of sync are reconciled. With
-                // the engine unreachable, every stack is (each fails and backs off).
-                let due = match observe(shared.rt.as_ref()).await {
-                    Ok(w) => {
-                        let all = shared.all_stacks(&w.owned_stacks(&shared.owner));
-                        let s2 = shared.clone();
-                        tokio::task::spawn_blocking(move || s2.out_of_sync(w))
-                            .await
-                            .ok()
-                            .flatten()
-                            .unwrap_or(all)
-                    }
-                    Err(_) => shared.all_stacks(&BTreeSet::new()),
-                };
+                // One observation for every stack; only those not up to date are reconciled.
+                let (all, ok) = shared.snapshot().await;
+                let due: Vec<String> = all.into_iter().filter(|s| !ok.contains(s)).collect();
                 for s in changed.into_iter().chain(due) {
                     let _ = handle.schedule_now(s, Trigger::Resync);
                 }

@@ -153,6 +153,17 @@ impl Env {
             .collect()
     }
 
+    /// Wait until `devarch get stacks` shows `stack` Ready; the last output when it does not.
+    pub fn wait_ready(&self, stack: &str, timeout: std::time::Duration) -> Result<(), String> {
+        let mut last = String::new();
+        let ok = wait_until(timeout, || {
+            last = self.run(&["get", "stacks"]).1;
+            last.lines()
+                .any(|l| l.starts_with(stack) && l.contains("Ready"))
+        });
+        if ok { Ok(()) } else { Err(last) }
+    }
+
     /// Is container `name` running, with another ID than `old` (recreated)?
     pub fn recreated_and_running(&self, name: &str, old: &str) -> bool {
         self.containers(name)
