@@ -953,7 +953,7 @@ fn run_engine(b: &Bench, s: &Settings, rows: &mut Vec<Row>, extra: &mut String) 
         tool: "devarch plan".into(),
         samples: res.plan.clone(),
         base: Some(("devarch no-op".into(), noop)),
-        note: "apply adds a second observe + stack lock".into(),
+        note: "apply adds the stack lock (and a second observe only when the engine holds stacks the manifests no longer name)".into(),
     });
     let small = res
         .observe
