@@ -350,6 +350,11 @@ async fn network_alias_resolves(rt: &dyn Runtime, n: &Names) {
     rt.start_container(&srv).await.expect("start server");
     let details = rt.inspect_container(&srv).await.expect("inspect server");
     assert_eq!(details.summary.networks, [net_name.as_str()]);
+    // The list reports the same (planning reads the list, not inspect).
+    let listed = rt.list_containers(&server.name).await.expect("list server");
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0].networks, [net_name.as_str()]);
+    assert!(listed[0].state.is_running(), "{:?}", listed[0].state);
 
     // Attached after create, with its own alias.
     let late = rt

@@ -133,8 +133,18 @@ impl EngineRuntime {
         what: &str,
     ) -> Result<T> {
         let path = format!("/v{}{path_and_query}", self.info.api_version);
+        self.get_json_at(&path, verb, what).await
+    }
+
+    /// `GET` of a full path (with its version prefix); 404 is `NotFound(what)`.
+    async fn get_json_at<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        verb: &str,
+        what: &str,
+    ) -> Result<T> {
         let operation = format!("{verb} {what}");
-        let (status, body) = self.raw.get(&path, RAW_TIMEOUT, &operation).await?;
+        let (status, body) = self.raw.get(path, RAW_TIMEOUT, &operation).await?;
         match status {
             200 => serde_json::from_slice(&body).map_err(|e| RuntimeError::Api {
                 operation,
@@ -243,14 +253,33 @@ impl Runtime for EngineRuntime {
     }
 
     async fn list_containers(&self, prefix: &str) -> Result<Vec<ContainerSummary>> {
-        let mut path = "/containers/json?all=1".to_string();
-        if let Some(filters) = name_filter(prefix) {
-            let json = serde_json::to_string(&filters).unwrap_or_default();
-            path.push_str(&format!("&filters={}", encode(&json)));
+        let filters = name_filter_query(prefix, '&');
+        let what = format!("containers {prefix}*");
+        if let Some(libpod) = &self.libpod_api {
+            // Podman: libpod's list is ~40 % cheaper than its compat list.
+            let path = format!("/v{libpod}/libpod/containers/json?all=true{filters}");
+            let list: Vec<RawLibpodListed> = self.get_json_at(&path, "list", &what).await?;
+            return Ok(list
+                .into_iter()
+                .filter_map(|c| {
+                    let name = primary_name(&c.names)?;
+                    name.starts_with(prefix).then(|| {
+                        let mut networks = c.networks.unwrap_or_default();
+                        networks.sort();
+                        ContainerSummary {
+                            id: c.id,
+                            name,
+                            image: c.image,
+                            labels: sorted(c.labels),
+                            state: ContainerState::parse(&c.state),
+                            networks,
+                        }
+                    })
+                })
+                .collect());
         }
-        let list: Vec<RawListed> = self
-            .get_json(&path, "list", &format!("containers {prefix}*"))
-            .await?;
+        let path = format!("/containers/json?all=1{filters}");
+        let list: Vec<RawListed> = self.get_json(&path, "list", &what).await?;
         Ok(list
             .into_iter()
             .filter_map(|c| {
@@ -268,6 +297,24 @@ impl Runtime for EngineRuntime {
     }
 
     async fn list_networks(&self, prefix: &str) -> Result<Vec<NetworkSummary>> {
+        if let Some(libpod) = &self.libpod_api {
+            // Podman: its compat list reports every network's containers, which costs a look
+            // at every container (58 ms with 20 containers); libpod's takes ~1 ms.
+            let filters = name_filter_query(prefix, '?');
+            let path = format!("/v{libpod}/libpod/networks/json{filters}");
+            let list: Vec<RawLibpodNetwork> = self
+                .get_json_at(&path, "list", &format!("networks {prefix}*"))
+                .await?;
+            return Ok(list
+                .into_iter()
+                .filter(|n| n.name.starts_with(prefix))
+                .map(|n| NetworkSummary {
+                    id: n.id,
+                    name: n.name,
+                    labels: sorted(n.labels),
+                })
+                .collect());
+        }
         let options = ListNetworksOptions {
             filters: name_filter(prefix),
         };
@@ -730,6 +777,16 @@ fn name_filter(prefix: &str) -> Option<HashMap<String, Vec<String>>> {
     (!prefix.is_empty()).then(|| HashMap::from([("name".to_string(), vec![prefix.to_string()])]))
 }
 
+/// `{sep}filters=…` selecting names that contain `prefix`, for a query string ("" for none).
+fn name_filter_query(prefix: &str, sep: char) -> String {
+    name_filter(prefix)
+        .map(|f| {
+            let json = serde_json::to_string(&f).unwrap_or_default();
+            format!("{sep}filters={}", encode(&json))
+        })
+        .unwrap_or_default()
+}
+
 /// The container's own name from a list entry: without the leading `/`, skipping legacy link
 /// names (`/other/alias`).
 fn primary_name(names: &[String]) -> Option<String> {
@@ -1035,6 +1092,33 @@ struct RawListed {
     state: String,
     #[serde(default, deserialize_with = "null_default")]
     network_settings: RawNetworkSettings,
+}
+
+/// One entry of Podman's `GET /libpod/containers/json`.
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct RawLibpodListed {
+    id: String,
+    #[serde(default, deserialize_with = "null_default")]
+    names: Vec<String>,
+    #[serde(default, deserialize_with = "null_default")]
+    image: String,
+    #[serde(default)]
+    labels: Option<HashMap<String, String>>,
+    #[serde(default, deserialize_with = "null_default")]
+    state: String,
+    /// Network names.
+    #[serde(default)]
+    networks: Option<Vec<String>>,
+}
+
+/// One entry of Podman's `GET /libpod/networks/json` (no `labels` key when there are none).
+#[derive(Deserialize)]
+struct RawLibpodNetwork {
+    name: String,
+    id: String,
+    #[serde(default)]
+    labels: Option<HashMap<String, String>>,
 }
 
 /// One line of `GET /events` (Docker's and Podman's compat shape); everything optional.
