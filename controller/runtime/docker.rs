@@ -255,31 +255,17 @@ impl Runtime for EngineRuntime {
     async fn list_containers(&self, prefix: &str) -> Result<Vec<ContainerSummary>> {
         let filters = name_filter_query(prefix, '&');
         let what = format!("containers {prefix}*");
-        if let Some(libpod) = &self.libpod_api {
+        let list: Vec<RawListed> = match &self.libpod_api {
             // Podman: libpod's list is ~40 % cheaper than its compat list.
-            let path = format!("/v{libpod}/libpod/containers/json?all=true{filters}");
-            let list: Vec<RawLibpodListed> = self.get_json_at(&path, "list", &what).await?;
-            return Ok(list
-                .into_iter()
-                .filter_map(|c| {
-                    let name = primary_name(&c.names)?;
-                    name.starts_with(prefix).then(|| {
-                        let mut networks = c.networks.unwrap_or_default();
-                        networks.sort();
-                        ContainerSummary {
-                            id: c.id,
-                            name,
-                            image: c.image,
-                            labels: sorted(c.labels),
-                            state: ContainerState::parse(&c.state),
-                            networks,
-                        }
-                    })
-                })
-                .collect());
-        }
-        let path = format!("/containers/json?all=1{filters}");
-        let list: Vec<RawListed> = self.get_json(&path, "list", &what).await?;
+            Some(libpod) => {
+                let path = format!("/v{libpod}/libpod/containers/json?all=true{filters}");
+                self.get_json_at(&path, "list", &what).await?
+            }
+            None => {
+                let path = format!("/containers/json?all=1{filters}");
+                self.get_json(&path, "list", &what).await?
+            }
+        };
         Ok(list
             .into_iter()
             .filter_map(|c| {
@@ -290,7 +276,13 @@ impl Runtime for EngineRuntime {
                     image: c.image,
                     labels: sorted(c.labels),
                     state: ContainerState::parse(&c.state),
-                    networks: network_names(c.network_settings.networks),
+                    networks: match c.networks {
+                        Some(mut names) => {
+                            names.sort();
+                            names
+                        }
+                        None => network_names(c.network_settings.networks),
+                    },
                 })
             })
             .collect())
@@ -1077,10 +1069,14 @@ fn body_message(body: &[u8]) -> String {
         .unwrap_or_else(|| String::from_utf8_lossy(body).trim().to_string())
 }
 
-/// One entry of `GET /containers/json`; states are plain strings.
+/// One entry of `GET /containers/json` (compat) or Podman's `GET /libpod/containers/json`;
+/// states are plain strings.
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
 struct RawListed {
+    /// libpod: network names (compat: `NetworkSettings.Networks`).
+    #[serde(default)]
+    networks: Option<Vec<String>>,
     id: String,
     #[serde(default, deserialize_with = "null_default")]
     names: Vec<String>,
@@ -1092,24 +1088,6 @@ struct RawListed {
     state: String,
     #[serde(default, deserialize_with = "null_default")]
     network_settings: RawNetworkSettings,
-}
-
-/// One entry of Podman's `GET /libpod/containers/json`.
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct RawLibpodListed {
-    id: String,
-    #[serde(default, deserialize_with = "null_default")]
-    names: Vec<String>,
-    #[serde(default, deserialize_with = "null_default")]
-    image: String,
-    #[serde(default)]
-    labels: Option<HashMap<String, String>>,
-    #[serde(default, deserialize_with = "null_default")]
-    state: String,
-    /// Network names.
-    #[serde(default)]
-    networks: Option<Vec<String>>,
 }
 
 /// One entry of Podman's `GET /libpod/networks/json` (no `labels` key when there are none).
