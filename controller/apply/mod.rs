@@ -13,10 +13,15 @@ use std::io::Write;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use futures_util::StreamExt;
 use futures_util::future::join_all;
 use tokio::sync::watch;
 
 use crate::manifests::types::Condition;
+
+/// Reattachments and container removals run at most this many at a time (Docker 20.10 was seen
+/// to keep a stale network endpoint after many concurrent forced removals).
+const REMOVAL_PARALLELISM: usize = 8;
 use crate::plan::{Action, NEXT_SUFFIX, Op, StackPlan};
 use crate::resolve::desired::{DesiredContainer, DesiredStack, MaterializedFile};
 use crate::runtime::{Health, PullProgress, Runtime, RuntimeError};
@@ -410,25 +415,20 @@ pub async fn apply_stack(
         }
     }
 
-    // 3. Reattachments and removals.
+    // 3. Reattachments and removals, a few at a time (each removal waits for its container to
+    // stop); reported in plan order.
+    let mut steps = Vec::new();
     for a in &plan.actions {
-        let (kind, name) = a.object(stack);
-        let object = format!("{kind} {name}");
-        let t = Instant::now();
-        let r: Result<&str, String> = match &a.op {
-            Op::ConnectNetwork { id, instance } => {
-                let net = crate::identity::network_name(stack);
-                rt.connect_network(&net, id, std::slice::from_ref(instance))
-                    .await
-                    .map(|_| "Connected")
-                    .map_err(|e| e.to_string())
-            }
-            Op::RemoveContainer { id, .. } => {
-                remove_container(rt, id, &opts).await.map(|_| "Removed")
-            }
-            _ => continue,
-        };
-        finish(&mut report, &emit, &object, r, t);
+        if matches!(a.op, Op::ConnectNetwork { .. } | Op::RemoveContainer { .. }) {
+            steps.push(detach_step(rt, stack, a, &opts));
+        }
+    }
+    let done: Vec<_> = futures_util::stream::iter(steps)
+        .buffered(REMOVAL_PARALLELISM)
+        .collect()
+        .await;
+    for (object, r, elapsed) in done {
+        finish(&mut report, &emit, &object, r, elapsed);
     }
     for a in &plan.actions {
         let (kind, name) = a.object(stack);
@@ -445,9 +445,32 @@ pub async fn apply_stack(
             },
             _ => continue,
         };
-        finish(&mut report, &emit, &object, r, t);
+        finish(&mut report, &emit, &object, r, t.elapsed());
     }
     report
+}
+
+/// A reattachment or container removal: (object, outcome, time taken).
+async fn detach_step(
+    rt: &dyn Runtime,
+    stack: &str,
+    a: &Action,
+    opts: &ApplyOptions,
+) -> (String, Result<&'static str, String>, Duration) {
+    let (kind, name) = a.object(stack);
+    let t = Instant::now();
+    let r = match &a.op {
+        Op::ConnectNetwork { id, instance } => {
+            let net = crate::identity::network_name(stack);
+            rt.connect_network(&net, id, std::slice::from_ref(instance))
+                .await
+                .map(|_| "Connected")
+                .map_err(|e| e.to_string())
+        }
+        Op::RemoveContainer { id, .. } => remove_container(rt, id, opts).await.map(|_| "Removed"),
+        _ => Ok("Skipped"),
+    };
+    (format!("{kind} {name}"), r, t.elapsed())
 }
 
 fn finish(
@@ -455,15 +478,15 @@ fn finish(
     emit: &impl Fn(&str, Status, &str, Option<Duration>),
     object: &str,
     r: Result<&str, String>,
-    t: Instant,
+    elapsed: Duration,
 ) {
     match r {
         Ok(m) => {
             report.done += 1;
-            emit(object, Status::Done, m, Some(t.elapsed()));
+            emit(object, Status::Done, m, Some(elapsed));
         }
         Err(e) => {
-            emit(object, Status::Failed, &e, Some(t.elapsed()));
+            emit(object, Status::Failed, &e, Some(elapsed));
             report.errors.push(step_err(object, e));
         }
     }
