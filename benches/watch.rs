@@ -190,31 +190,16 @@ impl Bench {
     }
 
     fn logs(&self) -> String {
-        let read = |f: &str| std::fs::read_to_string(self.home.path().join(f)).unwrap_or_default();
-        let err = read("watch.err");
         // The end is what matters in an error message.
-        let tail: String = err
-            .lines()
-            .rev()
-            .take(30)
-            .collect::<Vec<_>>()
-            .into_iter()
-            .rev()
-            .collect::<Vec<_>>()
-            .join("\n");
+        let tail = |f: &str, n: usize| {
+            let text = std::fs::read_to_string(self.home.path().join(f)).unwrap_or_default();
+            let lines: Vec<&str> = text.lines().collect();
+            lines[lines.len().saturating_sub(n)..].join("\n")
+        };
         format!(
-            "--- controller stdout (tail)\n{}\n--- controller stderr (tail)\n{tail}",
-            {
-                let o = read("watch.out");
-                o.lines()
-                    .rev()
-                    .take(20)
-                    .collect::<Vec<_>>()
-                    .into_iter()
-                    .rev()
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            }
+            "--- controller stdout (tail)\n{}\n--- controller stderr (tail)\n{}",
+            tail("watch.out", 20),
+            tail("watch.err", 30)
         )
     }
 

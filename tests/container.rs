@@ -138,10 +138,7 @@ fn the_containerised_controller_converges_a_folder_mounted_from_the_host(e: Engi
     );
 
     // Drop a manifest into the host folder: the controller in the container converges it.
-    env.write(
-        "s.yaml",
-        &stack(&s, "    one: {template: bb}\n    two: {template: bb}\n"),
-    );
+    env.write("s.yaml", &stack(&s, &common::one_and_two(None)));
     let (one, two) = (format!("devarch-{s}-one"), format!("devarch-{s}-two"));
     let running = |name: &str| env.containers(name).get(name).is_some_and(|c| c.1);
     let t = std::time::Instant::now();
@@ -158,13 +155,7 @@ fn the_containerised_controller_converges_a_folder_mounted_from_the_host(e: Engi
     let before = env.containers(&format!("devarch-{s}-"));
 
     // Edit one instance: only that one is recreated.
-    env.write(
-        "s.yaml",
-        &stack(
-            &s,
-            "    one: {template: bb}\n    two: {template: bb, env: {X: \"2\"}}\n",
-        ),
-    );
+    env.write("s.yaml", &stack(&s, &common::one_and_two(Some("2"))));
     assert!(
         common::wait_until(T, || env.recreated_and_running(&two, &before[&two].0)),
         "two recreated\n{}",

@@ -115,13 +115,7 @@ fn reapply_is_a_noop_and_keeps_container_ids(e: Engine) {
     let Some(env) = Env::new(e) else { return };
     let s = format!("r{}", unique());
     env.write("t.yaml", &busybox_template("bb", 0));
-    env.write(
-        "s.yaml",
-        &stack(
-            &s,
-            "    one: {template: bb}\n    two: {template: bb, env: {X: \"1\"}}\n",
-        ),
-    );
+    env.write("s.yaml", &stack(&s, &common::one_and_two(Some("1"))));
     env.expect(&["apply"], 0);
     let before = env.containers(&format!("devarch-{s}-"));
     let (out, _) = env.expect(&["plan"], 0);
@@ -138,29 +132,19 @@ fn env_change_recreates_exactly_that_container(e: Engine) {
     let Some(env) = Env::new(e) else { return };
     let s = format!("e{}", unique());
     env.write("t.yaml", &busybox_template("bb", 0));
-    env.write(
-        "s.yaml",
-        &stack(&s, "    one: {template: bb}\n    two: {template: bb}\n"),
-    );
+    env.write("s.yaml", &stack(&s, &common::one_and_two(None)));
     env.expect(&["apply"], 0);
     let before = env.containers(&format!("devarch-{s}-"));
 
     // A description change recreates nothing.
     env.write(
         "s.yaml",
-        &stack(&s, "    one: {template: bb}\n    two: {template: bb}\n")
-            .replace("description: test", "description: changed"),
+        &stack(&s, &common::one_and_two(None)).replace("description: test", "description: changed"),
     );
     let (out, _) = env.expect(&["plan"], 0);
     assert!(out.contains("0 to add, 0 to change, 0 to destroy"), "{out}");
 
-    env.write(
-        "s.yaml",
-        &stack(
-            &s,
-            "    one: {template: bb}\n    two: {template: bb, env: {X: \"2\"}}\n",
-        ),
-    );
+    env.write("s.yaml", &stack(&s, &common::one_and_two(Some("2"))));
     let (out, _) = env.expect(&["plan"], 2);
     assert!(
         out.contains(&format!("-/+ container devarch-{s}-two"))

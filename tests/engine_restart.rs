@@ -75,10 +75,7 @@ fn the_controller_reconnects_after_an_engine_restart_and_converges(e: Engine) {
     let Some(mut env) = Env::new(e) else { return };
     let s = format!("e{}", unique());
     env.write("t.yaml", &busybox_template("bb", 0));
-    env.write(
-        "s.yaml",
-        &stack(&s, "    one: {template: bb}\n    two: {template: bb}\n"),
-    );
+    env.write("s.yaml", &stack(&s, &common::one_and_two(None)));
     let mut w = env.watch(&["--resync", "10m"]);
     let (one, two) = (format!("devarch-{s}-one"), format!("devarch-{s}-two"));
     let running = |env: &Env, name: &str| env.containers(name).get(name).is_some_and(|c| c.1);
@@ -101,13 +98,7 @@ fn the_controller_reconnects_after_an_engine_restart_and_converges(e: Engine) {
     // containers outlive the API service, one is removed behind the service's back with the
     // podman CLI (no event reaches the controller for it). On Docker, stopping dockerd stops
     // every container (no restart policy), so both must be started again.
-    env.write(
-        "s.yaml",
-        &stack(
-            &s,
-            "    one: {template: bb}\n    two: {template: bb, env: {X: \"2\"}}\n",
-        ),
-    );
+    env.write("s.yaml", &stack(&s, &common::one_and_two(Some("2"))));
     if e == Engine::Podman {
         let out = Command::new("podman")
             .args(["rm", "-f", "-t", "0", &one])

@@ -33,10 +33,7 @@ fn dropping_editing_and_deleting_a_manifest_converges_each_time(e: Engine) {
     w.wait_for(T, "controller start", |_, err| {
         err.contains("devarch watch started")
     });
-    env.write(
-        "s.yaml",
-        &stack(&s, "    one: {template: bb}\n    two: {template: bb}\n"),
-    );
+    env.write("s.yaml", &stack(&s, &common::one_and_two(None)));
     let (one, two) = (format!("devarch-{s}-one"), format!("devarch-{s}-two"));
     assert!(
         common::wait_until(T, || running(&env, &one) && running(&env, &two)),
@@ -45,13 +42,7 @@ fn dropping_editing_and_deleting_a_manifest_converges_each_time(e: Engine) {
     );
     let before = env.containers(&format!("devarch-{s}-"));
 
-    env.write(
-        "s.yaml",
-        &stack(
-            &s,
-            "    one: {template: bb}\n    two: {template: bb, env: {X: \"2\"}}\n",
-        ),
-    );
+    env.write("s.yaml", &stack(&s, &common::one_and_two(Some("2"))));
     assert!(
         common::wait_until(T, || env.recreated_and_running(&two, &before[&two].0)),
         "two recreated\n{}",
@@ -85,7 +76,7 @@ fn a_broken_manifest_never_tears_anything_down_and_fixing_it_converges(e: Engine
     let Some(env) = Env::new(e) else { return };
     let s = format!("b{}", unique());
     env.write("t.yaml", &busybox_template("bb", 0));
-    let good = stack(&s, "    one: {template: bb}\n    two: {template: bb}\n");
+    let good = stack(&s, &common::one_and_two(None));
     env.write("s.yaml", &good);
     let w = env.watch(&[]);
     let one = format!("devarch-{s}-one");

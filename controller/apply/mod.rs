@@ -18,13 +18,13 @@ use futures_util::future::join_all;
 use tokio::sync::watch;
 
 use crate::manifests::types::Condition;
+use crate::plan::{Action, NEXT_SUFFIX, Op, StackPlan};
+use crate::resolve::desired::{DesiredContainer, DesiredStack, MaterializedFile};
+use crate::runtime::{Health, PullProgress, Runtime, RuntimeError};
 
 /// Reattachments and container removals run at most this many at a time (Docker 20.10 was seen
 /// to keep a stale network endpoint after many concurrent forced removals).
 const REMOVAL_PARALLELISM: usize = 8;
-use crate::plan::{Action, NEXT_SUFFIX, Op, StackPlan};
-use crate::resolve::desired::{DesiredContainer, DesiredStack, MaterializedFile};
-use crate::runtime::{Health, PullProgress, Runtime, RuntimeError};
 
 /// How an object's step went.
 #[derive(Clone, Debug, PartialEq, Eq)]

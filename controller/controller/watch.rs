@@ -45,7 +45,7 @@ use crate::observe::{ObservedWorld, observe};
 use crate::plan::{Summary, render};
 use crate::reconcile::{Context, Manifests, ReconcileError, Selection, plan_with};
 use crate::runtime::{EventKind, Runtime};
-use crate::status::{ConditionType, StatusStore, generation};
+use crate::status::{ConditionType, StackStatus, StatusStore, generation};
 use crate::workspace::Workspace;
 
 /// Knobs of the controller.
@@ -254,12 +254,17 @@ impl Shared {
         }
     }
 
-    /// Status of a stack found up to date.
+    /// Status of a stack found up to date without a reconcile.
     fn mark_up_to_date(&self, stack: &str, manifests: &Manifests) {
         let mut st = self.status.read(stack);
         st.last_reconcile_time = crate::status::now();
         let gen_now = manifests.stacks.get(stack).map(generation);
         st.observed_generation = gen_now.clone();
+        self.write_up_to_date(st, gen_now);
+    }
+
+    /// Writes `st` (already read, times and observed generation set) as up to date.
+    fn write_up_to_date(&self, mut st: StackStatus, gen_now: Option<String>) {
         st.set(ConditionType::Ready, true, "UpToDate", "");
         st.set(ConditionType::Progressing, false, "UpToDate", "");
         if st
@@ -392,7 +397,7 @@ async fn reconcile(
             shared.status.remove(&stack);
             return Ok(Action::await_change());
         }
-        shared.mark_up_to_date(&stack, &manifests);
+        shared.write_up_to_date(st, gen_now);
         return Ok(Action::await_change());
     }
     println!("# stack {stack}: {why}");

@@ -223,6 +223,17 @@ pub fn stack(name: &str, instances: &str) -> String {
     )
 }
 
+/// Instances `one` and `two` of template `bb`, for [`stack`]; with `x`, `two` also sets
+/// `env: {X: x}` (an edit that recreates only `two`).
+pub fn one_and_two(x: Option<&str>) -> String {
+    match x {
+        None => "    one: {template: bb}\n    two: {template: bb}\n".to_string(),
+        Some(x) => {
+            format!("    one: {{template: bb}}\n    two: {{template: bb, env: {{X: \"{x}\"}}}}\n")
+        }
+    }
+}
+
 /// The busybox fixture as a template that gets healthy after `delay` seconds.
 pub fn busybox_template(name: &str, delay: u32) -> String {
     format!(
