@@ -160,11 +160,23 @@ impl EngineRuntime {
         }
     }
 
-    /// Inspect one container.
+    /// Inspect one container. Podman answers 500 "read /proc/PID/cgroup: no such process"
+    /// when asked at the moment the container's process exits: asked again, it answers.
     async fn inspect_raw(&self, id: &str) -> Result<RawInspect> {
         let path = format!("/containers/{}/json", encode(id));
-        self.get_json(&path, "inspect", &format!("container {id}"))
-            .await
+        let what = format!("container {id}");
+        let mut tries = 0;
+        loop {
+            match self.get_json(&path, "inspect", &what).await {
+                Err(RuntimeError::Api { message, .. })
+                    if tries < 3 && message.contains("no such process") =>
+                {
+                    tries += 1;
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                r => return r,
+            }
+        }
     }
 
     /// Podman: run the container's health check once and return the engine's stored
