@@ -243,7 +243,8 @@ metadata: {{name: {name}}}
 spec:
   image: devarch-fixture/busybox:1
   command: [sh, -c, "trap 'exit 0' TERM INT; sleep {delay}; touch /tmp/ready; httpd -f -p 8080 -h /tmp & wait"]
-  healthcheck: {{test: [CMD-SHELL, "test -f /tmp/ready"], interval: 1s, timeout: 2s, retries: 60}}
+  # Healthy once the page is served (not merely once the file exists: httpd may not listen yet).
+  healthcheck: {{test: [CMD-SHELL, "wget -q -O /dev/null http://127.0.0.1:8080/ready"], interval: 1s, timeout: 2s, retries: 60}}
   ports: [{{container: 8080, host: auto}}]
   volumes: [{{name: data, target: /data}}]
   exports: [{{name: http, type: http, port: 8080}}]
