@@ -318,7 +318,7 @@ metadata: {name: consumer}
 spec:
   image: devarch-fixture/busybox:1
   # Exits 3 at once if the provider's page is not served yet (i.e. started too early).
-  command: [sh, -c, "trap 'exit 0' TERM INT; wget -q -O /dev/null http://db:8080/ready || exit 3; sleep 3600 & wait"]
+  command: [sh, -c, "trap 'exit 0' TERM INT; wget -O /dev/null http://db:8080/ready || { nslookup db; exit 3; }; sleep 3600 & wait"]
   dependsOn: [{name: db, condition: healthy}]
 "#,
     );
@@ -339,9 +339,13 @@ spec:
     assert!(err.contains("Waiting for db to be healthy"), "{err}");
     std::thread::sleep(std::time::Duration::from_secs(1));
     let c = env.containers(&format!("devarch-{s}-"));
+    let app = format!("devarch-{s}-app");
     assert!(
-        c[&format!("devarch-{s}-app")].1,
-        "consumer is running (it exits 3 when started before the provider is healthy): {c:?}"
+        c[&app].1,
+        "consumer is running (it exits 3 when started before the provider is healthy): {c:?}\n\
+         --- apply's stderr\n{err}\n{}\n{}",
+        env.engine_logs(&app),
+        env.engine_logs(&format!("devarch-{s}-db"))
     );
 }
 

@@ -202,6 +202,7 @@ engine_tests!(
     volume_and_readonly_bind,
     spec_fields_reach_the_process,
     lifecycle_rename_stop_remove,
+    concurrent_stops_on_one_network,
     missing_objects_are_not_found,
     health_check_becomes_healthy,
     failing_health_check_becomes_unhealthy,
@@ -662,6 +663,72 @@ async fn lifecycle_rename_stop_remove(rt: &dyn Runtime, n: &Names) {
             .is_not_found()
     );
     assert!(rt.list_containers(&n.base).await.expect("list").is_empty());
+}
+
+/// Stops of several containers of one network asked for at once: all stop, and the engine
+/// still answers network calls afterwards. On an engine whose network teardown can deadlock
+/// (Docker before 20.10.27) the runtime runs them one after the other: the engine's events show
+/// each container signalled only after the previous one died.
+async fn concurrent_stops_on_one_network(rt: &dyn Runtime, n: &Names) {
+    let net_name = n.name("net");
+    rt.create_network(&net_name, &n.labels())
+        .await
+        .expect("create network");
+    let mut ids = Vec::new();
+    for i in 0..4 {
+        let mut spec = n.spec(&format!("c{i}"));
+        spec.network = net_name.clone();
+        let id = rt.create_container(&spec).await.expect("create");
+        rt.start_container(&id).await.expect("start");
+        ids.push(id);
+    }
+    let mut w = Watch::start(rt, &format!("devarch.test={}", n.base)).await;
+    let stops = futures_util::future::join_all(
+        ids.iter()
+            .map(|id| rt.stop_container(id, Duration::from_secs(10))),
+    )
+    .await;
+    for r in stops {
+        r.expect("stop");
+    }
+    for id in &ids {
+        let d = rt.inspect_container(id).await.expect("inspect");
+        assert_eq!(d.summary.state, ContainerState::Exited, "{id}");
+        w.expect(
+            EventKind::Container,
+            id,
+            "die",
+            Instant::now() - Duration::from_secs(60),
+        )
+        .await;
+    }
+    let nets = tokio::time::timeout(Duration::from_secs(10), rt.list_networks(&net_name))
+        .await
+        .expect("the engine answers a network list after the stops")
+        .expect("list networks");
+    assert_eq!(nets.len(), 1, "{nets:?}");
+
+    // The engine's own account, in its order: who was signalled (`kill`) and who went down
+    // (`die`).
+    let mut sequence: Vec<(i64, String, String)> = w
+        .log
+        .iter()
+        .filter(|(_, e)| ids.contains(&e.id) && (e.action == "kill" || e.action == "die"))
+        .map(|(_, e)| (e.time, e.action.clone(), e.id[..8].to_string()))
+        .collect();
+    sequence.sort();
+    let signalled_while_another_was_going_down = sequence
+        .windows(2)
+        .any(|p| p[0].1 == "kill" && p[1].1 == "kill" && p[0].2 != p[1].2);
+    let (kind, version) = (rt.engine().kind, &rt.engine().version);
+    eprintln!("{kind:?} {version}: {sequence:?}");
+    if rt.engine().network_teardown_deadlocks() {
+        // One at a time: each container is signalled only after the one before it died.
+        assert!(
+            !signalled_while_another_was_going_down,
+            "{kind:?} {version}: stops overlapped: {sequence:?}"
+        );
+    }
 }
 
 async fn missing_objects_are_not_found(rt: &dyn Runtime, n: &Names) {

@@ -212,17 +212,7 @@ pub async fn apply_stack(
                 let labels = desired
                     .map(|d| d.network_labels.clone())
                     .unwrap_or_default();
-                // Podman's netavark occasionally fails a create while other networks come and
-                // go ("no such network interface"); creating is idempotent, so try again.
-                let mut r = rt.create_network(name, &labels).await;
-                for _ in 0..2 {
-                    if r.is_ok() {
-                        break;
-                    }
-                    tokio::time::sleep(Duration::from_millis(300)).await;
-                    r = rt.create_network(name, &labels).await;
-                }
-                r.map(|_| "Created")
+                rt.create_network(name, &labels).await.map(|_| "Created")
             }
             Op::CreateVolume { name } => {
                 let labels = desired

@@ -12,6 +12,14 @@ handled here (see the brief's "Engine differences"):
   looks the name up first and returns the existing network's ID.
 - Podman 4.3 removes a network that is in use when it is named by ID: on Podman,
   [`Runtime::remove_network`] removes it by name.
+- Podman 4.3's compat network list and inspect write into the stored network's option map;
+  anything encoding that network at the same moment (a libpod network list) crashes the whole
+  service ("fatal error: concurrent map iteration and map write"). On Podman networks are only
+  ever listed and inspected through libpod.
+- Podman fails a network create now and then with "no such network interface" when another
+  network's bridge goes away meanwhile; [`Runtime::create_network`] asks again (3 tries).
+- Docker before 20.10.27 can deadlock when containers of one network go down together
+  ([`EngineInfo::network_teardown_deadlocks`]): there, stops and removals go one at a time.
 - A failed pull is HTTP 500 on Docker but an error inside a 200 stream on Podman: both become
   [`RuntimeError::Pull`].
 - Health checks do not run on Podman without systemd: [`Runtime::check_health`] runs the
@@ -57,8 +65,8 @@ use serde::Deserialize;
 
 use super::{
     ContainerDetails, ContainerSpec, ContainerState, ContainerSummary, EngineEvent, EngineInfo,
-    EngineKind, EventKind, EventStream, Health, MountSource, NetworkSummary, PullProgress, Result,
-    Runtime, RuntimeError, VolumeSummary,
+    EventKind, EventStream, Health, MountSource, NetworkSummary, PullProgress, Result, Runtime,
+    RuntimeError, VolumeSummary,
 };
 use crate::identity::NAME_PREFIX;
 
@@ -101,19 +109,39 @@ pub struct EngineRuntime {
     libpod_api: Option<String>,
     /// Podman: when this process last ran each container's health check, by container ID.
     health_runs: Mutex<HashMap<String, Instant>>,
+    /// Docker before 20.10.27: container stops and removals go one at a time (see
+    /// [`EngineInfo::network_teardown_deadlocks`]).
+    teardown: Option<tokio::sync::Mutex<()>>,
 }
+
+/// On an engine that needs teardown one at a time: how long one container's stop holds up the
+/// next before they overlap.
+const TEARDOWN_STAGGER: Duration = Duration::from_secs(1);
 
 impl EngineRuntime {
     /// Wraps a connected client whose API version is negotiated. `info.endpoint` must be the
     /// address the client talks to (`unix:///path`, `tcp://host:port` or `http://host:port`).
     pub fn new(docker: Docker, info: EngineInfo) -> Self {
         let raw = RawClient::new(&info.endpoint);
+        let teardown = info
+            .network_teardown_deadlocks()
+            .then(|| tokio::sync::Mutex::new(()));
         EngineRuntime {
             docker,
             info,
             raw,
             libpod_api: None,
             health_runs: Mutex::new(HashMap::new()),
+            teardown,
+        }
+    }
+
+    /// Waits for this process's turn to stop or remove a container, on an engine that needs
+    /// them one at a time ([`EngineInfo::network_teardown_deadlocks`]); no wait elsewhere.
+    async fn teardown_turn(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        match &self.teardown {
+            Some(lock) => Some(lock.lock().await),
+            None => None,
         }
     }
 
@@ -385,28 +413,42 @@ impl Runtime for EngineRuntime {
             labels: Some(labels.clone().into_iter().collect()),
             ..Default::default()
         };
-        let created = self
-            .docker
-            .create_network(request)
-            .await
-            .map_err(|e| engine_error("create", &format!("network {name}"), e))?;
-        Ok(created.id)
+        // Podman picks a free subnet by reading every host interface's addresses; a bridge of
+        // another network going away at that moment fails the create with "route ip+net: no
+        // such network interface". Nothing was created: ask again.
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            match self.docker.create_network(request.clone()).await {
+                Ok(created) => return Ok(created.id),
+                Err(e) => {
+                    let e = engine_error("create", &format!("network {name}"), e);
+                    let vanished_interface = matches!(&e, RuntimeError::Api { message, .. }
+                        if message.contains("no such network interface"));
+                    if !vanished_interface || tries == 3 {
+                        return Err(e);
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
     }
 
     async fn remove_network(&self, id: &str) -> Result<()> {
         let what = format!("network {id}");
         // Podman 4.3 checks "in use" against network names only: removing by ID would delete
         // a network under running containers. Remove by name there (names are unique on
-        // Podman; on Docker they may not be, so Docker keeps the ID).
-        let target = if self.info.kind == EngineKind::Podman {
-            let network = self
-                .docker
-                .inspect_network(id, None)
-                .await
-                .map_err(|e| engine_error("inspect", &what, e))?;
-            network.name.unwrap_or_else(|| id.to_string())
-        } else {
-            id.to_string()
+        // Podman; on Docker they may not be, so Docker keeps the ID). The name is read
+        // through libpod: Podman 4.3's compat network inspect writes into the network's own
+        // option map, and a libpod network list encoding that map at the same moment crashes
+        // the whole service ("concurrent map iteration and map write").
+        let target = match &self.libpod_api {
+            Some(libpod) => {
+                let path = format!("/v{libpod}/libpod/networks/{}/json", encode(id));
+                let network: RawLibpodNetwork = self.get_json_at(&path, "inspect", &what).await?;
+                network.name
+            }
+            None => id.to_string(),
         };
         self.docker
             .remove_network(&target)
@@ -565,10 +607,24 @@ impl Runtime for EngineRuntime {
         } else {
             self.docker.clone()
         };
-        docker
-            .stop_container(id, Some(options))
-            .await
-            .map_err(|e| engine_error("stop", &format!("container {id}"), e))
+        let stop = docker.stop_container(id, Some(options));
+        let stopped = match self.teardown_turn().await {
+            None => stop.await,
+            // One at a time, but a container that takes its grace period does not hold up the
+            // others for all of it: after TEARDOWN_STAGGER the next one may begin (exits are
+            // still spread apart, which is what the engine needs).
+            Some(turn) => {
+                tokio::pin!(stop);
+                match tokio::time::timeout(TEARDOWN_STAGGER, &mut stop).await {
+                    Ok(done) => done,
+                    Err(_) => {
+                        drop(turn);
+                        stop.await
+                    }
+                }
+            }
+        };
+        stopped.map_err(|e| engine_error("stop", &format!("container {id}"), e))
     }
 
     async fn remove_container(&self, id: &str, force: bool) -> Result<()> {
@@ -577,6 +633,7 @@ impl Runtime for EngineRuntime {
             v: false,
             link: false,
         };
+        let _one_at_a_time = self.teardown_turn().await;
         self.docker
             .remove_container(id, Some(options))
             .await
@@ -1102,7 +1159,8 @@ struct RawListed {
     network_settings: RawNetworkSettings,
 }
 
-/// One entry of Podman's `GET /libpod/networks/json` (no `labels` key when there are none).
+/// One entry of Podman's `GET /libpod/networks/json`, or its `GET /libpod/networks/{id}/json`
+/// (no `labels` key when there are none).
 #[derive(Deserialize)]
 struct RawLibpodNetwork {
     name: String,
@@ -1297,6 +1355,33 @@ mod tests {
         let names = vec!["/web/db".to_string(), "/devarch-a-db".to_string()];
         assert_eq!(primary_name(&names).as_deref(), Some("devarch-a-db"));
         assert_eq!(primary_name(&[]), None);
+    }
+
+    #[test]
+    fn only_docker_before_20_10_27_has_the_teardown_deadlock() {
+        let info = |kind, version: &str| EngineInfo {
+            kind,
+            version: version.to_string(),
+            api_version: "1.41".into(),
+            endpoint: "unix:///x".into(),
+        };
+        use super::super::EngineKind::{Docker, Podman};
+        for (kind, version, serialized) in [
+            (Docker, "20.10.24+dfsg1", true),
+            (Docker, "20.10.26", true),
+            (Docker, "20.10.27", false),
+            (Docker, "19.03.15", true),
+            (Docker, "23.0.0", false),
+            (Docker, "28.2.2", false),
+            (Docker, "", true),
+            (Podman, "4.3.1", false),
+        ] {
+            assert_eq!(
+                info(kind, version).network_teardown_deadlocks(),
+                serialized,
+                "{kind:?} {version}"
+            );
+        }
     }
 
     #[test]

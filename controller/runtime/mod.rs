@@ -48,6 +48,35 @@ pub struct EngineInfo {
     pub endpoint: String,
 }
 
+impl EngineInfo {
+    /// Whether this engine's network code can deadlock when two containers of one network go
+    /// down at the same moment: Docker before 20.10.27. Its libnetwork takes the network and
+    /// controller locks in opposite orders when one container leaves its network while
+    /// another's endpoint is deleted (moby/moby#46661; fixed in 23.0, backported to 20.10.27).
+    /// The daemon then hangs on every network call until it is restarted. Seen here with
+    /// Debian 12's 20.10.24 when a 10-instance stack was recreated in parallel; on such an
+    /// engine the runtime stops and removes containers one at a time.
+    pub fn network_teardown_deadlocks(&self) -> bool {
+        if self.kind != EngineKind::Docker {
+            return false;
+        }
+        let mut parts = self
+            .version
+            .split(|c: char| !c.is_ascii_digit())
+            .map(|n| n.parse::<u32>().ok());
+        match (
+            parts.next().flatten(),
+            parts.next().flatten(),
+            parts.next().flatten(),
+        ) {
+            (Some(major), _, _) if major >= 23 => false,
+            (Some(20), Some(10), Some(patch)) => patch < 27,
+            // Older engines, and one that does not say: assume the worst (it only costs speed).
+            _ => true,
+        }
+    }
+}
+
 /// Run state of a container.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]

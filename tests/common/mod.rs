@@ -144,6 +144,31 @@ impl Env {
         (o, e)
     }
 
+    /// A container's output and exit code, read with the engine's own CLI (for failure messages).
+    pub fn engine_logs(&self, container: &str) -> String {
+        let cli = |args: &[&str]| {
+            Command::new(self.engine.name())
+                .args(args)
+                .output()
+                .map(|o| {
+                    String::from_utf8_lossy(&o.stdout).to_string()
+                        + &String::from_utf8_lossy(&o.stderr)
+                })
+                .unwrap_or_else(|e| format!("({} {args:?}: {e})", self.engine.name()))
+        };
+        let state = cli(&[
+            "inspect",
+            "--format",
+            "exit {{.State.ExitCode}} started {{.State.StartedAt}} finished {{.State.FinishedAt}}",
+            container,
+        ]);
+        format!(
+            "--- {container}: {}--- its logs\n{}",
+            state,
+            cli(&["logs", "--timestamps", container])
+        )
+    }
+
     /// Our containers by name → (id, running).
     pub fn containers(&self, prefix: &str) -> std::collections::BTreeMap<String, (String, bool)> {
         block_on(self.rt.list_containers(prefix))
