@@ -317,8 +317,10 @@ kind: Template
 metadata: {name: consumer}
 spec:
   image: devarch-fixture/busybox:1
-  # Exits 3 at once if the provider's page is not served yet (i.e. started too early).
-  command: [sh, -c, "trap 'exit 0' TERM INT; wget -O /dev/null http://db:8080/ready || { nslookup db; exit 3; }; sleep 3600 & wait"]
+  # Exits 3 at once if the provider's page is not served yet (i.e. started too early). The
+  # name is resolved first, with retries: the network's DNS server coming up is the engine's
+  # business (a provider started too early still resolves at once, then fails the wget).
+  command: [sh, -c, "trap 'exit 0' TERM INT; n=0; until nslookup db >/dev/null 2>&1 || [ $n -ge 20 ]; do n=$((n+1)); sleep 0.25; done; wget -O /dev/null http://db:8080/ready || { nslookup db; exit 3; }; sleep 3600 & wait"]
   dependsOn: [{name: db, condition: healthy}]
 "#,
     );
