@@ -99,6 +99,11 @@ pub struct Selection {
     pub remove: BTreeSet<String>,
     /// Plan options.
     pub options: PlanOptions,
+    /// The caller holds these stacks' locks and observed after taking them: a recorded `auto`
+    /// host port that something else took meanwhile may be replaced. Without the locks the
+    /// observation may be older than a container that another apply just started on that
+    /// port, so the recorded port is kept (the apply that follows, under the lock, decides).
+    pub locked: bool,
 }
 
 /// What the manifests say, as far as planning needs it.
@@ -231,7 +236,7 @@ pub fn plan_with(
                     .map(|i| i.name.clone())
                     .collect();
                 let d = PortStore::with_locked(&ctx.home, |ports| {
-                    build(resolved, &dctx, ports, &fixed, &existing).map_err(|e| {
+                    build(resolved, &dctx, ports, &fixed, &existing, sel.locked).map_err(|e| {
                         ReconcileError::Desired {
                             stack: name.clone(),
                             source: e,

@@ -225,6 +225,7 @@ pub fn apply(
             observed = crate::observe::observe(ctx.runtime).await?;
         }
         let _locks = locks;
+        sel.locked = true;
         let planned = reconcile::plan_with(&ctx, &manifests, &sel, observed)?;
         print_skipped(&planned);
         if let Some(f) = &saved {
@@ -497,6 +498,7 @@ pub fn delete(
             stacks: vec![stack.to_string()],
             remove: [stack.to_string()].into(),
             options: crate::plan::PlanOptions { purge_volumes },
+            locked: true,
         };
         let _locks = lock_stacks(&home, &sel.stacks, lock_timeout)?;
         let planned = reconcile::plan(&ctx, &reconcile::Manifests::of(&ws), &sel).await?;

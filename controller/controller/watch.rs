@@ -336,6 +336,7 @@ async fn reconcile(
         .map_err(ReconcileError::from)?;
     let sel = Selection {
         stacks: vec![stack.clone()],
+        locked: true,
         ..Selection::default()
     };
     let planned = match plan_with(&ctx, &manifests, &sel, observed) {

@@ -221,7 +221,8 @@ fn duration(
 /// [`DesiredError`] for a missing secret, a store failure or an unconvertible value.
 ///
 /// `existing` names the instances whose containers exist: their host ports are theirs. For
-/// the others, a recorded `auto` port that something else took meanwhile is replaced, and a
+/// the others, a recorded `auto` port that something else took meanwhile is replaced (only
+/// when `repick_busy`: the caller holds the stack's lock and observed after taking it), and a
 /// fixed port that something else holds is reported in [`DesiredStack::busy_ports`].
 pub fn build(
     stack: &ResolvedStack,
@@ -229,6 +230,7 @@ pub fn build(
     ports: &mut PortStore,
     fixed_in_use: &HashSet<u16>,
     existing: &HashSet<String>,
+    repick_busy: bool,
 ) -> Result<DesiredStack, DesiredError> {
     let mut busy_ports = Vec::new();
     let labels = base_labels(&stack.name, ctx.owner);
@@ -276,6 +278,7 @@ pub fn build(
                 }
                 Some(HostPort::Auto) => {
                     if new
+                        && repick_busy
                         && let Some(h) =
                             ports.assigned(&stack.name, &inst.name, p.container, p.protocol)
                         && !PortStore::is_free_on_host(h, p.protocol)

@@ -154,9 +154,9 @@ impl PortStore {
 
     /// The host port for this container port: the recorded one, or else a newly
     /// picked free one, recorded (call [`PortStore::save`], or use
-    /// [`PortStore::with_locked`]). A new port is one the kernel hands out on
-    /// 127.0.0.1, also bindable on 0.0.0.0, not recorded for anyone and not in
-    /// `fixed_in_use` (the fixed host ports of all stacks). A recorded port that
+    /// [`PortStore::with_locked`]). A new port is a random one outside the kernel's
+    /// ephemeral range ([`auto_range`]), bindable on 0.0.0.0 right now, not recorded for
+    /// anyone and not in `fixed_in_use` (the fixed host ports of all stacks). A recorded port that
     /// has since become a fixed port somewhere is given up and replaced.
     pub fn assign_auto(
         &mut self,
@@ -166,7 +166,8 @@ impl PortStore {
         proto: Protocol,
         fixed_in_use: &HashSet<u16>,
     ) -> Result<u16> {
-        let candidates = std::iter::repeat_with(|| ephemeral_port(proto));
+        let range = auto_range(&local_port_range());
+        let candidates = std::iter::repeat_with(|| random_port(&range));
         self.assign_from(stack, instance, port, proto, fixed_in_use, candidates)
     }
 
@@ -280,13 +281,54 @@ fn slot(stack: &str, instance: &str, port: u16, proto: Protocol) -> Slot {
     (stack.to_string(), instance.to_string(), port, proto)
 }
 
-/// A port the kernel considers free on 127.0.0.1 right now.
-fn ephemeral_port(proto: Protocol) -> io::Result<u16> {
-    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
-    match proto {
-        Protocol::Tcp => TcpListener::bind(addr)?.local_addr().map(|a| a.port()),
-        Protocol::Udp => UdpSocket::bind(addr)?.local_addr().map(|a| a.port()),
+/// The kernel's ephemeral port range (`net.ipv4.ip_local_port_range`; Linux's default when it
+/// cannot be read).
+fn local_port_range() -> std::ops::RangeInclusive<u16> {
+    std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|text| {
+            let mut it = text.split_whitespace().map(|n| n.parse::<u16>().ok());
+            Some(it.next()??..=it.next()??)
+        })
+        .filter(|r| !r.is_empty())
+        .unwrap_or(32768..=60999)
+}
+
+/// Where `host: auto` ports are picked: outside the kernel's ephemeral range, so that no
+/// outgoing connection can take the port between the plan and the container's start (the
+/// kernel hands those out from the ephemeral range). Below the range from 10000 when there is
+/// room for a few thousand ports there, else the larger side.
+fn auto_range(ephemeral: &std::ops::RangeInclusive<u16>) -> std::ops::RangeInclusive<u16> {
+    const LOW: u16 = 10000;
+    const ENOUGH: u16 = 4096;
+    let below = LOW..=ephemeral.start().saturating_sub(1);
+    let above = ephemeral.end().saturating_add(1)..=u16::MAX;
+    let size = |r: &std::ops::RangeInclusive<u16>| {
+        if r.is_empty() { 0 } else { r.end() - r.start() }
+    };
+    if size(&below) >= ENOUGH || (size(&below) >= size(&above) && size(&below) > 0) {
+        below
+    } else if size(&above) > 0 {
+        above
+    } else {
+        // Every port is ephemeral: nothing to avoid.
+        1024..=u16::MAX
     }
+}
+
+/// A random port of `range` (the caller checks that it is free).
+fn random_port(range: &std::ops::RangeInclusive<u16>) -> io::Result<u16> {
+    use ring::rand::{SecureRandom, SystemRandom};
+    if range.is_empty() {
+        return Ok(0);
+    }
+    let mut bytes = [0u8; 4];
+    SystemRandom::new()
+        .fill(&mut bytes)
+        .map_err(|_| io::Error::other("no randomness from the system"))?;
+    let span = u32::from(range.end() - range.start()) + 1;
+    let offset = u32::from_le_bytes(bytes) % span;
+    Ok(range.start() + offset as u16)
 }
 
 fn parse(path: &Path, bytes: &[u8]) -> Result<BTreeMap<Slot, u16>> {
@@ -327,8 +369,9 @@ mod tests {
 
     /// A port nothing listens on right now.
     fn free_port(proto: Protocol) -> u16 {
+        let range = auto_range(&local_port_range());
         loop {
-            let p = ephemeral_port(proto).unwrap();
+            let p = random_port(&range).unwrap();
             if PortStore::is_free_on_host(p, proto) {
                 return p;
             }
@@ -407,6 +450,27 @@ mod tests {
                 Some(*p)
             );
         }
+    }
+
+    #[test]
+    fn auto_ports_come_from_outside_the_ephemeral_range() {
+        assert_eq!(auto_range(&(32768..=60999)), 10000..=32767);
+        // Little room below: above instead.
+        assert_eq!(auto_range(&(12000..=40000)), 40001..=65535);
+        // The whole space ephemeral: anything.
+        assert_eq!(auto_range(&(1024..=65535)), 1024..=65535);
+        let range = auto_range(&local_port_range());
+        let home = tempfile::tempdir().unwrap();
+        let mut store = PortStore::load(home.path()).unwrap();
+        for i in 0..20 {
+            let p = store
+                .assign_auto(&format!("s{i}"), "web", 80, TCP, &none())
+                .unwrap();
+            assert!(range.contains(&p), "{p} not in {range:?}");
+            assert!(!local_port_range().contains(&p), "{p} is ephemeral");
+        }
+        let r = 20000..=20001;
+        assert!((0..50).all(|_| r.contains(&random_port(&r).unwrap())));
     }
 
     #[test]
