@@ -14,6 +14,7 @@ engine_tests!(
     depends_on_healthy_starts_the_consumer_after_the_provider_is_healthy,
     delete_keeps_volumes_unless_purged,
     fixed_host_port_held_by_another_process_is_a_plan_error,
+    auto_port_taken_while_the_container_was_gone_is_replaced_by_apply_not_plan,
     failed_pull_fails_only_that_instance,
 );
 
@@ -406,6 +407,49 @@ fn fixed_host_port_held_by_another_process_is_a_plan_error(e: Engine) {
     );
     drop(listener);
     env.expect(&["apply"], 0);
+}
+
+/// The host port in a plan line `… ports 12345->8080/tcp)`.
+fn planned_port(out: &str) -> u16 {
+    out.split("ports ")
+        .nth(1)
+        .and_then(|r| r.split("->").next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no planned port in {out}"))
+}
+
+fn auto_port_taken_while_the_container_was_gone_is_replaced_by_apply_not_plan(e: Engine) {
+    let Some(env) = Env::new(e) else { return };
+    let s = format!("p{}", unique());
+    env.write("t.yaml", &busybox_template("bb", 0));
+    env.write("s.yaml", &stack(&s, "    web: {template: bb}\n"));
+    env.expect(&["apply"], 0);
+    let name = format!("devarch-{s}-web");
+    let id = env.containers(&name)[&name].0.clone();
+    common::block_on(env.rt.remove_container(&id, true)).unwrap();
+    let (_, out, _) = env.run(&["plan"]);
+    let recorded = planned_port(&out);
+    // Someone else takes the recorded port (the engine may need a moment to let it go).
+    let mut listener = None;
+    assert!(
+        common::wait_until(std::time::Duration::from_secs(10), || {
+            listener = std::net::TcpListener::bind(("0.0.0.0", recorded)).ok();
+            listener.is_some()
+        }),
+        "port {recorded} never came free"
+    );
+    // A plan (no lock, so its view of the engine may be old) keeps the recorded port...
+    let (_, out, _) = env.run(&["plan"]);
+    assert_eq!(planned_port(&out), recorded, "{out}");
+    // ...the apply (locked, observed under the lock) picks another and starts on it.
+    let (out, _) = env.expect(&["apply"], 0);
+    let new = planned_port(&out);
+    assert_ne!(new, recorded, "{out}");
+    let c = env.containers(&name);
+    assert!(c[&name].1, "running on the new port: {c:?}");
+    let (_, out, _) = env.run(&["plan"]);
+    assert!(out.contains("up to date"), "the new port is kept: {out}");
+    drop(listener);
 }
 
 fn failed_pull_fails_only_that_instance(e: Engine) {
