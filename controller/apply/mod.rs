@@ -22,8 +22,8 @@ use crate::plan::{Action, NEXT_SUFFIX, Op, StackPlan};
 use crate::resolve::desired::{DesiredContainer, DesiredStack, MaterializedFile};
 use crate::runtime::{Health, PullProgress, Runtime, RuntimeError};
 
-/// Reattachments and container removals run at most this many at a time (Docker 20.10 was seen
-/// to keep a stale network endpoint after many concurrent forced removals).
+/// Reattachments and container removals run at most this many at a time (on Docker before
+/// 20.10.27 the runtime itself lets only one stop or removal run at once).
 const REMOVAL_PARALLELISM: usize = 8;
 
 /// How an object's step went.

@@ -114,6 +114,27 @@ pub struct EngineRuntime {
     teardown: Option<tokio::sync::Mutex<()>>,
 }
 
+/// Runs `call` up to `tries` times, `pause` apart, while it fails with an engine error whose
+/// message contains `transient` (an engine race that the same request, asked again, gets past).
+async fn ask_again_on<T, F, Fut>(transient: &str, tries: u32, pause: Duration, call: F) -> Result<T>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<T>>,
+{
+    let mut tried = 1;
+    loop {
+        match call().await {
+            Err(RuntimeError::Api { message, .. })
+                if tried < tries && message.contains(transient) =>
+            {
+                tried += 1;
+                tokio::time::sleep(pause).await;
+            }
+            r => return r,
+        }
+    }
+}
+
 /// On an engine that needs teardown one at a time: how long one container's stop holds up the
 /// next before they overlap.
 const TEARDOWN_STAGGER: Duration = Duration::from_secs(1);
@@ -193,18 +214,10 @@ impl EngineRuntime {
     async fn inspect_raw(&self, id: &str) -> Result<RawInspect> {
         let path = format!("/containers/{}/json", encode(id));
         let what = format!("container {id}");
-        let mut tries = 0;
-        loop {
-            match self.get_json(&path, "inspect", &what).await {
-                Err(RuntimeError::Api { message, .. })
-                    if tries < 3 && message.contains("no such process") =>
-                {
-                    tries += 1;
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-                r => return r,
-            }
-        }
+        ask_again_on("no such process", 4, Duration::from_millis(50), || {
+            self.get_json(&path, "inspect", &what)
+        })
+        .await
     }
 
     /// Podman: run the container's health check once and return the engine's stored
@@ -416,22 +429,19 @@ impl Runtime for EngineRuntime {
         // Podman picks a free subnet by reading every host interface's addresses; a bridge of
         // another network going away at that moment fails the create with "route ip+net: no
         // such network interface". Nothing was created: ask again.
-        let mut tries = 0;
-        loop {
-            tries += 1;
-            match self.docker.create_network(request.clone()).await {
-                Ok(created) => return Ok(created.id),
-                Err(e) => {
-                    let e = engine_error("create", &format!("network {name}"), e);
-                    let vanished_interface = matches!(&e, RuntimeError::Api { message, .. }
-                        if message.contains("no such network interface"));
-                    if !vanished_interface || tries == 3 {
-                        return Err(e);
-                    }
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-            }
-        }
+        let created = ask_again_on(
+            "no such network interface",
+            3,
+            Duration::from_millis(100),
+            || async {
+                self.docker
+                    .create_network(request.clone())
+                    .await
+                    .map_err(|e| engine_error("create", &format!("network {name}"), e))
+            },
+        )
+        .await?;
+        Ok(created.id)
     }
 
     async fn remove_network(&self, id: &str) -> Result<()> {
