@@ -388,7 +388,7 @@ impl Bench {
         let ctx = Context {
             runtime: self.rt.as_ref(),
             home: self.home.clone(),
-            owner: Context::owner_of(&dir),
+            owner: devarch::identity::owner_of(&dir),
         };
         let sel = Selection {
             stacks: vec![token.to_string()],

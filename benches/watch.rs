@@ -39,9 +39,10 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime};
 
-use devarch::controller::watch::{WatchOptions, run};
 use devarch::runtime::connect::connect_endpoint;
 use devarch::runtime::{ContainerSpec, Runtime};
+use devarch::sink::{Discard, Sink};
+use devarch::watch::{WatchOptions, run};
 use support::{Counting, EventWatch, Mode, Res, Samples, env_num, fmt_d, nanos};
 use tokio_util::sync::CancellationToken;
 
@@ -559,7 +560,8 @@ fn calls_per_resync(b: &mut Bench, res: &mut Results) -> Res<()> {
     let period = opts.resync;
     let (startup, startup_time, rounds) = b.block_on(async move {
         let start = Instant::now();
-        let task = tokio::spawn(run(opts, rt, token));
+        let sink: Arc<dyn Sink> = Arc::new(Discard);
+        let task = tokio::spawn(run(opts, rt, sink, token));
         // The startup reconciles every stack (slow Podman lists can take more than a period):
         // it is over at the first second with no list call started or under way. Then three
         // full resync periods.

@@ -1,8 +1,13 @@
 /*! Runtime identity: label keys, derived object names and the name rules that keep them valid.
 
 Every runtime object devarch creates is named from the stack and instance names and carries
-the labels below; this module is the only place those strings are spelled.
+the labels below. This module is the only place those strings are spelled and parsed: object
+names (and parsing a stack out of a network name), the label set every object carries, the
+`devarch.config_fields` encoding, and reading labels back from what the engine lists
+([`Labelled`]).
 */
+
+use std::collections::BTreeMap;
 
 /// Label marking an object as created by devarch; value [`MANAGED_BY_VALUE`].
 pub const LABEL_MANAGED_BY: &str = "devarch.managed_by";
@@ -21,8 +26,16 @@ pub const LABEL_CONFIG_FIELDS: &str = "devarch.config_fields";
 /// Label identifying the manifests folder that owns the object.
 pub const LABEL_OWNER: &str = "devarch.owner";
 
-/// Prefix of every runtime object name.
+/// Prefix of every runtime object name, without the separating `-`.
 pub const NAME_PREFIX: &str = "devarch";
+
+/// What every runtime object name starts with (`devarch-`): the name prefix the engine lists
+/// are filtered by.
+pub const OBJECT_PREFIX: &str = "devarch-";
+
+/// Suffix of the temporary container a recreate makes before it replaces the old one (`_`
+/// never appears in stack or instance names, so it cannot collide with a real instance).
+pub const NEXT_SUFFIX: &str = "_next";
 
 /// Longest stack name: keeps `devarch-{stack}-{instance}` within a 63-character DNS label.
 pub const MAX_STACK_NAME: usize = 24;
@@ -49,6 +62,120 @@ pub fn network_name(stack: &str) -> String {
 /// Named volume of an instance: `devarch-{stack}-{instance}-{volume}`.
 pub fn volume_name(stack: &str, instance: &str, volume: &str) -> String {
     format!("{NAME_PREFIX}-{stack}-{instance}-{volume}")
+}
+
+/// What every object name of `stack` starts with: `devarch-{stack}-`. Objects of a stack whose
+/// name has a `-` (`a-b`) also match the prefix of stack `a`: callers must check labels too.
+pub fn stack_prefix(stack: &str) -> String {
+    format!("{NAME_PREFIX}-{stack}-")
+}
+
+/// The stack a network name belongs to: `devarch-{stack}-net` → `stack`. Engines put no labels
+/// on network events, so the controller reads the stack from the name.
+pub fn stack_of_network(name: &str) -> Option<&str> {
+    name.strip_prefix(OBJECT_PREFIX)?
+        .strip_suffix("-net")
+        .filter(|s| !s.is_empty())
+}
+
+/// Name of the temporary container a recreate creates next to `container` (see
+/// [`NEXT_SUFFIX`]).
+pub fn next_container_name(container: &str) -> String {
+    format!("{container}{NEXT_SUFFIX}")
+}
+
+/// Whether a container name is a recreate's temporary one (a leftover when a recreate was
+/// interrupted).
+pub fn is_next_container_name(name: &str) -> bool {
+    name.ends_with(NEXT_SUFFIX)
+}
+
+/// The owner label value of a manifests folder: its canonical absolute path (the absolute
+/// path as given when it cannot be canonicalised, e.g. because it does not exist yet).
+pub fn owner_of(dir: &std::path::Path) -> String {
+    std::fs::canonicalize(dir)
+        .unwrap_or_else(|_| std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf()))
+        .display()
+        .to_string()
+}
+
+/// The engine-side label filter selecting everything devarch manages
+/// (`devarch.managed_by=devarch`), as the engines' `label` filter takes it.
+pub fn managed_label_filter() -> String {
+    format!("{LABEL_MANAGED_BY}={MANAGED_BY_VALUE}")
+}
+
+/// The labels every object of `stack` carries: managed-by, stack and owner (the manifests
+/// folder). Containers and volumes add their instance; containers their template and hashes.
+pub fn stack_labels(stack: &str, owner: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (LABEL_MANAGED_BY.to_string(), MANAGED_BY_VALUE.to_string()),
+        (LABEL_STACK.to_string(), stack.to_string()),
+        (LABEL_OWNER.to_string(), owner.to_string()),
+    ])
+}
+
+/// The `devarch.config_fields` label value: `field=hash,...` in field order.
+pub fn encode_config_fields(fields: &BTreeMap<String, String>) -> String {
+    fields
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Parses a `devarch.config_fields` label value; entries without `=` are skipped (a label
+/// edited by hand only makes the plan name fewer fields).
+pub fn decode_config_fields(s: &str) -> BTreeMap<String, String> {
+    s.split(',')
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// Reading devarch's labels back from an object the engine listed (or an event about it).
+pub trait Labelled {
+    /// The object's labels as the engine reports them.
+    fn labels(&self) -> &BTreeMap<String, String>;
+
+    /// Managed by devarch and owned by `owner` (the manifests folder): the only objects
+    /// devarch may change or remove.
+    fn is_ours(&self, owner: &str) -> bool {
+        self.is_managed() && self.owner() == Some(owner)
+    }
+    /// Managed by some devarch, maybe of another manifests folder.
+    fn is_managed(&self) -> bool {
+        self.labels().get(LABEL_MANAGED_BY).map(String::as_str) == Some(MANAGED_BY_VALUE)
+    }
+    /// The stack it belongs to (`devarch.stack_id`).
+    fn stack(&self) -> Option<&str> {
+        self.labels().get(LABEL_STACK).map(String::as_str)
+    }
+    /// The instance it belongs to (`devarch.instance_id`; containers and volumes only).
+    fn instance(&self) -> Option<&str> {
+        self.labels().get(LABEL_INSTANCE).map(String::as_str)
+    }
+    /// The config hash it was created with (`devarch.config_hash`; containers only).
+    fn config_hash(&self) -> Option<&str> {
+        self.labels().get(LABEL_CONFIG_HASH).map(String::as_str)
+    }
+    /// Per-field hashes it was created with (`devarch.config_fields`); empty when absent.
+    fn config_fields(&self) -> BTreeMap<String, String> {
+        self.labels()
+            .get(LABEL_CONFIG_FIELDS)
+            .map(|s| decode_config_fields(s))
+            .unwrap_or_default()
+    }
+    /// The manifests folder that owns it (`devarch.owner`).
+    fn owner(&self) -> Option<&str> {
+        self.labels().get(LABEL_OWNER).map(String::as_str)
+    }
+}
+
+impl Labelled for BTreeMap<String, String> {
+    fn labels(&self) -> &BTreeMap<String, String> {
+        self
+    }
 }
 
 /// What kind of thing a name names; decides its length limit.
@@ -129,6 +256,43 @@ mod tests {
         assert_eq!(container_name("blog", "db"), "devarch-blog-db");
         assert_eq!(network_name("blog"), "devarch-blog-net");
         assert_eq!(volume_name("blog", "db", "data"), "devarch-blog-db-data");
+    }
+
+    #[test]
+    fn network_names_parse_back_to_their_stack() {
+        assert_eq!(stack_of_network(&network_name("blog")), Some("blog"));
+        assert_eq!(stack_of_network(&network_name("a-net")), Some("a-net"));
+        assert_eq!(stack_of_network("devarch--net"), None);
+        assert_eq!(stack_of_network("other-blog-net"), None);
+        assert_eq!(stack_of_network("devarch-blog-db"), None);
+    }
+
+    #[test]
+    fn config_fields_round_trip_and_next_names_are_recognised() {
+        let fields = BTreeMap::from([
+            ("env".to_string(), "abc".to_string()),
+            ("image".to_string(), "def".to_string()),
+        ]);
+        let encoded = encode_config_fields(&fields);
+        assert_eq!(encoded, "env=abc,image=def");
+        assert_eq!(decode_config_fields(&encoded), fields);
+        assert_eq!(decode_config_fields("junk,a=1").len(), 1);
+        let next = next_container_name(&container_name("blog", "db"));
+        assert_eq!(next, "devarch-blog-db_next");
+        assert!(is_next_container_name(&next));
+        assert!(!is_next_container_name("devarch-blog-db"));
+    }
+
+    #[test]
+    fn labels_read_back() {
+        let mut l = stack_labels("blog", "/m");
+        assert!(l.is_ours("/m") && !l.is_ours("/other") && l.is_managed());
+        assert_eq!(
+            (l.stack(), l.owner(), l.instance()),
+            (Some("blog"), Some("/m"), None)
+        );
+        l.insert(LABEL_MANAGED_BY.into(), "someone".into());
+        assert!(!l.is_managed() && !l.is_ours("/m"));
     }
 
     #[test]

@@ -3,10 +3,7 @@ then per-stack views keyed like the desired state. No decisions here. */
 
 use std::collections::BTreeMap;
 
-use crate::identity::{
-    LABEL_CONFIG_FIELDS, LABEL_CONFIG_HASH, LABEL_INSTANCE, LABEL_MANAGED_BY, LABEL_OWNER,
-    LABEL_STACK, MANAGED_BY_VALUE, NAME_PREFIX,
-};
+use crate::identity::{Labelled, OBJECT_PREFIX};
 use crate::runtime::{ContainerSummary, NetworkSummary, Result, Runtime, VolumeSummary};
 
 /// Everything named `devarch-*` on the engine.
@@ -28,12 +25,11 @@ pub const OBSERVE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(
 /// # Errors
 /// The engine's error.
 pub async fn observe(rt: &dyn Runtime) -> Result<ObservedWorld> {
-    let prefix = format!("{NAME_PREFIX}-");
     let lists = async {
         tokio::try_join!(
-            rt.list_containers(&prefix),
-            rt.list_networks(&prefix),
-            rt.list_volumes(&prefix)
+            rt.list_containers(OBJECT_PREFIX),
+            rt.list_networks(OBJECT_PREFIX),
+            rt.list_volumes(OBJECT_PREFIX)
         )
     };
     // A wedged engine (seen: Docker 20.10's network list under heavy churn) must not hang
@@ -62,46 +58,6 @@ pub async fn observe(rt: &dyn Runtime) -> Result<ObservedWorld> {
         .sort_by(|a, b| (&a.name, &a.id).cmp(&(&b.name, &b.id)));
     w.volumes.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(w)
-}
-
-/// Labels of a devarch object, read.
-pub trait Labelled {
-    /// The labels.
-    fn labels(&self) -> &BTreeMap<String, String>;
-
-    /// Managed by devarch and owned by `owner` (the manifests folder).
-    fn is_ours(&self, owner: &str) -> bool {
-        let l = self.labels();
-        l.get(LABEL_MANAGED_BY).map(String::as_str) == Some(MANAGED_BY_VALUE)
-            && l.get(LABEL_OWNER).map(String::as_str) == Some(owner)
-    }
-    /// Managed by some devarch (maybe another folder).
-    fn is_managed(&self) -> bool {
-        self.labels().get(LABEL_MANAGED_BY).map(String::as_str) == Some(MANAGED_BY_VALUE)
-    }
-    /// Stack label.
-    fn stack(&self) -> Option<&str> {
-        self.labels().get(LABEL_STACK).map(String::as_str)
-    }
-    /// Instance label.
-    fn instance(&self) -> Option<&str> {
-        self.labels().get(LABEL_INSTANCE).map(String::as_str)
-    }
-    /// Config hash label.
-    fn config_hash(&self) -> Option<&str> {
-        self.labels().get(LABEL_CONFIG_HASH).map(String::as_str)
-    }
-    /// Per-field hashes label.
-    fn config_fields(&self) -> BTreeMap<String, String> {
-        self.labels()
-            .get(LABEL_CONFIG_FIELDS)
-            .map(|s| crate::resolve::desired::decode_fields(s))
-            .unwrap_or_default()
-    }
-    /// Owner label.
-    fn owner(&self) -> Option<&str> {
-        self.labels().get(LABEL_OWNER).map(String::as_str)
-    }
 }
 
 impl Labelled for ContainerSummary {

@@ -1,93 +1,145 @@
-/*! Reconcile: the chain resolve → observe → plan → apply for a set of stacks, shared by the
-CLI (`plan`, `apply`, `delete`) and, later, the controller.
+/*! Reconcile: the chain allocate → build desired state → observe → plan → apply for a set of
+stacks, shared by the CLI (`plan`, `apply`, `delete`) and the controller
+([`crate::watch::reconciler`]).
 
 # Guarantees
-- Stacks are locked (in name order) before the engine is observed, so the plan that is
-  applied is made from a snapshot no other devarch can change under us.
+- Callers that apply lock the stacks (in name order, [`lock_stacks`]) before observing the
+  engine, so the plan that is applied is made from a snapshot no other devarch changes.
 - A stack whose manifests are gone is removed only when no manifest in the folder is
   broken (a half-saved file must never tear anything down).
+- A removed stack's recorded host ports are released ([`release_ports`]) once it is
+  removed, by [`apply`] here and by the controller's reconciler.
 */
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::apply::lock::{StackLock, acquire};
-use crate::apply::{ApplyOptions, ApplyReport, Progress, apply_stack};
+use crate::allocate::{AllocateError, Allocation, allocate};
+use crate::apply::lock::{LockError, StackLock, acquire};
+use crate::apply::{ApplyOptions, ApplyReport, Progress, StepError, apply_stack};
 use crate::manifests::types::HostPort;
 use crate::observe::{ObservedWorld, observe};
 use crate::plan::{PlanOptions, StackPlan, plan_removal, plan_stack};
 use crate::resolve::ResolvedStack;
-use crate::resolve::desired::{DesiredContext, DesiredStack, build};
-use crate::runtime::Runtime;
+use crate::resolve::desired::{DesiredContext, DesiredError, DesiredStack, build};
+use crate::runtime::{Runtime, RuntimeError};
 use crate::state::ports::{PortError, PortStore};
-use crate::state::secrets::SecretStore;
+use crate::state::secrets::{SecretError, SecretStore};
 use crate::workspace::Workspace;
 
-/// Errors of a reconcile pass (per-step apply failures are in the [`ApplyReport`]).
+/// Why a reconcile pass failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ReconcileError {
     /// A named stack is neither in the manifests nor on the engine.
     #[error("no stack {0:?} in the manifests folder or on the engine")]
     UnknownStack(String),
-    /// The manifests have errors affecting the selected stacks.
-    #[error("stack {0:?} has manifest errors; run `devarch validate`")]
-    InvalidStack(String),
-    /// Engine error while observing.
+    /// The engine failed while being observed.
     #[error(transparent)]
-    Runtime(#[from] crate::runtime::RuntimeError),
-    /// Lock held by someone else.
+    Runtime(#[from] RuntimeError),
+    /// A stack's lock is held by someone else (another `apply`, or the controller).
     #[error(transparent)]
-    Lock(#[from] crate::apply::lock::LockError),
-    /// Building desired state failed.
-    #[error("stack {stack:?}: {source}")]
-    Desired {
-        /// Stack.
-        stack: String,
-        /// Cause.
-        #[source]
-        source: crate::resolve::desired::DesiredError,
-    },
-    /// The host port store failed.
+    Lock(#[from] LockError),
+    /// The secret store under `--home` could not be opened.
+    #[error(transparent)]
+    Secrets(#[from] SecretError),
+    /// The host port store under `--home` could not be locked, read or written.
     #[error(transparent)]
     Ports(#[from] PortError),
-    /// Anything else.
-    #[error("{0}")]
-    Other(String),
+    /// A stack's secrets or host ports could not be allocated.
+    #[error("stack {stack:?}: {source}")]
+    Allocate {
+        /// The stack.
+        stack: String,
+        /// Why.
+        #[source]
+        source: AllocateError,
+    },
+    /// A stack's desired state could not be built.
+    #[error("stack {stack:?}: {source}")]
+    Desired {
+        /// The stack.
+        stack: String,
+        /// Why.
+        #[source]
+        source: DesiredError,
+    },
+    /// Some steps of a stack's apply failed (the rest of its plan still ran).
+    #[error("{} apply step(s) failed: {}", failed.len(), join(failed))]
+    ApplyFailed {
+        /// The stack.
+        stack: String,
+        /// Every failed step, in the order they failed.
+        failed: Vec<StepError>,
+    },
+    /// A blocking task (taking a lock, reading the folder) panicked or was cancelled.
+    #[error("a background task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
+}
+
+fn join(errors: &[StepError]) -> String {
+    errors
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// What every reconcile needs.
 pub struct Context<'a> {
     /// The engine.
     pub runtime: &'a dyn Runtime,
-    /// `--home`.
+    /// `--home`: secrets, host ports, locks, config files, status.
     pub home: PathBuf,
-    /// Owner label value: the manifests folder, absolute.
+    /// Owner label value: the manifests folder, absolute ([`crate::identity::owner_of`]).
     pub owner: String,
-}
-
-impl Context<'_> {
-    /// The owner label value for a manifests folder.
-    pub fn owner_of(dir: &Path) -> String {
-        std::fs::canonicalize(dir)
-            .unwrap_or_else(|_| std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf()))
-            .display()
-            .to_string()
-    }
 }
 
 /// Plans of a pass, with what they were made from.
 pub struct Planned {
     /// One plan per stack considered, sorted by name.
     pub plans: Vec<StackPlan>,
-    /// Desired state per stack (absent for removals).
+    /// Desired state per stack that has manifests (absent for removals and skipped stacks).
     pub desired: BTreeMap<String, DesiredStack>,
-    /// The snapshot.
+    /// The engine snapshot the plans were made from.
     pub observed: ObservedWorld,
-    /// Stacks left out (manifest errors), with the reason.
-    pub skipped: Vec<(String, String)>,
-    /// Whether removals of stacks without manifests were held back (broken manifests).
-    pub deletions_suspended: bool,
+    /// Stacks left out, with why.
+    pub skipped: Vec<(String, Skip)>,
+}
+
+/// Why a stack of the selection was left out of a pass.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Skip {
+    /// Its manifests have errors: it is left as it is.
+    ManifestErrors,
+    /// Its manifests are gone, but some manifest in the folder is broken: removal waits.
+    RemovalSuspended,
+}
+
+impl std::fmt::Display for Skip {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Skip::ManifestErrors => "manifest errors; left as it is",
+            Skip::RemovalSuspended => {
+                "manifests are gone, but removal is suspended while any manifest in the folder is broken"
+            }
+        })
+    }
+}
+
+impl Planned {
+    /// The plan of `stack`, if it was planned.
+    pub fn plan_of(&self, stack: &str) -> Option<&StackPlan> {
+        self.plans.iter().find(|p| p.stack == stack)
+    }
+
+    /// Why `stack` was left out, if it was.
+    pub fn skip_of(&self, stack: &str) -> Option<Skip> {
+        self.skipped
+            .iter()
+            .find(|(s, _)| s == stack)
+            .map(|(_, why)| *why)
+    }
 }
 
 /// Which stacks a pass covers.
@@ -100,9 +152,8 @@ pub struct Selection {
     /// Plan options.
     pub options: PlanOptions,
     /// The caller holds these stacks' locks and observed after taking them: a recorded `auto`
-    /// host port that something else took meanwhile may be replaced. Without the locks the
-    /// observation may be older than a container that another apply just started on that
-    /// port, so the recorded port is kept (the apply that follows, under the lock, decides).
+    /// host port that something else took meanwhile may be replaced (see
+    /// [`Allocation::repick_busy`]).
     pub locked: bool,
 }
 
@@ -140,6 +191,10 @@ impl Manifests {
 
 /// The stacks a selection covers: named ones, or every stack in the manifests plus every
 /// stack on the engine owned by this folder.
+///
+/// # Errors
+/// [`ReconcileError::UnknownStack`] for a named stack neither in the manifests nor on the
+/// engine.
 pub fn stacks_in_scope(
     ws: &Manifests,
     observed: &ObservedWorld,
@@ -164,7 +219,11 @@ pub fn stacks_in_scope(
     Ok(v)
 }
 
-/// Lock the given stacks, in name order.
+/// Locks the given stacks, in name order (so two passes over overlapping stacks never
+/// deadlock); `wait` as in [`acquire`].
+///
+/// # Errors
+/// [`ReconcileError::Lock`] naming the holder when a lock is taken.
 pub fn lock_stacks(
     home: &Path,
     stacks: &[String],
@@ -178,7 +237,7 @@ pub fn lock_stacks(
         .collect()
 }
 
-/// Observe and plan the stacks of a selection (callers lock first when they will apply).
+/// Observes and plans the stacks of a selection (callers lock first when they will apply).
 ///
 /// # Errors
 /// [`ReconcileError`] for an unknown stack, an engine failure or a desired-state failure.
@@ -191,7 +250,8 @@ pub async fn plan(
     plan_with(ctx, ws, sel, observed)
 }
 
-/// Plan from an existing snapshot.
+/// Plans from an existing snapshot: allocates each stack's secrets and host ports (under the
+/// port store's lock), builds its desired state and diffs it against `observed`.
 ///
 /// # Errors
 /// See [`plan`].
@@ -202,9 +262,67 @@ pub fn plan_with(
     observed: ObservedWorld,
 ) -> Result<Planned, ReconcileError> {
     let scope = stacks_in_scope(ws, &observed, &ctx.owner, sel)?;
-    let secrets = SecretStore::open(&ctx.home).map_err(|e| ReconcileError::Other(e.to_string()))?;
-    let fixed: HashSet<u16> = ws
-        .stacks
+    let secrets = SecretStore::open(&ctx.home)?;
+    let fixed = fixed_host_ports(ws);
+    let user_home = crate::state::default_home().parent().map(Path::to_path_buf);
+    let dctx = DesiredContext {
+        home: &ctx.home,
+        owner: &ctx.owner,
+        user_home: user_home.as_deref(),
+    };
+    let mut planned = Planned {
+        plans: Vec::new(),
+        desired: BTreeMap::new(),
+        observed: ObservedWorld::default(),
+        skipped: Vec::new(),
+    };
+    for name in scope {
+        let resolved = ws.stacks.get(&name).filter(|_| !sel.remove.contains(&name));
+        let Some(resolved) = resolved else {
+            match removal_skip(ws, sel, &name) {
+                Some(why) => planned.skipped.push((name, why)),
+                None => planned
+                    .plans
+                    .push(plan_removal(&name, &observed, &ctx.owner, sel.options)),
+            }
+            continue;
+        };
+        let existing: HashSet<String> = resolved
+            .instances
+            .values()
+            .filter(|i| observed.container_named(&i.container).is_some())
+            .map(|i| i.name.clone())
+            .collect();
+        let bindings = PortStore::with_locked(&ctx.home, |ports| {
+            let mut a = Allocation {
+                secrets: &secrets,
+                ports,
+                fixed_in_use: &fixed,
+                existing: &existing,
+                repick_busy: sel.locked,
+            };
+            allocate(resolved, &mut a).map_err(|source| ReconcileError::Allocate {
+                stack: name.clone(),
+                source,
+            })
+        })?;
+        let desired =
+            build(resolved, &dctx, &bindings).map_err(|source| ReconcileError::Desired {
+                stack: name.clone(),
+                source,
+            })?;
+        planned
+            .plans
+            .push(plan_stack(&desired, &observed, &ctx.owner));
+        planned.desired.insert(name, desired);
+    }
+    planned.observed = observed;
+    Ok(planned)
+}
+
+/// The fixed host ports of every stack in the folder (never picked for `host: auto`).
+fn fixed_host_ports(ws: &Manifests) -> HashSet<u16> {
+    ws.stacks
         .values()
         .flat_map(|s| s.instances.values())
         .flat_map(|i| i.spec.ports.iter())
@@ -212,60 +330,44 @@ pub fn plan_with(
             Some(HostPort::Fixed(h)) => Some(h),
             _ => None,
         })
-        .collect();
-    let mut plans = Vec::new();
-    let mut desired = BTreeMap::new();
-    let mut skipped = Vec::new();
-    let mut deletions_suspended = false;
-    let dctx = DesiredContext {
-        home: &ctx.home,
-        owner: &ctx.owner,
-        secrets: &secrets,
-    };
-    for name in scope {
-        if sel.remove.contains(&name) {
-            plans.push(plan_removal(&name, &observed, &ctx.owner, sel.options));
-            continue;
-        }
-        match ws.stacks.get(&name) {
-            Some(resolved) => {
-                let existing: HashSet<String> = resolved
-                    .instances
-                    .values()
-                    .filter(|i| observed.container_named(&i.container).is_some())
-                    .map(|i| i.name.clone())
-                    .collect();
-                let d = PortStore::with_locked(&ctx.home, |ports| {
-                    build(resolved, &dctx, ports, &fixed, &existing, sel.locked).map_err(|e| {
-                        ReconcileError::Desired {
-                            stack: name.clone(),
-                            source: e,
-                        }
-                    })
-                })?;
-                plans.push(plan_stack(&d, &observed, &ctx.owner));
-                desired.insert(name, d);
-            }
-            None if ws.known.contains(&name) => {
-                skipped.push((name, "manifest errors; left as it is".into()));
-            }
-            None if !ws.folder_valid => {
-                deletions_suspended = true;
-                skipped.push((name, "manifests are gone, but removal is suspended while any manifest in the folder is broken".into()));
-            }
-            None => plans.push(plan_removal(&name, &observed, &ctx.owner, sel.options)),
-        }
-    }
-    Ok(Planned {
-        plans,
-        desired,
-        observed,
-        skipped,
-        deletions_suspended,
-    })
+        .collect()
 }
 
-/// Apply planned stacks (in parallel); returns a report per stack.
+/// Why a stack without (valid) desired state is not planned for removal, if it is not.
+fn removal_skip(ws: &Manifests, sel: &Selection, name: &str) -> Option<Skip> {
+    if sel.remove.contains(name) {
+        None
+    } else if ws.known.contains(name) {
+        Some(Skip::ManifestErrors)
+    } else if !ws.folder_valid {
+        Some(Skip::RemovalSuspended)
+    } else {
+        None
+    }
+}
+
+/// Applies one planned stack (its desired state, if any, from `planned`).
+pub async fn apply_one(
+    ctx: &Context<'_>,
+    planned: &Planned,
+    plan: &StackPlan,
+    progress: &dyn Progress,
+    opts: ApplyOptions,
+) -> ApplyReport {
+    let desired = planned.desired.get(&plan.stack);
+    apply_stack(ctx.runtime, desired, plan, progress, opts).await
+}
+
+/// Forgets the recorded host ports of a removed stack; returns how many were released.
+///
+/// # Errors
+/// The port store's error (the records then only keep those ports from being picked).
+pub fn release_ports(home: &Path, stack: &str) -> Result<usize, PortError> {
+    PortStore::with_locked(home, |ports| Ok::<_, PortError>(ports.release_stack(stack)))
+}
+
+/// Applies every planned stack that has actions and no conflicts, in parallel; a report
+/// per stack. A removed stack's host ports are released once it is applied.
 pub async fn apply(
     ctx: &Context<'_>,
     planned: &Planned,
@@ -277,20 +379,11 @@ pub async fn apply(
         .iter()
         .filter(|p| !p.actions.is_empty() && p.conflicts.is_empty())
         .map(|p| async move {
-            let report = apply_stack(
-                ctx.runtime,
-                planned.desired.get(&p.stack),
-                p,
-                progress,
-                opts,
-            )
-            .await;
-            if !planned.desired.contains_key(&p.stack) {
-                // Removed stack: forget its host ports.
-                let _ = PortStore::with_locked(&ctx.home, |ports| {
-                    ports.release_stack(&p.stack);
-                    Ok::<(), PortError>(())
-                });
+            let report = apply_one(ctx, planned, p, progress, opts).await;
+            if !planned.desired.contains_key(&p.stack)
+                && let Err(e) = release_ports(&ctx.home, &p.stack)
+            {
+                tracing::warn!(stack = %p.stack, "cannot release the removed stack's host ports: {e}");
             }
             (p.stack.clone(), report)
         });

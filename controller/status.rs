@@ -1,39 +1,77 @@
 /*! Status: per-stack conditions (Ready / Progressing / Degraded) with reason, message and
 last transition time, plus the manifest generation last observed and applied.
 
-Persisted under `{home}/status/{owner}/{stack}.json` (owner = hash of the manifests folder),
-so `devarch get stacks` / `describe stack` show it from another terminal while `watch` runs.
+This module owns the step from what a reconcile came to ([`Outcome`], or its failure) to
+conditions: [`StackStatus::record`], [`StackStatus::record_failure`] and the few transient
+states in between. Persisted under `{home}/status/{owner}/{stack}.json` (owner = hash of the
+manifests folder), so `devarch get stacks` / `describe stack` show it from another terminal
+while `watch` runs.
 */
 
+use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::apply::StepError;
+use crate::outcome::Outcome;
+use crate::plan::Summary;
+
 /// Condition types, as in Kubernetes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ConditionType {
     /// The stack matches its manifests.
     Ready,
-    /// A reconcile is running.
+    /// A reconcile is applying changes.
     Progressing,
     /// Something is wrong (invalid manifest, failed apply, conflict).
     Degraded,
 }
 
-/// One condition.
+/// Why a condition is what it is: CamelCase words, as users see them in `get stacks`,
+/// `describe stack` and the status files.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ConditionReason {
+    /// The engine matched the manifests; nothing was done.
+    UpToDate,
+    /// Changes are being applied.
+    Applying,
+    /// Changes were applied.
+    Applied,
+    /// Some apply steps failed.
+    ApplyFailed,
+    /// The stack's manifests have errors; it keeps its last good state.
+    InvalidManifest,
+    /// A name the stack needs is held by an object devarch does not own.
+    Conflict,
+    /// The stack was left as it is (manifest errors, or removal suspended).
+    Skipped,
+    /// `--plan-only` found changes it did not apply.
+    ChangesPending,
+    /// `--plan-only`: plans are shown, never applied.
+    PlanOnly,
+}
+
+impl fmt::Display for ConditionReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self, f)
+    }
+}
+
+/// One condition of a stack.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Condition {
+pub struct StatusCondition {
     /// Which condition.
     #[serde(rename = "type")]
     pub kind: ConditionType,
-    /// True or false.
+    /// Whether it holds.
     pub status: bool,
-    /// CamelCase reason (`UpToDate`, `Applied`, `ApplyFailed`, `InvalidManifest`, `Conflict`...).
-    pub reason: String,
-    /// Human message (never holds secret values).
+    /// Why.
+    pub reason: ConditionReason,
+    /// Detail for people (a plan summary, error messages); never holds secret values.
     pub message: String,
     /// Unix seconds of the last change of `status`.
     pub last_transition_time: u64,
@@ -45,17 +83,17 @@ pub struct Condition {
 pub struct StackStatus {
     /// Stack name.
     pub stack: String,
-    /// Manifests folder.
+    /// The manifests folder it belongs to (absolute).
     pub owner: String,
-    /// Conditions, one per type.
-    pub conditions: Vec<Condition>,
-    /// Generation (content hash of the resolved manifests) last seen valid.
+    /// Conditions, at most one per type, in type order.
+    pub conditions: Vec<StatusCondition>,
+    /// Generation ([`generation`]) of the manifests last seen valid.
     pub observed_generation: Option<String>,
-    /// Generation last applied successfully.
+    /// Generation last applied successfully (or found up to date).
     pub applied_generation: Option<String>,
     /// Unix seconds of the last reconcile.
     pub last_reconcile_time: u64,
-    /// Summary of the last apply (`Plan: 1 to add, ...`).
+    /// Summary of the last apply (`Plan: 1 to add, ...`, or `failed: ...`).
     pub last_result: Option<String>,
 }
 
@@ -78,16 +116,16 @@ impl StackStatus {
     }
 
     /// A condition, if set.
-    pub fn condition(&self, kind: ConditionType) -> Option<&Condition> {
+    pub fn condition(&self, kind: ConditionType) -> Option<&StatusCondition> {
         self.conditions.iter().find(|c| c.kind == kind)
     }
 
-    /// Set a condition; the transition time changes only when `status` flips.
+    /// Sets a condition; its transition time changes only when `status` flips.
     pub fn set(
         &mut self,
         kind: ConditionType,
         status: bool,
-        reason: &str,
+        reason: ConditionReason,
         message: impl Into<String>,
     ) {
         let message = message.into();
@@ -98,13 +136,13 @@ impl StackStatus {
                     c.last_transition_time = now;
                 }
                 c.status = status;
-                c.reason = reason.to_string();
+                c.reason = reason;
                 c.message = message;
             }
-            None => self.conditions.push(Condition {
+            None => self.conditions.push(StatusCondition {
                 kind,
                 status,
-                reason: reason.to_string(),
+                reason,
                 message,
                 last_transition_time: now,
             }),
@@ -112,7 +150,8 @@ impl StackStatus {
         self.conditions.sort_by_key(|c| c.kind as u8);
     }
 
-    /// One word for listings: `Ready`, `Progressing`, `Degraded` or `Unknown`.
+    /// One word for listings: `Degraded`, `Progressing`, `Ready` or `Unknown`, in that
+    /// order of precedence.
     pub fn summary(&self) -> &'static str {
         let is = |k| self.condition(k).is_some_and(|c| c.status);
         if is(ConditionType::Degraded) {
@@ -124,6 +163,97 @@ impl StackStatus {
         } else {
             "Unknown"
         }
+    }
+
+    /// Records what a reconcile came to. `generation` is the generation of the desired state
+    /// it worked from; `manifest_broken` says the stack's manifests are broken right now (it
+    /// ran from the last good state), so an `InvalidManifest` degradation stays.
+    ///
+    /// A removed stack's status is normally dropped by the caller; recorded, it reads as up
+    /// to date.
+    pub fn record(&mut self, outcome: &Outcome, generation: Option<String>, manifest_broken: bool) {
+        use ConditionReason as R;
+        use ConditionType::{Degraded, Progressing, Ready};
+        self.last_reconcile_time = now();
+        if !matches!(outcome, Outcome::Skipped(_)) {
+            self.observed_generation = generation.clone();
+        }
+        match outcome {
+            Outcome::UpToDate | Outcome::Removed(_) => {
+                self.set(Ready, true, R::UpToDate, "");
+                self.set(Progressing, false, R::UpToDate, "");
+                let invalid = self
+                    .condition(Degraded)
+                    .is_some_and(|c| c.status && c.reason == R::InvalidManifest);
+                if !(invalid && manifest_broken) {
+                    self.set(Degraded, false, R::UpToDate, "");
+                }
+                if self.applied_generation.is_none() {
+                    self.applied_generation = generation;
+                }
+            }
+            Outcome::Applied(summary) => {
+                self.set(Progressing, false, R::Applied, "");
+                self.set(Ready, true, R::Applied, summary.to_string());
+                self.set(Degraded, false, R::Applied, "");
+                self.applied_generation = generation;
+                self.last_result = Some(summary.to_string());
+            }
+            Outcome::Conflicts(conflicts) => {
+                let message = conflicts
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                self.set(Ready, false, R::Conflict, message.clone());
+                self.set(Degraded, true, R::Conflict, message);
+                self.set(Progressing, false, R::Conflict, "");
+            }
+            Outcome::Skipped(why) => self.set(Progressing, false, R::Skipped, why.to_string()),
+            Outcome::PlanOnly(summary) => {
+                self.set(Ready, false, R::ChangesPending, summary.to_string());
+                let message = "watch --plan-only: not applied";
+                self.set(Progressing, false, R::PlanOnly, message);
+            }
+        }
+    }
+
+    /// Records that a plan with `summary` is being applied.
+    pub fn record_applying(&mut self, summary: &Summary, generation: Option<String>) {
+        self.last_reconcile_time = now();
+        self.observed_generation = generation;
+        let message = summary.to_string();
+        self.set(
+            ConditionType::Progressing,
+            true,
+            ConditionReason::Applying,
+            message,
+        );
+    }
+
+    /// Records an apply whose steps `failed` (the rest of its plan ran).
+    pub fn record_failure(&mut self, failed: &[StepError]) {
+        use ConditionReason::ApplyFailed;
+        let message = failed
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; ");
+        self.set(
+            ConditionType::Progressing,
+            false,
+            ConditionReason::Applied,
+            "",
+        );
+        self.set(ConditionType::Ready, false, ApplyFailed, message.clone());
+        self.set(ConditionType::Degraded, true, ApplyFailed, message.clone());
+        self.last_result = Some(format!("failed: {message}"));
+    }
+
+    /// Records that the stack's manifests are broken (it keeps its last good state).
+    pub fn record_invalid_manifest(&mut self, message: impl Into<String>) {
+        let reason = ConditionReason::InvalidManifest;
+        self.set(ConditionType::Degraded, true, reason, message);
     }
 }
 
@@ -148,7 +278,7 @@ impl StatusStore {
         self.dir.join(format!("{stack}.json"))
     }
 
-    /// Read a stack's status (a fresh one when none is stored or it is unreadable).
+    /// Reads a stack's status (a fresh one when none is stored or it is unreadable).
     pub fn read(&self, stack: &str) -> StackStatus {
         std::fs::read(self.path(stack))
             .ok()
@@ -161,10 +291,10 @@ impl StatusStore {
         self.path(stack).exists()
     }
 
-    /// Store a stack's status atomically.
+    /// Stores a stack's status atomically.
     ///
     /// # Errors
-    /// I/O errors.
+    /// The I/O error of creating the folder, writing or renaming.
     pub fn write(&self, status: &StackStatus) -> std::io::Result<()> {
         std::fs::create_dir_all(&self.dir)?;
         let mut tmp = tempfile::NamedTempFile::new_in(&self.dir)?;
@@ -178,14 +308,20 @@ impl StatusStore {
         Ok(())
     }
 
-    /// Forget a stack's status.
-    pub fn remove(&self, stack: &str) {
-        let _ = std::fs::remove_file(self.path(stack));
+    /// Forgets a stack's status.
+    ///
+    /// # Errors
+    /// The I/O error of removing its file (none when there is no file).
+    pub fn remove(&self, stack: &str) -> std::io::Result<()> {
+        match std::fs::remove_file(self.path(stack)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
     }
 }
 
-/// Content hash of a resolved stack: changes when anything that shapes it changes
-/// (its manifests, the templates it uses, wiring).
+/// Content hash of a resolved stack (16 hex characters): changes when anything that shapes it
+/// changes (its manifests, the templates it uses, wiring).
 pub fn generation(stack: &crate::resolve::ResolvedStack) -> String {
     let v = serde_json::to_vec(stack).expect("resolved stack serializes");
     hex::encode(Sha256::digest(&v))[..16].to_string()
@@ -194,6 +330,7 @@ pub fn generation(stack: &crate::resolve::ResolvedStack) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::plan::{Conflict, ConflictKind};
 
     #[test]
     fn transition_time_moves_only_when_the_status_flips_and_the_store_round_trips() {
@@ -201,25 +338,104 @@ mod tests {
         let store = StatusStore::new(home.path(), "/m");
         let mut s = store.read("blog");
         assert_eq!(s.summary(), "Unknown");
-        s.set(ConditionType::Ready, true, "UpToDate", "");
+        s.set(ConditionType::Ready, true, ConditionReason::UpToDate, "");
         let t = s
             .condition(ConditionType::Ready)
             .unwrap()
             .last_transition_time;
         s.conditions[0].last_transition_time = t - 100;
-        s.set(ConditionType::Ready, true, "Applied", "1 to add");
+        s.set(
+            ConditionType::Ready,
+            true,
+            ConditionReason::Applied,
+            "1 to add",
+        );
         assert_eq!(
             s.condition(ConditionType::Ready)
                 .unwrap()
                 .last_transition_time,
             t - 100
         );
-        s.set(ConditionType::Degraded, true, "ApplyFailed", "boom");
+        s.set(
+            ConditionType::Degraded,
+            true,
+            ConditionReason::ApplyFailed,
+            "boom",
+        );
         assert_eq!(s.summary(), "Degraded");
         store.write(&s).unwrap();
         assert_eq!(store.read("blog"), s);
         assert!(store.exists("blog"));
-        store.remove("blog");
+        store.remove("blog").unwrap();
         assert!(!store.exists("blog"));
+        store.remove("blog").unwrap();
+    }
+
+    #[test]
+    fn reasons_are_stored_as_the_words_users_see() {
+        let mut s = StackStatus::new("blog", "/m");
+        s.record_invalid_manifest("blog.yaml:3:1: error");
+        let json = serde_json::to_value(&s).unwrap();
+        assert_eq!(json["conditions"][0]["reason"], "InvalidManifest");
+        assert_eq!(
+            ConditionReason::ChangesPending.to_string(),
+            "ChangesPending"
+        );
+    }
+
+    #[test]
+    fn outcomes_become_conditions() {
+        let mut s = StackStatus::new("blog", "/m");
+        let summary = Summary {
+            add: 1,
+            change: 0,
+            destroy: 0,
+        };
+        s.record_applying(&summary, Some("g1".into()));
+        assert_eq!(s.summary(), "Progressing");
+        s.record(&Outcome::Applied(summary), Some("g1".into()), false);
+        assert_eq!(
+            (s.summary(), s.applied_generation.as_deref()),
+            ("Ready", Some("g1"))
+        );
+        let conflict = Conflict {
+            kind: ConflictKind::Container,
+            name: "devarch-blog-db".into(),
+            holder: "not created by devarch".into(),
+        };
+        s.record(
+            &Outcome::Conflicts(vec![conflict]),
+            Some("g2".into()),
+            false,
+        );
+        assert_eq!(s.summary(), "Degraded");
+        let ready = s.condition(ConditionType::Ready).unwrap();
+        assert_eq!(ready.reason, ConditionReason::Conflict);
+        assert!(
+            ready.message.contains("devarch-blog-db"),
+            "{}",
+            ready.message
+        );
+        s.record(&Outcome::UpToDate, Some("g2".into()), false);
+        assert_eq!(s.summary(), "Ready");
+        assert_eq!(
+            s.applied_generation.as_deref(),
+            Some("g1"),
+            "kept when up to date"
+        );
+
+        // A broken manifest keeps its degradation while the stack runs on its last good state.
+        s.record_invalid_manifest("blog.yaml:3:1: error");
+        s.record(&Outcome::UpToDate, Some("g2".into()), true);
+        assert_eq!(s.summary(), "Degraded");
+        s.record(&Outcome::UpToDate, Some("g2".into()), false);
+        assert_eq!(s.summary(), "Ready");
+
+        s.record(&Outcome::PlanOnly(summary), Some("g3".into()), false);
+        let ready = s.condition(ConditionType::Ready).unwrap();
+        assert_eq!(
+            (ready.status, ready.reason),
+            (false, ConditionReason::ChangesPending)
+        );
     }
 }

@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use devarch::catalog;
-use devarch::manifests::types::{Condition, EnvValue, HostPort, Protocol};
+use devarch::manifests::types::{DependencyCondition, EnvValue, HostPort, Protocol};
 use devarch::resolve::{EffectiveInstance, EnvPart};
 use devarch::workspace::Workspace;
 
@@ -168,7 +168,10 @@ fn short_forms_load_and_normalise() {
     assert_eq!(targets, vec!["/data", "/src", "/var/log/app"]);
     assert_eq!(app.spec.depends_on.len(), 1);
     assert_eq!(app.spec.depends_on[0].name, "db");
-    assert_eq!(app.spec.depends_on[0].condition, Condition::Started);
+    assert_eq!(
+        app.spec.depends_on[0].condition,
+        DependencyCondition::Started
+    );
     assert_eq!(app.depends_on.len(), 1);
     assert_eq!(app.depends_on[0].instance, "db");
     // `env: [A=10, D=4]` merges by key over the template's `[A=1, B=two=2]`.
@@ -246,7 +249,7 @@ fn django_postgres_web_is_wired_to_the_db_with_the_secret_redacted() {
         .iter()
         .find(|d| d.instance == "db")
         .expect("depends on db");
-    assert_eq!(dep.condition, Condition::Healthy);
+    assert_eq!(dep.condition, DependencyCondition::Healthy);
 }
 
 #[test]

@@ -4,74 +4,41 @@ ones in parallel; `condition: healthy` waits for a fresh health result) → reat
 removals.
 
 The executor makes no decisions: every engine call comes from an [`Action`] of the plan.
+
+- [`progress`]: where progress goes;
+- [`files`], [`images`]: what containers to be created need first;
+- [`containers`]: container operations in dependency order; [`health`]: health waits;
+- [`teardown`]: reattachments and removals;
+- [`error`]: why a step failed; [`lock`]: one apply per stack at a time.
 */
 
+pub mod containers;
+pub mod error;
+pub mod files;
+pub mod health;
+pub mod images;
 pub mod lock;
+pub mod progress;
+pub mod teardown;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Write;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
-use futures_util::StreamExt;
-use futures_util::future::join_all;
-use tokio::sync::watch;
+pub use error::{StepError, StepFailure};
+pub use progress::{Event, Progress, Quiet, StepStatus};
 
-use crate::manifests::types::Condition;
-use crate::plan::{Action, NEXT_SUFFIX, Op, StackPlan};
-use crate::resolve::desired::{DesiredContainer, DesiredStack, MaterializedFile};
-use crate::runtime::{Health, PullProgress, Runtime, RuntimeError};
-
-/// Reattachments and container removals run at most this many at a time (on Docker before
-/// 20.10.27 the runtime itself lets only one stop or removal run at once).
-const REMOVAL_PARALLELISM: usize = 8;
-
-/// How an object's step went.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Status {
-    /// Started working on it.
-    Working,
-    /// Waiting for a dependency.
-    Waiting,
-    /// Done.
-    Done,
-    /// Failed.
-    Failed,
-}
-
-/// A progress event, for the CLI or the controller log.
-#[derive(Clone, Debug)]
-pub struct Event {
-    /// Object kind and name, e.g. `container devarch-blog-db`.
-    pub object: String,
-    /// Status.
-    pub status: Status,
-    /// Short text ("Created", "Started", "Waiting for db to be healthy").
-    pub message: String,
-    /// Time spent, on Done/Failed.
-    pub elapsed: Option<Duration>,
-}
-
-/// Where progress goes; kept apart from logs and errors.
-pub trait Progress: Send + Sync {
-    /// One event.
-    fn event(&self, e: Event);
-    /// Image pull progress.
-    fn pull(&self, _p: PullProgress) {}
-}
-
-/// A sink that drops everything.
-pub struct Quiet;
-impl Progress for Quiet {
-    fn event(&self, _e: Event) {}
-}
+use crate::plan::{Action, Op, StackPlan};
+use crate::resolve::desired::{DesiredContainer, DesiredStack};
+use crate::runtime::Runtime;
+use progress::Emitter;
 
 /// Knobs of an apply.
 #[derive(Clone, Copy, Debug)]
 pub struct ApplyOptions {
-    /// Grace period before a stopped container is killed.
+    /// Grace period a container gets to stop before it is killed (default 10 s).
     pub stop_timeout: Duration,
-    /// Longest wait for a dependency to become healthy (None: derived from its health check).
+    /// Longest wait for a dependency to become healthy (None: derived from its health check,
+    /// see [`health::health_deadline`]).
     pub health_timeout: Option<Duration>,
 }
 
@@ -84,16 +51,6 @@ impl Default for ApplyOptions {
     }
 }
 
-/// One failed step.
-#[derive(Debug, thiserror::Error)]
-#[error("{object}: {message}")]
-pub struct StepError {
-    /// The object.
-    pub object: String,
-    /// What went wrong.
-    pub message: String,
-}
-
 /// What an apply did.
 #[derive(Debug, Default)]
 pub struct ApplyReport {
@@ -103,87 +60,13 @@ pub struct ApplyReport {
     pub errors: Vec<StepError>,
 }
 
-fn step_err(object: &str, e: impl std::fmt::Display) -> StepError {
-    StepError {
-        object: object.to_string(),
-        message: e.to_string(),
-    }
-}
-
-/// Write a config file atomically with its mode.
-fn materialize(f: &MaterializedFile) -> std::io::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    let dir = f.host_path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    if std::fs::read(&f.host_path).ok().as_deref() == Some(f.content.as_bytes())
-        && std::fs::metadata(&f.host_path)
-            .map(|m| m.permissions().mode() & 0o7777 == f.mode)
-            .unwrap_or(false)
-    {
-        return Ok(());
-    }
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-    tmp.write_all(f.content.as_bytes())?;
-    tmp.as_file()
-        .set_permissions(std::fs::Permissions::from_mode(f.mode))?;
-    tmp.persist(&f.host_path).map_err(|e| e.error)?;
-    Ok(())
-}
-
-/// How long to wait for a container to become healthy, from its health check.
-fn health_deadline(c: &DesiredContainer, opts: &ApplyOptions) -> Duration {
-    if let Some(t) = opts.health_timeout {
-        return t;
-    }
-    let Some(h) = &c.spec.healthcheck else {
-        return Duration::from_secs(60);
-    };
-    let interval = h.interval.unwrap_or(Duration::from_secs(30));
-    let timeout = h.timeout.unwrap_or(Duration::from_secs(30));
-    let retries = h.retries.unwrap_or(3) + 1;
-    h.start_period.unwrap_or_default() + (interval + timeout) * retries + Duration::from_secs(30)
-}
-
-/// Poll until the container is healthy (a fresh result, via [`Runtime::check_health`]).
-async fn wait_healthy(
-    rt: &dyn Runtime,
-    dep: &DesiredContainer,
-    opts: &ApplyOptions,
-) -> Result<Duration, String> {
-    let start = Instant::now();
-    let deadline = health_deadline(dep, opts);
-    let poll = dep
-        .spec
-        .healthcheck
-        .as_ref()
-        .and_then(|h| h.interval)
-        .unwrap_or(Duration::from_secs(1))
-        .clamp(Duration::from_millis(200), Duration::from_secs(1));
-    loop {
-        match rt.check_health(&dep.spec.name).await {
-            Ok(Health::Healthy) | Ok(Health::None) => return Ok(start.elapsed()),
-            Ok(Health::Unhealthy)
-                if start.elapsed() > Duration::from_secs(1) && !dep.has_healthcheck =>
-            {
-                return Err("unhealthy".into());
-            }
-            Ok(_) => {}
-            Err(RuntimeError::NotFound(_)) => return Err("container is gone".into()),
-            Err(_) if start.elapsed() < deadline => {}
-            Err(e) => return Err(e.to_string()),
-        }
-        if start.elapsed() > deadline {
-            return Err(format!("not healthy after {}s", deadline.as_secs()));
-        }
-        tokio::time::sleep(poll).await;
-    }
-}
-
-/// Execute one stack's plan. `desired` is needed for anything that creates containers.
+/// Executes one stack's plan. `desired` is needed for anything that creates containers
+/// (`None` for a removal).
 ///
 /// # Guarantees
 /// Runs only the plan's actions. A failed container step fails the steps that depend on it
-/// and nothing else; the report lists every failure.
+/// and nothing else; the report lists every failure. Without its network (a failed create)
+/// nothing else of the stack runs.
 pub async fn apply_stack(
     rt: &dyn Runtime,
     desired: Option<&DesiredStack>,
@@ -192,381 +75,143 @@ pub async fn apply_stack(
     opts: ApplyOptions,
 ) -> ApplyReport {
     let mut report = ApplyReport::default();
-    let stack = plan.stack.as_str();
-    let emit = |object: &str, status: Status, message: &str, elapsed: Option<Duration>| {
-        progress.event(Event {
-            object: object.to_string(),
-            status,
-            message: message.to_string(),
-            elapsed,
-        });
+    let out = Emitter {
+        stack: &plan.stack,
+        sink: progress,
     };
-
-    // 1. Network and volumes.
-    for a in &plan.actions {
-        let (kind, name) = a.object(stack);
-        let object = format!("{kind} {name}");
-        let t = Instant::now();
-        let r = match &a.op {
-            Op::CreateNetwork { name } => {
-                let labels = desired
-                    .map(|d| d.network_labels.clone())
-                    .unwrap_or_default();
-                rt.create_network(name, &labels).await.map(|_| "Created")
-            }
-            Op::CreateVolume { name } => {
-                let labels = desired
-                    .and_then(|d| d.volumes.get(name).cloned())
-                    .unwrap_or_default();
-                rt.create_volume(name, &labels).await.map(|_| "Created")
-            }
-            _ => continue,
-        };
-        match r {
-            Ok(m) => {
-                report.done += 1;
-                emit(&object, Status::Done, m, Some(t.elapsed()));
-            }
-            Err(e) => {
-                emit(&object, Status::Failed, &e.to_string(), Some(t.elapsed()));
-                report.errors.push(step_err(&object, e));
-                // Without its network no container of the stack can be created.
-                if matches!(a.op, Op::CreateNetwork { .. }) {
-                    return report;
-                }
-            }
-        }
+    if !create_network_and_volumes(rt, desired, plan, out, &mut report).await {
+        return report;
     }
-
-    // 2. Containers, in dependency order.
     if let Some(desired) = desired {
         let ops: BTreeMap<&str, &Action> = plan
             .actions
             .iter()
-            .filter_map(|a| match &a.op {
-                Op::CreateContainer { instance }
-                | Op::RecreateContainer { instance, .. }
-                | Op::StartContainer { instance, .. }
-                | Op::StopContainer { instance, .. } => Some((instance.as_str(), a)),
-                _ => None,
-            })
+            .filter(|a| !matches!(a.op, Op::ConnectNetwork { .. }))
+            .filter_map(|a| Some((a.op.instance()?, a)))
             .collect();
+        let failed = prepare(rt, desired, &ops, out, &mut report).await;
+        let (done, errors) = containers::run_in_order(rt, desired, &ops, &failed, &opts, out).await;
+        report.done += done;
+        report.errors.extend(errors);
+    }
+    teardown::reattach_and_remove(rt, plan, &opts, out, &mut report).await;
+    report
+}
 
-        // Config files and images for what gets created.
-        let creating: Vec<&DesiredContainer> = ops
-            .iter()
-            .filter(|(_, a)| {
-                matches!(
-                    a.op,
-                    Op::CreateContainer { .. } | Op::RecreateContainer { .. }
-                )
-            })
-            .filter_map(|(i, _)| desired.containers.get(*i))
-            .collect();
-        let mut failed: BTreeSet<String> = BTreeSet::new();
-        for c in &creating {
-            for f in &c.files {
-                if let Err(e) = materialize(f) {
-                    let object = format!("container {}", c.spec.name);
-                    report.errors.push(step_err(
-                        &object,
-                        format!("writing config file {}: {e}", f.host_path.display()),
-                    ));
-                    failed.insert(c.instance.clone());
+/// Creates the network and volumes the plan asks for; false when the network could not be
+/// created (then no container of the stack can be).
+async fn create_network_and_volumes(
+    rt: &dyn Runtime,
+    desired: Option<&DesiredStack>,
+    plan: &StackPlan,
+    out: Emitter<'_>,
+    report: &mut ApplyReport,
+) -> bool {
+    for a in &plan.actions {
+        let t = Instant::now();
+        let created = match &a.op {
+            Op::CreateNetwork { name } => {
+                let labels = desired
+                    .map(|d| d.network_labels.clone())
+                    .unwrap_or_default();
+                rt.create_network(name, &labels).await.map(|_| ())
+            }
+            Op::CreateVolume { name } => {
+                let labels = desired.and_then(|d| d.volumes.get(name).cloned());
+                rt.create_volume(name, &labels.unwrap_or_default()).await
+            }
+            _ => continue,
+        };
+        let object = a.object_label(&plan.stack);
+        match created {
+            Ok(()) => {
+                report.done += 1;
+                out.emit(&object, StepStatus::Done, "Created", Some(t.elapsed()));
+            }
+            Err(e) => {
+                out.emit(
+                    &object,
+                    StepStatus::Failed,
+                    &e.to_string(),
+                    Some(t.elapsed()),
+                );
+                let network = matches!(a.op, Op::CreateNetwork { .. });
+                report.errors.push(StepError::new(object, e));
+                if network {
+                    return false;
                 }
             }
         }
-        let images: BTreeSet<&str> = creating.iter().map(|c| c.spec.image.as_str()).collect();
-        let pulls = images.into_iter().map(|image| async move {
-            match rt.image_present(image).await {
-                Ok(true) => Ok(()),
-                Ok(false) | Err(_) => {
-                    emit(&format!("image {image}"), Status::Working, "Pulling", None);
-                    let t = Instant::now();
-                    let r = rt.pull_image(image, &|p| progress.pull(p)).await;
-                    match &r {
-                        Ok(()) => emit(
-                            &format!("image {image}"),
-                            Status::Done,
-                            "Pulled",
-                            Some(t.elapsed()),
-                        ),
-                        Err(e) => emit(
-                            &format!("image {image}"),
-                            Status::Failed,
-                            &e.to_string(),
-                            Some(t.elapsed()),
-                        ),
-                    }
-                    r.map_err(|e| (image, e))
-                }
-            }
-        });
-        let mut bad_images: BTreeMap<&str, String> = BTreeMap::new();
-        for r in join_all(pulls).await {
-            if let Err((image, e)) = r {
-                bad_images.insert(image, e.to_string());
-            }
-        }
-        for c in &creating {
-            if let Some(e) = bad_images.get(c.spec.image.as_str()) {
-                report.errors.push(step_err(
-                    &format!("container {}", c.spec.name),
-                    format!("image {}: {e}", c.spec.image),
+    }
+    true
+}
+
+/// Writes the config files and makes sure the images of the containers to be created are
+/// present; returns the instances whose preparation failed (their errors are in `report`).
+async fn prepare(
+    rt: &dyn Runtime,
+    desired: &DesiredStack,
+    ops: &BTreeMap<&str, &Action>,
+    out: Emitter<'_>,
+    report: &mut ApplyReport,
+) -> BTreeSet<String> {
+    let creating: Vec<&DesiredContainer> = ops
+        .iter()
+        .filter(|(_, a)| {
+            matches!(
+                a.op,
+                Op::CreateContainer { .. } | Op::RecreateContainer { .. }
+            )
+        })
+        .filter_map(|(i, _)| desired.containers.get(*i))
+        .collect();
+    let mut failed = BTreeSet::new();
+    for c in &creating {
+        for f in &c.files {
+            if let Err(source) = files::materialize(f) {
+                let failure = StepFailure::ConfigFile {
+                    path: f.host_path.clone(),
+                    source,
+                };
+                report.errors.push(StepError::new(
+                    format!("container {}", c.spec.name),
+                    failure,
                 ));
                 failed.insert(c.instance.clone());
             }
         }
-
-        // One task per desired container; each waits for its dependencies' signals.
-        let mut senders = BTreeMap::new();
-        let mut receivers = BTreeMap::new();
-        for name in desired.containers.keys() {
-            let (tx, rx) = watch::channel(None::<bool>);
-            senders.insert(name.as_str(), tx);
-            receivers.insert(name.as_str(), rx);
-        }
-        let tasks = desired.containers.values().map(|c| {
-            let tx = &senders[c.instance.as_str()];
-            let receivers = &receivers;
-            let failed = &failed;
-            let action = ops.get(c.instance.as_str()).copied();
-            async move {
-                let object = format!("container {}", c.spec.name);
-                let Some(action) = action else {
-                    let _ = tx.send(Some(true));
-                    return Ok(false);
-                };
-                if failed.contains(&c.instance) {
-                    let _ = tx.send(Some(false));
-                    return Err(None);
-                }
-                if !matches!(action.op, Op::StopContainer { .. }) {
-                    for (dep, cond) in &c.depends_on {
-                        let Some(mut rx) = receivers.get(dep.as_str()).cloned() else {
-                            continue;
-                        };
-                        let ok = loop {
-                            if let Some(v) = *rx.borrow_and_update() {
-                                break v;
-                            }
-                            if rx.changed().await.is_err() {
-                                break false;
-                            }
-                        };
-                        if !ok {
-                            let _ = tx.send(Some(false));
-                            return Err(Some(step_err(
-                                &object,
-                                format!("not started: dependency {dep} failed"),
-                            )));
-                        }
-                        if *cond == Condition::Healthy {
-                            let d = &desired.containers[dep];
-                            emit(
-                                &object,
-                                Status::Waiting,
-                                &format!("Waiting for {dep} to be healthy"),
-                                None,
-                            );
-                            if let Err(e) = wait_healthy(rt, d, &opts).await {
-                                let _ = tx.send(Some(false));
-                                return Err(Some(step_err(
-                                    &object,
-                                    format!("not started: dependency {dep} is {e}"),
-                                )));
-                            }
-                        }
-                    }
-                }
-                let t = Instant::now();
-                emit(&object, Status::Working, verb_ing(&action.op), None);
-                let r = run_container_op(rt, c, &action.op, &opts).await;
-                match r {
-                    Ok(m) => {
-                        emit(&object, Status::Done, m, Some(t.elapsed()));
-                        let _ = tx.send(Some(true));
-                        Ok(true)
-                    }
-                    Err(e) => {
-                        emit(&object, Status::Failed, &e, Some(t.elapsed()));
-                        let _ = tx.send(Some(false));
-                        Err(Some(step_err(&object, e)))
-                    }
-                }
-            }
-        });
-        for r in join_all(tasks).await {
-            match r {
-                Ok(true) => report.done += 1,
-                Ok(false) | Err(None) => {}
-                Err(Some(e)) => report.errors.push(e),
-            }
+    }
+    let images = creating.iter().map(|c| c.spec.image.as_str()).collect();
+    let missing = images::ensure_images(rt, images, out).await;
+    for c in &creating {
+        if let Some(e) = missing.get(c.spec.image.as_str()) {
+            let failure = StepFailure::Image {
+                image: c.spec.image.clone(),
+                source: e.clone(),
+            };
+            report.errors.push(StepError::new(
+                format!("container {}", c.spec.name),
+                failure,
+            ));
+            failed.insert(c.instance.clone());
         }
     }
-
-    // 3. Reattachments and removals, a few at a time (each removal waits for its container to
-    // stop); reported in plan order.
-    let mut steps = Vec::new();
-    for a in &plan.actions {
-        if matches!(a.op, Op::ConnectNetwork { .. } | Op::RemoveContainer { .. }) {
-            steps.push(detach_step(rt, stack, a, &opts));
-        }
-    }
-    let done: Vec<_> = futures_util::stream::iter(steps)
-        .buffered(REMOVAL_PARALLELISM)
-        .collect()
-        .await;
-    for (object, r, elapsed) in done {
-        finish(&mut report, &emit, &object, r, elapsed);
-    }
-    for a in &plan.actions {
-        let (kind, name) = a.object(stack);
-        let object = format!("{kind} {name}");
-        let t = Instant::now();
-        let r: Result<&str, String> = match &a.op {
-            Op::RemoveNetwork { id, .. } => match rt.remove_network(id).await {
-                Ok(()) | Err(RuntimeError::NotFound(_)) => Ok("Removed"),
-                Err(e) => Err(e.to_string()),
-            },
-            Op::RemoveVolume { name } => match rt.remove_volume(name).await {
-                Ok(()) | Err(RuntimeError::NotFound(_)) => Ok("Removed"),
-                Err(e) => Err(e.to_string()),
-            },
-            _ => continue,
-        };
-        finish(&mut report, &emit, &object, r, t.elapsed());
-    }
-    report
-}
-
-/// A reattachment or container removal: (object, outcome, time taken).
-async fn detach_step(
-    rt: &dyn Runtime,
-    stack: &str,
-    a: &Action,
-    opts: &ApplyOptions,
-) -> (String, Result<&'static str, String>, Duration) {
-    let (kind, name) = a.object(stack);
-    let t = Instant::now();
-    let r = match &a.op {
-        Op::ConnectNetwork { id, instance } => {
-            let net = crate::identity::network_name(stack);
-            rt.connect_network(&net, id, std::slice::from_ref(instance))
-                .await
-                .map(|_| "Connected")
-                .map_err(|e| e.to_string())
-        }
-        Op::RemoveContainer { id, .. } => remove_container(rt, id, opts).await.map(|_| "Removed"),
-        _ => Ok("Skipped"),
-    };
-    (format!("{kind} {name}"), r, t.elapsed())
-}
-
-fn finish(
-    report: &mut ApplyReport,
-    emit: &impl Fn(&str, Status, &str, Option<Duration>),
-    object: &str,
-    r: Result<&str, String>,
-    elapsed: Duration,
-) {
-    match r {
-        Ok(m) => {
-            report.done += 1;
-            emit(object, Status::Done, m, Some(elapsed));
-        }
-        Err(e) => {
-            emit(object, Status::Failed, &e, Some(elapsed));
-            report.errors.push(step_err(object, e));
-        }
-    }
-}
-
-fn verb_ing(op: &Op) -> &'static str {
-    match op {
-        Op::CreateContainer { .. } => "Creating",
-        Op::RecreateContainer { .. } => "Recreating",
-        Op::StartContainer { .. } => "Starting",
-        Op::StopContainer { .. } => "Stopping",
-        _ => "Working",
-    }
-}
-
-async fn remove_container(rt: &dyn Runtime, id: &str, opts: &ApplyOptions) -> Result<(), String> {
-    match rt.stop_container(id, opts.stop_timeout).await {
-        Ok(()) | Err(RuntimeError::NotFound(_)) => {}
-        Err(_) => {} // already stopped, or the engine refuses: the forced remove decides
-    }
-    match rt.remove_container(id, true).await {
-        Ok(()) | Err(RuntimeError::NotFound(_)) => Ok(()),
-        Err(e) => Err(e.to_string()),
-    }
-}
-
-async fn run_container_op(
-    rt: &dyn Runtime,
-    c: &DesiredContainer,
-    op: &Op,
-    opts: &ApplyOptions,
-) -> Result<&'static str, String> {
-    match op {
-        Op::CreateContainer { .. } => {
-            let id = rt
-                .create_container(&c.spec)
-                .await
-                .map_err(|e| e.to_string())?;
-            rt.start_container(&id).await.map_err(|e| e.to_string())?;
-            Ok("Started")
-        }
-        Op::RecreateContainer { old_id, .. } => {
-            let mut next = c.spec.clone();
-            next.name = format!("{}{NEXT_SUFFIX}", c.spec.name);
-            // A leftover from an interrupted recreate would block the name.
-            if let Ok(d) = rt.inspect_container(&next.name).await {
-                rt.remove_container(&d.summary.id, true)
-                    .await
-                    .map_err(|e| e.to_string())?;
-            }
-            let new_id = rt
-                .create_container(&next)
-                .await
-                .map_err(|e| e.to_string())?;
-            if let Err(e) = remove_container(rt, old_id, opts).await {
-                let _ = rt.remove_container(&new_id, true).await;
-                return Err(format!("removing the old container: {e}"));
-            }
-            rt.rename_container(&new_id, &c.spec.name)
-                .await
-                .map_err(|e| e.to_string())?;
-            rt.start_container(&new_id)
-                .await
-                .map_err(|e| e.to_string())?;
-            Ok("Recreated")
-        }
-        Op::StartContainer { id, .. } => rt
-            .start_container(id)
-            .await
-            .map(|_| "Started")
-            .map_err(|e| e.to_string()),
-        Op::StopContainer { id, .. } => rt
-            .stop_container(id, opts.stop_timeout)
-            .await
-            .map(|_| "Stopped")
-            .map_err(|e| e.to_string()),
-        _ => Ok("Skipped"),
-    }
+    failed
 }
 
 #[cfg(test)]
 mod tests {
     //! Ordering and failure paths with a recording fake engine (real engines: tests/engine_apply.rs).
     use super::*;
-    use crate::plan::{Reason, StackPlan};
+    use crate::manifests::types::DependencyCondition;
+    use crate::plan::{ActionReason, StackPlan};
     use crate::runtime::{
         ContainerDetails, ContainerSpec, ContainerSummary, EngineInfo, EngineKind, NetworkSummary,
         VolumeSummary,
     };
+    use crate::runtime::{Health, PullProgress, RuntimeError};
     use async_trait::async_trait;
+    use std::collections::BTreeMap;
     use std::sync::Mutex;
 
     struct Fake {
@@ -702,7 +347,7 @@ mod tests {
             files: vec![],
             depends_on: deps
                 .iter()
-                .map(|d| (d.to_string(), Condition::Healthy))
+                .map(|d| (d.to_string(), DependencyCondition::Healthy))
                 .collect(),
             has_healthcheck: true,
         }
@@ -729,13 +374,13 @@ mod tests {
             op: Op::CreateNetwork {
                 name: "devarch-s-net".into(),
             },
-            reason: Reason::Missing,
+            reason: ActionReason::Missing,
             detail: String::new(),
         }];
         for i in ["app", "db", "worker"] {
             actions.push(Action {
                 op: Op::CreateContainer { instance: i.into() },
-                reason: Reason::Missing,
+                reason: ActionReason::Missing,
                 detail: String::new(),
             });
         }
@@ -744,7 +389,7 @@ mod tests {
                 name: "devarch-s-old".into(),
                 id: "old".into(),
             },
-            reason: Reason::Orphan,
+            reason: ActionReason::Orphan,
             detail: String::new(),
         });
         (

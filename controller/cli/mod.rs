@@ -2,8 +2,14 @@
 The only module that uses `anyhow`. */
 
 pub mod args;
-pub mod engine;
+pub mod context;
+pub mod delete;
+pub mod describe;
+pub mod get;
 pub mod output;
+pub mod plan;
+pub mod progress;
+pub mod watch;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -16,9 +22,9 @@ use serde_json::json;
 
 use crate::catalog;
 use crate::manifests::diagnostics::SourceMap;
-use crate::manifests::types::{HostPort, ServiceSpec};
+
 use crate::workspace::Workspace;
-use args::{Cli, Command, DocFormat, GetWhat, ListFormat};
+use args::{Cli, Command, DocFormat, ListFormat};
 
 /// Exit codes.
 pub mod exit {
@@ -34,7 +40,7 @@ pub fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", crate::errors::chain(e.as_ref()));
             ExitCode::from(exit::ERROR)
         }
     }
@@ -78,7 +84,7 @@ fn warn_if_invalid(ws: &Workspace) {
 pub fn run(cli: Cli) -> Result<u8> {
     match &cli.command {
         Command::Validate => validate(&cli),
-        Command::Get { what, output } => get(&cli, *what, *output),
+        Command::Get { what, output } => get::get(&cli, *what, *output),
         Command::EffectiveConfig {
             stack,
             instance,
@@ -89,7 +95,7 @@ pub fn run(cli: Cli) -> Result<u8> {
             stacks,
             output,
             out,
-        } => engine::plan(&cli, stacks, *output == ListFormat::Json, out.as_deref()),
+        } => plan::plan(&cli, stacks, *output == ListFormat::Json, out.as_deref()),
         Command::Apply {
             stacks,
             plan,
@@ -99,20 +105,20 @@ pub fn run(cli: Cli) -> Result<u8> {
                 stacks: stacks.clone(),
                 ..Default::default()
             };
-            engine::apply(&cli, sel, plan.as_deref(), *lock_timeout)
+            plan::apply(&cli, sel, plan.as_deref(), *lock_timeout)
         }
         Command::Describe {
             what: args::DescribeWhat::Stack,
             name,
             output,
-        } => engine::describe_stack(&cli, name, *output),
+        } => describe::describe_stack(&cli, name, *output),
         Command::Watch {
             plan_only,
             resync,
             concurrency,
             debounce,
             log_format,
-        } => engine::watch(
+        } => watch::watch(
             &cli,
             *plan_only,
             *resync,
@@ -124,7 +130,7 @@ pub fn run(cli: Cli) -> Result<u8> {
             stack,
             purge_volumes,
             lock_timeout,
-        } => engine::delete(&cli, stack, *purge_volumes, *lock_timeout),
+        } => delete::delete(&cli, stack, *purge_volumes, *lock_timeout),
         Command::Completions { shell } => {
             clap_complete::generate(
                 *shell,
@@ -165,219 +171,11 @@ fn plural(n: usize) -> &'static str {
     if n == 1 { "" } else { "s" }
 }
 
-fn ports_text(spec: &ServiceSpec) -> String {
-    spec.ports
-        .iter()
-        .map(|p| match p.host {
-            Some(HostPort::Fixed(h)) => format!("{h}->{}/{}", p.container, p.protocol),
-            Some(HostPort::Auto) => format!("auto->{}/{}", p.container, p.protocol),
-            None => format!("{}/{}", p.container, p.protocol),
-        })
-        .collect::<Vec<_>>()
-        .join(",")
-}
-
 fn print_json(v: &impl Serialize) -> Result<()> {
     let mut out = std::io::stdout().lock();
     serde_json::to_writer_pretty(&mut out, v)?;
     writeln!(out)?;
     Ok(())
-}
-
-fn get(cli: &Cli, what: GetWhat, format: ListFormat) -> Result<u8> {
-    let ws = load(cli)?;
-    warn_if_invalid(&ws);
-    let mut out = std::io::stdout().lock();
-    match what {
-        GetWhat::Stacks => {
-            let running = engine::running_counts(cli);
-            let statuses = crate::status::StatusStore::new(
-                &engine::home(cli),
-                &crate::reconcile::Context::owner_of(&cli.dir),
-            );
-            if running.is_none() {
-                eprintln!("warning: no container engine answered; RUNNING is unknown");
-            }
-            let rows: Vec<serde_json::Value> = ws
-                .model
-                .stacks
-                .values()
-                .map(|s| {
-                    json!({
-                        "name": s.name,
-                        "description": s.spec.description,
-                        "enabled": s.spec.enabled,
-                        "instances": s.instances.len(),
-                        "running": running.as_ref().map(|r| r.get(&s.name).map(|c| c.1).unwrap_or(0)),
-                        "valid": ws.stacks.contains_key(&s.name),
-                        "network": crate::identity::network_name(&s.name),
-                        "file": s.origin.file,
-                        "status": statuses.exists(&s.name).then(|| statuses.read(&s.name)),
-                    })
-                })
-                .collect();
-            if format == ListFormat::Json {
-                return print_json(&rows).map(|_| exit::OK);
-            }
-            let table: Vec<Vec<String>> = rows
-                .iter()
-                .map(|r| {
-                    vec![
-                        r["name"].as_str().unwrap_or_default().to_string(),
-                        r["instances"].to_string(),
-                        r["running"]
-                            .as_u64()
-                            .map(|n| n.to_string())
-                            .unwrap_or_else(|| "?".into()),
-                        if r["enabled"] == json!(true) {
-                            "yes"
-                        } else {
-                            "no"
-                        }
-                        .to_string(),
-                        if r["valid"] == json!(true) {
-                            "valid"
-                        } else {
-                            "invalid"
-                        }
-                        .to_string(),
-                        r["status"]
-                            .get("conditions")
-                            .map(|_| {
-                                serde_json::from_value::<crate::status::StackStatus>(
-                                    r["status"].clone(),
-                                )
-                                .map(|s| s.summary().to_string())
-                                .unwrap_or_default()
-                            })
-                            .unwrap_or_else(|| "-".into()),
-                        r["description"].as_str().unwrap_or("").to_string(),
-                    ]
-                })
-                .collect();
-            output::table(
-                &mut out,
-                &[
-                    "NAME",
-                    "INSTANCES",
-                    "RUNNING",
-                    "ENABLED",
-                    "MANIFESTS",
-                    "STATUS",
-                    "DESCRIPTION",
-                ],
-                &table,
-            )?;
-        }
-        GetWhat::Instances => {
-            let mut rows = Vec::new();
-            for s in ws.stacks.values() {
-                for i in s.instances.values() {
-                    rows.push(json!({
-                        "stack": s.name,
-                        "name": i.name,
-                        "template": i.template,
-                        "image": i.spec.image,
-                        "container": i.container,
-                        "ports": ports_text(&i.spec),
-                        "dependsOn": i.depends_on.iter().map(|d| &d.instance).collect::<Vec<_>>(),
-                    }));
-                }
-            }
-            if format == ListFormat::Json {
-                return print_json(&rows).map(|_| exit::OK);
-            }
-            let table: Vec<Vec<String>> = rows
-                .iter()
-                .map(|r| {
-                    let s = |k: &str| r[k].as_str().unwrap_or("").to_string();
-                    let deps = r["dependsOn"]
-                        .as_array()
-                        .map(|a| {
-                            a.iter()
-                                .filter_map(|d| d.as_str())
-                                .collect::<Vec<_>>()
-                                .join(",")
-                        })
-                        .unwrap_or_default();
-                    vec![
-                        s("stack"),
-                        s("name"),
-                        s("template"),
-                        s("image"),
-                        s("ports"),
-                        deps,
-                    ]
-                })
-                .collect();
-            output::table(
-                &mut out,
-                &["STACK", "NAME", "TEMPLATE", "IMAGE", "PORTS", "DEPENDS ON"],
-                &table,
-            )?;
-        }
-        GetWhat::Templates => {
-            let rows: Vec<serde_json::Value> = ws
-                .model
-                .templates
-                .values()
-                .map(|t| {
-                    let spec = &t.template.spec;
-                    json!({
-                        "name": t.template.metadata.name,
-                        "source": if t.builtin { "builtin".to_string() } else { t.origin.file.display().to_string() },
-                        "image": spec.service.image,
-                        "category": t.template.metadata.labels.get("category"),
-                        "exports": spec.service.exports.iter().map(|e| e.kind.clone()).collect::<Vec<_>>(),
-                        "imports": spec.service.imports.iter().map(|e| e.kind.clone()).collect::<Vec<_>>(),
-                        "description": spec.description,
-                    })
-                })
-                .collect();
-            if format == ListFormat::Json {
-                return print_json(&rows).map(|_| exit::OK);
-            }
-            let join = |v: &serde_json::Value| {
-                v.as_array()
-                    .map(|a| {
-                        a.iter()
-                            .filter_map(|d| d.as_str())
-                            .collect::<Vec<_>>()
-                            .join(",")
-                    })
-                    .unwrap_or_default()
-            };
-            let table: Vec<Vec<String>> = rows
-                .iter()
-                .map(|r| {
-                    let s = |k: &str| r[k].as_str().unwrap_or("").to_string();
-                    vec![
-                        s("name"),
-                        s("source"),
-                        s("image"),
-                        s("category"),
-                        join(&r["exports"]),
-                        join(&r["imports"]),
-                        s("description"),
-                    ]
-                })
-                .collect();
-            output::table(
-                &mut out,
-                &[
-                    "NAME",
-                    "SOURCE",
-                    "IMAGE",
-                    "CATEGORY",
-                    "EXPORTS",
-                    "IMPORTS",
-                    "DESCRIPTION",
-                ],
-                &table,
-            )?;
-        }
-    }
-    Ok(exit::OK)
 }
 
 fn effective_config(cli: &Cli, stack: &str, instance: &str, format: DocFormat) -> Result<u8> {

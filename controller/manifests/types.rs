@@ -771,10 +771,11 @@ pub struct ConfigFile {
     pub mode: Option<String>,
 }
 
-/// When a dependency counts as ready.
+/// When a `dependsOn` dependency counts as ready, so that its dependent may start.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-pub enum Condition {
+#[schemars(rename = "Condition")]
+pub enum DependencyCondition {
     /// The dependency's container has started (default).
     #[default]
     Started,
@@ -782,9 +783,9 @@ pub enum Condition {
     Healthy,
 }
 
-impl Condition {
+impl DependencyCondition {
     fn is_started(&self) -> bool {
-        *self == Condition::Started
+        *self == DependencyCondition::Started
     }
 }
 
@@ -798,8 +799,8 @@ pub struct Dependency {
     /// An import name of this service, or an instance of the same stack.
     pub name: String,
     /// `started` (default) or `healthy`.
-    #[serde(default, skip_serializing_if = "Condition::is_started")]
-    pub condition: Condition,
+    #[serde(default, skip_serializing_if = "DependencyCondition::is_started")]
+    pub condition: DependencyCondition,
 }
 
 /// Accepted spellings of a dependency.
@@ -820,7 +821,7 @@ struct DependencyLong {
     name: String,
     /// `started` (default) or `healthy`.
     #[serde(default)]
-    condition: Condition,
+    condition: DependencyCondition,
 }
 
 impl From<DependencyForm> for Dependency {
@@ -828,7 +829,7 @@ impl From<DependencyForm> for Dependency {
         match f {
             DependencyForm::Short(name) => Dependency {
                 name,
-                condition: Condition::Started,
+                condition: DependencyCondition::Started,
             },
             DependencyForm::Long(l) => Dependency {
                 name: l.name,

@@ -1,43 +1,32 @@
 /*! Desired runtime state of a stack: effective instances turned into engine-neutral
-container, network and volume specs, with secrets resolved, `auto` host ports assigned and
-a config hash per container.
+container, network and volume specs, each container with its config hash ([`super::hash`]).
 
-# Config hash
-Each container-affecting field of the [`ContainerSpec`] (and the resolved environment) is
-hashed on its own; the per-field hashes go into the `devarch.config_fields` label and their
-combination, with [`HASH_VERSION`], into `devarch.config_hash`. A plan compares the hash to
-decide on a recreate and the per-field hashes to say which fields force it. Bumping
-[`HASH_VERSION`] is the only thing that recreates everything after an upgrade.
+Pure: the values that live under `--home` (secret values, the host ports picked for
+`host: auto`) come in as [`Bindings`], decided beforehand by the allocation stage
+([`crate::allocate`]); nothing here reads or writes a file or talks to an engine.
 */
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
-use sha2::{Digest, Sha256};
-
+use super::hash::{combine, field_hashes};
 use super::{EffectiveInstance, EnvPart, ResolvedStack};
 use crate::identity::{
-    self, LABEL_CONFIG_FIELDS, LABEL_CONFIG_HASH, LABEL_INSTANCE, LABEL_MANAGED_BY, LABEL_OWNER,
-    LABEL_STACK, LABEL_TEMPLATE, MANAGED_BY_VALUE,
+    self, LABEL_CONFIG_FIELDS, LABEL_CONFIG_HASH, LABEL_INSTANCE, LABEL_TEMPLATE,
 };
-use crate::manifests::types::{
-    Condition, EnvValue, HostPort, Protocol, parse_duration, parse_memory,
-};
+use crate::manifests::types::{DependencyCondition, Protocol, parse_duration, parse_memory};
 use crate::runtime::{ContainerSpec, HealthSpec, Mount, MountSource, PortBinding, PortProtocol};
-use crate::state::ports::PortStore;
-use crate::state::secrets::SecretStore;
+use crate::state::secrets::Secret;
 
-/// Version of the hash format; part of every config hash.
-pub const HASH_VERSION: &str = "1";
-
-/// A file devarch writes under `--home` and bind-mounts read-only.
+/// A config file devarch writes under `--home` and bind-mounts read-only into its container.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MaterializedFile {
-    /// Where it is written on the host.
+    /// Where it is written on the host ([`crate::state::config_file_path`]).
     pub host_path: PathBuf,
-    /// Content.
+    /// Its content, as in the manifest.
     pub content: String,
-    /// Unix mode.
+    /// Unix permission bits (`0o644` when the manifest sets none).
     pub mode: u32,
 }
 
@@ -46,18 +35,31 @@ pub struct MaterializedFile {
 pub struct DesiredContainer {
     /// Instance name.
     pub instance: String,
-    /// Create-time spec (labels include the config hash).
+    /// Create-time spec; its labels include the config hash and the per-field hashes. Its
+    /// environment holds secret values: never log it.
     pub spec: ContainerSpec,
-    /// `devarch.config_hash`.
+    /// `devarch.config_hash`: equal hash, nothing to recreate.
     pub config_hash: String,
-    /// Per-field hashes (`devarch.config_fields`).
+    /// Per-field hashes (`devarch.config_fields`), to name the fields forcing a recreate.
     pub field_hashes: BTreeMap<String, String>,
     /// Config files to write before the container is created.
     pub files: Vec<MaterializedFile>,
-    /// Instances that must be started (or healthy) first.
-    pub depends_on: Vec<(String, Condition)>,
-    /// Whether the spec has a health check.
+    /// Instances of the same stack that must be started (or healthy) first.
+    pub depends_on: Vec<(String, DependencyCondition)>,
+    /// Whether the spec has an enabled health check (not `[NONE]`).
     pub has_healthcheck: bool,
+}
+
+/// A fixed host port that a container still to be created needs, held by something else.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BusyPort {
+    /// The instance that needs it.
+    pub instance: String,
+    /// The port as `port/protocol` (`8080/tcp`).
+    pub port: String,
+    /// Who holds it, for people ("devarch stack a, instance web", "another process on this
+    /// machine").
+    pub holder: String,
 }
 
 /// The desired state of one stack.
@@ -65,132 +67,103 @@ pub struct DesiredContainer {
 pub struct DesiredStack {
     /// Stack name.
     pub name: String,
-    /// Whether containers should run.
+    /// Whether its containers should run (`enabled: false` stops them, deletes nothing).
     pub enabled: bool,
-    /// Network name.
+    /// Network name (`devarch-{stack}-net`).
     pub network: String,
-    /// Labels for the network.
+    /// Labels the network is created with.
     pub network_labels: BTreeMap<String, String>,
-    /// Named volumes by runtime name, with their labels.
+    /// Named volumes by runtime name, with the labels they are created with.
     pub volumes: BTreeMap<String, BTreeMap<String, String>>,
     /// Containers by instance name.
     pub containers: BTreeMap<String, DesiredContainer>,
-    /// Fixed host ports that containers still to be created need but something else holds:
-    /// `(instance, "port/proto", holder)`.
-    pub busy_ports: Vec<(String, String, String)>,
+    /// Fixed host ports held by something else: each is a plan conflict.
+    pub busy_ports: Vec<BusyPort>,
 }
 
-/// Building the desired state failed.
+/// What the allocation stage decided for one stack, from state under `--home`.
+#[derive(Clone, Debug, Default)]
+pub struct Bindings {
+    /// Secret values by (owning instance, secret name): every secret the stack's environment
+    /// refers to.
+    pub secrets: HashMap<(String, String), Secret>,
+    /// Host port of every published port: (instance, container port, protocol) → host port.
+    pub host_ports: HashMap<(String, u16, Protocol), u16>,
+    /// Fixed host ports that containers still to be created need but something else holds.
+    pub busy_ports: Vec<BusyPort>,
+}
+
+/// Building the desired state of an instance failed.
 #[derive(Debug, thiserror::Error)]
 pub enum DesiredError {
-    /// A referenced secret has no value and may not be generated.
-    #[error(
-        "secret {name:?} of instance {instance:?} in stack {stack:?} is not set; set it with `devarch secret set {stack} {instance}/{name}` (value on stdin)"
-    )]
-    MissingSecret {
-        /// Stack.
-        stack: String,
-        /// Instance owning it.
-        instance: String,
-        /// Secret name.
-        name: String,
-    },
-    /// The secret store failed.
-    #[error("secrets: {0}")]
-    Secrets(String),
-    /// Host port allocation failed.
-    #[error("host ports: {0}")]
-    Ports(String),
-    /// A field value could not be converted.
+    /// A field value could not be turned into an engine setting.
     #[error("instance {instance:?}: {message}")]
     Invalid {
-        /// Instance.
+        /// The instance.
         instance: String,
-        /// What is wrong.
+        /// What is wrong, for people.
         message: String,
+    },
+    /// The allocation stage left out a value the instance needs (a bug, never input).
+    #[error("instance {instance:?}: {what} was not allocated")]
+    Unbound {
+        /// The instance.
+        instance: String,
+        /// What is missing (`secret db/password`, `host port for 5432/tcp`).
+        what: String,
     },
 }
 
-/// State and context needed to build desired state.
+/// What [`build`] needs besides the stack and its bindings.
+#[derive(Clone, Copy, Debug)]
 pub struct DesiredContext<'a> {
-    /// `--home`.
+    /// `--home`: config files are materialised under it.
     pub home: &'a Path,
-    /// Value of the `devarch.owner` label (the manifests folder).
+    /// Value of the `devarch.owner` label (the manifests folder, absolute).
     pub owner: &'a str,
-    /// Secret values.
-    pub secrets: &'a SecretStore,
+    /// The user's home folder, for bind sources written `~/…` (None: taken literally).
+    pub user_home: Option<&'a Path>,
 }
 
-fn hash_hex(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
-}
-
-/// Labels every object of a stack carries.
-pub fn base_labels(stack: &str, owner: &str) -> BTreeMap<String, String> {
-    BTreeMap::from([
-        (LABEL_MANAGED_BY.to_string(), MANAGED_BY_VALUE.to_string()),
-        (LABEL_STACK.to_string(), stack.to_string()),
-        (LABEL_OWNER.to_string(), owner.to_string()),
-    ])
-}
-
-/// Generated secrets of an instance: names whose reference says `generate: true`.
-fn generated_secrets(inst: &EffectiveInstance) -> HashSet<String> {
-    inst.spec
-        .env
-        .values()
-        .chain(inst.spec.exports.iter().flat_map(|e| e.attributes.values()))
-        .filter_map(|v| match v {
-            Some(EnvValue::Secret(r)) if r.generate => Some(r.secret.clone()),
-            _ => None,
-        })
-        .collect()
-}
-
-fn resolve_env(
+/// Builds the desired state of a resolved stack from its bindings.
+///
+/// # Errors
+/// [`DesiredError::Invalid`] for a value that cannot become an engine setting (no image, a
+/// volume without name or source, a mode that is not octal, a duration or memory quantity
+/// that does not parse); [`DesiredError::Unbound`] when `bindings` lack a secret or port.
+pub fn build(
     stack: &ResolvedStack,
-    inst: &EffectiveInstance,
     ctx: &DesiredContext<'_>,
-) -> Result<Vec<(String, String)>, DesiredError> {
-    let mut out = Vec::with_capacity(inst.env.len());
-    for (k, v) in &inst.env {
-        let mut value = String::new();
-        for part in &v.0 {
-            match part {
-                EnvPart::Lit(s) => value.push_str(s),
-                EnvPart::Secret { instance, name } => {
-                    let owner = stack.instances.get(instance);
-                    let generate = owner.is_some_and(|o| generated_secrets(o).contains(name));
-                    let secret = if generate {
-                        ctx.secrets
-                            .get_or_generate(&stack.name, instance, name)
-                            .map(Some)
-                    } else {
-                        ctx.secrets.get(&stack.name, instance, name)
-                    }
-                    .map_err(|e| DesiredError::Secrets(e.to_string()))?;
-                    let secret = secret.ok_or_else(|| DesiredError::MissingSecret {
-                        stack: stack.name.clone(),
-                        instance: instance.clone(),
-                        name: name.clone(),
-                    })?;
-                    value.push_str(secret.expose());
-                }
+    bindings: &Bindings,
+) -> Result<DesiredStack, DesiredError> {
+    let labels = identity::stack_labels(&stack.name, ctx.owner);
+    let mut volumes = BTreeMap::new();
+    let mut containers = BTreeMap::new();
+    for inst in stack.instances.values() {
+        let mut spec = base_spec(stack, inst, bindings)?;
+        spec.ports = port_bindings(inst, bindings)?;
+        for (mount, volume) in volume_mounts(stack, inst, ctx)? {
+            if let Some(name) = volume {
+                let mut l = labels.clone();
+                l.insert(LABEL_INSTANCE.into(), inst.name.clone());
+                volumes.insert(name, l);
             }
+            spec.mounts.push(mount);
         }
-        out.push((k.clone(), value));
+        let files = config_files(stack, inst, ctx, &mut spec)?;
+        spec.healthcheck = healthcheck(inst)?;
+        set_resources(inst, &mut spec)?;
+        containers.insert(inst.name.clone(), finish(inst, spec, files, &labels));
     }
-    Ok(out)
-}
-
-/// Host path of a materialized config file.
-pub fn config_file_path(home: &Path, stack: &str, instance: &str, target: &str) -> PathBuf {
-    let encoded = target.trim_start_matches('/').replace('/', "__");
-    home.join("stacks")
-        .join(stack)
-        .join(instance)
-        .join("files")
-        .join(encoded)
+    Ok(DesiredStack {
+        name: stack.name.clone(),
+        enabled: stack.enabled,
+        network: stack.network.clone(),
+        network_labels: labels,
+        volumes,
+        containers,
+        busy_ports: bindings.busy_ports.clone(),
+    })
 }
 
 fn invalid(inst: &EffectiveInstance, message: impl Into<String>) -> DesiredError {
@@ -200,11 +173,170 @@ fn invalid(inst: &EffectiveInstance, message: impl Into<String>) -> DesiredError
     }
 }
 
+/// Name, image, command, environment and the other scalar settings of the container.
+fn base_spec(
+    stack: &ResolvedStack,
+    inst: &EffectiveInstance,
+    bindings: &Bindings,
+) -> Result<ContainerSpec, DesiredError> {
+    let image = inst.spec.image.clone().ok_or_else(|| {
+        invalid(
+            inst,
+            "no image (set `image` in the template or the instance)",
+        )
+    })?;
+    Ok(ContainerSpec {
+        name: inst.container.clone(),
+        image,
+        command: inst.spec.command.clone(),
+        entrypoint: inst.spec.entrypoint.clone(),
+        env: environment(inst, bindings)?,
+        labels: BTreeMap::new(),
+        working_dir: inst.spec.working_dir.clone(),
+        user: inst.spec.user.clone(),
+        hostname: Some(inst.name.clone()),
+        network: stack.network.clone(),
+        aliases: vec![inst.name.clone()],
+        ..ContainerSpec::default()
+    })
+}
+
+/// The instance's final environment with secret values filled in.
+fn environment(
+    inst: &EffectiveInstance,
+    bindings: &Bindings,
+) -> Result<Vec<(String, String)>, DesiredError> {
+    let mut out = Vec::with_capacity(inst.env.len());
+    for (k, v) in &inst.env {
+        let mut value = String::new();
+        for part in &v.0 {
+            match part {
+                EnvPart::Lit(s) => value.push_str(s),
+                EnvPart::Secret { instance, name } => {
+                    let key = (instance.clone(), name.clone());
+                    let secret =
+                        bindings
+                            .secrets
+                            .get(&key)
+                            .ok_or_else(|| DesiredError::Unbound {
+                                instance: inst.name.clone(),
+                                what: format!("secret {instance}/{name}"),
+                            })?;
+                    value.push_str(secret.expose());
+                }
+            }
+        }
+        out.push((k.clone(), value));
+    }
+    Ok(out)
+}
+
+/// Published ports with their allocated host ports (ports without `host` are not published).
+fn port_bindings(
+    inst: &EffectiveInstance,
+    bindings: &Bindings,
+) -> Result<Vec<PortBinding>, DesiredError> {
+    let mut out = Vec::new();
+    for p in inst.spec.ports.iter().filter(|p| p.host.is_some()) {
+        let key = (inst.name.clone(), p.container, p.protocol);
+        let host_port = *bindings
+            .host_ports
+            .get(&key)
+            .ok_or_else(|| DesiredError::Unbound {
+                instance: inst.name.clone(),
+                what: format!("host port for {}/{}", p.container, p.protocol),
+            })?;
+        out.push(PortBinding {
+            container_port: p.container,
+            protocol: match p.protocol {
+                Protocol::Tcp => PortProtocol::Tcp,
+                Protocol::Udp => PortProtocol::Udp,
+            },
+            host_ip: p.host_ip.clone(),
+            host_port,
+        });
+    }
+    Ok(out)
+}
+
+/// The instance's volume mounts, each with the runtime name of its named volume (None for a
+/// bind mount).
+fn volume_mounts(
+    stack: &ResolvedStack,
+    inst: &EffectiveInstance,
+    ctx: &DesiredContext<'_>,
+) -> Result<Vec<(Mount, Option<String>)>, DesiredError> {
+    let mut out = Vec::new();
+    for v in &inst.spec.volumes {
+        let (source, volume) = match (&v.name, &v.source) {
+            (Some(n), _) => {
+                let name = identity::volume_name(&stack.name, &inst.name, n);
+                (MountSource::Volume { name: name.clone() }, Some(name))
+            }
+            (None, Some(src)) => {
+                let path = bind_source(inst, src, ctx.user_home);
+                (MountSource::Bind { path }, None)
+            }
+            (None, None) => return Err(invalid(inst, "a volume needs name or source")),
+        };
+        let mount = Mount {
+            source,
+            target: v.target.clone(),
+            read_only: v.read_only,
+        };
+        out.push((mount, volume));
+    }
+    Ok(out)
+}
+
+/// The absolute host path of a bind source: `~/…` under the user's home, a relative path
+/// under the folder of the manifest that defines the instance; `.` and `..` folded away.
+fn bind_source(inst: &EffectiveInstance, src: &str, user_home: Option<&Path>) -> String {
+    let path = match (src.strip_prefix("~/"), user_home) {
+        (Some(rest), Some(home)) => home.join(rest),
+        (Some(_), None) => PathBuf::from(src),
+        (None, _) => inst.base_dir.join(src),
+    };
+    let abs = std::path::absolute(&path).unwrap_or(path);
+    normalize(&abs).display().to_string()
+}
+
+/// Config files to materialise, each also added to `spec` as a read-only bind mount.
+fn config_files(
+    stack: &ResolvedStack,
+    inst: &EffectiveInstance,
+    ctx: &DesiredContext<'_>,
+    spec: &mut ContainerSpec,
+) -> Result<Vec<MaterializedFile>, DesiredError> {
+    let mut files = Vec::new();
+    for f in &inst.spec.config_files {
+        let host_path = crate::state::config_file_path(ctx.home, &stack.name, &inst.name, &f.path);
+        let mode = match &f.mode {
+            Some(m) => u32::from_str_radix(m, 8)
+                .map_err(|_| invalid(inst, format!("config file mode {m:?} is not octal")))?,
+            None => 0o644,
+        };
+        spec.mounts.push(Mount {
+            source: MountSource::Bind {
+                path: host_path.display().to_string(),
+            },
+            target: f.path.clone(),
+            read_only: true,
+        });
+        files.push(MaterializedFile {
+            host_path,
+            content: f.content.clone(),
+            mode,
+        });
+    }
+    Ok(files)
+}
+
 fn duration(
     inst: &EffectiveInstance,
     field: &str,
     v: &Option<String>,
-) -> Result<Option<std::time::Duration>, DesiredError> {
+) -> Result<Option<Duration>, DesiredError> {
     v.as_deref()
         .map(|s| {
             parse_duration(s).ok_or_else(|| {
@@ -214,229 +346,91 @@ fn duration(
         .transpose()
 }
 
-/// Build the desired state of a resolved stack. Assigns `auto` host ports (recorded in
-/// `ports`) and resolves secrets.
-///
-/// # Errors
-/// [`DesiredError`] for a missing secret, a store failure or an unconvertible value.
-///
-/// `existing` names the instances whose containers exist: their host ports are theirs. For
-/// the others, a recorded `auto` port that something else took meanwhile is replaced (only
-/// when `repick_busy`: the caller holds the stack's lock and observed after taking it), and a
-/// fixed port that something else holds is reported in [`DesiredStack::busy_ports`].
-pub fn build(
-    stack: &ResolvedStack,
-    ctx: &DesiredContext<'_>,
-    ports: &mut PortStore,
-    fixed_in_use: &HashSet<u16>,
-    existing: &HashSet<String>,
-    repick_busy: bool,
-) -> Result<DesiredStack, DesiredError> {
-    let mut busy_ports = Vec::new();
-    let labels = base_labels(&stack.name, ctx.owner);
-    let mut volumes = BTreeMap::new();
-    let mut containers = BTreeMap::new();
-    for inst in stack.instances.values() {
-        let mut spec = ContainerSpec {
-            name: inst.container.clone(),
-            image: inst.spec.image.clone().ok_or_else(|| {
-                invalid(
-                    inst,
-                    "no image (set `image` in the template or the instance)",
-                )
-            })?,
-            command: inst.spec.command.clone(),
-            entrypoint: inst.spec.entrypoint.clone(),
-            env: resolve_env(stack, inst, ctx)?,
-            labels: BTreeMap::new(),
-            working_dir: inst.spec.working_dir.clone(),
-            user: inst.spec.user.clone(),
-            hostname: Some(inst.name.clone()),
-            network: stack.network.clone(),
-            aliases: vec![inst.name.clone()],
-            ..ContainerSpec::default()
-        };
-        for p in &inst.spec.ports {
-            let protocol = match p.protocol {
-                Protocol::Tcp => PortProtocol::Tcp,
-                Protocol::Udp => PortProtocol::Udp,
-            };
-            let new = !existing.contains(&inst.name);
-            let host_port = match p.host {
-                None => continue,
-                Some(HostPort::Fixed(h)) => {
-                    if new && !PortStore::is_free_on_host(h, p.protocol) {
-                        let holder = match ports.holder(h, p.protocol) {
-                            Some((s, i)) if s != stack.name || i != inst.name => {
-                                format!("devarch stack {s}, instance {i}")
-                            }
-                            _ => "another process on this machine".to_string(),
-                        };
-                        busy_ports.push((inst.name.clone(), format!("{h}/{}", p.protocol), holder));
-                    }
-                    h
-                }
-                Some(HostPort::Auto) => {
-                    if new
-                        && repick_busy
-                        && let Some(h) =
-                            ports.assigned(&stack.name, &inst.name, p.container, p.protocol)
-                        && !PortStore::is_free_on_host(h, p.protocol)
-                    {
-                        // Taken by someone else since it was picked: pick another.
-                        ports.release_instance(&stack.name, &inst.name);
-                    }
-                    ports
-                        .assign_auto(
-                            &stack.name,
-                            &inst.name,
-                            p.container,
-                            p.protocol,
-                            fixed_in_use,
-                        )
-                        .map_err(|e| DesiredError::Ports(e.to_string()))?
-                }
-            };
-            spec.ports.push(PortBinding {
-                container_port: p.container,
-                protocol,
-                host_ip: p.host_ip.clone(),
-                host_port,
-            });
-        }
-        for v in &inst.spec.volumes {
-            let source = match (&v.name, &v.source) {
-                (Some(n), _) => {
-                    let name = identity::volume_name(&stack.name, &inst.name, n);
-                    let mut l = labels.clone();
-                    l.insert(LABEL_INSTANCE.into(), inst.name.clone());
-                    volumes.insert(name.clone(), l);
-                    MountSource::Volume { name }
-                }
-                (None, Some(src)) => {
-                    let path = if let Some(rest) = src.strip_prefix("~/") {
-                        crate::state::default_home()
-                            .parent()
-                            .map(|h| h.join(rest))
-                            .unwrap_or_else(|| PathBuf::from(src))
-                    } else {
-                        inst.base_dir.join(src)
-                    };
-                    let abs = std::path::absolute(&path).unwrap_or(path);
-                    MountSource::Bind {
-                        path: normalize(&abs).display().to_string(),
-                    }
-                }
-                (None, None) => return Err(invalid(inst, "a volume needs name or source")),
-            };
-            spec.mounts.push(Mount {
-                source,
-                target: v.target.clone(),
-                read_only: v.read_only,
-            });
-        }
-        let mut files = Vec::new();
-        for f in &inst.spec.config_files {
-            let host_path = config_file_path(ctx.home, &stack.name, &inst.name, &f.path);
-            let mode = match &f.mode {
-                Some(m) => u32::from_str_radix(m, 8)
-                    .map_err(|_| invalid(inst, format!("config file mode {m:?} is not octal")))?,
-                None => 0o644,
-            };
-            spec.mounts.push(Mount {
-                source: MountSource::Bind {
-                    path: host_path.display().to_string(),
-                },
-                target: f.path.clone(),
-                read_only: true,
-            });
-            files.push(MaterializedFile {
-                host_path,
-                content: f.content.clone(),
-                mode,
-            });
-        }
-        if let Some(hc) = &inst.spec.healthcheck {
-            spec.healthcheck = if hc.disable {
-                Some(HealthSpec {
-                    test: vec!["NONE".into()],
-                    interval: None,
-                    timeout: None,
-                    retries: None,
-                    start_period: None,
-                })
-            } else {
-                hc.test
-                    .clone()
-                    .map(|test| -> Result<HealthSpec, DesiredError> {
-                        Ok(HealthSpec {
-                            test,
-                            interval: duration(inst, "interval", &hc.interval)?,
-                            timeout: duration(inst, "timeout", &hc.timeout)?,
-                            retries: hc.retries,
-                            start_period: duration(inst, "startPeriod", &hc.start_period)?,
-                        })
-                    })
-                    .transpose()?
-            };
-        }
-        if let Some(r) = &inst.spec.resources {
-            spec.nano_cpus = r.cpus.map(|c| (c * 1e9).round() as i64);
-            spec.memory = r
-                .memory
-                .as_deref()
-                .map(|m| {
-                    parse_memory(m)
-                        .map(|b| b as i64)
-                        .ok_or_else(|| invalid(inst, format!("memory {m:?} is not a quantity")))
-                })
-                .transpose()?;
-        }
-        for (k, v) in &inst.spec.labels {
-            if let Some(v) = v {
-                spec.labels.insert(k.clone(), v.clone());
-            }
-        }
-        spec.labels.extend(labels.clone());
-        spec.labels.insert(LABEL_INSTANCE.into(), inst.name.clone());
-        spec.labels
-            .insert(LABEL_TEMPLATE.into(), inst.template.clone());
-
-        let field_hashes = field_hashes(&spec, &files);
-        let config_hash = combine(&field_hashes);
-        spec.labels
-            .insert(LABEL_CONFIG_HASH.into(), config_hash.clone());
-        spec.labels
-            .insert(LABEL_CONFIG_FIELDS.into(), encode_fields(&field_hashes));
-        containers.insert(
-            inst.name.clone(),
-            DesiredContainer {
-                instance: inst.name.clone(),
-                has_healthcheck: spec
-                    .healthcheck
-                    .as_ref()
-                    .is_some_and(|h| h.test.first().map(String::as_str) != Some("NONE")),
-                spec,
-                config_hash,
-                field_hashes,
-                files,
-                depends_on: inst
-                    .depends_on
-                    .iter()
-                    .map(|d| (d.instance.clone(), d.condition))
-                    .collect(),
-            },
-        );
+/// The engine health check: the manifest's, `[NONE]` when it disables an inherited one, or
+/// none (the image's own applies).
+fn healthcheck(inst: &EffectiveInstance) -> Result<Option<HealthSpec>, DesiredError> {
+    let Some(hc) = &inst.spec.healthcheck else {
+        return Ok(None);
+    };
+    if hc.disable {
+        return Ok(Some(HealthSpec {
+            test: vec!["NONE".into()],
+            interval: None,
+            timeout: None,
+            retries: None,
+            start_period: None,
+        }));
     }
-    Ok(DesiredStack {
-        name: stack.name.clone(),
-        enabled: stack.enabled,
-        network: stack.network.clone(),
-        network_labels: labels,
-        volumes,
-        containers,
-        busy_ports,
-    })
+    let Some(test) = hc.test.clone() else {
+        return Ok(None);
+    };
+    Ok(Some(HealthSpec {
+        test,
+        interval: duration(inst, "interval", &hc.interval)?,
+        timeout: duration(inst, "timeout", &hc.timeout)?,
+        retries: hc.retries,
+        start_period: duration(inst, "startPeriod", &hc.start_period)?,
+    }))
+}
+
+/// CPU and memory limits.
+fn set_resources(inst: &EffectiveInstance, spec: &mut ContainerSpec) -> Result<(), DesiredError> {
+    let Some(r) = &inst.spec.resources else {
+        return Ok(());
+    };
+    spec.nano_cpus = r.cpus.map(|c| (c * 1e9).round() as i64);
+    spec.memory = r
+        .memory
+        .as_deref()
+        .map(|m| {
+            parse_memory(m)
+                .map(|b| b as i64)
+                .ok_or_else(|| invalid(inst, format!("memory {m:?} is not a quantity")))
+        })
+        .transpose()?;
+    Ok(())
+}
+
+/// Labels (the manifest's, then devarch's own over them), then the config hash.
+fn finish(
+    inst: &EffectiveInstance,
+    mut spec: ContainerSpec,
+    files: Vec<MaterializedFile>,
+    labels: &BTreeMap<String, String>,
+) -> DesiredContainer {
+    for (k, v) in &inst.spec.labels {
+        if let Some(v) = v {
+            spec.labels.insert(k.clone(), v.clone());
+        }
+    }
+    spec.labels.extend(labels.clone());
+    spec.labels.insert(LABEL_INSTANCE.into(), inst.name.clone());
+    spec.labels
+        .insert(LABEL_TEMPLATE.into(), inst.template.clone());
+    let field_hashes = field_hashes(&spec, &files);
+    let config_hash = combine(&field_hashes);
+    spec.labels
+        .insert(LABEL_CONFIG_HASH.into(), config_hash.clone());
+    spec.labels.insert(
+        LABEL_CONFIG_FIELDS.into(),
+        identity::encode_config_fields(&field_hashes),
+    );
+    DesiredContainer {
+        instance: inst.name.clone(),
+        has_healthcheck: spec
+            .healthcheck
+            .as_ref()
+            .is_some_and(|h| h.test.first().map(String::as_str) != Some("NONE")),
+        spec,
+        config_hash,
+        field_hashes,
+        files,
+        depends_on: inst
+            .depends_on
+            .iter()
+            .map(|d| (d.instance.clone(), d.condition))
+            .collect(),
+    }
 }
 
 /// Remove `.` and `..` components without touching the filesystem.
@@ -452,76 +446,4 @@ fn normalize(p: &Path) -> PathBuf {
         }
     }
     out
-}
-
-/// Per-field hashes of everything in a spec that affects the container.
-pub fn field_hashes(spec: &ContainerSpec, files: &[MaterializedFile]) -> BTreeMap<String, String> {
-    let mut out = BTreeMap::new();
-    let value = serde_json::to_value(spec).expect("spec serializes");
-    if let serde_json::Value::Object(fields) = value {
-        for (k, v) in fields {
-            if k == "labels" {
-                continue;
-            }
-            out.insert(k, hash_hex(v.to_string().as_bytes())[..12].to_string());
-        }
-    }
-    let labels: BTreeMap<&String, &String> = spec
-        .labels
-        .iter()
-        .filter(|(k, _)| *k != LABEL_CONFIG_HASH && *k != LABEL_CONFIG_FIELDS)
-        .collect();
-    out.insert(
-        "labels".into(),
-        hash_hex(serde_json::to_string(&labels).expect("labels").as_bytes())[..12].to_string(),
-    );
-    let mut env = Sha256::new();
-    for (k, v) in &spec.env {
-        env.update(k.as_bytes());
-        env.update([0]);
-        env.update(v.as_bytes());
-        env.update([0]);
-    }
-    out.insert("env".into(), hex::encode(env.finalize())[..12].to_string());
-    let mut f = Sha256::new();
-    for file in files {
-        f.update(file.host_path.display().to_string().as_bytes());
-        f.update([0]);
-        f.update(file.content.as_bytes());
-        f.update(file.mode.to_be_bytes());
-    }
-    out.insert(
-        "configFiles".into(),
-        hex::encode(f.finalize())[..12].to_string(),
-    );
-    out
-}
-
-fn combine(fields: &BTreeMap<String, String>) -> String {
-    let mut h = Sha256::new();
-    h.update(HASH_VERSION.as_bytes());
-    for (k, v) in fields {
-        h.update(k.as_bytes());
-        h.update(b"=");
-        h.update(v.as_bytes());
-        h.update(b";");
-    }
-    format!("v{HASH_VERSION}-{}", &hex::encode(h.finalize())[..32])
-}
-
-/// `field=hash,...` for the `devarch.config_fields` label.
-pub fn encode_fields(fields: &BTreeMap<String, String>) -> String {
-    fields
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect::<Vec<_>>()
-        .join(",")
-}
-
-/// Parse the `devarch.config_fields` label.
-pub fn decode_fields(s: &str) -> BTreeMap<String, String> {
-    s.split(',')
-        .filter_map(|kv| kv.split_once('='))
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
 }

@@ -6,6 +6,7 @@ diagnostics, and the stacks they touch are left out of the result.
 */
 
 pub mod desired;
+pub mod hash;
 pub mod merge;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -16,7 +17,7 @@ use serde::Serialize;
 
 use crate::identity;
 use crate::manifests::diagnostics::Diagnostic;
-use crate::manifests::types::{Condition, EnvValue, HostPort, Protocol, ServiceSpec};
+use crate::manifests::types::{DependencyCondition, EnvValue, HostPort, Protocol, ServiceSpec};
 use crate::manifests::validate::{InstanceModel, Model, StackModel};
 
 /// One piece of an environment value.
@@ -89,7 +90,7 @@ pub struct DependencyEdge {
     /// The instance depended on.
     pub instance: String,
     /// When it counts as ready.
-    pub condition: Condition,
+    pub condition: DependencyCondition,
 }
 
 /// The desired state of one instance.
@@ -484,7 +485,9 @@ fn resolve_dependencies(
                 continue;
             }
             match out.iter_mut().find(|e| e.instance == t) {
-                Some(e) if dep.condition == Condition::Healthy => e.condition = Condition::Healthy,
+                Some(e) if dep.condition == DependencyCondition::Healthy => {
+                    e.condition = DependencyCondition::Healthy
+                }
                 Some(_) => {}
                 None => out.push(DependencyEdge {
                     instance: t,

@@ -4,6 +4,7 @@
 - `secrets/{stack}.json` — each stack's secrets, encrypted at rest ([`secrets`]);
 - `ports.json` — host ports picked for `host: auto`, kept across re-plans and
   restarts ([`ports`]);
+- `stacks/{stack}/{instance}/files/` — materialised config files ([`config_file_path`]);
 - `secrets.lock`, `ports.lock` — advisory locks, so several devarch processes can
   share one home.
 
@@ -26,6 +27,17 @@ pub fn default_home() -> PathBuf {
         Some(home) if !home.is_empty() => PathBuf::from(home).join(".devarch"),
         _ => PathBuf::from("/root/.devarch"),
     }
+}
+
+/// Host path of a config file materialised for `instance` of `stack`:
+/// `{home}/stacks/{stack}/{instance}/files/{target with '/' spelled '__'}`.
+pub fn config_file_path(home: &Path, stack: &str, instance: &str, target: &str) -> PathBuf {
+    let encoded = target.trim_start_matches('/').replace('/', "__");
+    home.join("stacks")
+        .join(stack)
+        .join(instance)
+        .join("files")
+        .join(encoded)
 }
 
 /// Create `dir` (and its parents) with mode 0700 when missing.

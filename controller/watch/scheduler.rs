@@ -9,12 +9,12 @@ The split follows kube-runtime's mechanism vs policy:
 - [`Handle`] is the cheap, cloneable way in from anywhere: a file-watcher thread, an engine
   event task, a resync timer.
 - [`run`] drives it: it takes due keys, calls `reconcile`, asks `error_policy` on failure,
-  requeues per the returned [`Action`] and reports each [`Outcome`] to a callback.
+  requeues per the returned [`Requeue`] and reports each [`Outcome`] to a callback.
 - [`Backoff`] and [`ExponentialBackoff`] give per-key retry delays, reset on success.
 
 ```no_run
 # use std::time::Duration;
-# use devarch::controller::scheduler::*;
+# use devarch::watch::scheduler::*;
 # use tokio_util::sync::CancellationToken;
 # #[derive(Debug, thiserror::Error)] #[error("failed")] struct Failed;
 # async fn example(shutdown: CancellationToken) {
@@ -26,7 +26,7 @@ run(
     Config::default(),
     |key, reasons, _shutdown| async move {
         println!("reconciling {key} because {reasons:?}");
-        Ok::<_, Failed>(Action::requeue(Duration::from_mins(5)))
+        Ok::<_, Failed>(Requeue::after(Duration::from_mins(5)))
     },
     default_error_policy,
     |outcome| println!("{:?} → {:?}", outcome.key, outcome.action),
@@ -65,16 +65,16 @@ pub const MAX_REASONS: usize = 32;
 /// identity, so it never creates a second pending entry.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum Reason<R> {
+pub enum ScheduleReason<R> {
     /// Asked for through [`Scheduler::schedule`] or a [`Handle`].
     Requested(R),
-    /// The previous reconcile succeeded and returned [`Action::requeue`] with this delay.
+    /// The previous reconcile succeeded and returned [`Requeue::requeue`] with this delay.
     Requeue(Duration),
     /// The previous reconcile failed and the error policy asked for a retry after this delay.
     Retry(Duration),
 }
 
-impl<R: fmt::Display> fmt::Display for Reason<R> {
+impl<R: fmt::Display> fmt::Display for ScheduleReason<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Requested(reason) => reason.fmt(f),
@@ -86,16 +86,23 @@ impl<R: fmt::Display> fmt::Display for Reason<R> {
 
 /// What to do with a key after a reconcile: the only thing policy returns.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct Action {
-    requeue_after: Option<Duration>,
+pub struct Requeue {
+    next: Next,
 }
 
-impl Action {
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Next {
+    After(Duration),
+    AwaitChange,
+    Backoff,
+}
+
+impl Requeue {
     /// Run the key again after `after`, unless something schedules it earlier.
     #[must_use]
-    pub const fn requeue(after: Duration) -> Self {
+    pub const fn after(after: Duration) -> Self {
         Self {
-            requeue_after: Some(after),
+            next: Next::After(after),
         }
     }
 
@@ -103,14 +110,35 @@ impl Action {
     #[must_use]
     pub const fn await_change() -> Self {
         Self {
-            requeue_after: None,
+            next: Next::AwaitChange,
         }
     }
 
-    /// The requeue delay, or `None` for [`Action::await_change`].
+    /// Run the key again after its next backoff delay, as after a failure, although the
+    /// reconcile itself succeeded (its outcome is a state that only the world outside can
+    /// change, such as a name held by someone else): consecutive backoffs walk the key's
+    /// [`Backoff`], and any other answer resets it. When the backoff has given up, the key
+    /// waits for a change.
+    #[must_use]
+    pub const fn backoff() -> Self {
+        Self {
+            next: Next::Backoff,
+        }
+    }
+
+    /// The requeue delay of [`Requeue::after`]; `None` for the others.
     #[must_use]
     pub const fn requeue_after(&self) -> Option<Duration> {
-        self.requeue_after
+        match self.next {
+            Next::After(d) => Some(d),
+            _ => None,
+        }
+    }
+
+    /// Whether this is [`Requeue::backoff`].
+    #[must_use]
+    pub const fn is_backoff(&self) -> bool {
+        matches!(self.next, Next::Backoff)
     }
 }
 
@@ -335,7 +363,7 @@ impl<K, R> Handle<K, R> {
 
 struct Entry<R> {
     run_at: Instant,
-    reasons: Vec<Reason<R>>,
+    reasons: Vec<ScheduleReason<R>>,
 }
 
 /// The pending set: at most one entry per key, due at the earliest time asked for.
@@ -388,7 +416,7 @@ impl<K: Key, R> Scheduler<K, R> {
     /// Queue `key` to run at `run_at`; if it is already pending, keep the earlier due time
     /// and record `reason` on the existing entry.
     pub fn schedule(&mut self, key: K, reason: R, run_at: Instant) {
-        self.push(key, Reason::Requested(reason), run_at);
+        self.push(key, ScheduleReason::Requested(reason), run_at);
     }
 
     /// How many keys are pending.
@@ -415,7 +443,7 @@ impl<K: Key, R> Scheduler<K, R> {
         &mut self,
         now: Instant,
         mut hold: impl FnMut(&K) -> bool,
-    ) -> Option<(K, Vec<Reason<R>>)> {
+    ) -> Option<(K, Vec<ScheduleReason<R>>)> {
         let slot = self
             .queue
             .iter()
@@ -428,7 +456,7 @@ impl<K: Key, R> Scheduler<K, R> {
         Some((key, entry.reasons))
     }
 
-    fn push(&mut self, key: K, reason: Reason<R>, run_at: Instant) {
+    fn push(&mut self, key: K, reason: ScheduleReason<R>, run_at: Instant) {
         let Some(entry) = self.entries.get_mut(&key) else {
             self.queue.insert((run_at, key.clone()));
             self.entries.insert(
@@ -460,7 +488,7 @@ impl<K: Key, R> Scheduler<K, R> {
     fn accept(&mut self, request: Request<K, R>) {
         self.push(
             request.key,
-            Reason::Requested(request.reason),
+            ScheduleReason::Requested(request.reason),
             request.run_at,
         );
     }
@@ -493,7 +521,7 @@ impl Default for Config {
     }
 }
 
-/// Why a reconcile produced no [`Action`], generic over the reconciler's error.
+/// Why a reconcile produced no [`Requeue`], generic over the reconciler's error.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error<E> {
@@ -512,10 +540,11 @@ pub struct Outcome<K, E> {
     /// The key that ran.
     pub key: K,
     /// What `reconcile` returned.
-    pub result: Result<Action, Error<E>>,
+    pub result: Result<Requeue, Error<E>>,
     /// What the runner does next: the returned action, or the error policy's on failure.
-    pub action: Action,
-    /// Consecutive failures of this key including this one; 0 after a success.
+    pub action: Requeue,
+    /// Consecutive failures (or [`Requeue::backoff`] answers) of this key including this one;
+    /// 0 after any other success.
     pub failures: u32,
     /// How long the reconcile took.
     pub elapsed: Duration,
@@ -523,8 +552,8 @@ pub struct Outcome<K, E> {
 
 /// The default error policy: retry after the key's backoff delay, or wait for a change once
 /// the backoff has given up.
-pub fn default_error_policy<K, E>(_key: &K, _error: &Error<E>, delay: Option<Duration>) -> Action {
-    delay.map_or_else(Action::await_change, Action::requeue)
+pub fn default_error_policy<K, E>(_key: &K, _error: &Error<E>, delay: Option<Duration>) -> Requeue {
+    delay.map_or_else(Requeue::await_change, Requeue::after)
 }
 
 /// Run `reconcile` for due keys until `shutdown` is cancelled and the running ones finish.
@@ -541,7 +570,7 @@ pub fn default_error_policy<K, E>(_key: &K, _error: &Error<E>, delay: Option<Dur
 ///   pending and runs once more after the current run, however many requests came in.
 /// - At most `config.concurrency` reconciles at once; due keys start in order of due time,
 ///   then key, and a key that is running never holds up another one.
-/// - [`Action::requeue`] (from `reconcile` or the error policy) schedules the key again,
+/// - [`Requeue::requeue`] (from `reconcile` or the error policy) schedules the key again,
 ///   merged with any pending request: the earlier due time wins.
 /// - Consecutive failures of a key walk its own backoff; a success resets it.
 /// - A failure, or a panic, of one key never stops the loop.
@@ -569,13 +598,13 @@ pub async fn run<K, R, B, E, F, Fut, G, O>(
     R: Debug + Send + 'static,
     B: Backoff + Clone,
     E: Send + 'static,
-    F: FnMut(K, Vec<Reason<R>>, CancellationToken) -> Fut,
-    Fut: Future<Output = Result<Action, E>> + Send + 'static,
-    G: FnMut(&K, &Error<E>, Option<Duration>) -> Action,
+    F: FnMut(K, Vec<ScheduleReason<R>>, CancellationToken) -> Fut,
+    Fut: Future<Output = Result<Requeue, E>> + Send + 'static,
+    G: FnMut(&K, &Error<E>, Option<Duration>) -> Requeue,
     O: FnMut(Outcome<K, E>),
 {
     let concurrency = config.concurrency.max(1);
-    let mut tasks: JoinSet<Result<Action, E>> = JoinSet::new();
+    let mut tasks: JoinSet<Result<Requeue, E>> = JoinSet::new();
     let mut running: HashMap<task::Id, (K, Instant)> = HashMap::new();
     let mut running_keys: HashSet<K> = HashSet::new();
     let mut failing: HashMap<K, Failing<B>> = HashMap::new();
@@ -625,26 +654,26 @@ pub async fn run<K, R, B, E, F, Fut, G, O>(
                     continue;
                 };
                 running_keys.remove(&key);
+                let backed_off = matches!(&result, Ok(action) if action.is_backoff());
                 let (action, failures) = match &result {
+                    Ok(_) if backed_off => {
+                        let (delay, failures) = walk_backoff(&mut failing, &key, &config.backoff);
+                        (delay.map_or_else(Requeue::await_change, Requeue::after), failures)
+                    }
                     Ok(action) => {
                         failing.remove(&key);
                         (*action, 0)
                     }
                     Err(error) => {
-                        let state = failing.entry(key.clone()).or_insert_with(|| Failing {
-                            backoff: config.backoff.clone(),
-                            failures: 0,
-                        });
-                        state.failures = state.failures.saturating_add(1);
-                        let delay = state.backoff.next();
-                        (error_policy(&key, error, delay), state.failures)
+                        let (delay, failures) = walk_backoff(&mut failing, &key, &config.backoff);
+                        (error_policy(&key, error, delay), failures)
                     }
                 };
                 if let Some(after) = action.requeue_after() {
-                    let reason = if result.is_ok() {
-                        Reason::Requeue(after)
+                    let reason = if result.is_ok() && !backed_off {
+                        ScheduleReason::Requeue(after)
                     } else {
-                        Reason::Retry(after)
+                        ScheduleReason::Retry(after)
                     };
                     // A delay too large to represent never comes due.
                     if let Some(run_at) = Instant::now().checked_add(after) {
@@ -665,10 +694,25 @@ pub async fn run<K, R, B, E, F, Fut, G, O>(
     }
 }
 
-/// Backoff state of a key whose last reconcile failed.
+/// Backoff state of a key whose last reconcile failed (or asked for [`Requeue::backoff`]).
 struct Failing<B> {
     backoff: B,
     failures: u32,
+}
+
+/// Counts one more consecutive failure of `key` and takes its next backoff delay (`None`
+/// once the backoff has given up); returns the delay and the count.
+fn walk_backoff<K: Key, B: Backoff + Clone>(
+    failing: &mut HashMap<K, Failing<B>>,
+    key: &K,
+    initial: &B,
+) -> (Option<Duration>, u32) {
+    let state = failing.entry(key.clone()).or_insert_with(|| Failing {
+        backoff: initial.clone(),
+        failures: 0,
+    });
+    state.failures = state.failures.saturating_add(1);
+    (state.backoff.next(), state.failures)
 }
 
 #[cfg(test)]
@@ -714,14 +758,14 @@ mod tests {
     struct Start {
         key: TestKey,
         at: Duration,
-        reasons: Vec<Reason<TestKey>>,
+        reasons: Vec<ScheduleReason<TestKey>>,
     }
 
     /// What the reconciler saw: starts, and how many ran at once (overall and per key).
     #[derive(Default)]
     struct Probe {
         starts: Mutex<Vec<Start>>,
-        outcomes: Mutex<Vec<(TestKey, bool, Action, u32)>>,
+        outcomes: Mutex<Vec<(TestKey, bool, Requeue, u32)>>,
         per_key: Mutex<HashMap<TestKey, usize>>,
         max_per_key: AtomicUsize,
         running: AtomicUsize,
@@ -770,7 +814,7 @@ mod tests {
     fn start(
         concurrency: usize,
         work: Duration,
-        script: impl Fn(TestKey, usize) -> Result<Action, Boom> + Send + Sync + 'static,
+        script: impl Fn(TestKey, usize) -> Result<Requeue, Boom> + Send + Sync + 'static,
     ) -> Harness {
         start_with(Scheduler::new(), concurrency, work, script)
     }
@@ -779,7 +823,7 @@ mod tests {
         scheduler: Scheduler<TestKey, TestKey>,
         concurrency: usize,
         work: Duration,
-        script: impl Fn(TestKey, usize) -> Result<Action, Boom> + Send + Sync + 'static,
+        script: impl Fn(TestKey, usize) -> Result<Requeue, Boom> + Send + Sync + 'static,
     ) -> Harness {
         let t0 = Instant::now();
         let probe = Arc::new(Probe::default());
@@ -833,8 +877,8 @@ mod tests {
     }
 
     #[allow(clippy::unnecessary_wraps, reason = "matches the script signature")]
-    fn idle(_: TestKey, _: usize) -> Result<Action, Boom> {
-        Ok(Action::await_change())
+    fn idle(_: TestKey, _: usize) -> Result<Requeue, Boom> {
+        Ok(Requeue::await_change())
     }
 
     #[test]
@@ -853,7 +897,9 @@ mod tests {
         assert_eq!(key, "a", "equal due times start in key order");
         assert_eq!(
             reasons,
-            ["late", "early", "middle"].map(Reason::Requested).to_vec()
+            ["late", "early", "middle"]
+                .map(ScheduleReason::Requested)
+                .to_vec()
         );
         assert_eq!(scheduler.len(), 1);
     }
@@ -908,7 +954,7 @@ mod tests {
         assert_eq!(
             starts[0].reasons,
             ["slow", "fast", "medium", "later"]
-                .map(Reason::Requested)
+                .map(ScheduleReason::Requested)
                 .to_vec()
         );
     }
@@ -927,7 +973,10 @@ mod tests {
 
         let starts = harness.probe.starts();
         assert_eq!(harness.probe.start_times("a"), [ms(0), ms(100)]);
-        assert_eq!(starts[1].reasons, vec![Reason::Requested("during"); 5]);
+        assert_eq!(
+            starts[1].reasons,
+            vec![ScheduleReason::Requested("during"); 5]
+        );
         assert_eq!(harness.probe.max_per_key.load(Ordering::SeqCst), 1);
     }
 
@@ -993,7 +1042,7 @@ mod tests {
     async fn backoff_grows_on_repeated_failure_and_resets_after_a_success() {
         // Calls 0..4 fail, call 4 succeeds, call 5 fails, call 6 succeeds.
         let harness = start(1, Duration::ZERO, |_, nth| match nth {
-            4 | 6 => Ok(Action::await_change()),
+            4 | 6 => Ok(Requeue::await_change()),
             _ => Err(Boom),
         });
         harness.handle.schedule_now("a", "go").unwrap();
@@ -1027,12 +1076,52 @@ mod tests {
             .collect();
         assert_eq!(failures, [1, 2, 3, 4, 0, 1, 0]);
         let starts = harness.probe.starts();
-        assert!(matches!(starts[1].reasons[..], [Reason::Retry(_)]));
+        assert!(matches!(starts[1].reasons[..], [ScheduleReason::Retry(_)]));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_backoff_answer_walks_the_backoff_like_a_failure_and_any_other_answer_resets_it() {
+        // Calls 0..3 answer backoff (successes), call 3 settles, call 4 backs off again.
+        let harness = start(1, Duration::ZERO, |_, nth| match nth {
+            3 | 5 => Ok(Requeue::await_change()),
+            _ => Ok(Requeue::backoff()),
+        });
+        harness.handle.schedule_now("a", "go").unwrap();
+        advance(ms(2000)).await;
+        harness.handle.schedule_now("a", "again").unwrap();
+        advance(ms(1000)).await;
+
+        let times = harness.probe.start_times("a");
+        assert_eq!(times.len(), 6, "{times:?}");
+        let gaps: Vec<_> = times
+            .windows(2)
+            .map(|pair| pair[1].saturating_sub(pair[0]))
+            .collect();
+        for (gap, nominal) in [gaps[0], gaps[1], gaps[4]].into_iter().zip([200, 400, 200]) {
+            let (low, high) = (nominal * 9 / 10, nominal * 11 / 10);
+            assert!(
+                ms(low) <= gap && gap <= ms(high + 1),
+                "gap {gap:?} outside {low}..={high} ms; all gaps {gaps:?}"
+            );
+        }
+        let outcomes = harness.probe.outcomes.lock().unwrap().clone();
+        let counts: Vec<_> = outcomes.iter().map(|outcome| outcome.3).collect();
+        assert_eq!(counts, [1, 2, 3, 0, 1, 0]);
+        assert!(
+            outcomes.iter().all(|outcome| outcome.1),
+            "all were successes"
+        );
+        assert!(
+            outcomes[0].2.requeue_after().is_some(),
+            "the outcome reports the delay taken"
+        );
+        let starts = harness.probe.starts();
+        assert!(matches!(starts[1].reasons[..], [ScheduleReason::Retry(_)]));
     }
 
     #[tokio::test(start_paused = true)]
     async fn requeue_reschedules_the_key_after_the_delay() {
-        let harness = start(1, ms(10), |_, _| Ok(Action::requeue(ms(1000))));
+        let harness = start(1, ms(10), |_, _| Ok(Requeue::after(ms(1000))));
         harness.handle.schedule_now("a", "go").unwrap();
 
         advance(ms(3500)).await;
@@ -1040,7 +1129,7 @@ mod tests {
         let starts = harness.probe.starts();
         let times: Vec<_> = starts.iter().map(|start| start.at).collect();
         assert_eq!(times, [ms(0), ms(1010), ms(2020), ms(3030)]);
-        assert_eq!(starts[1].reasons, [Reason::Requeue(ms(1000))]);
+        assert_eq!(starts[1].reasons, [ScheduleReason::Requeue(ms(1000))]);
     }
 
     #[tokio::test(start_paused = true)]
@@ -1059,7 +1148,7 @@ mod tests {
     async fn a_panicking_reconcile_is_reported_and_retried_with_backoff() {
         let harness = start(1, Duration::ZERO, |_, nth| {
             assert!(nth > 0, "first call panics");
-            Ok(Action::await_change())
+            Ok(Requeue::await_change())
         });
         harness.handle.schedule_now("a", "go").unwrap();
 

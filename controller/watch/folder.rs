@@ -1,5 +1,6 @@
-/*! The file-watch trigger of watch mode: a debounced "something under the manifests folder
-changed, rescan" signal.
+/*! The folder trigger of watch mode: a debounced "something under the manifests folder
+changed, rescan" signal ([`FolderWatcher`]), and [`start`], which turns each signal into a
+rescan by the reconciler and schedules the stacks that changed.
 
 [`FolderWatcher::start`] watches a folder recursively (directories, not files: editors save
 by writing a temporary file and renaming it over the original, which a watch on the file
@@ -47,7 +48,55 @@ use notify::event::{AccessKind, AccessMode, CreateKind, ModifyKind, RemoveKind};
 use notify::{Event, EventKind, RecommendedWatcher, RecursiveMode};
 use notify_debouncer_full::{DebounceEventResult, Debouncer, RecommendedCache, new_debouncer};
 
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+
+use super::reconciler::{Reconciler, Trigger};
+use super::scheduler::Handle;
 use crate::manifests::load::{is_ignored_name, is_manifest_path, manifest_files};
+
+/// Starts the folder trigger: a [`FolderWatcher`] on the reconciler's folder; each change is
+/// rescanned by the reconciler (off the async threads) and every stack whose desired state
+/// changed is scheduled with [`Trigger::Manifests`]. Changes that arrive during a rescan are
+/// folded into one more rescan. Runs until `token` is cancelled; dropping the returned watcher
+/// stops the watch.
+///
+/// # Errors
+/// See [`FolderWatcher::start`].
+pub fn start(
+    dir: &Path,
+    debounce: Duration,
+    reconciler: Arc<Reconciler>,
+    handle: Handle<String, Trigger>,
+    token: CancellationToken,
+) -> Result<FolderWatcher, FolderWatchError> {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Change>();
+    let watcher = FolderWatcher::start(dir, debounce, move |c| {
+        // Fails only once the task below has ended (shutdown): nothing to tell then.
+        let _ = tx.send(c);
+    })?;
+    tokio::spawn(async move {
+        loop {
+            let change = tokio::select! { _ = token.cancelled() => return, c = rx.recv() => c };
+            let Some(Change::Rescan { .. }) = change else {
+                return;
+            };
+            while rx.try_recv().is_ok() {}
+            let r = reconciler.clone();
+            let changed = tokio::task::spawn_blocking(move || r.rescan())
+                .await
+                .unwrap_or_default();
+            for stack in changed {
+                tracing::info!(stack = %stack, "manifests changed");
+                if handle.schedule_now(stack, Trigger::Manifests).is_err() {
+                    return;
+                }
+            }
+        }
+    });
+    Ok(watcher)
+}
 
 /// The shortest debounce [`FolderWatcher::start`] uses; shorter values are raised to it (a
 /// zero debounce would make the debouncer thread spin).
@@ -79,7 +128,7 @@ pub enum Change {
 
 /// Why [`FolderWatcher::start`] failed.
 #[derive(Debug, thiserror::Error)]
-pub enum WatchError {
+pub enum FolderWatchError {
     /// The folder does not exist or is not a directory.
     #[error("manifests folder {0} does not exist or is not a directory")]
     NotADirectory(PathBuf),
@@ -123,25 +172,25 @@ impl FolderWatcher {
     /// afterwards is reported; nothing is reported for the folder's initial contents.
     ///
     /// # Errors
-    /// [`WatchError::NotADirectory`] when `dir` is not an existing directory,
-    /// [`WatchError::Notify`] when the backend cannot watch it, [`WatchError::Thread`] when the
+    /// [`FolderWatchError::NotADirectory`] when `dir` is not an existing directory,
+    /// [`FolderWatchError::Notify`] when the backend cannot watch it, [`FolderWatchError::Thread`] when the
     /// watcher thread cannot be spawned.
     pub fn start(
         dir: &Path,
         debounce: Duration,
         on_change: impl Fn(Change) + Send + 'static,
-    ) -> Result<FolderWatcher, WatchError> {
+    ) -> Result<FolderWatcher, FolderWatchError> {
         let debounce = debounce.max(MIN_DEBOUNCE);
         if !dir.is_dir() {
-            return Err(WatchError::NotADirectory(dir.to_path_buf()));
+            return Err(FolderWatchError::NotADirectory(dir.to_path_buf()));
         }
         // The backend reports paths under the path it was given; watching the canonical
         // path keeps them comparable on every platform (macOS reports /private/var for
         // /var) and they are spelled back under `dir` for the caller.
         let root = dir
             .canonicalize()
-            .map_err(|_| WatchError::NotADirectory(dir.to_path_buf()))?;
-        let notify_error = |source| WatchError::Notify {
+            .map_err(|_| FolderWatchError::NotADirectory(dir.to_path_buf()))?;
+        let notify_error = |source| FolderWatchError::Notify {
             dir: dir.to_path_buf(),
             source,
         };
@@ -177,7 +226,7 @@ impl FolderWatcher {
         let worker = thread::Builder::new()
             .name("devarch-watch".to_owned())
             .spawn(move || worker.run())
-            .map_err(WatchError::Thread)?;
+            .map_err(FolderWatchError::Thread)?;
         Ok(FolderWatcher {
             dir: dir.to_path_buf(),
             control: tx,
@@ -681,7 +730,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let missing = tmp.path().join("nope");
         let err = FolderWatcher::start(&missing, DEBOUNCE, |_| {}).unwrap_err();
-        assert!(matches!(err, WatchError::NotADirectory(p) if p == missing));
+        assert!(matches!(err, FolderWatchError::NotADirectory(p) if p == missing));
     }
 
     /// A worker without a backend, fed batches by hand through the returned sender.

@@ -1,0 +1,98 @@
+/*! Waiting for a dependency to be healthy before its dependents start.
+
+The wait polls a fresh health result ([`Runtime::check_health`], which on Podman runs the
+check itself) and gives up after a deadline derived from the dependency's own health check
+([`health_deadline`]). */
+
+use std::time::{Duration, Instant};
+
+use super::ApplyOptions;
+use crate::resolve::desired::DesiredContainer;
+use crate::runtime::{Health, Runtime, RuntimeError};
+
+/// The deadline when a dependency has no health check of its own (the image's may apply).
+const DEFAULT_DEADLINE: Duration = Duration::from_secs(60);
+/// Slack added to a computed deadline (engine scheduling, check start-up).
+const DEADLINE_SLACK: Duration = Duration::from_secs(30);
+/// Docker's defaults for a health check that leaves a field unset.
+const DEFAULT_INTERVAL: Duration = Duration::from_secs(30);
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+const DEFAULT_RETRIES: u32 = 3;
+
+/// How a wait for health ended without the dependency becoming healthy.
+#[derive(Debug, thiserror::Error)]
+pub enum HealthWaitError {
+    /// The engine reports it unhealthy (only decided this way for a container without a
+    /// check of ours; ours get until the deadline, as retries may still pass).
+    #[error("unhealthy")]
+    Unhealthy,
+    /// The container disappeared while being waited on.
+    #[error("container is gone")]
+    Gone,
+    /// The deadline passed.
+    #[error("not healthy after {}s", .0.as_secs())]
+    TimedOut(Duration),
+    /// The engine failed after the deadline passed.
+    #[error(transparent)]
+    Engine(#[from] RuntimeError),
+}
+
+/// How long to wait for a container to become healthy: `--health-timeout` when given, else
+/// the start period plus `retries + 1` rounds of interval and timeout, plus 30 s of slack
+/// (engine defaults for unset fields). Saturates instead of overflowing.
+pub fn health_deadline(c: &DesiredContainer, opts: &ApplyOptions) -> Duration {
+    if let Some(t) = opts.health_timeout {
+        return t;
+    }
+    let Some(h) = &c.spec.healthcheck else {
+        return DEFAULT_DEADLINE;
+    };
+    let interval = h.interval.unwrap_or(DEFAULT_INTERVAL);
+    let timeout = h.timeout.unwrap_or(DEFAULT_TIMEOUT);
+    let rounds = h.retries.unwrap_or(DEFAULT_RETRIES).saturating_add(1);
+    let per_round = interval.saturating_add(timeout);
+    h.start_period
+        .unwrap_or_default()
+        .saturating_add(per_round.saturating_mul(rounds))
+        .saturating_add(DEADLINE_SLACK)
+}
+
+/// Polls until `dep` is healthy (a fresh result each time), at most once per its check
+/// interval clamped to 0.2–1 s; returns how long it took.
+///
+/// # Errors
+/// [`HealthWaitError`]: gone, unhealthy (no check of ours), timed out, or an engine error
+/// that persisted past the deadline.
+pub async fn wait_healthy(
+    rt: &dyn Runtime,
+    dep: &DesiredContainer,
+    opts: &ApplyOptions,
+) -> Result<Duration, HealthWaitError> {
+    let start = Instant::now();
+    let deadline = health_deadline(dep, opts);
+    let poll = dep
+        .spec
+        .healthcheck
+        .as_ref()
+        .and_then(|h| h.interval)
+        .unwrap_or(Duration::from_secs(1))
+        .clamp(Duration::from_millis(200), Duration::from_secs(1));
+    loop {
+        match rt.check_health(&dep.spec.name).await {
+            Ok(Health::Healthy) | Ok(Health::None) => return Ok(start.elapsed()),
+            Ok(Health::Unhealthy)
+                if start.elapsed() > Duration::from_secs(1) && !dep.has_healthcheck =>
+            {
+                return Err(HealthWaitError::Unhealthy);
+            }
+            Ok(_) => {}
+            Err(RuntimeError::NotFound(_)) => return Err(HealthWaitError::Gone),
+            Err(_) if start.elapsed() < deadline => {}
+            Err(e) => return Err(e.into()),
+        }
+        if start.elapsed() > deadline {
+            return Err(HealthWaitError::TimedOut(deadline));
+        }
+        tokio::time::sleep(poll).await;
+    }
+}

@@ -1,0 +1,47 @@
+//! What every command that talks to the engine starts from: the home, the engine, a Tokio
+//! runtime, and a folder that must be valid.
+
+use anyhow::{Result, bail};
+
+use super::args::{Cli, RuntimeChoice};
+use super::output;
+use crate::runtime::Runtime;
+use crate::runtime::connect::{self, Choice};
+use crate::workspace::Workspace;
+
+/// Exit code of `plan` when there are changes.
+pub const CHANGES: u8 = 2;
+
+pub(crate) fn home(cli: &Cli) -> std::path::PathBuf {
+    cli.home.clone().unwrap_or_else(crate::state::default_home)
+}
+
+pub(crate) async fn runtime(cli: &Cli) -> Result<Box<dyn Runtime>> {
+    let choice = match cli.runtime {
+        RuntimeChoice::Auto => Choice::Auto,
+        RuntimeChoice::Docker => Choice::Docker,
+        RuntimeChoice::Podman => Choice::Podman,
+    };
+    Ok(connect::connect(choice).await?)
+}
+
+pub(crate) fn tokio_rt() -> Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?)
+}
+
+/// Loads the folder; refuses to go on when it has errors.
+pub(crate) fn load_valid(cli: &Cli) -> Result<Workspace> {
+    let ws = Workspace::load(&cli.dir)?;
+    if !ws.is_valid() {
+        output::print_diagnostics(&ws.diagnostics, &super::sources(&ws));
+        bail!(
+            "{} in {}; nothing was planned or changed",
+            output::summary(&ws.diagnostics),
+            cli.dir.display()
+        );
+    }
+    Ok(ws)
+}

@@ -1,0 +1,153 @@
+//! `devarch delete STACK`: shows the removal plan, removes the stack's documents from the
+//! manifests folder, then its containers and network (volumes kept unless purged).
+
+use std::io::Write;
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{Context as _, Result, bail};
+
+use super::args::Cli;
+use super::context::{home, runtime, tokio_rt};
+use super::plan::apply_and_report;
+use super::{exit, output};
+use crate::plan::render;
+use crate::reconcile::{self, Context, Selection, lock_stacks};
+use crate::workspace::Workspace;
+
+/// Remove the documents of `stack` from the manifests folder; returns the files changed.
+fn remove_stack_documents(ws: &Workspace, stack: &str) -> Result<Vec<std::path::PathBuf>> {
+    use std::collections::{BTreeMap, BTreeSet};
+    let mut per_file: BTreeMap<&Path, BTreeSet<usize>> = BTreeMap::new();
+    for s in ws
+        .set
+        .stacks
+        .iter()
+        .filter(|s| s.resource.metadata.name == stack)
+    {
+        per_file
+            .entry(s.origin.file.as_path())
+            .or_default()
+            .insert(s.origin.document);
+    }
+    for i in ws
+        .set
+        .instances
+        .iter()
+        .filter(|i| i.resource.spec.stack == stack)
+    {
+        per_file
+            .entry(i.origin.file.as_path())
+            .or_default()
+            .insert(i.origin.document);
+    }
+    let mut changed = Vec::new();
+    for (file, docs) in per_file {
+        let text =
+            std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+        // Split at document markers, keep every segment that is not one of the stack's documents.
+        let mut segments: Vec<String> = vec![String::new()];
+        for line in text.split_inclusive('\n') {
+            if line.trim_end() == "---" || line.starts_with("--- ") {
+                segments.push(String::new());
+            }
+            segments.last_mut().expect("one segment").push_str(line);
+        }
+        let mut doc_index = 0usize;
+        let mut kept = String::new();
+        let mut kept_docs = 0usize;
+        for seg in segments {
+            let body = seg.strip_prefix("---").unwrap_or(&seg);
+            let is_doc = crate::manifests::yaml::parse_documents(body)
+                .map(|d| !d.is_empty())
+                .unwrap_or(true);
+            if is_doc {
+                let drop = docs.contains(&doc_index);
+                doc_index += 1;
+                if drop {
+                    continue;
+                }
+                kept_docs += 1;
+            }
+            kept.push_str(&seg);
+        }
+        if kept_docs == 0 {
+            std::fs::remove_file(file).with_context(|| format!("removing {}", file.display()))?;
+        } else {
+            let kept = kept
+                .strip_prefix("---\n")
+                .map(str::to_string)
+                .unwrap_or(kept);
+            let tmp = file.with_extension("devarch-tmp");
+            std::fs::write(&tmp, kept)
+                .and_then(|_| std::fs::rename(&tmp, file))
+                .with_context(|| format!("rewriting {}", file.display()))?;
+        }
+        changed.push(file.to_path_buf());
+    }
+    Ok(changed)
+}
+
+/// `devarch delete STACK`.
+pub fn delete(
+    cli: &Cli,
+    stack: &str,
+    purge_volumes: bool,
+    lock_timeout: Option<Duration>,
+) -> Result<u8> {
+    let ws = Workspace::load(&cli.dir)?;
+    if ws.set.broken_names.iter().any(|(_, n)| n == stack)
+        || (ws.model.stacks.contains_key(stack) && !ws.stacks.contains_key(stack))
+    {
+        output::print_diagnostics(&ws.diagnostics, &super::sources(&ws));
+        bail!(
+            "stack {stack:?} has manifest errors; fix them (or remove its files by hand) before deleting it"
+        );
+    }
+    let home = home(cli);
+    tokio_rt()?.block_on(async {
+        let rt = runtime(cli).await?;
+        let ctx = Context {
+            runtime: rt.as_ref(),
+            home: home.clone(),
+            owner: crate::identity::owner_of(&cli.dir),
+        };
+        let sel = Selection {
+            stacks: vec![stack.to_string()],
+            remove: [stack.to_string()].into(),
+            options: crate::plan::PlanOptions { purge_volumes },
+            locked: true,
+        };
+        let _locks = lock_stacks(&home, &sel.stacks, lock_timeout)?;
+        let planned = reconcile::plan(&ctx, &reconcile::Manifests::of(&ws), &sel).await?;
+        print!("{}", render(&planned.plans));
+        std::io::stdout().flush()?;
+        for f in remove_stack_documents(&ws, stack)? {
+            eprintln!("removed stack {stack} from {}", f.display());
+        }
+        let errors = apply_and_report(&ctx, &planned).await;
+        if errors > 0 {
+            bail!("delete finished with {errors} failed step(s)");
+        }
+        if !purge_volumes {
+            let kept: Vec<&str> = planned
+                .observed
+                .volumes
+                .iter()
+                .filter(|v| {
+                    use crate::identity::Labelled;
+                    v.is_ours(&ctx.owner) && v.stack() == Some(stack)
+                })
+                .map(|v| v.name.as_str())
+                .collect();
+            if !kept.is_empty() {
+                println!(
+                    "Kept volumes (remove with --purge-volumes): {}",
+                    kept.join(", ")
+                );
+            }
+        }
+        println!("Stack {stack} deleted.");
+        Ok(exit::OK)
+    })
+}

@@ -1,0 +1,162 @@
+//! `devarch plan` and `devarch apply` (whose removal half `delete` reuses).
+
+use std::io::Write;
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{Context as _, Result, bail};
+
+use super::args::Cli;
+use super::context::{CHANGES, home, load_valid, runtime, tokio_rt};
+use super::exit;
+use crate::apply::ApplyOptions;
+use crate::plan::{PlanFile, Summary, render};
+use crate::reconcile::{self, Context, Selection, lock_stacks};
+
+fn print_skipped(planned: &reconcile::Planned) {
+    for (s, why) in &planned.skipped {
+        eprintln!("warning: stack {s}: {why}");
+    }
+}
+
+/// Apply planned stacks with progress lines; print each failed step; return how many failed.
+pub(crate) async fn apply_and_report(ctx: &Context<'_>, planned: &reconcile::Planned) -> usize {
+    let progress = super::progress::Lines::new();
+    let reports = reconcile::apply(ctx, planned, &progress, ApplyOptions::default()).await;
+    for (stack, r) in &reports {
+        for e in &r.errors {
+            eprintln!("error: stack {stack}: {e}");
+        }
+    }
+    reports.iter().map(|(_, r)| r.errors.len()).sum()
+}
+
+/// `devarch plan`.
+pub fn plan(cli: &Cli, stacks: &[String], json: bool, out: Option<&Path>) -> Result<u8> {
+    let ws = load_valid(cli)?;
+    tokio_rt()?.block_on(async {
+        let rt = runtime(cli).await?;
+        let ctx = Context {
+            runtime: rt.as_ref(),
+            home: home(cli),
+            owner: crate::identity::owner_of(&cli.dir),
+        };
+        let sel = Selection {
+            stacks: stacks.to_vec(),
+            ..Selection::default()
+        };
+        let planned = reconcile::plan(&ctx, &reconcile::Manifests::of(&ws), &sel).await?;
+        print_skipped(&planned);
+        let file = PlanFile {
+            version: 1,
+            owner: ctx.owner.clone(),
+            stacks: planned.plans.clone(),
+        };
+        if json {
+            println!("{}", serde_json::to_string_pretty(&file)?);
+        } else {
+            print!("{}", render(&planned.plans));
+        }
+        if let Some(path) = out {
+            std::fs::write(path, serde_json::to_string_pretty(&file)?)
+                .with_context(|| format!("writing plan to {}", path.display()))?;
+            eprintln!(
+                "Saved the plan to {}; apply it with `devarch apply --plan {}`.",
+                path.display(),
+                path.display()
+            );
+        }
+        if planned.plans.iter().any(|p| !p.conflicts.is_empty()) {
+            return Ok(exit::ERROR);
+        }
+        Ok(if Summary::of(&planned.plans).is_empty() {
+            exit::OK
+        } else {
+            CHANGES
+        })
+    })
+}
+
+/// `devarch apply` (and the removal half of `delete`).
+pub fn apply(
+    cli: &Cli,
+    sel: Selection,
+    saved: Option<&Path>,
+    lock_timeout: Option<Duration>,
+) -> Result<u8> {
+    let ws = load_valid(cli)?;
+    let saved: Option<PlanFile> = match saved {
+        None => None,
+        Some(p) => Some(
+            serde_json::from_str(
+                &std::fs::read_to_string(p)
+                    .with_context(|| format!("reading plan {}", p.display()))?,
+            )
+            .with_context(|| format!("{} is not a devarch plan", p.display()))?,
+        ),
+    };
+    let home = home(cli);
+    tokio_rt()?.block_on(async {
+        let rt = runtime(cli).await?;
+        let ctx = Context { runtime: rt.as_ref(), home: home.clone(), owner: crate::identity::owner_of(&cli.dir) };
+        let mut sel = sel;
+        if let Some(f) = &saved {
+            if f.owner != ctx.owner {
+                bail!("plan is stale: it was made for the manifests folder {}, not {}", f.owner, ctx.owner);
+            }
+            if sel.stacks.is_empty() {
+                sel.stacks = f.stacks.iter().map(|p| p.stack.clone()).collect();
+            }
+        }
+        // Lock first, then observe: the plan we apply is made from a snapshot nobody else changes.
+        let manifests = reconcile::Manifests::of(&ws);
+        // Lock what the manifests name, then observe once under the locks: that snapshot is
+        // the truth we plan and apply from. Only when the engine holds stacks of this folder
+        // that the manifests no longer name are those locked too, and the engine read again.
+        let first: Vec<String> = if sel.stacks.is_empty() {
+            manifests.known.iter().cloned().collect()
+        } else {
+            sel.stacks.iter().filter(|s| manifests.known.contains(*s)).cloned().collect()
+        };
+        let mut locks = lock_stacks(&home, &first, lock_timeout)?;
+        let mut observed = crate::observe::observe(ctx.runtime).await?;
+        let scope = reconcile::stacks_in_scope(&manifests, &observed, &ctx.owner, &sel)?;
+        let more: Vec<String> = scope.iter().filter(|s| !first.contains(*s)).cloned().collect();
+        if !more.is_empty() {
+            locks.extend(lock_stacks(&home, &more, lock_timeout)?);
+            observed = crate::observe::observe(ctx.runtime).await?;
+        }
+        let _locks = locks;
+        sel.locked = true;
+        let planned = reconcile::plan_with(&ctx, &manifests, &sel, observed)?;
+        print_skipped(&planned);
+        if let Some(f) = &saved {
+            for p in &planned.plans {
+                match f.stacks.iter().find(|s| s.stack == p.stack) {
+                    Some(s) if s.fingerprint == p.fingerprint => {}
+                    Some(_) => bail!("plan is stale: stack {:?} changed (manifests or engine state) since the plan was made; run `devarch plan` again", p.stack),
+                    None => bail!("plan is stale: stack {:?} was not in the saved plan", p.stack),
+                }
+            }
+        }
+        let summary = Summary::of(&planned.plans);
+        let conflicts = planned.plans.iter().any(|p| !p.conflicts.is_empty());
+        if summary.is_empty() && !conflicts {
+            println!("No changes. {} up to date.", if planned.plans.len() == 1 { "Stack is" } else { "Stacks are" });
+            return Ok(exit::OK);
+        }
+        print!("{}", render(&planned.plans));
+        std::io::stdout().flush()?;
+        let errors = apply_and_report(&ctx, &planned).await;
+        if conflicts {
+            eprintln!("error: some stacks were not applied because of conflicts (see the plan above)");
+            return Ok(exit::ERROR);
+        }
+        if errors > 0 {
+            eprintln!("error: apply finished with {errors} failed step(s)");
+            return Ok(exit::ERROR);
+        }
+        println!("Apply complete. {}", summary.to_string().trim_start_matches("Plan: "));
+        Ok(exit::OK)
+    })
+}

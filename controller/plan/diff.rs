@@ -1,0 +1,624 @@
+/*! The diff: desired state against one engine snapshot, for a stack that has manifests
+([`plan_stack`]) and for one that is being removed ([`plan_removal`]).
+
+Pure and synchronous: everything is decided from the snapshot, nothing is asked of the
+engine. Objects that are not ours (another folder's, or not devarch's at all) are never
+acted on; when they hold a name the stack needs they become [`Conflict`]s.
+*/
+
+use crate::identity::{self, Labelled};
+use crate::observe::ObservedWorld;
+use crate::resolve::desired::{DesiredContainer, DesiredStack};
+use crate::runtime::{ContainerState, ContainerSummary};
+
+use super::fingerprint::{fingerprint, removal_fingerprint};
+use super::render::container_detail;
+use super::{Action, ActionReason, Conflict, ConflictKind, Op, PlanOptions, StackPlan};
+
+/// Plans one stack that has manifests: network, volumes, containers, then the stack's
+/// containers that are no longer wanted.
+///
+/// # Guarantees
+/// Deterministic: actions are sorted by kind, then object name. A container or network that
+/// holds a needed name but is not ours (labels and owner) is a [`Conflict`], never an action.
+pub fn plan_stack(desired: &DesiredStack, observed: &ObservedWorld, owner: &str) -> StackPlan {
+    let stack = desired.name.as_str();
+    let mut plan = StackPlan {
+        stack: stack.to_string(),
+        ..StackPlan::default()
+    };
+    plan_network(desired, observed, owner, &mut plan);
+    for name in desired.volumes.keys() {
+        // An existing volume is used as it is: data is never touched.
+        if observed.volume_named(name).is_none() {
+            let op = Op::CreateVolume { name: name.clone() };
+            plan.actions.push(Action::new(op, ActionReason::Missing));
+        }
+    }
+    for (instance, want) in &desired.containers {
+        plan_container(desired, instance, want, observed, owner, &mut plan);
+    }
+    plan_unwanted(desired, observed, owner, &mut plan);
+    for busy in &desired.busy_ports {
+        plan.conflicts.push(Conflict {
+            kind: ConflictKind::HostPort,
+            name: busy.port.clone(),
+            holder: format!("{} (needed by instance {})", busy.holder, busy.instance),
+        });
+    }
+    sort(&mut plan.actions, stack);
+    plan.fingerprint = fingerprint(desired, observed, owner);
+    plan
+}
+
+/// Plans the removal of a stack whose manifests are gone (or that `delete` removes): its
+/// containers and network, and its volumes with `purge_volumes`.
+pub fn plan_removal(
+    stack: &str,
+    observed: &ObservedWorld,
+    owner: &str,
+    opts: PlanOptions,
+) -> StackPlan {
+    let mut actions = Vec::new();
+    for c in observed.stack_containers(stack, owner) {
+        let op = Op::RemoveContainer {
+            name: c.name.clone(),
+            id: c.id.clone(),
+        };
+        actions.push(Action::new(op, ActionReason::StackRemoved));
+    }
+    let network = identity::network_name(stack);
+    for n in observed
+        .networks_named(&network)
+        .filter(|n| n.is_ours(owner))
+    {
+        let op = Op::RemoveNetwork {
+            name: n.name.clone(),
+            id: n.id.clone(),
+        };
+        actions.push(Action::new(op, ActionReason::StackRemoved));
+    }
+    if opts.purge_volumes {
+        let volumes = observed.volumes.iter();
+        for v in volumes.filter(|v| v.is_ours(owner) && v.stack() == Some(stack)) {
+            let op = Op::RemoveVolume {
+                name: v.name.clone(),
+            };
+            actions.push(Action::new(op, ActionReason::Purge));
+        }
+    }
+    sort(&mut actions, stack);
+    StackPlan {
+        stack: stack.to_string(),
+        actions,
+        conflicts: Vec::new(),
+        fingerprint: removal_fingerprint(stack, observed, owner),
+    }
+}
+
+/// The stack network: ours exists, or it is created, or a foreign one holds its name.
+fn plan_network(
+    desired: &DesiredStack,
+    observed: &ObservedWorld,
+    owner: &str,
+    plan: &mut StackPlan,
+) {
+    let mut named = observed.networks_named(&desired.network).peekable();
+    let foreign = named.peek().copied();
+    if named.any(|n| n.is_ours(owner) && n.stack() == Some(desired.name.as_str())) {
+        return;
+    }
+    match foreign {
+        Some(holder) => plan.conflicts.push(Conflict {
+            kind: ConflictKind::Network,
+            name: desired.network.clone(),
+            holder: describe_holder(holder, owner),
+        }),
+        None => {
+            let op = Op::CreateNetwork {
+                name: desired.network.clone(),
+            };
+            plan.actions.push(Action::new(op, ActionReason::Missing));
+        }
+    }
+}
+
+/// One desired container against what holds its name.
+fn plan_container(
+    desired: &DesiredStack,
+    instance: &str,
+    want: &DesiredContainer,
+    observed: &ObservedWorld,
+    owner: &str,
+    plan: &mut StackPlan,
+) {
+    let name = &want.spec.name;
+    let Some(c) = observed.container_named(name) else {
+        if desired.enabled {
+            let op = Op::CreateContainer {
+                instance: instance.to_string(),
+            };
+            plan.actions.push(Action {
+                op,
+                reason: ActionReason::Missing,
+                detail: container_detail(want),
+            });
+        }
+        return;
+    };
+    let ours = c.is_ours(owner)
+        && c.stack() == Some(desired.name.as_str())
+        && c.instance() == Some(instance);
+    if !ours {
+        plan.conflicts.push(Conflict {
+            kind: ConflictKind::Container,
+            name: name.clone(),
+            holder: describe_holder(c, owner),
+        });
+        return;
+    }
+    if c.config_hash() != Some(want.config_hash.as_str()) {
+        plan.actions
+            .extend(changed_container(desired.enabled, instance, want, c));
+        return;
+    }
+    plan.actions.extend(run_state(desired.enabled, instance, c));
+    if !c.networks.iter().any(|n| n == &desired.network) {
+        // Detached (e.g. the network was removed and is being recreated).
+        let op = Op::ConnectNetwork {
+            instance: instance.to_string(),
+            id: c.id.clone(),
+        };
+        plan.actions.push(Action::new(op, ActionReason::Detached));
+    }
+}
+
+/// A container whose config hash changed: recreated when the stack is enabled (naming the
+/// changed fields), only stopped when it is disabled.
+fn changed_container(
+    enabled: bool,
+    instance: &str,
+    want: &DesiredContainer,
+    c: &ContainerSummary,
+) -> Option<Action> {
+    if !enabled {
+        return c.state.is_running().then(|| stop(instance, c));
+    }
+    let old = c.config_fields();
+    let mut fields: Vec<String> = want
+        .field_hashes
+        .iter()
+        .filter(|(k, v)| old.get(*k) != Some(*v))
+        .map(|(k, _)| k.clone())
+        .chain(
+            old.keys()
+                .filter(|k| !want.field_hashes.contains_key(*k))
+                .cloned(),
+        )
+        .collect();
+    fields.sort();
+    fields.dedup();
+    let op = Op::RecreateContainer {
+        instance: instance.to_string(),
+        old_id: c.id.clone(),
+    };
+    Some(Action {
+        op,
+        reason: ActionReason::ConfigChanged { fields },
+        detail: container_detail(want),
+    })
+}
+
+/// Start an up-to-date container of an enabled stack that is down; stop one of a disabled
+/// stack that runs.
+fn run_state(enabled: bool, instance: &str, c: &ContainerSummary) -> Option<Action> {
+    let running = c.state.is_running();
+    if enabled && !running {
+        let op = Op::StartContainer {
+            instance: instance.to_string(),
+            id: c.id.clone(),
+        };
+        let state = state_word(&c.state);
+        return Some(Action::new(op, ActionReason::NotRunning { state }));
+    }
+    (!enabled && running).then(|| stop(instance, c))
+}
+
+fn stop(instance: &str, c: &ContainerSummary) -> Action {
+    let op = Op::StopContainer {
+        instance: instance.to_string(),
+        id: c.id.clone(),
+    };
+    Action::new(op, ActionReason::StackDisabled)
+}
+
+/// Our containers of the stack that no desired container accounts for: orphans (instance
+/// gone from the manifests) and leftovers of an interrupted recreate.
+fn plan_unwanted(
+    desired: &DesiredStack,
+    observed: &ObservedWorld,
+    owner: &str,
+    plan: &mut StackPlan,
+) {
+    for c in observed.stack_containers(&desired.name, owner) {
+        let wanted = c
+            .instance()
+            .and_then(|i| desired.containers.get(i))
+            .is_some_and(|w| w.spec.name == c.name);
+        if wanted {
+            continue;
+        }
+        let reason = if identity::is_next_container_name(&c.name) {
+            ActionReason::Leftover
+        } else {
+            ActionReason::Orphan
+        };
+        let op = Op::RemoveContainer {
+            name: c.name.clone(),
+            id: c.id.clone(),
+        };
+        plan.actions.push(Action::new(op, reason));
+    }
+}
+
+/// Who holds a name we need, for the conflict message.
+fn describe_holder(holder: &impl Labelled, owner: &str) -> String {
+    match (holder.is_managed(), holder.owner()) {
+        (false, _) => "not created by devarch".into(),
+        (true, Some(o)) if o != owner => format!("owned by the devarch folder {o}"),
+        (true, _) => format!("labelled for stack {:?}", holder.stack().unwrap_or("?")),
+    }
+}
+
+/// A container state as the engine spells it (`exited`, or whatever unknown word it used).
+fn state_word(s: &ContainerState) -> String {
+    match s {
+        ContainerState::Other(o) => o.clone(),
+        other => serde_json::to_value(other)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default(),
+    }
+}
+
+/// Display order: network, volumes, containers (by name), container removals, network
+/// removal, volume removals.
+fn sort(actions: &mut [Action], stack: &str) {
+    actions.sort_by_key(|a| {
+        let rank = match a.op {
+            Op::CreateNetwork { .. } => 0,
+            Op::CreateVolume { .. } => 1,
+            Op::RemoveContainer { .. } => 4,
+            Op::RemoveNetwork { .. } => 5,
+            Op::RemoveVolume { .. } => 6,
+            _ => 2,
+        };
+        (rank, a.object(stack).1)
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::identity::{
+        LABEL_CONFIG_FIELDS, LABEL_CONFIG_HASH, LABEL_INSTANCE, LABEL_MANAGED_BY, LABEL_OWNER,
+        LABEL_STACK, encode_config_fields,
+    };
+    use crate::plan::{Summary, render};
+    use crate::runtime::{ContainerSpec, ContainerSummary, NetworkSummary, VolumeSummary};
+
+    const OWNER: &str = "/work/manifests";
+
+    fn want(stack: &str, instance: &str, hash: &str, fields: &[(&str, &str)]) -> DesiredContainer {
+        DesiredContainer {
+            instance: instance.into(),
+            spec: ContainerSpec {
+                name: identity::container_name(stack, instance),
+                image: "busybox:1".into(),
+                network: identity::network_name(stack),
+                ..Default::default()
+            },
+            config_hash: hash.into(),
+            field_hashes: fields
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            files: vec![],
+            depends_on: vec![],
+            has_healthcheck: false,
+        }
+    }
+
+    fn desired(stack: &str, enabled: bool, containers: Vec<DesiredContainer>) -> DesiredStack {
+        DesiredStack {
+            name: stack.into(),
+            enabled,
+            network: identity::network_name(stack),
+            network_labels: Default::default(),
+            volumes: [(
+                identity::volume_name(stack, "db", "data"),
+                Default::default(),
+            )]
+            .into(),
+            containers: containers
+                .into_iter()
+                .map(|c| (c.instance.clone(), c))
+                .collect(),
+            busy_ports: vec![],
+        }
+    }
+
+    fn labels(
+        stack: &str,
+        instance: &str,
+        hash: &str,
+        fields: &[(&str, &str)],
+        owner: &str,
+    ) -> std::collections::BTreeMap<String, String> {
+        let f: std::collections::BTreeMap<String, String> = fields
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        [
+            (LABEL_MANAGED_BY, "devarch".to_string()),
+            (LABEL_OWNER, owner.to_string()),
+            (LABEL_STACK, stack.to_string()),
+            (LABEL_INSTANCE, instance.to_string()),
+            (LABEL_CONFIG_HASH, hash.to_string()),
+            (LABEL_CONFIG_FIELDS, encode_config_fields(&f)),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect()
+    }
+
+    fn container(
+        name: &str,
+        labels: std::collections::BTreeMap<String, String>,
+        state: ContainerState,
+        networks: &[&str],
+    ) -> ContainerSummary {
+        ContainerSummary {
+            id: format!("id-{name}"),
+            name: name.into(),
+            image: "busybox:1".into(),
+            labels,
+            state,
+            networks: networks.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    fn network(stack: &str, owner: &str) -> NetworkSummary {
+        let mut l = std::collections::BTreeMap::new();
+        l.insert(LABEL_MANAGED_BY.to_string(), "devarch".to_string());
+        l.insert(LABEL_OWNER.to_string(), owner.to_string());
+        l.insert(LABEL_STACK.to_string(), stack.to_string());
+        NetworkSummary {
+            id: format!("net-{stack}"),
+            name: identity::network_name(stack),
+            labels: l,
+        }
+    }
+
+    fn volume(stack: &str) -> VolumeSummary {
+        VolumeSummary {
+            name: identity::volume_name(stack, "db", "data"),
+            labels: Default::default(),
+        }
+    }
+
+    #[test]
+    fn everything_missing_is_created() {
+        let d = desired(
+            "blog",
+            true,
+            vec![
+                want("blog", "db", "h1", &[]),
+                want("blog", "web", "h2", &[]),
+            ],
+        );
+        let p = plan_stack(&d, &ObservedWorld::default(), OWNER);
+        assert_eq!(
+            render(&[p]),
+            "stack blog:\n    \
+               + network devarch-blog-net      # create: does not exist\n    \
+               + volume devarch-blog-db-data   # create: does not exist\n    \
+               + container devarch-blog-db     # create: does not exist (busybox:1)\n    \
+               + container devarch-blog-web    # create: does not exist (busybox:1)\n\
+             \nPlan: 4 to add, 0 to change, 0 to destroy.\n"
+        );
+    }
+
+    #[test]
+    fn converged_stack_has_no_actions_and_a_stable_fingerprint() {
+        let d = desired("blog", true, vec![want("blog", "db", "h1", &[])]);
+        let w = ObservedWorld {
+            containers: vec![container(
+                "devarch-blog-db",
+                labels("blog", "db", "h1", &[], OWNER),
+                ContainerState::Running,
+                &["devarch-blog-net"],
+            )],
+            networks: vec![network("blog", OWNER)],
+            volumes: vec![volume("blog")],
+        };
+        let p = plan_stack(&d, &w, OWNER);
+        assert!(p.actions.is_empty(), "{:?}", p.actions);
+        assert_eq!(
+            render(std::slice::from_ref(&p)),
+            "stack blog: up to date\n\nPlan: 0 to add, 0 to change, 0 to destroy.\n"
+        );
+        assert_eq!(p.fingerprint, plan_stack(&d, &w, OWNER).fingerprint);
+        let mut w2 = w.clone();
+        w2.containers[0].state = ContainerState::Exited;
+        assert_ne!(p.fingerprint, plan_stack(&d, &w2, OWNER).fingerprint);
+    }
+
+    #[test]
+    fn changed_hash_recreates_naming_the_changed_fields_and_stopped_ones_start() {
+        let d = desired(
+            "blog",
+            true,
+            vec![
+                want("blog", "db", "new", &[("env", "b"), ("image", "x")]),
+                want("blog", "web", "h2", &[]),
+            ],
+        );
+        let w = ObservedWorld {
+            containers: vec![
+                container(
+                    "devarch-blog-db",
+                    labels("blog", "db", "old", &[("env", "a"), ("image", "x")], OWNER),
+                    ContainerState::Running,
+                    &["devarch-blog-net"],
+                ),
+                container(
+                    "devarch-blog-web",
+                    labels("blog", "web", "h2", &[], OWNER),
+                    ContainerState::Exited,
+                    &["devarch-blog-net"],
+                ),
+                container(
+                    "devarch-blog-old",
+                    labels("blog", "old", "h9", &[], OWNER),
+                    ContainerState::Running,
+                    &["devarch-blog-net"],
+                ),
+                container(
+                    "devarch-blog-db_next",
+                    labels("blog", "db", "new", &[], OWNER),
+                    ContainerState::Created,
+                    &["devarch-blog-net"],
+                ),
+            ],
+            networks: vec![network("blog", OWNER)],
+            volumes: vec![volume("blog")],
+        };
+        let p = plan_stack(&d, &w, OWNER);
+        assert_eq!(
+            render(&[p]),
+            "stack blog:\n  \
+             -/+ container devarch-blog-db        # recreate: env changed (busybox:1)\n    \
+               ~ container devarch-blog-web       # start: is exited\n    \
+               - container devarch-blog-db_next   # remove: leftover of an interrupted recreate\n    \
+               - container devarch-blog-old       # remove: instance is no longer in the manifests\n\
+             \nPlan: 1 to add, 1 to change, 3 to destroy.\n"
+        );
+    }
+
+    #[test]
+    fn foreign_objects_holding_our_names_are_conflicts_never_actions() {
+        let d = desired("blog", true, vec![want("blog", "db", "h1", &[])]);
+        let mut foreign_net = network("blog", "/somewhere/else");
+        foreign_net.id = "other".into();
+        let w = ObservedWorld {
+            containers: vec![container(
+                "devarch-blog-db",
+                Default::default(),
+                ContainerState::Running,
+                &[],
+            )],
+            networks: vec![foreign_net],
+            volumes: vec![volume("blog")],
+        };
+        let p = plan_stack(&d, &w, OWNER);
+        assert!(
+            p.actions.iter().all(|a| !matches!(
+                a.op,
+                Op::RemoveContainer { .. } | Op::RemoveNetwork { .. } | Op::CreateNetwork { .. }
+            )),
+            "{:?}",
+            p.actions
+        );
+        assert_eq!(p.conflicts.len(), 2);
+        assert!(
+            p.conflicts[0]
+                .to_string()
+                .contains("owned by the devarch folder /somewhere/else"),
+            "{}",
+            p.conflicts[0]
+        );
+        assert!(
+            p.conflicts[1]
+                .to_string()
+                .contains("not created by devarch"),
+            "{}",
+            p.conflicts[1]
+        );
+        // A removal plan of the stack never touches foreign objects either.
+        let r = plan_removal(
+            "blog",
+            &w,
+            OWNER,
+            PlanOptions {
+                purge_volumes: true,
+            },
+        );
+        assert!(r.actions.is_empty(), "{:?}", r.actions);
+    }
+
+    #[test]
+    fn disabled_stack_stops_and_deletes_nothing() {
+        let d = desired(
+            "blog",
+            false,
+            vec![
+                want("blog", "db", "h1", &[]),
+                want("blog", "web", "h2", &[]),
+            ],
+        );
+        let w = ObservedWorld {
+            containers: vec![container(
+                "devarch-blog-db",
+                labels("blog", "db", "h1", &[], OWNER),
+                ContainerState::Running,
+                &["devarch-blog-net"],
+            )],
+            networks: vec![network("blog", OWNER)],
+            volumes: vec![volume("blog")],
+        };
+        let p = plan_stack(&d, &w, OWNER);
+        assert_eq!(p.actions.len(), 1);
+        assert_eq!(p.actions[0].reason, ActionReason::StackDisabled);
+        assert!(matches!(p.actions[0].op, Op::StopContainer { .. }));
+    }
+
+    #[test]
+    fn removal_keeps_volumes_unless_purged_and_detached_containers_are_reattached() {
+        let mut vol = volume("blog");
+        vol.labels = labels("blog", "db", "", &[], OWNER);
+        let w = ObservedWorld {
+            containers: vec![container(
+                "devarch-blog-db",
+                labels("blog", "db", "h1", &[], OWNER),
+                ContainerState::Running,
+                &[],
+            )],
+            networks: vec![network("blog", OWNER)],
+            volumes: vec![vol],
+        };
+        let keep = plan_removal("blog", &w, OWNER, PlanOptions::default());
+        assert_eq!(
+            Summary::of(std::slice::from_ref(&keep)).to_string(),
+            "Plan: 0 to add, 0 to change, 2 to destroy."
+        );
+        let purge = plan_removal(
+            "blog",
+            &w,
+            OWNER,
+            PlanOptions {
+                purge_volumes: true,
+            },
+        );
+        assert!(
+            purge
+                .actions
+                .iter()
+                .any(|a| matches!(a.op, Op::RemoveVolume { .. }))
+        );
+        let d = desired("blog", true, vec![want("blog", "db", "h1", &[])]);
+        let p = plan_stack(&d, &w, OWNER);
+        assert_eq!(p.actions.len(), 1);
+        assert_eq!(p.actions[0].reason, ActionReason::Detached);
+    }
+}
