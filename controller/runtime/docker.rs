@@ -36,7 +36,6 @@ handled here (see the brief's "Engine differences"):
 */
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -54,15 +53,11 @@ use bollard::query_parameters::{
     StopContainerOptions,
 };
 use futures_util::StreamExt;
-use http_body_util::{BodyExt, Empty};
-use hyper::body::{Bytes, Incoming};
-use hyper::{HeaderMap, Response};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
-use hyperlocal::UnixConnector;
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
 use serde::Deserialize;
 
+use super::http::{RawClient, body_message, encode, error_chain};
 use super::{
     ContainerDetails, ContainerSpec, ContainerState, ContainerSummary, EngineEvent, EngineInfo,
     EventKind, EventStream, Health, MountSource, NetworkSummary, PullProgress, Result, Runtime,
@@ -76,8 +71,6 @@ const DEFAULT_HEALTH_INTERVAL: Duration = Duration::from_secs(30);
 const DEFAULT_HEALTH_TIMEOUT: Duration = Duration::from_secs(30);
 /// Remembered health check runs older than this are forgotten (bounds the map).
 const HEALTH_RUN_MEMORY: Duration = Duration::from_secs(600);
-/// Timeout of the requests this module makes itself (bollard's default).
-const RAW_TIMEOUT: Duration = Duration::from_secs(120);
 /// How long the engine may take to accept an event subscription (both answer at once).
 const EVENTS_TIMEOUT: Duration = Duration::from_secs(10);
 /// Longest event line accepted (a container with many labels is a few KiB).
@@ -182,31 +175,7 @@ impl EngineRuntime {
         what: &str,
     ) -> Result<T> {
         let path = format!("/v{}{path_and_query}", self.info.api_version);
-        self.get_json_at(&path, verb, what).await
-    }
-
-    /// `GET` of a full path (with its version prefix); 404 is `NotFound(what)`.
-    async fn get_json_at<T: serde::de::DeserializeOwned>(
-        &self,
-        path: &str,
-        verb: &str,
-        what: &str,
-    ) -> Result<T> {
-        let operation = format!("{verb} {what}");
-        let (status, body) = self.raw.get(path, RAW_TIMEOUT, &operation).await?;
-        match status {
-            200 => serde_json::from_slice(&body).map_err(|e| RuntimeError::Api {
-                operation,
-                status: Some(status),
-                message: format!("unexpected answer: {e}"),
-            }),
-            404 => Err(RuntimeError::NotFound(what.to_string())),
-            _ => Err(RuntimeError::Api {
-                operation,
-                status: Some(status),
-                message: body_message(&body),
-            }),
-        }
+        self.raw.get_json(&path, verb, what).await
     }
 
     /// Inspect one container. Podman answers 500 "read /proc/PID/cgroup: no such process"
@@ -312,7 +281,7 @@ impl Runtime for EngineRuntime {
             // Podman: libpod's list is ~40 % cheaper than its compat list.
             Some(libpod) => {
                 let path = format!("/v{libpod}/libpod/containers/json?all=true{filters}");
-                self.get_json_at(&path, "list", &what).await?
+                self.raw.get_json(&path, "list", &what).await?
             }
             None => {
                 let path = format!("/containers/json?all=1{filters}");
@@ -348,7 +317,8 @@ impl Runtime for EngineRuntime {
             let filters = name_filter_query(prefix, '?');
             let path = format!("/v{libpod}/libpod/networks/json{filters}");
             let list: Vec<RawLibpodNetwork> = self
-                .get_json_at(&path, "list", &format!("networks {prefix}*"))
+                .raw
+                .get_json(&path, "list", &format!("networks {prefix}*"))
                 .await?;
             return Ok(list
                 .into_iter()
@@ -455,7 +425,7 @@ impl Runtime for EngineRuntime {
         let target = match &self.libpod_api {
             Some(libpod) => {
                 let path = format!("/v{libpod}/libpod/networks/{}/json", encode(id));
-                let network: RawLibpodNetwork = self.get_json_at(&path, "inspect", &what).await?;
+                let network: RawLibpodNetwork = self.raw.get_json(&path, "inspect", &what).await?;
                 network.name
             }
             None => id.to_string(),
@@ -986,168 +956,6 @@ fn create_body(spec: &ContainerSpec) -> ContainerCreateBody {
     }
 }
 
-/// Plain HTTP `GET`s to the engine, for what bollard cannot decode or does not offer.
-pub(crate) enum RawClient {
-    /// `unix://` endpoints.
-    Unix {
-        client: Client<UnixConnector, Empty<Bytes>>,
-        socket: PathBuf,
-    },
-    /// `tcp://` and `http://` endpoints.
-    Http {
-        client: Client<HttpConnector, Empty<Bytes>>,
-        base: String,
-    },
-}
-
-impl RawClient {
-    /// A client for `unix:///path`, `tcp://host:port` or `http://host:port`.
-    pub(crate) fn new(endpoint: &str) -> Self {
-        let mut builder = Client::builder(TokioExecutor::new());
-        // Like bollard: no idle connections kept (the engine may close them under us).
-        builder.pool_max_idle_per_host(0);
-        match endpoint.strip_prefix("unix://") {
-            Some(path) => RawClient::Unix {
-                client: builder.build(UnixConnector),
-                socket: path.into(),
-            },
-            None => {
-                let rest = endpoint
-                    .split_once("://")
-                    .map_or(endpoint, |(_, rest)| rest);
-                RawClient::Http {
-                    client: builder.build(HttpConnector::new()),
-                    base: format!("http://{}", rest.trim_end_matches('/')),
-                }
-            }
-        }
-    }
-
-    /// Where this client connects (for messages).
-    fn address(&self) -> String {
-        match self {
-            RawClient::Unix { socket, .. } => format!("unix://{}", socket.display()),
-            RawClient::Http { base, .. } => base.clone(),
-        }
-    }
-
-    /// `GET path_and_query`, once the response head arrived within `timeout`; the body is
-    /// left to the caller. Only transport failures are errors.
-    pub(crate) async fn open(
-        &self,
-        path_and_query: &str,
-        timeout: Duration,
-    ) -> std::result::Result<Response<Incoming>, String> {
-        let request = async {
-            match self {
-                RawClient::Unix { client, socket } => {
-                    client
-                        .get(hyperlocal::Uri::new(socket, path_and_query).into())
-                        .await
-                }
-                RawClient::Http { client, base } => {
-                    let uri = format!("{base}{path_and_query}")
-                        .parse()
-                        .map_err(|e| format!("{e}"))?;
-                    client.get(uri).await
-                }
-            }
-            .map_err(|e| {
-                if e.is_connect() {
-                    format!(
-                        "cannot connect to the engine at {}: {} (is it running?)",
-                        self.address(),
-                        error_chain(&e)
-                    )
-                } else {
-                    error_chain(&e)
-                }
-            })
-        };
-        tokio::time::timeout(timeout, request)
-            .await
-            .map_err(|_| format!("no answer within {}s", timeout.as_secs()))?
-    }
-
-    /// `GET path_and_query` within `timeout`: status, headers and body. Only transport
-    /// failures are errors.
-    pub(crate) async fn fetch(
-        &self,
-        path_and_query: &str,
-        timeout: Duration,
-    ) -> std::result::Result<(u16, HeaderMap, Bytes), String> {
-        let request = async {
-            let response = self.open(path_and_query, timeout).await?;
-            let status = response.status().as_u16();
-            let headers = response.headers().clone();
-            let body = response
-                .into_body()
-                .collect()
-                .await
-                .map_err(|e| e.to_string())?;
-            Ok((status, headers, body.to_bytes()))
-        };
-        tokio::time::timeout(timeout, request)
-            .await
-            .map_err(|_| format!("no answer within {}s", timeout.as_secs()))?
-    }
-
-    /// [`Self::fetch`] for an operation: status and body, transport failures as
-    /// [`RuntimeError::Api`].
-    async fn get(
-        &self,
-        path_and_query: &str,
-        timeout: Duration,
-        operation: &str,
-    ) -> Result<(u16, Bytes)> {
-        match self.fetch(path_and_query, timeout).await {
-            Ok((status, _, body)) => Ok((status, body)),
-            Err(message) => Err(RuntimeError::Api {
-                operation: operation.to_string(),
-                status: None,
-                message,
-            }),
-        }
-    }
-}
-
-/// An error with its sources (hyper's own message is just "client error (Connect)").
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(e) = source {
-        text.push_str(": ");
-        text.push_str(&e.to_string());
-        source = e.source();
-    }
-    text
-}
-
-/// Percent-encodes everything but unreserved characters (for paths and query values).
-fn encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
-/// The `message` of an engine error body, or the body itself.
-fn body_message(body: &[u8]) -> String {
-    serde_json::from_slice::<serde_json::Value>(body)
-        .ok()
-        .and_then(|v| {
-            v.get("message")
-                .and_then(|m| m.as_str())
-                .map(str::to_string)
-        })
-        .unwrap_or_else(|| String::from_utf8_lossy(body).trim().to_string())
-}
-
 /// One entry of `GET /containers/json` (compat) or Podman's `GET /libpod/containers/json`;
 /// states are plain strings.
 #[derive(Deserialize)]
@@ -1502,14 +1310,6 @@ mod tests {
         let pod = decode(r#"{"Type":"pod","Action":"create","Actor":null,"time":null}"#).unwrap();
         assert_eq!((pod.kind, pod.time), (EventKind::Other, 0));
         assert!(decode_event(b"not json").is_err());
-    }
-
-    #[test]
-    fn encodes_query_values() {
-        assert_eq!(
-            encode(r#"{"name":["a-b"]}"#),
-            "%7B%22name%22%3A%5B%22a-b%22%5D%7D"
-        );
     }
 
     #[test]
