@@ -58,10 +58,14 @@ use hyper::body::Incoming;
 use serde::Deserialize;
 
 use super::http::{RawClient, body_message, encode, error_chain};
+use super::wire::{
+    RawHealth, RawInspect, RawLibpodNetwork, RawListed, name_filter, name_filter_query,
+    null_default, sorted,
+};
 use super::{
-    ContainerDetails, ContainerSpec, ContainerState, ContainerSummary, EngineEvent, EngineInfo,
-    EventKind, EventStream, Health, MountSource, NetworkSummary, PullProgress, Result, Runtime,
-    RuntimeError, VolumeSummary,
+    ContainerDetails, ContainerSpec, ContainerSummary, EngineEvent, EngineInfo, EventKind,
+    EventStream, Health, MountSource, NetworkSummary, PullProgress, Result, Runtime, RuntimeError,
+    VolumeSummary,
 };
 use crate::identity::NAME_PREFIX;
 
@@ -193,7 +197,7 @@ impl EngineRuntime {
     /// (retry-aware) status afterwards. Called only for a running container with a check.
     async fn run_podman_check(&self, libpod_api: &str, details: &RawInspect) -> Result<Health> {
         let id = details.id.as_str();
-        let check = details.config.as_ref().and_then(|c| c.healthcheck.as_ref());
+        let check = details.health_check();
         let interval = nanos_to_duration(check.and_then(|h| h.interval), DEFAULT_HEALTH_INTERVAL);
         let timeout = nanos_to_duration(check.and_then(|h| h.timeout), DEFAULT_HEALTH_TIMEOUT);
 
@@ -290,23 +294,8 @@ impl Runtime for EngineRuntime {
         };
         Ok(list
             .into_iter()
-            .filter_map(|c| {
-                let name = primary_name(&c.names)?;
-                name.starts_with(prefix).then(|| ContainerSummary {
-                    id: c.id,
-                    name,
-                    image: c.image,
-                    labels: sorted(c.labels),
-                    state: ContainerState::parse(&c.state),
-                    networks: match c.networks {
-                        Some(mut names) => {
-                            names.sort();
-                            names
-                        }
-                        None => network_names(c.network_settings.networks),
-                    },
-                })
-            })
+            .filter_map(RawListed::into_summary)
+            .filter(|c| c.name.starts_with(prefix))
             .collect())
     }
 
@@ -634,7 +623,7 @@ impl Runtime for EngineRuntime {
         let details = self.inspect_raw(id).await?;
         let health = details.health();
         match &self.libpod_api {
-            Some(api) if health != Health::None && details.state.running => {
+            Some(api) if health != Health::None && details.is_running() => {
                 self.run_podman_check(api, &details).await
             }
             _ => Ok(health),
@@ -813,41 +802,6 @@ fn status_of(error: &BollardError) -> Option<u16> {
     }
 }
 
-/// The engine-side `name` filter (a substring/regex match; results are filtered again).
-fn name_filter(prefix: &str) -> Option<HashMap<String, Vec<String>>> {
-    (!prefix.is_empty()).then(|| HashMap::from([("name".to_string(), vec![prefix.to_string()])]))
-}
-
-/// `{sep}filters=…` selecting names that contain `prefix`, for a query string ("" for none).
-fn name_filter_query(prefix: &str, sep: char) -> String {
-    name_filter(prefix)
-        .map(|f| {
-            let json = serde_json::to_string(&f).unwrap_or_default();
-            format!("{sep}filters={}", encode(&json))
-        })
-        .unwrap_or_default()
-}
-
-/// The container's own name from a list entry: without the leading `/`, skipping legacy link
-/// names (`/other/alias`).
-fn primary_name(names: &[String]) -> Option<String> {
-    names
-        .iter()
-        .map(|n| n.strip_prefix('/').unwrap_or(n))
-        .find(|n| !n.contains('/'))
-        .map(str::to_string)
-}
-
-fn sorted(labels: Option<HashMap<String, String>>) -> BTreeMap<String, String> {
-    labels.unwrap_or_default().into_iter().collect()
-}
-
-fn network_names<V>(networks: Option<HashMap<String, V>>) -> Vec<String> {
-    let mut names: Vec<String> = networks.unwrap_or_default().into_keys().collect();
-    names.sort();
-    names
-}
-
 fn nanos(d: Duration) -> i64 {
     i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)
 }
@@ -956,37 +910,6 @@ fn create_body(spec: &ContainerSpec) -> ContainerCreateBody {
     }
 }
 
-/// One entry of `GET /containers/json` (compat) or Podman's `GET /libpod/containers/json`;
-/// states are plain strings.
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct RawListed {
-    /// libpod: network names (compat: `NetworkSettings.Networks`).
-    #[serde(default)]
-    networks: Option<Vec<String>>,
-    id: String,
-    #[serde(default, deserialize_with = "null_default")]
-    names: Vec<String>,
-    #[serde(default, deserialize_with = "null_default")]
-    image: String,
-    #[serde(default)]
-    labels: Option<HashMap<String, String>>,
-    #[serde(default, deserialize_with = "null_default")]
-    state: String,
-    #[serde(default, deserialize_with = "null_default")]
-    network_settings: RawNetworkSettings,
-}
-
-/// One entry of Podman's `GET /libpod/networks/json`, or its `GET /libpod/networks/{id}/json`
-/// (no `labels` key when there are none).
-#[derive(Deserialize)]
-struct RawLibpodNetwork {
-    name: String,
-    id: String,
-    #[serde(default)]
-    labels: Option<HashMap<String, String>>,
-}
-
 /// One line of `GET /events` (Docker's and Podman's compat shape); everything optional.
 #[derive(Deserialize)]
 struct RawEvent {
@@ -1017,136 +940,6 @@ struct RawActor {
     attributes: HashMap<String, String>,
 }
 
-/// `GET /containers/{id}/json`, the fields devarch reads.
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct RawInspect {
-    id: String,
-    #[serde(default, deserialize_with = "null_default")]
-    name: String,
-    #[serde(default, deserialize_with = "null_default")]
-    image: String,
-    #[serde(default)]
-    config: Option<RawConfig>,
-    #[serde(default, deserialize_with = "null_default")]
-    state: RawState,
-    #[serde(default, deserialize_with = "null_default")]
-    network_settings: RawNetworkSettings,
-}
-
-#[derive(Default, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct RawConfig {
-    #[serde(default)]
-    image: Option<String>,
-    #[serde(default)]
-    labels: Option<HashMap<String, String>>,
-    #[serde(default)]
-    healthcheck: Option<RawHealthConfig>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct RawHealthConfig {
-    #[serde(default)]
-    test: Option<Vec<String>>,
-    #[serde(default)]
-    interval: Option<i64>,
-    #[serde(default)]
-    timeout: Option<i64>,
-}
-
-#[derive(Default, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct RawState {
-    #[serde(default, deserialize_with = "null_default")]
-    status: String,
-    #[serde(default, deserialize_with = "null_default")]
-    running: bool,
-    #[serde(default)]
-    exit_code: Option<i64>,
-    #[serde(default)]
-    started_at: Option<String>,
-    #[serde(default)]
-    health: Option<RawHealth>,
-}
-
-/// A health state: inspect's `State.Health`, or the libpod health check answer.
-#[derive(Default, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct RawHealth {
-    #[serde(default)]
-    status: Option<String>,
-}
-
-#[derive(Default, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct RawNetworkSettings {
-    #[serde(default)]
-    networks: Option<HashMap<String, serde::de::IgnoredAny>>,
-}
-
-/// `null` (which engines send for empty lists and maps) reads as the default.
-fn null_default<'de, D, T>(deserializer: D) -> std::result::Result<T, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: Default + Deserialize<'de>,
-{
-    Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
-}
-
-impl RawInspect {
-    /// `None` without a check in the effective config (`[NONE]` disables the image's; Podman
-    /// reports an empty health state even without a check), `Starting` for the engine's empty
-    /// status.
-    fn health(&self) -> Health {
-        let check = self.config.as_ref().and_then(|c| c.healthcheck.as_ref());
-        let test = check
-            .and_then(|h| h.test.as_deref())
-            .and_then(|t| t.first());
-        if test.is_none_or(|first| first == "NONE") {
-            return Health::None;
-        }
-        match self.state.health.as_ref().and_then(|h| h.status.as_deref()) {
-            Some("healthy") => Health::Healthy,
-            Some("unhealthy") => Health::Unhealthy,
-            _ => Health::Starting,
-        }
-    }
-
-    fn into_details(self) -> ContainerDetails {
-        let health = self.health();
-        let state = ContainerState::parse(&self.state.status);
-        // Engines report "0001-01-01T00:00:00Z" for a container that never started.
-        let started_at = self
-            .state
-            .started_at
-            .filter(|t| !t.is_empty() && !t.starts_with("0001-"));
-        let exit_code = match state {
-            ContainerState::Exited | ContainerState::Dead => self.state.exit_code,
-            _ => None,
-        };
-        let config = self.config.unwrap_or_default();
-        ContainerDetails {
-            summary: ContainerSummary {
-                id: self.id,
-                name: self
-                    .name
-                    .strip_prefix('/')
-                    .unwrap_or(&self.name)
-                    .to_string(),
-                image: config.image.unwrap_or(self.image),
-                labels: sorted(config.labels),
-                state,
-                networks: network_names(self.network_settings.networks),
-            },
-            health,
-            started_at,
-            exit_code,
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1166,13 +959,6 @@ mod tests {
             ("localhost:5000/a/b".into(), Some("1.2".into()))
         );
         assert_eq!(s("a/b@sha256:00"), ("a/b@sha256:00".into(), None));
-    }
-
-    #[test]
-    fn primary_name_strips_slash_and_skips_links() {
-        let names = vec!["/web/db".to_string(), "/devarch-a-db".to_string()];
-        assert_eq!(primary_name(&names).as_deref(), Some("devarch-a-db"));
-        assert_eq!(primary_name(&[]), None);
     }
 
     #[test]
@@ -1200,38 +986,6 @@ mod tests {
                 "{kind:?} {version}"
             );
         }
-    }
-
-    #[test]
-    fn reads_podman_inspect_leniently() {
-        let json = r#"{"Id":"abc","Name":"devarch-a-db","Image":"sha256:1","State":{"Status":"stopped",
-            "Running":false,"ExitCode":3,"StartedAt":"2026-11-25T22:18:19Z","Health":{"Status":""}},
-            "Config":{"Image":"localhost/img:1","Labels":null,"Healthcheck":{"Test":["CMD","true"]}},
-            "NetworkSettings":{"Networks":{"b":{},"a":{"Aliases":null}}}}"#;
-        let raw: RawInspect = serde_json::from_str(json).unwrap();
-        assert_eq!(raw.health(), Health::Starting);
-        let d = raw.into_details();
-        assert_eq!(
-            (d.summary.state, d.exit_code),
-            (ContainerState::Exited, Some(3))
-        );
-        assert_eq!(d.summary.networks, ["a", "b"]);
-        assert_eq!(d.summary.image, "localhost/img:1");
-        assert!(d.summary.labels.is_empty());
-
-        let never: RawInspect = serde_json::from_str(
-            r#"{"Id":"x","State":{"Status":"created","StartedAt":"0001-01-01T00:00:00Z"},
-            "Config":{"Healthcheck":{"Test":["NONE"]}}}"#,
-        )
-        .unwrap();
-        assert_eq!(never.health(), Health::None);
-        let d = never.into_details();
-        assert_eq!((d.started_at, d.exit_code), (None, None));
-
-        let listed: Vec<RawListed> =
-            serde_json::from_str(r#"[{"Id":"x","Names":["/n"],"State":"stopped","Labels":null}]"#)
-                .unwrap();
-        assert_eq!(listed[0].state, "stopped");
     }
 
     #[test]

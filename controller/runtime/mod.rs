@@ -8,6 +8,7 @@ by name prefix and label, in one engine call per object kind, never one inspect 
 pub mod connect;
 pub mod docker;
 mod http;
+mod wire;
 
 use std::collections::BTreeMap;
 use std::fmt;
