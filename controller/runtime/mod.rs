@@ -7,6 +7,7 @@ by name prefix and label, in one engine call per object kind, never one inspect 
 
 pub mod connect;
 pub mod docker;
+mod events;
 mod http;
 mod wire;
 
