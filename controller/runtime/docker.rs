@@ -43,9 +43,7 @@ use async_trait::async_trait;
 use bollard::Docker;
 use bollard::errors::Error as BollardError;
 use bollard::models::{
-    ContainerCreateBody, EndpointSettings, HealthConfig, HostConfig, Mount as EngineMount,
-    MountType, NetworkConnectRequest, NetworkCreateRequest, NetworkingConfig,
-    PortBinding as EnginePortBinding, PortMap, VolumeCreateRequest,
+    EndpointSettings, NetworkConnectRequest, NetworkCreateRequest, VolumeCreateRequest,
 };
 use bollard::query_parameters::{
     CreateContainerOptions, CreateImageOptions, ListNetworksOptions, ListVolumesOptions,
@@ -54,6 +52,7 @@ use bollard::query_parameters::{
 };
 use futures_util::StreamExt;
 
+use super::create_body::create_body;
 use super::events;
 use super::http::{RawClient, body_message, encode};
 use super::wire::{
@@ -61,7 +60,7 @@ use super::wire::{
 };
 use super::{
     ContainerDetails, ContainerSpec, ContainerSummary, EngineInfo, EventStream, Health,
-    MountSource, NetworkSummary, PullProgress, Result, Runtime, RuntimeError, VolumeSummary,
+    NetworkSummary, PullProgress, Result, Runtime, RuntimeError, VolumeSummary,
 };
 
 /// Docker's default health check interval, used when a check does not set one.
@@ -611,10 +610,6 @@ fn status_of(error: &BollardError) -> Option<u16> {
     }
 }
 
-fn nanos(d: Duration) -> i64 {
-    i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)
-}
-
 fn nanos_to_duration(n: Option<i64>, default: Duration) -> Duration {
     match n {
         Some(n) if n > 0 => Duration::from_nanos(n.unsigned_abs()),
@@ -638,91 +633,9 @@ fn split_reference(image: &str) -> (String, Option<String>) {
     }
 }
 
-/// The engine's create body for a spec. Sets no ulimits: on Podman, any ulimit drops the
-/// configured defaults.
-fn create_body(spec: &ContainerSpec) -> ContainerCreateBody {
-    let mut port_bindings = PortMap::new();
-    for p in &spec.ports {
-        let key = format!("{}/{}", p.container_port, p.protocol);
-        port_bindings
-            .entry(key)
-            .or_insert_with(|| Some(Vec::new()))
-            .get_or_insert_default()
-            .push(EnginePortBinding {
-                host_ip: p.host_ip.clone(),
-                host_port: Some(p.host_port.to_string()),
-            });
-    }
-    let mut exposed_ports: Vec<String> = port_bindings.keys().cloned().collect();
-    exposed_ports.sort();
-
-    let mounts = spec
-        .mounts
-        .iter()
-        .map(|m| {
-            let (typ, source) = match &m.source {
-                MountSource::Volume { name } => (MountType::VOLUME, name),
-                MountSource::Bind { path } => (MountType::BIND, path),
-            };
-            EngineMount {
-                typ: Some(typ),
-                source: Some(source.clone()),
-                target: Some(m.target.clone()),
-                read_only: Some(m.read_only),
-                ..Default::default()
-            }
-        })
-        .collect::<Vec<_>>();
-
-    let healthcheck = spec.healthcheck.as_ref().map(|h| HealthConfig {
-        test: Some(h.test.clone()),
-        interval: h.interval.map(nanos),
-        timeout: h.timeout.map(nanos),
-        retries: h.retries.map(i64::from),
-        start_period: h.start_period.map(nanos),
-        ..Default::default()
-    });
-
-    let attach = !spec.network.is_empty();
-    let networking_config = attach.then(|| NetworkingConfig {
-        endpoints_config: Some(HashMap::from([(
-            spec.network.clone(),
-            EndpointSettings {
-                aliases: (!spec.aliases.is_empty()).then(|| spec.aliases.clone()),
-                ..Default::default()
-            },
-        )])),
-    });
-
-    ContainerCreateBody {
-        image: Some(spec.image.clone()),
-        cmd: spec.command.clone(),
-        entrypoint: spec.entrypoint.clone(),
-        env: (!spec.env.is_empty())
-            .then(|| spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
-        labels: Some(spec.labels.clone().into_iter().collect()),
-        working_dir: spec.working_dir.clone(),
-        user: spec.user.clone(),
-        hostname: spec.hostname.clone(),
-        exposed_ports: (!exposed_ports.is_empty()).then_some(exposed_ports),
-        healthcheck,
-        host_config: Some(HostConfig {
-            port_bindings: (!port_bindings.is_empty()).then_some(port_bindings),
-            mounts: (!mounts.is_empty()).then_some(mounts),
-            network_mode: attach.then(|| spec.network.clone()),
-            nano_cpus: spec.nano_cpus,
-            memory: spec.memory,
-            ..Default::default()
-        }),
-        networking_config,
-        ..Default::default()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runtime::{HealthSpec, Mount, PortBinding, PortProtocol};
 
     #[test]
     fn splits_references() {
@@ -765,69 +678,5 @@ mod tests {
                 "{kind:?} {version}"
             );
         }
-    }
-
-    #[test]
-    fn create_body_maps_the_spec() {
-        let spec = ContainerSpec {
-            name: "devarch-a-db".into(),
-            image: "img:1".into(),
-            env: vec![("A".into(), "1".into())],
-            ports: vec![
-                PortBinding {
-                    container_port: 80,
-                    protocol: PortProtocol::Tcp,
-                    host_ip: Some("127.0.0.1".into()),
-                    host_port: 8080,
-                },
-                PortBinding {
-                    container_port: 80,
-                    protocol: PortProtocol::Tcp,
-                    host_ip: None,
-                    host_port: 8081,
-                },
-            ],
-            mounts: vec![Mount {
-                source: MountSource::Bind {
-                    path: "/srv".into(),
-                },
-                target: "/data".into(),
-                read_only: true,
-            }],
-            network: "devarch-a-net".into(),
-            aliases: vec!["db".into()],
-            healthcheck: Some(HealthSpec {
-                test: vec!["CMD".into(), "true".into()],
-                interval: Some(Duration::from_millis(1500)),
-                timeout: None,
-                retries: Some(3),
-                start_period: None,
-            }),
-            ..Default::default()
-        };
-        let body = create_body(&spec);
-        assert_eq!(body.env, Some(vec!["A=1".to_string()]));
-        assert_eq!(body.exposed_ports, Some(vec!["80/tcp".to_string()]));
-        let host = body.host_config.unwrap();
-        assert_eq!(
-            host.port_bindings.unwrap()["80/tcp"]
-                .as_ref()
-                .unwrap()
-                .len(),
-            2
-        );
-        assert_eq!(host.network_mode.as_deref(), Some("devarch-a-net"));
-        assert!(host.ulimits.is_none());
-        let mount = &host.mounts.unwrap()[0];
-        assert_eq!(
-            (mount.typ, mount.read_only),
-            (Some(MountType::BIND), Some(true))
-        );
-        assert_eq!(body.healthcheck.unwrap().interval, Some(1_500_000_000));
-        let endpoints = body.networking_config.unwrap().endpoints_config.unwrap();
-        assert_eq!(
-            endpoints["devarch-a-net"].aliases,
-            Some(vec!["db".to_string()])
-        );
     }
 }

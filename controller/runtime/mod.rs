@@ -6,6 +6,7 @@ by name prefix and label, in one engine call per object kind, never one inspect 
 */
 
 pub mod connect;
+mod create_body;
 pub mod docker;
 mod events;
 mod http;
