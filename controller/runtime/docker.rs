@@ -35,9 +35,8 @@ handled here (see the brief's "Engine differences"):
   closed connection ends the stream with one error.
 */
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::collections::BTreeMap;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use bollard::Docker;
@@ -54,21 +53,14 @@ use futures_util::StreamExt;
 
 use super::create_body::create_body;
 use super::events;
-use super::http::{RawClient, body_message, encode};
-use super::wire::{
-    RawHealth, RawInspect, RawLibpodNetwork, RawListed, name_filter, name_filter_query, sorted,
-};
+use super::http::{RawClient, encode};
+use super::libpod::{CheckRun, Libpod};
+use super::wire::{RawInspect, RawListed, name_filter, name_filter_query, sorted};
 use super::{
     ContainerDetails, ContainerSpec, ContainerSummary, EngineInfo, EventStream, Health,
     NetworkSummary, PullProgress, Result, Runtime, RuntimeError, VolumeSummary,
 };
 
-/// Docker's default health check interval, used when a check does not set one.
-const DEFAULT_HEALTH_INTERVAL: Duration = Duration::from_secs(30);
-/// Docker's default health check timeout.
-const DEFAULT_HEALTH_TIMEOUT: Duration = Duration::from_secs(30);
-/// Remembered health check runs older than this are forgotten (bounds the map).
-const HEALTH_RUN_MEMORY: Duration = Duration::from_secs(600);
 /// A container engine (Docker or Podman) reached through its Docker-compatible API.
 ///
 /// Built by [`super::connect::connect`]; the bollard client must already have negotiated its
@@ -78,11 +70,10 @@ const HEALTH_RUN_MEMORY: Duration = Duration::from_secs(600);
 pub struct EngineRuntime {
     docker: Docker,
     info: EngineInfo,
-    raw: RawClient,
-    /// Podman: libpod API version for health checks (e.g. `4.3.1`).
-    libpod_api: Option<String>,
-    /// Podman: when this process last ran each container's health check, by container ID.
-    health_runs: Mutex<HashMap<String, Instant>>,
+    http: RawClient,
+    /// Podman: its libpod API, for what the compat API does badly or not at all. Each method
+    /// that needs it asks once, `Some` meaning Podman.
+    libpod: Option<Libpod>,
     /// Docker before 20.10.27: container stops and removals go one at a time (see
     /// [`EngineInfo::network_teardown_deadlocks`]).
     teardown: Option<tokio::sync::Mutex<()>>,
@@ -117,16 +108,15 @@ impl EngineRuntime {
     /// Wraps a connected client whose API version is negotiated. `info.endpoint` must be the
     /// address the client talks to (`unix:///path`, `tcp://host:port` or `http://host:port`).
     pub fn new(docker: Docker, info: EngineInfo) -> Self {
-        let raw = RawClient::new(&info.endpoint);
+        let http = RawClient::new(&info.endpoint);
         let teardown = info
             .network_teardown_deadlocks()
             .then(|| tokio::sync::Mutex::new(()));
         EngineRuntime {
             docker,
             info,
-            raw,
-            libpod_api: None,
-            health_runs: Mutex::new(HashMap::new()),
+            http,
+            libpod: None,
             teardown,
         }
     }
@@ -140,11 +130,13 @@ impl EngineRuntime {
         }
     }
 
-    /// Podman: run health checks through the libpod API, in URL version `api_version` (the
-    /// server's own, e.g. `4.3.1`). Without it (Docker), health is whatever the engine stored;
-    /// on Podman that stays `starting` when no systemd timer runs the checks.
+    /// Podman: use its libpod API, in URL version `api_version` (the server's own, e.g.
+    /// `4.3.1`), for health checks, container and network lists, and network lookups (see
+    /// [`Libpod`]). Without it (Docker), every call goes through the compat API and health is
+    /// whatever the engine stored; on Podman that stays `starting` when no systemd timer runs
+    /// the checks.
     pub fn with_libpod(mut self, api_version: Option<String>) -> Self {
-        self.libpod_api = api_version;
+        self.libpod = api_version.map(|api| Libpod::new(self.http.clone(), api));
         self
     }
 
@@ -156,7 +148,7 @@ impl EngineRuntime {
         what: &str,
     ) -> Result<T> {
         let path = format!("/v{}{path_and_query}", self.info.api_version);
-        self.raw.get_json(&path, verb, what).await
+        self.http.get_json(&path, verb, what).await
     }
 
     /// Inspect one container. Podman answers 500 "read /proc/PID/cgroup: no such process"
@@ -170,99 +162,9 @@ impl EngineRuntime {
         .await
     }
 
-    /// Podman: run the container's health check once and return the engine's stored
-    /// (retry-aware) status afterwards. Called only for a running container with a check.
-    async fn run_podman_check(&self, libpod_api: &str, details: &RawInspect) -> Result<Health> {
-        let id = details.id.as_str();
-        let check = details.health_check();
-        let interval = nanos_to_duration(check.and_then(|h| h.interval), DEFAULT_HEALTH_INTERVAL);
-        let timeout = nanos_to_duration(check.and_then(|h| h.timeout), DEFAULT_HEALTH_TIMEOUT);
-
-        // At most once per interval, like the engine's own timer would: polling faster must
-        // not use up `retries` faster than on Docker.
-        {
-            let mut runs = self.health_runs.lock().unwrap_or_else(|p| p.into_inner());
-            if runs.get(id).is_some_and(|t| t.elapsed() < interval) {
-                return Ok(details.health());
-            }
-            runs.retain(|_, t| t.elapsed() < HEALTH_RUN_MEMORY);
-            runs.insert(id.to_string(), Instant::now());
-        }
-
-        let path = format!("/v{libpod_api}/libpod/containers/{id}/healthcheck");
-        let operation = format!("run health check of container {id}");
-        let wait = timeout + Duration::from_secs(10);
-        let (status, body) = self.raw.get(&path, wait, &operation).await?;
-        match status {
-            200 => {
-                let result: RawHealth = serde_json::from_slice(&body).unwrap_or_default();
-                match result.status.as_deref() {
-                    // A passed check makes the stored status healthy on the spot.
-                    Some("healthy") => Ok(Health::Healthy),
-                    // The libpod answer is this one run's result ("unhealthy" after a single
-                    // failure); the stored status counts retries and the start period.
-                    _ => Ok(self.inspect_raw(id).await?.health()),
-                }
-            }
-            404 => Err(RuntimeError::NotFound(format!("container {id}"))),
-            // 409: no check defined, or the container stopped meanwhile.
-            409 => Ok(self.inspect_raw(id).await?.health()),
-            status => Err(RuntimeError::Api {
-                operation,
-                status: Some(status),
-                message: body_message(&body),
-            }),
-        }
-    }
-}
-
-#[async_trait]
-impl Runtime for EngineRuntime {
-    fn engine(&self) -> &EngineInfo {
-        &self.info
-    }
-
-    async fn list_containers(&self, prefix: &str) -> Result<Vec<ContainerSummary>> {
-        let filters = name_filter_query(prefix, '&');
-        let what = format!("containers {prefix}*");
-        let list: Vec<RawListed> = match &self.libpod_api {
-            // Podman: libpod's list is ~40 % cheaper than its compat list.
-            Some(libpod) => {
-                let path = format!("/v{libpod}/libpod/containers/json?all=true{filters}");
-                self.raw.get_json(&path, "list", &what).await?
-            }
-            None => {
-                let path = format!("/containers/json?all=1{filters}");
-                self.get_json(&path, "list", &what).await?
-            }
-        };
-        Ok(list
-            .into_iter()
-            .filter_map(RawListed::into_summary)
-            .filter(|c| c.name.starts_with(prefix))
-            .collect())
-    }
-
-    async fn list_networks(&self, prefix: &str) -> Result<Vec<NetworkSummary>> {
-        if let Some(libpod) = &self.libpod_api {
-            // Podman: its compat list reports every network's containers, which costs a look
-            // at every container (58 ms with 20 containers); libpod's takes ~1 ms.
-            let filters = name_filter_query(prefix, '?');
-            let path = format!("/v{libpod}/libpod/networks/json{filters}");
-            let list: Vec<RawLibpodNetwork> = self
-                .raw
-                .get_json(&path, "list", &format!("networks {prefix}*"))
-                .await?;
-            return Ok(list
-                .into_iter()
-                .filter(|n| n.name.starts_with(prefix))
-                .map(|n| NetworkSummary {
-                    id: n.id,
-                    name: n.name,
-                    labels: sorted(n.labels),
-                })
-                .collect());
-        }
+    /// Docker: every network whose name contains `prefix` (engine-side filter), through the
+    /// compat API. Never on Podman: see [`Libpod`].
+    async fn compat_networks(&self, prefix: &str) -> Result<Vec<NetworkSummary>> {
         let options = ListNetworksOptions {
             filters: name_filter(prefix),
         };
@@ -274,13 +176,47 @@ impl Runtime for EngineRuntime {
         Ok(list
             .into_iter()
             .filter_map(|n| {
-                let name = n.name?;
-                name.starts_with(prefix).then(|| NetworkSummary {
+                Some(NetworkSummary {
                     id: n.id.unwrap_or_default(),
-                    name,
+                    name: n.name?,
                     labels: sorted(n.labels),
                 })
             })
+            .collect())
+    }
+}
+
+#[async_trait]
+impl Runtime for EngineRuntime {
+    fn engine(&self) -> &EngineInfo {
+        &self.info
+    }
+
+    async fn list_containers(&self, prefix: &str) -> Result<Vec<ContainerSummary>> {
+        let list: Vec<RawListed> = match &self.libpod {
+            Some(libpod) => libpod.list_containers(prefix).await?,
+            None => {
+                let filters = name_filter_query(prefix, '&');
+                let path = format!("/containers/json?all=1{filters}");
+                let what = format!("containers {prefix}*");
+                self.get_json(&path, "list", &what).await?
+            }
+        };
+        Ok(list
+            .into_iter()
+            .filter_map(RawListed::into_summary)
+            .filter(|c| c.name.starts_with(prefix))
+            .collect())
+    }
+
+    async fn list_networks(&self, prefix: &str) -> Result<Vec<NetworkSummary>> {
+        let list = match &self.libpod {
+            Some(libpod) => libpod.list_networks(prefix).await?,
+            None => self.compat_networks(prefix).await?,
+        };
+        Ok(list
+            .into_iter()
+            .filter(|n| n.name.starts_with(prefix))
             .collect())
     }
 
@@ -355,12 +291,8 @@ impl Runtime for EngineRuntime {
         // through libpod: Podman 4.3's compat network inspect writes into the network's own
         // option map, and a libpod network list encoding that map at the same moment crashes
         // the whole service ("concurrent map iteration and map write").
-        let target = match &self.libpod_api {
-            Some(libpod) => {
-                let path = format!("/v{libpod}/libpod/networks/{}/json", encode(id));
-                let network: RawLibpodNetwork = self.raw.get_json(&path, "inspect", &what).await?;
-                network.name
-            }
+        let target = match &self.libpod {
+            Some(libpod) => libpod.network_name(id).await?,
             None => id.to_string(),
         };
         self.docker
@@ -566,16 +498,22 @@ impl Runtime for EngineRuntime {
     async fn check_health(&self, id: &str) -> Result<Health> {
         let details = self.inspect_raw(id).await?;
         let health = details.health();
-        match &self.libpod_api {
-            Some(api) if health != Health::None && details.is_running() => {
-                self.run_podman_check(api, &details).await
-            }
-            _ => Ok(health),
+        // Docker runs the checks itself; Podman does only under systemd.
+        let Some(libpod) = &self.libpod else {
+            return Ok(health);
+        };
+        if health == Health::None || !details.is_running() {
+            return Ok(health);
+        }
+        match libpod.run_health_check(&details).await? {
+            CheckRun::NotDue => Ok(health),
+            CheckRun::Passed => Ok(Health::Healthy),
+            CheckRun::ReadStored => Ok(self.inspect_raw(id).await?.health()),
         }
     }
 
     async fn events(&self, label_filter: &str) -> Result<EventStream> {
-        events::subscribe(&self.raw, &self.info.api_version, label_filter).await
+        events::subscribe(&self.http, &self.info.api_version, label_filter).await
     }
 }
 
@@ -607,13 +545,6 @@ fn status_of(error: &BollardError) -> Option<u16> {
     match error {
         BollardError::DockerResponseServerError { status_code, .. } => Some(*status_code),
         _ => None,
-    }
-}
-
-fn nanos_to_duration(n: Option<i64>, default: Duration) -> Duration {
-    match n {
-        Some(n) if n > 0 => Duration::from_nanos(n.unsigned_abs()),
-        _ => default,
     }
 }
 

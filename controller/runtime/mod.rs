@@ -10,6 +10,7 @@ mod create_body;
 pub mod docker;
 mod events;
 mod http;
+mod libpod;
 mod wire;
 
 use std::collections::BTreeMap;
