@@ -15,7 +15,7 @@ use bollard::models::SystemVersion;
 use bollard::{API_DEFAULT_VERSION, ClientVersion, Docker};
 use hyper::HeaderMap;
 
-use super::docker::EngineRuntime;
+use super::engine::EngineRuntime;
 use super::http::RawClient;
 use super::{EngineInfo, EngineKind, Runtime, RuntimeError};
 

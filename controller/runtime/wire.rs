@@ -96,6 +96,7 @@ pub(super) struct RawInspect {
     network_settings: RawNetworkSettings,
 }
 
+/// Inspect's `Config`: the effective config (image reference as created, labels, check).
 #[derive(Default, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 struct RawConfig {
@@ -122,6 +123,7 @@ pub(super) struct RawHealthConfig {
     pub(super) timeout: Option<i64>,
 }
 
+/// Inspect's `State`; `Status` is a plain string (Podman's `stopped`, `configured`, ...).
 #[derive(Default, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 struct RawState {
@@ -146,6 +148,7 @@ pub(super) struct RawHealth {
     pub(super) status: Option<String>,
 }
 
+/// `NetworkSettings`: only the names of the attached networks are read (the map's keys).
 #[derive(Default, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 struct RawNetworkSettings {
@@ -261,6 +264,7 @@ pub(super) fn sorted(labels: Option<HashMap<String, String>>) -> BTreeMap<String
     labels.unwrap_or_default().into_iter().collect()
 }
 
+/// The keys of a `NetworkSettings.Networks` map, sorted.
 fn network_names<V>(networks: Option<HashMap<String, V>>) -> Vec<String> {
     let mut names: Vec<String> = networks.unwrap_or_default().into_keys().collect();
     names.sort();

@@ -1,38 +1,41 @@
-/*! [`EngineRuntime`]: the [`Runtime`] for Docker and for Podman, through bollard.
+/*! [`EngineRuntime`]: the [`Runtime`] for Docker and for Podman, over bollard.
 
-Both engines are driven through the Docker-compatible API; the differences that matter are
-handled here (see the brief's "Engine differences"):
+One implementation serves both engines, through the Docker-compatible API (see the brief's
+"Engine differences"). Most calls go through bollard; the rest are delegated by concept:
+
+- container lists and inspects: plain requests into lenient types (`wire.rs`: Podman
+  reports states such as `stopped` that bollard's strict enums refuse to decode);
+- the container create body (`create_body.rs`, which sets no ulimits);
+- events (`events.rs`: two subscriptions, normalised to Docker's words);
+- on Podman only, its libpod API (`libpod.rs`: container and network lists, network
+  names, health check runs), held as one optional delegate: a method that needs it asks
+  `self.libpod` once, and `None` means Docker.
+
+The engine differences handled in this file:
 
 - Errors: only HTTP 404 is decided on ([`RuntimeError::NotFound`]); a conflict is 409 on
   Docker and 500 on Podman, so every other status is a plain [`RuntimeError::Api`] and callers
-  inspect to find out what happened.
+  inspect to find out what happened. A 404 from a container create is about what the
+  container refers to (its network or image), and says so.
 - Name filters of the engines are substring/regex matches: every list is filtered again here
-  by a real prefix match, and container names lose their leading `/`.
+  by a real prefix match (container names lose their leading `/` in `wire.rs`).
 - Docker 20.10 creates a second network with an existing name: [`Runtime::create_network`]
   looks the name up first and returns the existing network's ID.
-- Podman 4.3 removes a network that is in use when it is named by ID: on Podman,
-  [`Runtime::remove_network`] removes it by name.
-- Podman 4.3's compat network list and inspect write into the stored network's option map;
-  anything encoding that network at the same moment (a libpod network list) crashes the whole
-  service ("fatal error: concurrent map iteration and map write"). On Podman networks are only
-  ever listed and inspected through libpod.
 - Podman fails a network create now and then with "no such network interface" when another
   network's bridge goes away meanwhile; [`Runtime::create_network`] asks again (3 tries).
+  Likewise an inspect answered "no such process" while the container's process exits is
+  asked again (4 tries).
+- Podman 4.3 removes a network that is in use when it is named by ID: on Podman,
+  [`Runtime::remove_network`] removes it by name, read through libpod (Podman's compat
+  network list and inspect can crash it: on Podman, networks are only ever listed and
+  inspected through libpod, see `libpod.rs`).
 - Docker before 20.10.27 can deadlock when containers of one network go down together
   ([`EngineInfo::network_teardown_deadlocks`]): there, stops and removals go one at a time.
 - A failed pull is HTTP 500 on Docker but an error inside a 200 stream on Podman: both become
-  [`RuntimeError::Pull`].
-- Health checks do not run on Podman without systemd: [`Runtime::check_health`] runs the
-  container's check through libpod (`GET /v{libpod}/libpod/containers/{id}/healthcheck`), at
-  most once per configured interval, and reads the retry-aware status back with an inspect.
-- Containers are listed and inspected with plain requests into lenient types: Podman reports
-  states such as `stopped`, which bollard's strict enums refuse to decode.
-- No ulimits are ever set (Podman drops its configured defaults when one is).
-- Events ([`Runtime::events`]) are read with a plain streaming request into lenient types, in
-  two subscriptions: containers by label, networks and volumes by name (neither engine labels
-  their events). Podman's `remove` becomes `destroy`; `exec_*` events are dropped. The request
-  returns once the engine answered, so the subscription is live when `events` returns, and a
-  closed connection ends the stream with one error.
+  [`RuntimeError::Pull`]. A pull without a tag asks for `latest`, not every tag.
+- Health checks do not run on Podman without systemd: [`Runtime::check_health`] has libpod
+  run the container's check (at most once per configured interval) and reads the
+  retry-aware status back with an inspect.
 */
 
 use std::collections::BTreeMap;
@@ -61,15 +64,19 @@ use super::{
     NetworkSummary, PullProgress, Result, Runtime, RuntimeError, VolumeSummary,
 };
 
-/// A container engine (Docker or Podman) reached through its Docker-compatible API.
+/// A container engine (Docker or Podman) reached through its Docker-compatible API, plus
+/// Podman's libpod API where that falls short.
 ///
-/// Built by [`super::connect::connect`]; the bollard client must already have negotiated its
-/// API version. Containers are listed and inspected with plain requests read into lenient
-/// types (Podman reports states such as `stopped` that bollard's strict enums reject); every
-/// other call goes through bollard.
+/// Built by [`super::connect::connect`] and [`super::connect::connect_endpoint`]; the bollard
+/// client must already have negotiated its API version. Containers are listed and inspected
+/// with plain requests read into lenient types (Podman reports states such as `stopped` that
+/// bollard's strict enums reject); every other call goes through bollard.
 pub struct EngineRuntime {
+    /// The bollard client, API version negotiated.
     docker: Docker,
+    /// The engine it talks to.
     info: EngineInfo,
+    /// Plain requests to the same endpoint (container lists and inspects, events).
     http: RawClient,
     /// Podman: its libpod API, for what the compat API does badly or not at all. Each method
     /// that needs it asks once, `Some` meaning Podman.
@@ -132,7 +139,7 @@ impl EngineRuntime {
 
     /// Podman: use its libpod API, in URL version `api_version` (the server's own, e.g.
     /// `4.3.1`), for health checks, container and network lists, and network lookups (see
-    /// [`Libpod`]). Without it (Docker), every call goes through the compat API and health is
+    /// `libpod.rs`). Without it (Docker), every call goes through the compat API and health is
     /// whatever the engine stored; on Podman that stays `starting` when no systemd timer runs
     /// the checks.
     pub fn with_libpod(mut self, api_version: Option<String>) -> Self {
@@ -582,32 +589,5 @@ mod tests {
             ("localhost:5000/a/b".into(), Some("1.2".into()))
         );
         assert_eq!(s("a/b@sha256:00"), ("a/b@sha256:00".into(), None));
-    }
-
-    #[test]
-    fn only_docker_before_20_10_27_has_the_teardown_deadlock() {
-        let info = |kind, version: &str| EngineInfo {
-            kind,
-            version: version.to_string(),
-            api_version: "1.41".into(),
-            endpoint: "unix:///x".into(),
-        };
-        use super::super::EngineKind::{Docker, Podman};
-        for (kind, version, serialized) in [
-            (Docker, "20.10.24+dfsg1", true),
-            (Docker, "20.10.26", true),
-            (Docker, "20.10.27", false),
-            (Docker, "19.03.15", true),
-            (Docker, "23.0.0", false),
-            (Docker, "28.2.2", false),
-            (Docker, "", true),
-            (Podman, "4.3.1", false),
-        ] {
-            assert_eq!(
-                info(kind, version).network_teardown_deadlocks(),
-                serialized,
-                "{kind:?} {version}"
-            );
-        }
     }
 }
