@@ -15,7 +15,8 @@ use bollard::models::SystemVersion;
 use bollard::{API_DEFAULT_VERSION, ClientVersion, Docker};
 use hyper::HeaderMap;
 
-use super::docker::{EngineRuntime, RawClient};
+use super::engine::EngineRuntime;
+use super::http::RawClient;
 use super::{EngineInfo, EngineKind, Runtime, RuntimeError};
 
 /// How long an endpoint may take to answer the handshake (a dead socket fails at once).

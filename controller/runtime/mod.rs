@@ -3,10 +3,28 @@ Docker-compatible socket, plus a thin libpod call where compat falls short).
 
 The types here are engine-neutral; nothing in this module knows about manifests. Listing is
 by name prefix and label, in one engine call per object kind, never one inspect per object.
+
+One file per concept:
+- `mod.rs` (this file): the [`Runtime`] trait and its engine-neutral types.
+- [`connect`]: finding an engine, identifying it (Docker or Podman) and negotiating the API.
+- [`engine`]: [`engine::EngineRuntime`], the one implementation for both engines, and the
+  engine differences it handles (see its module docs).
+- `libpod.rs`: Podman's libpod API, the engine's optional delegate where the compat API falls
+  short (health checks, network and container lists, network names).
+- `wire.rs`: the lenient wire types containers are listed and inspected into, and the `name`
+  filter.
+- `events.rs`: the event subscriptions and the decoding of each event.
+- `create_body.rs`: a [`ContainerSpec`] as the engine's container create body.
+- `http.rs`: the plain HTTP client beside bollard.
 */
 
 pub mod connect;
-pub mod docker;
+mod create_body;
+pub mod engine;
+mod events;
+mod http;
+mod libpod;
+mod wire;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -498,5 +516,37 @@ pub trait Runtime: Send + Sync {
     /// The default implementation (for runtimes without events) never yields anything.
     async fn events(&self, _label_filter: &str) -> Result<EventStream> {
         Ok(Box::pin(futures_util::stream::pending()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_docker_before_20_10_27_has_the_teardown_deadlock() {
+        let info = |kind, version: &str| EngineInfo {
+            kind,
+            version: version.to_string(),
+            api_version: "1.41".into(),
+            endpoint: "unix:///x".into(),
+        };
+        use EngineKind::{Docker, Podman};
+        for (kind, version, serialized) in [
+            (Docker, "20.10.24+dfsg1", true),
+            (Docker, "20.10.26", true),
+            (Docker, "20.10.27", false),
+            (Docker, "19.03.15", true),
+            (Docker, "23.0.0", false),
+            (Docker, "28.2.2", false),
+            (Docker, "", true),
+            (Podman, "4.3.1", false),
+        ] {
+            assert_eq!(
+                info(kind, version).network_teardown_deadlocks(),
+                serialized,
+                "{kind:?} {version}"
+            );
+        }
     }
 }
