@@ -658,10 +658,13 @@ pub async fn run(
                     .unwrap_or_default();
                 // One observation for every stack; only those not up to date are reconciled.
                 let (all, ok) = shared.snapshot().await;
+                let all_count = all.len();
                 let due: Vec<String> = all.into_iter().filter(|s| !ok.contains(s)).collect();
+                let due_count = due.len();
                 for s in changed.into_iter().chain(due) {
                     let _ = handle.schedule_now(s, Trigger::Resync);
                 }
+                tracing::debug!(target: "devarch::resync", stacks = all_count, due = due_count, "resync done");
             }
         });
     }
