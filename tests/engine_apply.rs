@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{Engine, Env, busybox_template, probe, stack, unique};
+use common::{Env, busybox_template, probe, stack, unique};
 
 engine_tests!(
     two_stacks_from_the_same_template_do_not_collide,
@@ -18,8 +18,7 @@ engine_tests!(
     failed_pull_fails_only_that_instance,
 );
 
-fn two_stacks_from_the_same_template_do_not_collide(e: Engine) {
-    let Some(env) = Env::new(e) else { return };
+fn two_stacks_from_the_same_template_do_not_collide(env: Env) {
     let (a, b) = (format!("a{}", unique()), format!("b{}", unique()));
     env.write("t.yaml", &busybox_template("bb", 0));
     env.write("a.yaml", &stack(&a, "    web: {template: bb}\n"));
@@ -112,8 +111,7 @@ fn two_stacks_from_the_same_template_do_not_collide(e: Engine) {
     );
 }
 
-fn reapply_is_a_noop_and_keeps_container_ids(e: Engine) {
-    let Some(env) = Env::new(e) else { return };
+fn reapply_is_a_noop_and_keeps_container_ids(env: Env) {
     let s = format!("r{}", unique());
     env.write("t.yaml", &busybox_template("bb", 0));
     env.write("s.yaml", &stack(&s, &common::one_and_two(Some("1"))));
@@ -129,8 +127,7 @@ fn reapply_is_a_noop_and_keeps_container_ids(e: Engine) {
     assert_eq!(before, env.containers(&format!("devarch-{s}-")));
 }
 
-fn env_change_recreates_exactly_that_container(e: Engine) {
-    let Some(env) = Env::new(e) else { return };
+fn env_change_recreates_exactly_that_container(env: Env) {
     let s = format!("e{}", unique());
     env.write("t.yaml", &busybox_template("bb", 0));
     env.write("s.yaml", &stack(&s, &common::one_and_two(None)));
@@ -169,8 +166,7 @@ fn env_change_recreates_exactly_that_container(e: Engine) {
     assert_eq!(after.len(), 2, "no temporary container left: {after:?}");
 }
 
-fn foreign_objects_are_plan_errors_and_survive_apply_and_delete(e: Engine) {
-    let Some(env) = Env::new(e) else { return };
+fn foreign_objects_are_plan_errors_and_survive_apply_and_delete(env: Env) {
     let s = format!("f{}", unique());
     let s2 = format!("g{}", unique());
     env.write("t.yaml", &busybox_template("bb", 0));
@@ -225,8 +221,7 @@ fn foreign_objects_are_plan_errors_and_survive_apply_and_delete(e: Engine) {
     }
 }
 
-fn stale_saved_plan_is_refused(e: Engine) {
-    let Some(env) = Env::new(e) else { return };
+fn stale_saved_plan_is_refused(env: Env) {
     let s = format!("p{}", unique());
     env.write("t.yaml", &busybox_template("bb", 0));
     env.write("s.yaml", &stack(&s, "    web: {template: bb}\n"));
@@ -259,8 +254,7 @@ fn stale_saved_plan_is_refused(e: Engine) {
     assert!(err.contains("plan is stale"), "{err}");
 }
 
-fn concurrent_apply_of_one_stack_is_refused_naming_the_holder(e: Engine) {
-    let Some(env) = Env::new(e) else { return };
+fn concurrent_apply_of_one_stack_is_refused_naming_the_holder(env: Env) {
     let s = format!("c{}", unique());
     env.write("t.yaml", &busybox_template("slow", 4));
     env.write("s.yaml", &stack(&s, "    db: {template: slow}\n    app: {template: slow, dependsOn: [{name: db, condition: healthy}]}\n"));
@@ -307,8 +301,7 @@ fn first_out_pid(_out: &std::process::Output, err: &str) -> String {
         .to_string()
 }
 
-fn depends_on_healthy_starts_the_consumer_after_the_provider_is_healthy(e: Engine) {
-    let Some(env) = Env::new(e) else { return };
+fn depends_on_healthy_starts_the_consumer_after_the_provider_is_healthy(env: Env) {
     let s = format!("h{}", unique());
     env.write("t.yaml", &busybox_template("provider", 3));
     env.write(
@@ -352,8 +345,7 @@ spec:
     );
 }
 
-fn delete_keeps_volumes_unless_purged(e: Engine) {
-    let Some(env) = Env::new(e) else { return };
+fn delete_keeps_volumes_unless_purged(env: Env) {
     let (s, k) = (format!("d{}", unique()), format!("k{}", unique()));
     env.write("t.yaml", &busybox_template("bb", 0));
     env.write("s.yaml", &stack(&s, "    web: {template: bb}\n"));
@@ -384,8 +376,7 @@ fn delete_keeps_volumes_unless_purged(e: Engine) {
     );
 }
 
-fn fixed_host_port_held_by_another_process_is_a_plan_error(e: Engine) {
-    let Some(env) = Env::new(e) else { return };
+fn fixed_host_port_held_by_another_process_is_a_plan_error(env: Env) {
     let s = format!("o{}", unique());
     let listener = std::net::TcpListener::bind("0.0.0.0:0").unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -418,8 +409,7 @@ fn planned_port(out: &str) -> u16 {
         .unwrap_or_else(|| panic!("no planned port in {out}"))
 }
 
-fn auto_port_taken_while_the_container_was_gone_is_replaced_by_apply_not_plan(e: Engine) {
-    let Some(env) = Env::new(e) else { return };
+fn auto_port_taken_while_the_container_was_gone_is_replaced_by_apply_not_plan(env: Env) {
     let s = format!("p{}", unique());
     env.write("t.yaml", &busybox_template("bb", 0));
     env.write("s.yaml", &stack(&s, "    web: {template: bb}\n"));
@@ -452,8 +442,7 @@ fn auto_port_taken_while_the_container_was_gone_is_replaced_by_apply_not_plan(e:
     drop(listener);
 }
 
-fn failed_pull_fails_only_that_instance(e: Engine) {
-    let Some(env) = Env::new(e) else { return };
+fn failed_pull_fails_only_that_instance(env: Env) {
     let s = format!("i{}", unique());
     env.write("t.yaml", &busybox_template("bb", 0));
     env.write("s.yaml", &stack(&s, "    good: {template: bb}\n    bad: {template: bb, image: \"devarch-fixture/does-not-exist:0\"}\n"));

@@ -4,7 +4,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Engine, Env, busybox_template, stack, unique};
+use common::{Env, busybox_template, stack, unique};
 
 engine_tests!(
     dropping_editing_and_deleting_a_manifest_converges_each_time,
@@ -24,9 +24,8 @@ fn running(env: &Env, name: &str) -> bool {
     env.containers(name).get(name).is_some_and(|c| c.1)
 }
 
-fn dropping_editing_and_deleting_a_manifest_converges_each_time(e: Engine) {
+fn dropping_editing_and_deleting_a_manifest_converges_each_time(env: Env) {
     let _slot = common::Slot::take(4);
-    let Some(env) = Env::new(e) else { return };
     let s = format!("w{}", unique());
     env.write("t.yaml", &busybox_template("bb", 0));
     let w = env.watch(&[]);
@@ -71,9 +70,8 @@ fn dropping_editing_and_deleting_a_manifest_converges_each_time(e: Engine) {
     );
 }
 
-fn a_broken_manifest_never_tears_anything_down_and_fixing_it_converges(e: Engine) {
+fn a_broken_manifest_never_tears_anything_down_and_fixing_it_converges(env: Env) {
     let _slot = common::Slot::take(4);
-    let Some(env) = Env::new(e) else { return };
     let s = format!("b{}", unique());
     env.write("t.yaml", &busybox_template("bb", 0));
     let good = stack(&s, &common::one_and_two(None));
@@ -153,9 +151,8 @@ fn back_within_5s(env: &Env, w: &common::Watcher, name: &str, since: Instant, wh
     );
 }
 
-fn removed_or_killed_containers_and_a_removed_network_are_repaired(e: Engine) {
+fn removed_or_killed_containers_and_a_removed_network_are_repaired(env: Env) {
     let _slot = common::Slot::take(4);
-    let Some(env) = Env::new(e) else { return };
     let s = format!("r{}", unique());
     env.write("t.yaml", &busybox_template("bb", 0));
     env.write("s.yaml", &stack(&s, "    one: {template: bb}\n"));
@@ -224,9 +221,8 @@ fn removed_or_killed_containers_and_a_removed_network_are_repaired(e: Engine) {
     );
 }
 
-fn a_cli_apply_during_a_controller_apply_is_refused_or_waits(e: Engine) {
+fn a_cli_apply_during_a_controller_apply_is_refused_or_waits(env: Env) {
     let _slot = common::Slot::take(4);
-    let Some(env) = Env::new(e) else { return };
     let s = format!("c{}", unique());
     env.write("t.yaml", &busybox_template("slow", 5));
     let w = env.watch(&[]);
@@ -252,9 +248,8 @@ fn a_cli_apply_during_a_controller_apply_is_refused_or_waits(e: Engine) {
     assert!(out.contains("No changes"), "{out}");
 }
 
-fn a_controller_killed_mid_apply_converges_after_restart_without_leftovers(e: Engine) {
+fn a_controller_killed_mid_apply_converges_after_restart_without_leftovers(env: Env) {
     let _slot = common::Slot::take(4);
-    let Some(env) = Env::new(e) else { return };
     let s = format!("k{}", unique());
     env.write("t.yaml", &busybox_template("bb", 0));
     let instances: String = (0..10)
@@ -299,9 +294,8 @@ fn a_controller_killed_mid_apply_converges_after_restart_without_leftovers(e: En
     assert!(out.contains("No changes"), "{out}");
 }
 
-fn editor_save_styles_each_trigger_one_reconcile(e: Engine) {
+fn editor_save_styles_each_trigger_one_reconcile(env: Env) {
     let _slot = common::Slot::take(4);
-    let Some(env) = Env::new(e) else { return };
     let s = format!("e{}", unique());
     env.write("t.yaml", &busybox_template("bb", 0));
     env.write(
@@ -365,9 +359,8 @@ fn editor_save_styles_each_trigger_one_reconcile(e: Engine) {
     }
 }
 
-fn plan_only_prints_and_never_mutates(e: Engine) {
+fn plan_only_prints_and_never_mutates(env: Env) {
     let _slot = common::Slot::take(4);
-    let Some(env) = Env::new(e) else { return };
     let s = format!("p{}", unique());
     env.write("t.yaml", &busybox_template("bb", 0));
     env.write("s.yaml", &stack(&s, "    one: {template: bb}\n"));
@@ -384,9 +377,8 @@ fn plan_only_prints_and_never_mutates(e: Engine) {
     assert!(env.networks(&format!("devarch-{s}-")).is_empty());
 }
 
-fn a_converged_stack_is_reported_ready_at_startup_without_a_reconcile(e: Engine) {
+fn a_converged_stack_is_reported_ready_at_startup_without_a_reconcile(env: Env) {
     let _slot = common::Slot::take(4);
-    let Some(env) = Env::new(e) else { return };
     let s = format!("u{}", unique());
     env.write("t.yaml", &busybox_template("bb", 0));
     env.write("s.yaml", &stack(&s, "    one: {template: bb}\n"));
