@@ -265,6 +265,7 @@ fn concurrent_apply_of_one_stack_is_refused_naming_the_holder(env: Env) {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
+    let holder = first.id();
     // Wait until the first apply holds the lock and is waiting for db's health.
     let lock = env.home.path().join("locks").join(format!("{s}.lock"));
     assert!(common::wait_until(
@@ -280,25 +281,16 @@ fn concurrent_apply_of_one_stack_is_refused_naming_the_holder(env: Env) {
         String::from_utf8_lossy(&first_out.stderr)
     );
     assert_eq!(code, 1, "second apply must be refused: {err}");
+    // Named by the pid of the process that holds the lock: the first apply.
     assert!(
         err.contains(&format!(
-            "stack \"{s}\" is being applied by another devarch (pid {}",
-            first_out_pid(&first_out, &err)
+            "stack \"{s}\" is being applied by another devarch (pid {holder} ("
         )),
-        "{err}"
+        "the holder is pid {holder}: {err}"
     );
     // With --lock-timeout it waits and then finds nothing to do.
     let (out, _) = env.expect(&["apply", "--lock-timeout", "30s"], 0);
     assert!(out.contains("No changes"), "{out}");
-}
-
-/// The pid named in the refusal (we cannot know the child's pid after wait, so read it back).
-fn first_out_pid(_out: &std::process::Output, err: &str) -> String {
-    err.split("(pid ")
-        .nth(1)
-        .and_then(|r| r.split(' ').next())
-        .unwrap_or("?")
-        .to_string()
 }
 
 fn depends_on_healthy_starts_the_consumer_after_the_provider_is_healthy(env: Env) {

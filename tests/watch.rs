@@ -238,7 +238,7 @@ fn a_cli_apply_during_a_controller_apply_is_refused_or_waits(env: Env) {
     assert_eq!(code, 1, "{err}");
     assert!(
         err.contains(&format!(
-            "stack \"{s}\" is being applied by another devarch (pid {}",
+            "stack \"{s}\" is being applied by another devarch (pid {} (",
             w.pid()
         )),
         "{err}"
