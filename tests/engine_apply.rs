@@ -2,7 +2,13 @@
 
 mod common;
 
+use std::time::Duration;
+
 use common::{Env, busybox_template, probe, stack, unique};
+use devarch::runtime::Health;
+
+/// Generous: these wait on real engine work, which a loaded 2-core machine slows down.
+const T: Duration = Duration::from_secs(60);
 
 engine_tests!(
     two_stacks_from_the_same_template_do_not_collide,
@@ -258,27 +264,29 @@ fn concurrent_apply_of_one_stack_is_refused_naming_the_holder(env: Env) {
     let s = format!("c{}", unique());
     env.write("t.yaml", &busybox_template("slow", 4));
     env.write("s.yaml", &stack(&s, "    db: {template: slow}\n    app: {template: slow, dependsOn: [{name: db, condition: healthy}]}\n"));
-    let first = env
+    let first_err = env.home.path().join("first-apply.err");
+    let mut first = env
         .cmd()
         .arg("apply")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&first_err).unwrap())
         .spawn()
         .unwrap();
     let holder = first.id();
-    // Wait until the first apply holds the lock and is waiting for db's health.
-    let lock = env.home.path().join("locks").join(format!("{s}.lock"));
-    assert!(common::wait_until(
-        std::time::Duration::from_secs(20),
-        || std::fs::read_to_string(&lock).is_ok_and(|t| t.contains("pid"))
-    ));
-    std::thread::sleep(std::time::Duration::from_millis(300));
-    let (code, _, err) = env.run(&["apply"]);
-    let first_out = first.wait_with_output().unwrap();
+    let first_stderr = || std::fs::read_to_string(&first_err).unwrap_or_default();
+    // The first apply takes the stack's lock before anything else and keeps it until it ends:
+    // once it waits for db's health (4 s), it holds the lock.
     assert!(
-        first_out.status.success(),
+        common::wait_until(T, || first_stderr()
+            .contains("Waiting for db to be healthy")),
+        "the first apply never waited for db\n{}",
+        first_stderr()
+    );
+    let (code, _, err) = env.run(&["apply"]);
+    assert!(
+        first.wait().unwrap().success(),
         "first apply failed: {}",
-        String::from_utf8_lossy(&first_out.stderr)
+        first_stderr()
     );
     assert_eq!(code, 1, "second apply must be refused: {err}");
     // Named by the pid of the process that holds the lock: the first apply.
@@ -306,7 +314,9 @@ spec:
   # Exits 3 at once if the provider's page is not served yet (i.e. started too early). The
   # name is resolved first, with retries: the network's DNS server coming up is the engine's
   # business (a provider started too early still resolves at once, then fails the wget).
-  command: [sh, -c, "trap 'exit 0' TERM INT; n=0; until nslookup db >/dev/null 2>&1 || [ $n -ge 20 ]; do n=$((n+1)); sleep 0.25; done; wget -O /dev/null http://db:8080/ready || { nslookup db; exit 3; }; sleep 3600 & wait"]
+  command: [sh, -c, "trap 'exit 0' TERM INT; n=0; until nslookup db >/dev/null 2>&1 || [ $n -ge 20 ]; do n=$((n+1)); sleep 0.25; done; wget -O /dev/null http://db:8080/ready || { nslookup db; exit 3; }; touch /tmp/fetched; sleep 3600 & wait"]
+  # Healthy once it has fetched the page (the test waits for that, or for the exit).
+  healthcheck: {test: [CMD-SHELL, "test -f /tmp/fetched"], interval: 1s, timeout: 2s, retries: 60}
   dependsOn: [{name: db, condition: healthy}]
 "#,
     );
@@ -325,12 +335,26 @@ spec:
         t.elapsed()
     );
     assert!(err.contains("Waiting for db to be healthy"), "{err}");
-    std::thread::sleep(std::time::Duration::from_secs(1));
-    let c = env.containers(&format!("devarch-{s}-"));
+    // The consumer either fetches the page (and becomes healthy) or exits 3.
     let app = format!("devarch-{s}-app");
-    assert!(
-        c[&app].1,
-        "consumer is running (it exits 3 when started before the provider is healthy): {c:?}\n\
+    let fetched = || {
+        common::block_on(async {
+            let state = env.rt.inspect_container(&app).await.unwrap().summary.state;
+            if !state.is_running() {
+                return (false, Health::None);
+            }
+            (true, env.rt.check_health(&app).await.unwrap())
+        })
+    };
+    let mut last = (false, Health::None);
+    let settled = common::wait_until(T, || {
+        last = fetched();
+        !last.0 || last.1 == Health::Healthy
+    });
+    assert_eq!(
+        last,
+        (true, Health::Healthy),
+        "consumer running and healthy (settled: {settled}) (it exits 3 when started before the provider is healthy)\n\
          --- apply's stderr\n{err}\n{}\n{}",
         env.engine_logs(&app),
         env.engine_logs(&format!("devarch-{s}-db"))

@@ -1302,12 +1302,26 @@ async fn events_report_health(rt: &dyn Runtime, n: &Names) {
         EngineKind::Podman => "health_status",
     };
     let at = w.expect(EventKind::Container, &id, action, started).await;
-    // Let a few more checks run, then look at what arrived.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    for _ in 0..2 {
-        rt.check_health(&id).await.expect("check_health");
-        tokio::time::sleep(Duration::from_millis(600)).await;
+    // Two more checks run: Docker runs them on its own timer, Podman when asked (check_health).
+    match kind {
+        EngineKind::Docker => docker_runs_two_more_checks(&id).await,
+        EngineKind::Podman => {
+            for _ in 0..2 {
+                rt.check_health(&id).await.expect("check_health");
+            }
+        }
     }
+    // Then a marker: events of one subscription arrive in order, so once the marker's is in,
+    // every event of those checks is too.
+    let marker = n.name("marker");
+    let marked = Instant::now();
+    rt.create_volume(&marker, &n.labels())
+        .await
+        .expect("create marker volume");
+    w.expect(EventKind::Volume, &marker, "create", marked).await;
+    rt.remove_volume(&marker)
+        .await
+        .expect("remove marker volume");
     w.drain();
     let actions = w.actions_of(&id);
     let health_events = actions
@@ -1332,6 +1346,38 @@ async fn events_report_health(rt: &dyn Runtime, n: &Names) {
         EngineKind::Docker => assert_eq!(health_events, 1, "{actions:?}"),
         // Once per check run.
         EngineKind::Podman => assert!(health_events >= 2, "{actions:?}"),
+    }
+}
+
+/// Waits until Docker has run two more health checks of container `id` (its health log, read
+/// with the docker CLI at the endpoint under test, holds the last five).
+async fn docker_runs_two_more_checks(id: &str) {
+    let log = || {
+        let out = Engine::Docker
+            .cli()
+            .args(["inspect", "--format", "{{json .State.Health.Log}}", id])
+            .output()
+            .expect("docker inspect");
+        assert!(out.status.success(), "docker inspect {id}: {out:?}");
+        let entries: Vec<serde_json::Value> =
+            serde_json::from_slice(&out.stdout).expect("the health log is JSON");
+        entries
+            .iter()
+            .map(|e| e["Start"].as_str().expect("a check's start").to_string())
+            .collect::<Vec<String>>()
+    };
+    let before = log();
+    let start = Instant::now();
+    loop {
+        let new = log().into_iter().filter(|s| !before.contains(s)).count();
+        if new >= 2 {
+            return;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "Docker ran {new} health checks in 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 

@@ -480,7 +480,8 @@ pub struct Watcher {
 }
 
 impl Env {
-    /// Start `devarch watch` on this test's folder.
+    /// Start `devarch watch` on this test's folder: `--resync 3s` unless `extra` sets it,
+    /// `--debounce 200ms`, and each periodic resync logged (see [`Watcher::resyncs`]).
     pub fn watch(&self, extra: &[&str]) -> Watcher {
         let n = unique();
         let out = self.home.path().join(format!("watch-{n}.out"));
@@ -495,6 +496,7 @@ impl Env {
             })
             .args(["--debounce", "200ms"])
             .args(extra)
+            .env("DEVARCH_LOG", "info,devarch::resync=debug")
             .stdout(std::fs::File::create(&out).unwrap())
             .stderr(std::fs::File::create(&err).unwrap())
             .spawn()
@@ -531,6 +533,41 @@ impl Watcher {
     ) {
         let ok = wait_until(timeout, || pred(&self.stdout(), &self.stderr()));
         assert!(ok, "timed out waiting for {what}\n{}", self.logs());
+    }
+    /// How many times `needle` occurs in the controller's log.
+    pub fn count(&self, needle: &str) -> usize {
+        self.stderr().matches(needle).count()
+    }
+    /// Waits until `needle` occurs more than `before` times in the controller's log.
+    pub fn wait_count(&self, timeout: std::time::Duration, needle: &str, before: usize) {
+        self.wait_for(
+            timeout,
+            &format!("{needle:?} more than {before} times"),
+            |_, err| err.matches(needle).count() > before,
+        );
+    }
+    /// The periodic resyncs the controller has completed so far, in order: the number of
+    /// stacks due (scheduled for a reconcile) in each.
+    pub fn resyncs(&self) -> Vec<usize> {
+        self.stderr()
+            .lines()
+            .filter(|l| l.contains("resync done"))
+            .map(|l| {
+                let due = l.split_whitespace().find_map(|w| w.strip_prefix("due="));
+                due.and_then(|d| d.parse().ok())
+                    .unwrap_or_else(|| panic!("no due= count in {l:?}"))
+            })
+            .collect()
+    }
+    /// Waits until the controller has completed `n` periodic resyncs after the first `seen`;
+    /// returns the number of stacks due in each of those.
+    pub fn wait_resyncs(&self, timeout: std::time::Duration, seen: usize, n: usize) -> Vec<usize> {
+        self.wait_for(
+            timeout,
+            &format!("{n} resyncs after the first {seen}"),
+            |_, _| self.resyncs().len() >= seen + n,
+        );
+        self.resyncs()[seen..seen + n].to_vec()
     }
     pub fn pid(&self) -> u32 {
         self.child.as_ref().unwrap().id()
