@@ -895,19 +895,10 @@ async fn dead_socket_fails_fast_and_names_the_endpoint() {
 /// see `controller/runtime/connect.rs`) at the endpoint under test? If not, the test cannot
 /// check it: [`common::unavailable`].
 fn discovered_is_under_test(engine: Engine, test: &str, vars: &[&str]) -> bool {
-    let set = vars.iter().find_map(|v| {
-        let value = std::env::var(v).ok()?;
-        let value = value.trim();
-        (!value.is_empty()).then(|| (v.to_string(), value.to_string()))
-    });
-    let (name, first) = match set {
-        Some((v, p)) if p.starts_with('/') => (v, format!("unix://{p}")),
-        Some((v, p)) => (v, p),
-        None => (
-            "the default".to_string(),
-            engine.default_endpoint().to_string(),
-        ),
-    };
+    let (name, first) = vars
+        .iter()
+        .find_map(|v| Some((v.to_string(), common::endpoint_from(v)?)))
+        .unwrap_or_else(|| ("the default".into(), engine.default_endpoint().into()));
     if first == engine.endpoint() {
         return true;
     }

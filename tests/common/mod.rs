@@ -58,11 +58,7 @@ impl Engine {
     /// The endpoint under test: [`Engine::var`], else [`Engine::default_endpoint`]. A plain
     /// path means a Unix socket.
     pub fn endpoint(self) -> String {
-        match std::env::var(self.var()) {
-            Ok(v) if v.trim().starts_with('/') => format!("unix://{}", v.trim()),
-            Ok(v) if !v.trim().is_empty() => v.trim().to_string(),
-            _ => self.default_endpoint().to_string(),
-        }
+        endpoint_from(self.var()).unwrap_or_else(|| self.default_endpoint().to_string())
     }
 
     /// Is the endpoint under test the one `scripts/engines.sh` starts?
@@ -95,6 +91,16 @@ impl Engine {
         })
         .arg(self.endpoint());
         c
+    }
+}
+
+/// The endpoint in variable `var`, if set (as devarch reads it: a plain path is a Unix socket).
+pub fn endpoint_from(var: &str) -> Option<String> {
+    let value = std::env::var(var).ok()?;
+    match value.trim() {
+        "" => None,
+        path if path.starts_with('/') => Some(format!("unix://{path}")),
+        endpoint => Some(endpoint.to_string()),
     }
 }
 
