@@ -17,9 +17,10 @@ engine_tests!(the_containerised_controller_converges_a_folder_mounted_from_the_h
 
 const T: Duration = Duration::from_secs(90);
 
-/// Run the engine's CLI; returns stdout, panics with stderr on failure.
+/// Run the engine's CLI (at the endpoint under test); returns stdout, panics with stderr on
+/// failure.
 fn cli(e: Engine, args: &[&str]) -> String {
-    let out = Command::new(e.name()).args(args).output().unwrap();
+    let out = e.cli().args(args).output().unwrap();
     assert!(
         out.status.success(),
         "{} {args:?}: {}{}",
@@ -63,7 +64,9 @@ struct Controller {
 
 impl Controller {
     fn logs(&self) -> String {
-        let out = Command::new(self.engine.name())
+        let out = self
+            .engine
+            .cli()
             .args(["logs", &self.name])
             .output()
             .unwrap();
@@ -77,14 +80,14 @@ impl Controller {
 
 impl Drop for Controller {
     fn drop(&mut self) {
-        let e = self.engine.name();
-        let _ = Command::new(e).args(["rm", "-f", &self.name]).output();
-        let _ = Command::new(e).args(["rmi", &self.image]).output();
+        let e = self.engine;
+        let _ = e.cli().args(["rm", "-f", &self.name]).output();
+        let _ = e.cli().args(["rmi", &self.image]).output();
     }
 }
 
-fn the_containerised_controller_converges_a_folder_mounted_from_the_host(e: Engine) {
-    let Some(env) = Env::new(e) else { return };
+fn the_containerised_controller_converges_a_folder_mounted_from_the_host(env: Env) {
+    let e = env.engine;
     let u = unique();
     let image = format!("devarch-controller-test:{u}");
     let t = std::time::Instant::now();
@@ -103,34 +106,31 @@ fn the_containerised_controller_converges_a_folder_mounted_from_the_host(e: Engi
         env.owner.clone(),
         common::path_str(env.home.path()).to_string(),
     );
-    let socket = e.socket().trim_start_matches("unix://");
-    cli(
-        e,
-        &[
-            "run",
-            "-d",
-            "--name",
-            &ctl.name,
-            "--network",
-            "host",
-            "-v",
-            &format!("{socket}:{socket}"),
-            "-v",
-            &format!("{dir}:{dir}"),
-            "-v",
-            &format!("{home}:{home}"),
-            "-e",
-            &format!("DEVARCH_DIR={dir}"),
-            "-e",
-            &format!("DEVARCH_HOME={home}"),
-            "-e",
-            &format!("DEVARCH_RUNTIME={}", e.name()),
-            &image,
-            "watch",
-            "--debounce",
-            "200ms",
-        ],
-    );
+    let mut run: Vec<String> = ["run", "-d", "--name", &ctl.name, "--network", "host"]
+        .map(String::from)
+        .to_vec();
+    // The engine under test, at the same address inside: its socket mounted at its own path
+    // (a TCP endpoint is reached through the host network).
+    let endpoint = e.endpoint();
+    if let Some(socket) = endpoint.strip_prefix("unix://") {
+        run.extend(["-v".into(), format!("{socket}:{socket}")]);
+    }
+    run.extend([
+        "-e".into(),
+        format!("{}={endpoint}", e.devarch_var()),
+        "-v".into(),
+        format!("{dir}:{dir}"),
+        "-v".into(),
+        format!("{home}:{home}"),
+        "-e".into(),
+        format!("DEVARCH_DIR={dir}"),
+        "-e".into(),
+        format!("DEVARCH_HOME={home}"),
+        "-e".into(),
+        format!("DEVARCH_RUNTIME={}", e.name()),
+    ]);
+    run.extend([&image, "watch", "--debounce", "200ms"].map(String::from));
+    cli(e, &run.iter().map(String::as_str).collect::<Vec<_>>());
     assert!(
         common::wait_until(T, || ctl.logs().contains("devarch watch started")),
         "controller started\n{}",

@@ -2,7 +2,13 @@
 
 mod common;
 
-use common::{Engine, Env, busybox_template, probe, stack, unique};
+use std::time::Duration;
+
+use common::{Env, busybox_template, probe, stack, unique};
+use devarch::runtime::Health;
+
+/// Generous: these wait on real engine work, which a loaded 2-core machine slows down.
+const T: Duration = Duration::from_secs(60);
 
 engine_tests!(
     two_stacks_from_the_same_template_do_not_collide,
@@ -18,8 +24,7 @@ engine_tests!(
     failed_pull_fails_only_that_instance,
 );
 
-fn two_stacks_from_the_same_template_do_not_collide(e: Engine) {
-    let Some(env) = Env::new(e) else { return };
+fn two_stacks_from_the_same_template_do_not_collide(env: Env) {
     let (a, b) = (format!("a{}", unique()), format!("b{}", unique()));
     env.write("t.yaml", &busybox_template("bb", 0));
     env.write("a.yaml", &stack(&a, "    web: {template: bb}\n"));
@@ -112,8 +117,7 @@ fn two_stacks_from_the_same_template_do_not_collide(e: Engine) {
     );
 }
 
-fn reapply_is_a_noop_and_keeps_container_ids(e: Engine) {
-    let Some(env) = Env::new(e) else { return };
+fn reapply_is_a_noop_and_keeps_container_ids(env: Env) {
     let s = format!("r{}", unique());
     env.write("t.yaml", &busybox_template("bb", 0));
     env.write("s.yaml", &stack(&s, &common::one_and_two(Some("1"))));
@@ -129,8 +133,7 @@ fn reapply_is_a_noop_and_keeps_container_ids(e: Engine) {
     assert_eq!(before, env.containers(&format!("devarch-{s}-")));
 }
 
-fn env_change_recreates_exactly_that_container(e: Engine) {
-    let Some(env) = Env::new(e) else { return };
+fn env_change_recreates_exactly_that_container(env: Env) {
     let s = format!("e{}", unique());
     env.write("t.yaml", &busybox_template("bb", 0));
     env.write("s.yaml", &stack(&s, &common::one_and_two(None)));
@@ -169,8 +172,7 @@ fn env_change_recreates_exactly_that_container(e: Engine) {
     assert_eq!(after.len(), 2, "no temporary container left: {after:?}");
 }
 
-fn foreign_objects_are_plan_errors_and_survive_apply_and_delete(e: Engine) {
-    let Some(env) = Env::new(e) else { return };
+fn foreign_objects_are_plan_errors_and_survive_apply_and_delete(env: Env) {
     let s = format!("f{}", unique());
     let s2 = format!("g{}", unique());
     env.write("t.yaml", &busybox_template("bb", 0));
@@ -225,8 +227,7 @@ fn foreign_objects_are_plan_errors_and_survive_apply_and_delete(e: Engine) {
     }
 }
 
-fn stale_saved_plan_is_refused(e: Engine) {
-    let Some(env) = Env::new(e) else { return };
+fn stale_saved_plan_is_refused(env: Env) {
     let s = format!("p{}", unique());
     env.write("t.yaml", &busybox_template("bb", 0));
     env.write("s.yaml", &stack(&s, "    web: {template: bb}\n"));
@@ -259,56 +260,48 @@ fn stale_saved_plan_is_refused(e: Engine) {
     assert!(err.contains("plan is stale"), "{err}");
 }
 
-fn concurrent_apply_of_one_stack_is_refused_naming_the_holder(e: Engine) {
-    let Some(env) = Env::new(e) else { return };
+fn concurrent_apply_of_one_stack_is_refused_naming_the_holder(env: Env) {
     let s = format!("c{}", unique());
     env.write("t.yaml", &busybox_template("slow", 4));
     env.write("s.yaml", &stack(&s, "    db: {template: slow}\n    app: {template: slow, dependsOn: [{name: db, condition: healthy}]}\n"));
-    let first = env
+    let first_err = env.home.path().join("first-apply.err");
+    let mut first = env
         .cmd()
         .arg("apply")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&first_err).unwrap())
         .spawn()
         .unwrap();
-    // Wait until the first apply holds the lock and is waiting for db's health.
-    let lock = env.home.path().join("locks").join(format!("{s}.lock"));
-    assert!(common::wait_until(
-        std::time::Duration::from_secs(20),
-        || std::fs::read_to_string(&lock).is_ok_and(|t| t.contains("pid"))
-    ));
-    std::thread::sleep(std::time::Duration::from_millis(300));
-    let (code, _, err) = env.run(&["apply"]);
-    let first_out = first.wait_with_output().unwrap();
+    let holder = first.id();
+    let first_stderr = || std::fs::read_to_string(&first_err).unwrap_or_default();
+    // The first apply takes the stack's lock before anything else and keeps it until it ends:
+    // once it waits for db's health (4 s), it holds the lock.
     assert!(
-        first_out.status.success(),
+        common::wait_until(T, || first_stderr()
+            .contains("Waiting for db to be healthy")),
+        "the first apply never waited for db\n{}",
+        first_stderr()
+    );
+    let (code, _, err) = env.run(&["apply"]);
+    assert!(
+        first.wait().unwrap().success(),
         "first apply failed: {}",
-        String::from_utf8_lossy(&first_out.stderr)
+        first_stderr()
     );
     assert_eq!(code, 1, "second apply must be refused: {err}");
+    // Named by the pid of the process that holds the lock: the first apply.
     assert!(
         err.contains(&format!(
-            "stack \"{s}\" is being applied by another devarch (pid {}",
-            first_out_pid(&first_out, &err)
+            "stack \"{s}\" is being applied by another devarch (pid {holder} ("
         )),
-        "{err}"
+        "the holder is pid {holder}: {err}"
     );
     // With --lock-timeout it waits and then finds nothing to do.
     let (out, _) = env.expect(&["apply", "--lock-timeout", "30s"], 0);
     assert!(out.contains("No changes"), "{out}");
 }
 
-/// The pid named in the refusal (we cannot know the child's pid after wait, so read it back).
-fn first_out_pid(_out: &std::process::Output, err: &str) -> String {
-    err.split("(pid ")
-        .nth(1)
-        .and_then(|r| r.split(' ').next())
-        .unwrap_or("?")
-        .to_string()
-}
-
-fn depends_on_healthy_starts_the_consumer_after_the_provider_is_healthy(e: Engine) {
-    let Some(env) = Env::new(e) else { return };
+fn depends_on_healthy_starts_the_consumer_after_the_provider_is_healthy(env: Env) {
     let s = format!("h{}", unique());
     env.write("t.yaml", &busybox_template("provider", 3));
     env.write(
@@ -321,7 +314,9 @@ spec:
   # Exits 3 at once if the provider's page is not served yet (i.e. started too early). The
   # name is resolved first, with retries: the network's DNS server coming up is the engine's
   # business (a provider started too early still resolves at once, then fails the wget).
-  command: [sh, -c, "trap 'exit 0' TERM INT; n=0; until nslookup db >/dev/null 2>&1 || [ $n -ge 20 ]; do n=$((n+1)); sleep 0.25; done; wget -O /dev/null http://db:8080/ready || { nslookup db; exit 3; }; sleep 3600 & wait"]
+  command: [sh, -c, "trap 'exit 0' TERM INT; n=0; until nslookup db >/dev/null 2>&1 || [ $n -ge 20 ]; do n=$((n+1)); sleep 0.25; done; wget -O /dev/null http://db:8080/ready || { nslookup db; exit 3; }; touch /tmp/fetched; sleep 3600 & wait"]
+  # Healthy once it has fetched the page (the test waits for that, or for the exit).
+  healthcheck: {test: [CMD-SHELL, "test -f /tmp/fetched"], interval: 1s, timeout: 2s, retries: 60}
   dependsOn: [{name: db, condition: healthy}]
 "#,
     );
@@ -340,20 +335,33 @@ spec:
         t.elapsed()
     );
     assert!(err.contains("Waiting for db to be healthy"), "{err}");
-    std::thread::sleep(std::time::Duration::from_secs(1));
-    let c = env.containers(&format!("devarch-{s}-"));
+    // The consumer either fetches the page (and becomes healthy) or exits 3.
     let app = format!("devarch-{s}-app");
-    assert!(
-        c[&app].1,
-        "consumer is running (it exits 3 when started before the provider is healthy): {c:?}\n\
+    let fetched = || {
+        common::block_on(async {
+            let state = env.rt.inspect_container(&app).await.unwrap().summary.state;
+            if !state.is_running() {
+                return (false, Health::None);
+            }
+            (true, env.rt.check_health(&app).await.unwrap())
+        })
+    };
+    let mut last = (false, Health::None);
+    let settled = common::wait_until(T, || {
+        last = fetched();
+        !last.0 || last.1 == Health::Healthy
+    });
+    assert_eq!(
+        last,
+        (true, Health::Healthy),
+        "consumer running and healthy (settled: {settled}) (it exits 3 when started before the provider is healthy)\n\
          --- apply's stderr\n{err}\n{}\n{}",
         env.engine_logs(&app),
         env.engine_logs(&format!("devarch-{s}-db"))
     );
 }
 
-fn delete_keeps_volumes_unless_purged(e: Engine) {
-    let Some(env) = Env::new(e) else { return };
+fn delete_keeps_volumes_unless_purged(env: Env) {
     let (s, k) = (format!("d{}", unique()), format!("k{}", unique()));
     env.write("t.yaml", &busybox_template("bb", 0));
     env.write("s.yaml", &stack(&s, "    web: {template: bb}\n"));
@@ -384,8 +392,7 @@ fn delete_keeps_volumes_unless_purged(e: Engine) {
     );
 }
 
-fn fixed_host_port_held_by_another_process_is_a_plan_error(e: Engine) {
-    let Some(env) = Env::new(e) else { return };
+fn fixed_host_port_held_by_another_process_is_a_plan_error(env: Env) {
     let s = format!("o{}", unique());
     let listener = std::net::TcpListener::bind("0.0.0.0:0").unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -418,8 +425,7 @@ fn planned_port(out: &str) -> u16 {
         .unwrap_or_else(|| panic!("no planned port in {out}"))
 }
 
-fn auto_port_taken_while_the_container_was_gone_is_replaced_by_apply_not_plan(e: Engine) {
-    let Some(env) = Env::new(e) else { return };
+fn auto_port_taken_while_the_container_was_gone_is_replaced_by_apply_not_plan(env: Env) {
     let s = format!("p{}", unique());
     env.write("t.yaml", &busybox_template("bb", 0));
     env.write("s.yaml", &stack(&s, "    web: {template: bb}\n"));
@@ -452,8 +458,7 @@ fn auto_port_taken_while_the_container_was_gone_is_replaced_by_apply_not_plan(e:
     drop(listener);
 }
 
-fn failed_pull_fails_only_that_instance(e: Engine) {
-    let Some(env) = Env::new(e) else { return };
+fn failed_pull_fails_only_that_instance(env: Env) {
     let s = format!("i{}", unique());
     env.write("t.yaml", &busybox_template("bb", 0));
     env.write("s.yaml", &stack(&s, "    good: {template: bb}\n    bad: {template: bb, image: \"devarch-fixture/does-not-exist:0\"}\n"));

@@ -1,14 +1,16 @@
 //! The [`Runtime`] contract against the real engines of this machine: every test runs once on
-//! Docker (`/var/run/docker.sock`) and once on Podman (`/run/podman/podman.sock`), as
-//! `NAME::docker` and `NAME::podman`.
+//! Docker and once on Podman, as `docker::NAME` and `podman::NAME`, at the endpoints of the
+//! shared harness (`tests/common`: `DEVARCH_TEST_DOCKER_HOST` / `DEVARCH_TEST_PODMAN_HOST`, by
+//! default the sockets `scripts/engines.sh` starts). An engine that does not answer fails its
+//! tests, unless `DEVARCH_SKIP_ENGINE_TESTS=1`, which skips them with a `SKIP` line on stderr.
 //!
 //! Needs `scripts/engines.sh all` (engines running, fixture image `devarch-fixture/busybox:1`
-//! built into both). An engine that does not answer skips its tests with a loud `SKIP:` line,
-//! unless `CI=true`, where it fails them. `DEVARCH_TEST_DOCKER_HOST` / `DEVARCH_TEST_PODMAN_HOST`
-//! point the tests at other endpoints.
+//! built into both).
 //!
 //! Every object a test creates is named `devarch-rt-test-<random>-<test>-...`; whatever the
 //! outcome, everything with that prefix is removed before the test's result is reported.
+
+mod common;
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -16,6 +18,7 @@ use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use common::Engine;
 use devarch::runtime::connect::{self, Choice, connect_endpoint};
 use devarch::runtime::{
     ContainerSpec, ContainerState, EngineEvent, EngineKind, EventKind, EventStream, Health,
@@ -30,63 +33,15 @@ const TEST_TIMEOUT: Duration = Duration::from_secs(240);
 /// How long an engine event may take to arrive (both deliver within milliseconds).
 const EVENT_WAIT: Duration = Duration::from_secs(2);
 
-#[derive(Clone, Copy, Debug)]
-enum Engine {
-    Docker,
-    Podman,
-}
-
-impl Engine {
-    /// The engine's endpoint: `DEVARCH_TEST_DOCKER_HOST` / `DEVARCH_TEST_PODMAN_HOST`, else
-    /// the system sockets that `scripts/engines.sh` starts.
-    fn endpoint(self) -> String {
-        let (var, default) = match self {
-            Engine::Docker => ("DEVARCH_TEST_DOCKER_HOST", "unix:///var/run/docker.sock"),
-            Engine::Podman => ("DEVARCH_TEST_PODMAN_HOST", "unix:///run/podman/podman.sock"),
-        };
-        std::env::var(var).unwrap_or_else(|_| default.to_string())
-    }
-
-    fn kind(self) -> EngineKind {
-        match self {
-            Engine::Docker => EngineKind::Docker,
-            Engine::Podman => EngineKind::Podman,
-        }
-    }
-}
-
-fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| v.eq_ignore_ascii_case("true"))
-}
-
-/// Connects to `engine`; `None` (after a loud SKIP line) when it does not answer outside CI.
-async fn engine(engine: Engine) -> Option<Box<dyn Runtime>> {
-    match connect_endpoint(&engine.endpoint()).await {
-        Ok(rt) => {
-            assert_eq!(
-                rt.engine().kind,
-                engine.kind(),
-                "{} answers as {:?}",
-                engine.endpoint(),
-                rt.engine()
-            );
-            Some(Box::new(rt))
-        }
-        Err(e) if in_ci() => panic!("{engine:?} is required in CI (CI=true): {e}"),
-        Err(e) => {
-            eprintln!("\nSKIP: {engine:?} does not answer ({e}); run `scripts/engines.sh all`\n");
-            None
-        }
-    }
-}
-
-/// Unique names for one test run.
+/// Unique names for one test run, and which test and engine it is.
 struct Names {
     base: String,
+    test: &'static str,
+    engine: Engine,
 }
 
 impl Names {
-    fn new(test: &str) -> Self {
+    fn new(test: &'static str, engine: Engine) -> Self {
         use std::hash::{BuildHasher, RandomState};
         static COUNTER: AtomicUsize = AtomicUsize::new(0);
         let seed = (
@@ -95,9 +50,12 @@ impl Names {
             Instant::now(),
         );
         let random = RandomState::new().hash_one(format!("{seed:?}")) as u32;
-        let short: String = test.chars().take(16).collect::<String>().replace('_', "-");
+        let name = test.rsplit("::").next().unwrap_or(test);
+        let short: String = name.chars().take(16).collect::<String>().replace('_', "-");
         Names {
             base: format!("devarch-rt-test-{random:08x}-{short}"),
+            test,
+            engine,
         }
     }
 
@@ -166,36 +124,36 @@ async fn cleanup(rt: &dyn Runtime, names: &Names) -> Vec<String> {
     problems
 }
 
-/// Runs one test body on one engine: connect (or skip), run under a timeout catching panics,
-/// clean up, then report the body's outcome.
-macro_rules! engine_tests {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            engine_tests!(@one $name, docker, Docker);
-            engine_tests!(@one $name, podman, Podman);
+/// Runs one test body on one engine: connect (or skip), run it under [`TEST_TIMEOUT`] catching
+/// panics, clean up, then report the body's outcome.
+fn run_case(engine: Engine, test: &'static str, body: impl AsyncFnOnce(&dyn Runtime, &Names)) {
+    let tokio = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    tokio.block_on(async {
+        let Some(rt) = common::connect(engine, test).await else {
+            return;
+        };
+        let names = Names::new(test, engine);
+        let body = tokio::time::timeout(TEST_TIMEOUT, body(&rt, &names));
+        let outcome =
+            futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(body)).await;
+        let leftovers = cleanup(&rt, &names).await;
+        if !leftovers.is_empty() {
+            eprintln!("cleanup of {} failed: {leftovers:#?}", names.base);
         }
-    )*};
-    (@one $name:ident, $fn:ident, $engine:ident) => {
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn $fn() {
-            let Some(rt) = super::engine(super::Engine::$engine).await else { return };
-            let names = super::Names::new(stringify!($name));
-            let body = tokio::time::timeout(super::TEST_TIMEOUT, super::$name(&*rt, &names));
-            let outcome = futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(body)).await;
-            let leftovers = super::cleanup(&*rt, &names).await;
-            if !leftovers.is_empty() {
-                eprintln!("cleanup of {} failed: {leftovers:#?}", names.base);
-            }
-            match outcome {
-                Err(panic) => std::panic::resume_unwind(panic),
-                Ok(Err(_)) => panic!("{} timed out after {:?}", stringify!($name), super::TEST_TIMEOUT),
-                Ok(Ok(())) => assert!(leftovers.is_empty(), "cleanup failed: {leftovers:?}"),
-            }
+        match outcome {
+            Err(panic) => std::panic::resume_unwind(panic),
+            Ok(Err(_)) => panic!("{test} timed out after {TEST_TIMEOUT:?}"),
+            Ok(Ok(())) => assert!(leftovers.is_empty(), "cleanup failed: {leftovers:?}"),
         }
-    };
+    })
 }
 
 engine_tests!(
+    run: crate::run_case;
     list_by_prefix_and_labels,
     network_alias_resolves,
     published_port_answers,
@@ -933,24 +891,40 @@ async fn dead_socket_fails_fast_and_names_the_endpoint() {
     );
 }
 
-/// `connect(Podman)` finds the system socket (only when nothing in the environment points
-/// elsewhere).
+/// Does `connect()` look first (by the first of `vars` that is set, else the default socket;
+/// see `controller/runtime/connect.rs`) at the endpoint under test? If not, the test cannot
+/// check it: [`common::unavailable`].
+fn discovered_is_under_test(engine: Engine, test: &str, vars: &[&str]) -> bool {
+    let (name, first) = vars
+        .iter()
+        .find_map(|v| Some((v.to_string(), common::endpoint_from(v)?)))
+        .unwrap_or_else(|| ("the default".into(), engine.default_endpoint().into()));
+    if first == engine.endpoint() {
+        return true;
+    }
+    common::unavailable(
+        test,
+        engine,
+        &format!(
+            "connect() looks first at {first} ({name}), not at the endpoint under test {} ({})",
+            engine.endpoint(),
+            engine.var()
+        ),
+    );
+    false
+}
+
+/// `connect(Podman)` finds the endpoint under test the way the CLI does (`CONTAINER_HOST`,
+/// `DEVARCH_PODMAN_SOCKET`, then the system socket) and reports it.
 #[tokio::test]
 async fn connect_podman_finds_the_system_socket() {
-    if [
-        "CONTAINER_HOST",
-        "DEVARCH_PODMAN_SOCKET",
-        "DEVARCH_TEST_PODMAN_HOST",
-    ]
-    .iter()
-    .any(|v| std::env::var_os(v).is_some())
+    let test = "runtime_engines::connect_podman_finds_the_system_socket";
+    let vars = ["CONTAINER_HOST", "DEVARCH_PODMAN_SOCKET"];
+    if common::connect(Engine::Podman, test).await.is_none()
+        || !discovered_is_under_test(Engine::Podman, test, &vars)
     {
-        eprintln!("SKIP: a Podman endpoint is set in the environment");
         return;
     }
-    let Some(_) = engine(Engine::Podman).await else {
-        return;
-    };
     let t = Instant::now();
     let rt = connect::connect(Choice::Podman)
         .await
@@ -962,19 +936,16 @@ async fn connect_podman_finds_the_system_socket() {
     assert!(!info.version.is_empty() && !info.api_version.is_empty());
 }
 
-/// `connect(Docker)` with the default socket reports the engine and the negotiated API version.
+/// `connect(Docker)` (`DOCKER_HOST`, else the default socket) reports the engine and the
+/// negotiated API version.
 #[tokio::test]
 async fn connect_docker_reports_the_engine() {
-    if ["DOCKER_HOST", "DEVARCH_TEST_DOCKER_HOST"]
-        .iter()
-        .any(|v| std::env::var_os(v).is_some())
+    let test = "runtime_engines::connect_docker_reports_the_engine";
+    if common::connect(Engine::Docker, test).await.is_none()
+        || !discovered_is_under_test(Engine::Docker, test, &["DOCKER_HOST"])
     {
-        eprintln!("SKIP: a Docker endpoint is set in the environment");
         return;
     }
-    let Some(_) = engine(Engine::Docker).await else {
-        return;
-    };
     let t = Instant::now();
     let rt = connect::connect(Choice::Docker)
         .await
@@ -982,6 +953,7 @@ async fn connect_docker_reports_the_engine() {
     let info = rt.engine();
     eprintln!("connect(Docker) took {:?}: {info:?}", t.elapsed());
     assert_eq!(info.kind, EngineKind::Docker);
+    assert_eq!(info.endpoint, Engine::Docker.endpoint());
     assert!(info.api_version.starts_with("1."), "{info:?}");
 }
 
@@ -1321,12 +1293,26 @@ async fn events_report_health(rt: &dyn Runtime, n: &Names) {
         EngineKind::Podman => "health_status",
     };
     let at = w.expect(EventKind::Container, &id, action, started).await;
-    // Let a few more checks run, then look at what arrived.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    for _ in 0..2 {
-        rt.check_health(&id).await.expect("check_health");
-        tokio::time::sleep(Duration::from_millis(600)).await;
+    // Two more checks run: Docker runs them on its own timer, Podman when asked (check_health).
+    match kind {
+        EngineKind::Docker => docker_runs_two_more_checks(&id).await,
+        EngineKind::Podman => {
+            for _ in 0..2 {
+                rt.check_health(&id).await.expect("check_health");
+            }
+        }
     }
+    // Then a marker: events of one subscription arrive in order, so once the marker's is in,
+    // every event of those checks is too.
+    let marker = n.name("marker");
+    let marked = Instant::now();
+    rt.create_volume(&marker, &n.labels())
+        .await
+        .expect("create marker volume");
+    w.expect(EventKind::Volume, &marker, "create", marked).await;
+    rt.remove_volume(&marker)
+        .await
+        .expect("remove marker volume");
     w.drain();
     let actions = w.actions_of(&id);
     let health_events = actions
@@ -1351,6 +1337,38 @@ async fn events_report_health(rt: &dyn Runtime, n: &Names) {
         EngineKind::Docker => assert_eq!(health_events, 1, "{actions:?}"),
         // Once per check run.
         EngineKind::Podman => assert!(health_events >= 2, "{actions:?}"),
+    }
+}
+
+/// Waits until Docker has run two more health checks of container `id` (its health log, read
+/// with the docker CLI at the endpoint under test, holds the last five).
+async fn docker_runs_two_more_checks(id: &str) {
+    let log = || {
+        let out = Engine::Docker
+            .cli()
+            .args(["inspect", "--format", "{{json .State.Health.Log}}", id])
+            .output()
+            .expect("docker inspect");
+        assert!(out.status.success(), "docker inspect {id}: {out:?}");
+        let entries: Vec<serde_json::Value> =
+            serde_json::from_slice(&out.stdout).expect("the health log is JSON");
+        entries
+            .iter()
+            .map(|e| e["Start"].as_str().expect("a check's start").to_string())
+            .collect::<Vec<String>>()
+    };
+    let before = log();
+    let start = Instant::now();
+    loop {
+        let new = log().into_iter().filter(|s| !before.contains(s)).count();
+        if new >= 2 {
+            return;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "Docker ran {new} health checks in 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 
@@ -1438,8 +1456,11 @@ impl Drop for Proxy {
 async fn events_end_when_the_engine_goes_away(rt: &dyn Runtime, n: &Names) {
     let kind = rt.engine().kind;
     let Some(socket) = rt.engine().endpoint.strip_prefix("unix://") else {
-        eprintln!("SKIP: {kind:?} is not on a Unix socket; the proxy needs one");
-        return;
+        let why = format!(
+            "{} is not a Unix socket; the proxy needs one",
+            rt.engine().endpoint
+        );
+        return common::unavailable(n.test, n.engine, &why);
     };
     let mut proxy = Proxy::start(socket);
     let via = connect_endpoint(proxy.path.to_str().unwrap())

@@ -4,7 +4,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Engine, Env, busybox_template, stack, unique};
+use common::{Env, busybox_template, stack, unique};
 
 engine_tests!(
     dropping_editing_and_deleting_a_manifest_converges_each_time,
@@ -24,9 +24,8 @@ fn running(env: &Env, name: &str) -> bool {
     env.containers(name).get(name).is_some_and(|c| c.1)
 }
 
-fn dropping_editing_and_deleting_a_manifest_converges_each_time(e: Engine) {
+fn dropping_editing_and_deleting_a_manifest_converges_each_time(env: Env) {
     let _slot = common::Slot::take(4);
-    let Some(env) = Env::new(e) else { return };
     let s = format!("w{}", unique());
     env.write("t.yaml", &busybox_template("bb", 0));
     let w = env.watch(&[]);
@@ -71,14 +70,13 @@ fn dropping_editing_and_deleting_a_manifest_converges_each_time(e: Engine) {
     );
 }
 
-fn a_broken_manifest_never_tears_anything_down_and_fixing_it_converges(e: Engine) {
+fn a_broken_manifest_never_tears_anything_down_and_fixing_it_converges(env: Env) {
     let _slot = common::Slot::take(4);
-    let Some(env) = Env::new(e) else { return };
     let s = format!("b{}", unique());
     env.write("t.yaml", &busybox_template("bb", 0));
     let good = stack(&s, &common::one_and_two(None));
     env.write("s.yaml", &good);
-    let w = env.watch(&[]);
+    let w = env.watch(&["--resync", "1s"]);
     let one = format!("devarch-{s}-one");
     assert!(
         common::wait_until(T, || running(&env, &one)
@@ -94,8 +92,10 @@ fn a_broken_manifest_never_tears_anything_down_and_fixing_it_converges(e: Engine
     // The error names the file and the (last, cut) line.
     let at = format!("s.yaml:{}:", half.lines().count());
     w.wait_for(T, "the error with its line", |_, err| err.contains(&at));
-    // Give the controller a few reconcile rounds (resync is 3 s) to do something wrong.
-    std::thread::sleep(Duration::from_secs(4));
+    // Two periodic resyncs after the error (the first may have read the folder before it):
+    // each found nothing to do, and nothing was removed or recreated.
+    let due = w.wait_resyncs(T, w.resyncs().len(), 2);
+    assert_eq!(due, [0, 0], "stacks due in the resyncs\n{}", w.logs());
     assert_eq!(
         env.containers(&format!("devarch-{s}-")),
         before,
@@ -153,9 +153,8 @@ fn back_within_5s(env: &Env, w: &common::Watcher, name: &str, since: Instant, wh
     );
 }
 
-fn removed_or_killed_containers_and_a_removed_network_are_repaired(e: Engine) {
+fn removed_or_killed_containers_and_a_removed_network_are_repaired(env: Env) {
     let _slot = common::Slot::take(4);
-    let Some(env) = Env::new(e) else { return };
     let s = format!("r{}", unique());
     env.write("t.yaml", &busybox_template("bb", 0));
     env.write("s.yaml", &stack(&s, "    one: {template: bb}\n"));
@@ -168,27 +167,32 @@ fn removed_or_killed_containers_and_a_removed_network_are_repaired(e: Engine) {
     );
 
     let id = env.containers(&one)[&one].0.clone();
+    let applied = w.count("applied: ");
     let t = Instant::now();
     common::block_on(env.rt.remove_container(&id, true)).unwrap();
     back_within_5s(&env, &w, &one, t, "removed");
 
-    // Let the repair settle (its own events are followed by a no-op reconcile), then kill it.
-    std::thread::sleep(Duration::from_secs(1));
+    // Let the repair settle: its reconcile is done, and a later periodic resync finds nothing
+    // due. Then kill the container.
+    w.wait_count(T, "applied: ", applied);
+    let seen = w.resyncs().len();
+    w.wait_for(T, "a resync with nothing due", |_, _| {
+        w.resyncs()[seen..].contains(&0)
+    });
     let id = env.containers(&one)[&one].0.clone();
     let t = Instant::now();
-    // Podman refuses a stop while a container is still changing state: try a few times.
-    let mut stopped = Err(String::new());
-    for _ in 0..10 {
-        stopped = common::block_on(env.rt.stop_container(&id, Duration::from_secs(0)))
-            .map_err(|e| e.to_string());
-        if stopped.is_ok() {
-            break;
+    // Podman refuses a stop while a container is still changing state: try until it takes.
+    let mut stopped = String::new();
+    let ok = common::wait_until(T, || {
+        match common::block_on(env.rt.stop_container(&id, Duration::from_secs(0))) {
+            Ok(()) => true,
+            Err(e) => {
+                stopped = e.to_string();
+                false
+            }
         }
-        std::thread::sleep(Duration::from_millis(300));
-    }
-    if let Err(err) = stopped {
-        panic!("stopping {one}: {err}\n{}", w.logs());
-    }
+    });
+    assert!(ok, "stopping {one}: {stopped}\n{}", w.logs());
     back_within_5s(&env, &w, &one, t, "killed");
 
     // Network removed with its containers detached: recreated and reattached. The controller
@@ -224,9 +228,8 @@ fn removed_or_killed_containers_and_a_removed_network_are_repaired(e: Engine) {
     );
 }
 
-fn a_cli_apply_during_a_controller_apply_is_refused_or_waits(e: Engine) {
+fn a_cli_apply_during_a_controller_apply_is_refused_or_waits(env: Env) {
     let _slot = common::Slot::take(4);
-    let Some(env) = Env::new(e) else { return };
     let s = format!("c{}", unique());
     env.write("t.yaml", &busybox_template("slow", 5));
     let w = env.watch(&[]);
@@ -242,7 +245,7 @@ fn a_cli_apply_during_a_controller_apply_is_refused_or_waits(e: Engine) {
     assert_eq!(code, 1, "{err}");
     assert!(
         err.contains(&format!(
-            "stack \"{s}\" is being applied by another devarch (pid {}",
+            "stack \"{s}\" is being applied by another devarch (pid {} (",
             w.pid()
         )),
         "{err}"
@@ -252,9 +255,8 @@ fn a_cli_apply_during_a_controller_apply_is_refused_or_waits(e: Engine) {
     assert!(out.contains("No changes"), "{out}");
 }
 
-fn a_controller_killed_mid_apply_converges_after_restart_without_leftovers(e: Engine) {
+fn a_controller_killed_mid_apply_converges_after_restart_without_leftovers(env: Env) {
     let _slot = common::Slot::take(4);
-    let Some(env) = Env::new(e) else { return };
     let s = format!("k{}", unique());
     env.write("t.yaml", &busybox_template("bb", 0));
     let instances: String = (0..10)
@@ -299,15 +301,27 @@ fn a_controller_killed_mid_apply_converges_after_restart_without_leftovers(e: En
     assert!(out.contains("No changes"), "{out}");
 }
 
-fn editor_save_styles_each_trigger_one_reconcile(e: Engine) {
+fn editor_save_styles_each_trigger_one_reconcile(env: Env) {
     let _slot = common::Slot::take(4);
-    let Some(env) = Env::new(e) else { return };
     let s = format!("e{}", unique());
     env.write("t.yaml", &busybox_template("bb", 0));
     env.write(
         "s.yaml",
         &stack(&s, "    one: {template: bb, env: {V: \"0\"}}\n"),
     );
+    // A stack without instances, edited after each save: one watcher delivers the folder's
+    // events in order, so once the controller reports this edit, it has seen every event of
+    // the save before it.
+    let z = format!("z{}", unique());
+    let sentinel = |i: usize| {
+        env.write(
+            "z.yaml",
+            &format!(
+                "apiVersion: devarch.io/v1alpha1\nkind: Stack\nmetadata: {{name: {z}}}\nspec: {{description: \"sentinel {i}\"}}\n"
+            ),
+        )
+    };
+    sentinel(0);
     let w = env.watch(&["--resync", "600s"]);
     let one = format!("devarch-{s}-one");
     assert!(
@@ -316,7 +330,7 @@ fn editor_save_styles_each_trigger_one_reconcile(e: Engine) {
         w.logs()
     );
     let needle = format!("manifests changed stack={s}");
-    let count = |w: &common::Watcher| w.stderr().matches(&needle).count();
+    let z_needle = format!("manifests changed stack={z}");
     let path = env.path("s.yaml");
     let body = |v: u32| {
         stack(
@@ -352,12 +366,14 @@ fn editor_save_styles_each_trigger_one_reconcile(e: Engine) {
         ),
     ];
     for (i, (style, save)) in styles.iter().enumerate() {
-        let before = count(&w);
+        let before = w.count(&needle);
         save(i as u32 + 1);
-        w.wait_for(T, style, |_, err| err.matches(&needle).count() > before);
-        std::thread::sleep(Duration::from_millis(1500));
+        w.wait_count(T, &needle, before);
+        let z_before = w.count(&z_needle);
+        sentinel(i + 1);
+        w.wait_count(T, &z_needle, z_before);
         assert_eq!(
-            count(&w),
+            w.count(&needle),
             before + 1,
             "{style}: exactly one reconcile\n{}",
             w.logs()
@@ -365,17 +381,18 @@ fn editor_save_styles_each_trigger_one_reconcile(e: Engine) {
     }
 }
 
-fn plan_only_prints_and_never_mutates(e: Engine) {
+fn plan_only_prints_and_never_mutates(env: Env) {
     let _slot = common::Slot::take(4);
-    let Some(env) = Env::new(e) else { return };
     let s = format!("p{}", unique());
     env.write("t.yaml", &busybox_template("bb", 0));
     env.write("s.yaml", &stack(&s, "    one: {template: bb}\n"));
-    let w = env.watch(&["--plan-only"]);
-    w.wait_for(T, "the plan", |out, _| {
-        out.contains(&format!("+ container devarch-{s}-one"))
+    let w = env.watch(&["--plan-only", "--resync", "1s"]);
+    // Printed twice (again on a periodic resync): one stack is never reconciled twice at once,
+    // so the first reconcile, and whatever it would have applied, is over.
+    let planned = format!("+ container devarch-{s}-one");
+    w.wait_for(T, "the plan printed twice", |out, _| {
+        out.matches(&planned).count() >= 2
     });
-    std::thread::sleep(Duration::from_secs(2));
     assert!(
         env.containers(&format!("devarch-{s}-")).is_empty(),
         "nothing created\n{}",
@@ -384,20 +401,20 @@ fn plan_only_prints_and_never_mutates(e: Engine) {
     assert!(env.networks(&format!("devarch-{s}-")).is_empty());
 }
 
-fn a_converged_stack_is_reported_ready_at_startup_without_a_reconcile(e: Engine) {
+fn a_converged_stack_is_reported_ready_at_startup_without_a_reconcile(env: Env) {
     let _slot = common::Slot::take(4);
-    let Some(env) = Env::new(e) else { return };
     let s = format!("u{}", unique());
     env.write("t.yaml", &busybox_template("bb", 0));
     env.write("s.yaml", &stack(&s, "    one: {template: bb}\n"));
     env.expect(&["apply"], 0);
     let before = env.containers(&format!("devarch-{s}-"));
-    let w = env.watch(&[]);
+    let w = env.watch(&["--resync", "1s"]);
     if let Err(out) = env.wait_ready(&s, T) {
         panic!("status Ready\n{out}\n{}", w.logs());
     }
-    // Through a resync (3 s) too: nothing planned, nothing touched.
-    std::thread::sleep(Duration::from_secs(4));
+    // Through two periodic resyncs too: nothing due, nothing planned, nothing touched.
+    let due = w.wait_resyncs(T, w.resyncs().len(), 2);
+    assert_eq!(due, [0, 0], "stacks due in the resyncs\n{}", w.logs());
     assert_eq!(env.containers(&format!("devarch-{s}-")), before);
     assert!(!w.stdout().contains(&format!("stack {s}")), "{}", w.logs());
 }

@@ -1,12 +1,21 @@
-//! Shared helpers for tests against real engines: per-test manifests folder and home,
-//! the `devarch` binary, direct engine access, and cleanup of everything a test created.
+//! The one harness of the tests against real engines: which endpoint each engine is tested at,
+//! what happens when it does not answer, per-test manifests folder and home, the `devarch`
+//! binary and the engines' own CLIs pointed at the same endpoint, and cleanup of everything a
+//! test created.
+//!
+//! Endpoints: `DEVARCH_TEST_DOCKER_HOST` and `DEVARCH_TEST_PODMAN_HOST`, by default the sockets
+//! that `scripts/engines.sh` starts. An engine that does not answer fails the test, unless
+//! `DEVARCH_SKIP_ENGINE_TESTS=1`: then the test passes after writing a `SKIP` line straight to
+//! stderr (not through `eprintln!`, which the test harness captures).
 #![allow(dead_code)]
 
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use devarch::runtime::{Runtime, connect::connect_endpoint};
+use devarch::runtime::engine::EngineRuntime;
+use devarch::runtime::{EngineKind, Runtime, connect::connect_endpoint};
 
 /// An engine under test.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -22,25 +31,113 @@ impl Engine {
             Engine::Podman => "podman",
         }
     }
-    pub fn socket(self) -> &'static str {
+
+    pub fn kind(self) -> EngineKind {
+        match self {
+            Engine::Docker => EngineKind::Docker,
+            Engine::Podman => EngineKind::Podman,
+        }
+    }
+
+    /// The variable that points the tests at another endpoint of this engine.
+    pub fn var(self) -> &'static str {
+        match self {
+            Engine::Docker => "DEVARCH_TEST_DOCKER_HOST",
+            Engine::Podman => "DEVARCH_TEST_PODMAN_HOST",
+        }
+    }
+
+    /// The socket `scripts/engines.sh` starts.
+    pub fn default_endpoint(self) -> &'static str {
         match self {
             Engine::Docker => "unix:///var/run/docker.sock",
             Engine::Podman => "unix:///run/podman/podman.sock",
         }
     }
+
+    /// The endpoint under test: [`Engine::var`], else [`Engine::default_endpoint`]. A plain
+    /// path means a Unix socket.
+    pub fn endpoint(self) -> String {
+        endpoint_from(self.var()).unwrap_or_else(|| self.default_endpoint().to_string())
+    }
+
+    /// Is the endpoint under test the one `scripts/engines.sh` starts?
+    pub fn at_default_endpoint(self) -> bool {
+        self.endpoint() == self.default_endpoint()
+    }
+
+    /// The variable through which `devarch` finds this engine at the endpoint under test
+    /// (see `controller/runtime/connect.rs`).
+    pub fn devarch_var(self) -> &'static str {
+        match self {
+            Engine::Docker => "DOCKER_HOST",
+            Engine::Podman => "DEVARCH_PODMAN_SOCKET",
+        }
+    }
+
+    /// Points a `devarch` process at the endpoint under test. (For Podman, `CONTAINER_HOST`
+    /// would come first: it is removed.)
+    pub fn point(self, cmd: &mut Command) -> &mut Command {
+        cmd.env_remove("CONTAINER_HOST")
+            .env(self.devarch_var(), self.endpoint())
+    }
+
+    /// The engine's own CLI, talking to the endpoint under test (`docker -H`, `podman --url`).
+    pub fn cli(self) -> Command {
+        let mut c = Command::new(self.name());
+        c.arg(match self {
+            Engine::Docker => "-H",
+            Engine::Podman => "--url",
+        })
+        .arg(self.endpoint());
+        c
+    }
 }
 
-/// Generate `mod docker { fn NAME() }` and `mod podman { fn NAME() }` calling `NAME(Engine)`.
+/// The endpoint in variable `var`, if set (as devarch reads it: a plain path is a Unix socket).
+pub fn endpoint_from(var: &str) -> Option<String> {
+    let value = std::env::var(var).ok()?;
+    match value.trim() {
+        "" => None,
+        path if path.starts_with('/') => Some(format!("unix://{path}")),
+        endpoint => Some(endpoint.to_string()),
+    }
+}
+
+/// Generates `mod docker { #[test] fn NAME() }` and `mod podman { #[test] fn NAME() }` for each
+/// test body `NAME`; each runs `RUN(Engine, "binary::engine::NAME", NAME)`. `RUN` is
+/// [`run`] (bodies taking an [`Env`]) unless given as `engine_tests!(run: PATH; NAME, ...)`.
 #[macro_export]
 macro_rules! engine_tests {
-    ($($name:ident),* $(,)?) => {
-        mod docker {
-            $( #[test] fn $name() { super::$name($crate::common::Engine::Docker) } )*
-        }
-        mod podman {
-            $( #[test] fn $name() { super::$name($crate::common::Engine::Podman) } )*
+    (run: $run:path; $($name:ident),* $(,)?) => {
+        $crate::engine_tests!(@engine docker, Docker, $run; $($name),*);
+        $crate::engine_tests!(@engine podman, Podman, $run; $($name),*);
+    };
+    (@engine $module:ident, $engine:ident, $run:path; $($name:ident),*) => {
+        mod $module {
+            $(
+                #[test]
+                fn $name() {
+                    $run(
+                        $crate::common::Engine::$engine,
+                        concat!(module_path!(), "::", stringify!($name)),
+                        super::$name,
+                    )
+                }
+            )*
         }
     };
+    ($($name:ident),* $(,)?) => {
+        $crate::engine_tests!(run: $crate::common::run; $($name),*);
+    };
+}
+
+/// Runs one engine test: connects to the engine (or skips, see [`unavailable`]), then runs
+/// `body` with a fresh [`Env`], which removes what the test created when dropped.
+pub fn run(engine: Engine, test: &'static str, body: impl FnOnce(Env)) {
+    if let Some(rt) = block_on(connect(engine, test)) {
+        body(Env::new(engine, test, rt));
+    }
 }
 
 pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
@@ -51,17 +148,60 @@ pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
         .block_on(f)
 }
 
-/// Connect to an engine; `None` (with a loud SKIP line) when it does not answer outside CI.
-pub fn engine(e: Engine) -> Option<Box<dyn Runtime>> {
-    match block_on(connect_endpoint(e.socket())) {
-        Ok(rt) => Some(Box::new(rt)),
-        Err(err) => {
-            if std::env::var("CI").as_deref() == Ok("true") {
-                panic!("{} is required in CI but does not answer: {err}", e.name());
-            }
-            eprintln!(
-                "SKIP: {} does not answer ({err}); run scripts/engines.sh start",
-                e.name()
+/// Was skipping engine tests asked for (`DEVARCH_SKIP_ENGINE_TESTS=1`)?
+pub fn skip_requested() -> bool {
+    std::env::var("DEVARCH_SKIP_ENGINE_TESTS").is_ok_and(|v| v == "1")
+}
+
+/// `test` cannot run on `engine` because of `why`. With `DEVARCH_SKIP_ENGINE_TESTS=1`, writes
+/// one `SKIP` line to the process's stderr (directly: the test harness captures only the
+/// `print!`/`eprint!` macros) and returns, and the caller returns; otherwise panics, saying
+/// how to make the engines answer.
+pub fn unavailable(test: &str, engine: Engine, why: &str) {
+    if skip_requested() {
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIP {test} ({}): {why} [DEVARCH_SKIP_ENGINE_TESTS=1]",
+            engine.name()
+        );
+        return;
+    }
+    panic!(
+        "{test} ({}): {why}\n\
+         Engine tests need Docker at DEVARCH_TEST_DOCKER_HOST (default {}) and Podman at \
+         DEVARCH_TEST_PODMAN_HOST (default {}). Start both with `scripts/engines.sh all` (as \
+         root), or set DEVARCH_SKIP_ENGINE_TESTS=1 to skip the engine tests that cannot run \
+         here.",
+        engine.name(),
+        Engine::Docker.default_endpoint(),
+        Engine::Podman.default_endpoint(),
+    );
+}
+
+/// Connects to `engine` at the endpoint under test and checks that it is that engine; `None`
+/// when it does not answer and skipping was asked for (see [`unavailable`]).
+pub async fn connect(engine: Engine, test: &str) -> Option<EngineRuntime> {
+    let endpoint = engine.endpoint();
+    match connect_endpoint(&endpoint).await {
+        Ok(rt) => {
+            assert_eq!(
+                rt.engine().kind,
+                engine.kind(),
+                "{test}: {endpoint} ({}) answers as {:?}",
+                engine.var(),
+                rt.engine()
+            );
+            Some(rt)
+        }
+        Err(e) => {
+            unavailable(
+                test,
+                engine,
+                &format!(
+                    "{} does not answer at {endpoint} ({}): {e}",
+                    engine.name(),
+                    engine.var()
+                ),
             );
             None
         }
@@ -79,6 +219,8 @@ pub fn unique() -> String {
 /// A manifests folder + home for one test, cleaned up (with all runtime objects it owns) on drop.
 pub struct Env {
     pub engine: Engine,
+    /// The test's full name, for [`unavailable`].
+    pub test: &'static str,
     pub rt: Box<dyn Runtime>,
     pub dir: tempfile::TempDir,
     pub home: tempfile::TempDir,
@@ -86,21 +228,31 @@ pub struct Env {
 }
 
 impl Env {
-    pub fn new(engine: Engine) -> Option<Env> {
-        let rt = self::engine(engine)?;
+    fn new(engine: Engine, test: &'static str, rt: EngineRuntime) -> Env {
         let dir = tempfile::tempdir().unwrap();
         let home = tempfile::tempdir().unwrap();
         let owner = std::fs::canonicalize(dir.path())
             .unwrap()
             .display()
             .to_string();
-        Some(Env {
+        Env {
             engine,
-            rt,
+            test,
+            rt: Box::new(rt),
             dir,
             home,
             owner,
-        })
+        }
+    }
+
+    /// A new connection to the engine (after it was restarted: the old one's pooled sockets
+    /// died with it).
+    pub fn reconnect(&mut self) {
+        let endpoint = self.engine.endpoint();
+        match block_on(connect_endpoint(&endpoint)) {
+            Ok(rt) => self.rt = Box::new(rt),
+            Err(e) => panic!("{} at {endpoint} is not back: {e}", self.engine.name()),
+        }
     }
 
     pub fn write(&self, file: &str, text: &str) {
@@ -119,8 +271,8 @@ impl Env {
             .arg(self.home.path())
             .arg("--runtime")
             .arg(self.engine.name());
-        c.env("DEVARCH_DIAGNOSTICS", "plain")
-            .env_remove("DOCKER_HOST");
+        c.env("DEVARCH_DIAGNOSTICS", "plain");
+        self.engine.point(&mut c);
         c
     }
 
@@ -147,7 +299,8 @@ impl Env {
     /// A container's output and exit code, read with the engine's own CLI (for failure messages).
     pub fn engine_logs(&self, container: &str) -> String {
         let cli = |args: &[&str]| {
-            Command::new(self.engine.name())
+            self.engine
+                .cli()
                 .args(args)
                 .output()
                 .map(|o| {
@@ -333,7 +486,8 @@ pub struct Watcher {
 }
 
 impl Env {
-    /// Start `devarch watch` on this test's folder.
+    /// Start `devarch watch` on this test's folder: `--resync 3s` unless `extra` sets it,
+    /// `--debounce 200ms`, and each periodic resync logged (see [`Watcher::resyncs`]).
     pub fn watch(&self, extra: &[&str]) -> Watcher {
         let n = unique();
         let out = self.home.path().join(format!("watch-{n}.out"));
@@ -348,6 +502,7 @@ impl Env {
             })
             .args(["--debounce", "200ms"])
             .args(extra)
+            .env("DEVARCH_LOG", "info,devarch::resync=debug")
             .stdout(std::fs::File::create(&out).unwrap())
             .stderr(std::fs::File::create(&err).unwrap())
             .spawn()
@@ -384,6 +539,41 @@ impl Watcher {
     ) {
         let ok = wait_until(timeout, || pred(&self.stdout(), &self.stderr()));
         assert!(ok, "timed out waiting for {what}\n{}", self.logs());
+    }
+    /// How many times `needle` occurs in the controller's log.
+    pub fn count(&self, needle: &str) -> usize {
+        self.stderr().matches(needle).count()
+    }
+    /// Waits until `needle` occurs more than `before` times in the controller's log.
+    pub fn wait_count(&self, timeout: std::time::Duration, needle: &str, before: usize) {
+        self.wait_for(
+            timeout,
+            &format!("{needle:?} more than {before} times"),
+            |_, err| err.matches(needle).count() > before,
+        );
+    }
+    /// The periodic resyncs the controller has completed so far, in order: the number of
+    /// stacks due (scheduled for a reconcile) in each.
+    pub fn resyncs(&self) -> Vec<usize> {
+        self.stderr()
+            .lines()
+            .filter(|l| l.contains("resync done"))
+            .map(|l| {
+                let due = l.split_whitespace().find_map(|w| w.strip_prefix("due="));
+                due.and_then(|d| d.parse().ok())
+                    .unwrap_or_else(|| panic!("no due= count in {l:?}"))
+            })
+            .collect()
+    }
+    /// Waits until the controller has completed `n` periodic resyncs after the first `seen`;
+    /// returns the number of stacks due in each of those.
+    pub fn wait_resyncs(&self, timeout: std::time::Duration, seen: usize, n: usize) -> Vec<usize> {
+        self.wait_for(
+            timeout,
+            &format!("{n} resyncs after the first {seen}"),
+            |_, _| self.resyncs().len() >= seen + n,
+        );
+        self.resyncs()[seen..seen + n].to_vec()
     }
     pub fn pid(&self) -> u32 {
         self.child.as_ref().unwrap().id()
