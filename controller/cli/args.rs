@@ -176,8 +176,7 @@ pub enum DescribeWhat {
 }
 
 fn parse_duration_arg(s: &str) -> Result<std::time::Duration, String> {
-    crate::manifests::types::parse_duration(s)
-        .ok_or_else(|| format!("{s:?} is not a duration like 30s, 2m, 500ms"))
+    crate::manifests::types::parse_duration(s, std::time::Duration::MAX).map_err(|e| e.to_string())
 }
 
 /// Listable resources.

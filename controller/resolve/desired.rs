@@ -21,7 +21,8 @@ use crate::identity::{
     LABEL_STACK, LABEL_TEMPLATE, MANAGED_BY_VALUE,
 };
 use crate::manifests::types::{
-    Condition, EnvValue, HostPort, Protocol, parse_duration, parse_memory,
+    Condition, EnvValue, HostPort, MAX_HEALTH_DURATION, Protocol, nano_cpus, parse_duration,
+    parse_memory,
 };
 use crate::runtime::{ContainerSpec, HealthSpec, Mount, MountSource, PortBinding, PortProtocol};
 use crate::state::ports::PortStore;
@@ -207,9 +208,8 @@ fn duration(
 ) -> Result<Option<std::time::Duration>, DesiredError> {
     v.as_deref()
         .map(|s| {
-            parse_duration(s).ok_or_else(|| {
-                invalid(inst, format!("healthcheck {field} {s:?} is not a duration"))
-            })
+            parse_duration(s, MAX_HEALTH_DURATION)
+                .map_err(|e| invalid(inst, format!("healthcheck {field} {s:?}: {e}")))
         })
         .transpose()
 }
@@ -340,7 +340,14 @@ pub fn build(
             let host_path = config_file_path(ctx.home, &stack.name, &inst.name, &f.path);
             let mode = match &f.mode {
                 Some(m) => u32::from_str_radix(m, 8)
-                    .map_err(|_| invalid(inst, format!("config file mode {m:?} is not octal")))?,
+                    .ok()
+                    .filter(|mode| *mode <= 0o777)
+                    .ok_or_else(|| {
+                        invalid(
+                            inst,
+                            format!("config file mode {m:?} is not octal 0 to 0777"),
+                        )
+                    })?,
                 None => 0o644,
             };
             spec.mounts.push(Mount {
@@ -381,14 +388,18 @@ pub fn build(
             };
         }
         if let Some(r) = &inst.spec.resources {
-            spec.nano_cpus = r.cpus.map(|c| (c * 1e9).round() as i64);
+            spec.nano_cpus = r
+                .cpus
+                .map(|c| nano_cpus(c).map_err(|e| invalid(inst, format!("cpus {c}: {e}"))))
+                .transpose()?;
             spec.memory = r
                 .memory
                 .as_deref()
                 .map(|m| {
                     parse_memory(m)
-                        .map(|b| b as i64)
-                        .ok_or_else(|| invalid(inst, format!("memory {m:?} is not a quantity")))
+                        .map_err(|e| e.to_string())
+                        .and_then(|b| i64::try_from(b).map_err(|e| e.to_string()))
+                        .map_err(|e| invalid(inst, format!("memory {m:?}: {e}")))
                 })
                 .transpose()?;
         }
