@@ -130,8 +130,17 @@ fn materialize(f: &MaterializedFile) -> std::io::Result<()> {
     Ok(())
 }
 
-/// How long to wait for a container to become healthy, from its health check.
-fn health_deadline(c: &DesiredContainer, opts: &ApplyOptions) -> Duration {
+/// How long to wait for a container to become healthy: `opts.health_timeout` when set, 60 s
+/// without a health check, else `startPeriod + (interval + timeout) × (retries + 1) + 30 s`
+/// (engine defaults: interval and timeout 30 s, retries 3, startPeriod 0).
+///
+/// # Guarantees
+/// Never panics or overflows: the arithmetic saturates at [`Duration::MAX`]. For a health
+/// check within the manifest bounds (durations at most
+/// [`MAX_HEALTH_DURATION`](crate::manifests::types::MAX_HEALTH_DURATION), retries at most
+/// [`MAX_HEALTH_RETRIES`](crate::manifests::types::MAX_HEALTH_RETRIES)) it is at most
+/// 1 h + 2 h × 101 + 30 s (about 203 h).
+pub fn health_deadline(c: &DesiredContainer, opts: &ApplyOptions) -> Duration {
     if let Some(t) = opts.health_timeout {
         return t;
     }
@@ -140,8 +149,11 @@ fn health_deadline(c: &DesiredContainer, opts: &ApplyOptions) -> Duration {
     };
     let interval = h.interval.unwrap_or(Duration::from_secs(30));
     let timeout = h.timeout.unwrap_or(Duration::from_secs(30));
-    let retries = h.retries.unwrap_or(3) + 1;
-    h.start_period.unwrap_or_default() + (interval + timeout) * retries + Duration::from_secs(30)
+    let tries = h.retries.unwrap_or(3).saturating_add(1);
+    h.start_period
+        .unwrap_or_default()
+        .saturating_add(interval.saturating_add(timeout).saturating_mul(tries))
+        .saturating_add(Duration::from_secs(30))
 }
 
 /// Poll until the container is healthy (a fresh result, via [`Runtime::check_health`]).
