@@ -332,3 +332,76 @@ fn an_unknown_subcommand_is_a_usage_error() {
         .failure()
         .stderr(predicate::str::contains("frobnicate"));
 }
+
+/// A flag value out of its bounds is a usage error naming the flag and the limit: exit 2,
+/// never a panic (101).
+fn refused_flag(args: &[&str], message: &str) {
+    let out = devarch()
+        .args(["--dir", "examples/two-stacks"])
+        .args(args)
+        .assert()
+        .code(2)
+        .get_output()
+        .clone();
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains(message), "{args:?}: {err}");
+    assert!(!err.contains("panicked"), "{args:?}: {err}");
+}
+
+#[test]
+fn durations_and_counts_on_the_command_line_are_bounded() {
+    refused_flag(
+        &["apply", "--lock-timeout", "99999999999999999999999h"],
+        "invalid value '99999999999999999999999h' for '--lock-timeout <DURATION>': more than the limit of 24h",
+    );
+    refused_flag(
+        &["delete", "blog", "--lock-timeout", "24h1ns"],
+        "for '--lock-timeout <DURATION>': more than the limit of 24h",
+    );
+    refused_flag(
+        &["apply", "--lock-timeout", "soon"],
+        "for '--lock-timeout <DURATION>': not a duration like 30s, 1m30s or 500ms",
+    );
+    refused_flag(
+        &["watch", "--resync", "0s"],
+        "for '--resync <DURATION>': less than the minimum of 1s",
+    );
+    refused_flag(
+        &["watch", "--resync", &format!("{}h", u64::MAX)],
+        "for '--resync <DURATION>': more than the limit of 24h",
+    );
+    refused_flag(
+        &["watch", "--debounce", "2m"],
+        "for '--debounce <DURATION>': more than the limit of 1m",
+    );
+    refused_flag(
+        &["watch", "--concurrency", "0"],
+        "for '--concurrency <CONCURRENCY>': less than the minimum of 1",
+    );
+    refused_flag(
+        &["watch", "--concurrency", "99999999999999999999999"],
+        "for '--concurrency <CONCURRENCY>': more than the limit of 64",
+    );
+}
+
+#[test]
+fn a_huge_healthcheck_duration_is_a_located_validation_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(
+        tmp.path().join("t.yaml"),
+        "apiVersion: devarch.io/v1alpha1\nkind: Template\nmetadata: {name: slow}\nspec:\n  image: busybox\n  healthcheck: {test: [CMD, \"true\"], interval: 99999999999999999999999h}\n",
+    )
+    .unwrap();
+    let out = devarch()
+        .args(["--dir", tmp.path().to_str().unwrap(), "validate"])
+        .assert()
+        .code(1)
+        .get_output()
+        .clone();
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.contains("t.yaml:6:48: error: invalid value \"99999999999999999999999h\" for spec.healthcheck.interval: more than the limit of 1h"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+}

@@ -90,6 +90,8 @@ bad_case!(wrong_api_version, "wrong-api-version");
 bad_case!(multi_error, "multi-error");
 bad_case!(enum_values, "enum-values");
 bad_case!(dependency_forms, "dependency-forms");
+bad_case!(duration_and_memory_bounds, "duration-and-memory-bounds");
+bad_case!(number_bounds, "number-bounds");
 
 /// "Fails fast": well under what an unbounded parse of these inputs would take, with room
 /// for a busy 2-core machine running tests in parallel.

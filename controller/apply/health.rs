@@ -37,9 +37,16 @@ pub enum HealthWaitError {
     Engine(#[from] RuntimeError),
 }
 
-/// How long to wait for a container to become healthy: `--health-timeout` when given, else
-/// the start period plus `retries + 1` rounds of interval and timeout, plus 30 s of slack
-/// (engine defaults for unset fields). Saturates instead of overflowing.
+/// How long to wait for a container to become healthy: `opts.health_timeout` when set, 60 s
+/// without a health check, else `startPeriod + (interval + timeout) × (retries + 1) + 30 s`
+/// (engine defaults: interval and timeout 30 s, retries 3, startPeriod 0).
+///
+/// # Guarantees
+/// Never panics or overflows: the arithmetic saturates at [`Duration::MAX`]. For a health
+/// check within the manifest bounds (durations at most
+/// [`MAX_HEALTH_DURATION`](crate::manifests::types::MAX_HEALTH_DURATION), retries at most
+/// [`MAX_HEALTH_RETRIES`](crate::manifests::types::MAX_HEALTH_RETRIES)) it is at most
+/// 1 h + 2 h × 101 + 30 s (about 203 h).
 pub fn health_deadline(c: &DesiredContainer, opts: &ApplyOptions) -> Duration {
     if let Some(t) = opts.health_timeout {
         return t;

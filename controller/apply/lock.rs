@@ -111,12 +111,14 @@ pub fn acquire(home: &Path, stack: &str, wait: Option<Duration>) -> Result<Stack
         .truncate(false)
         .open(&path)
         .map_err(io)?;
-    let deadline = wait.map(|w| Instant::now() + w);
+    // A wait too long for the clock to represent (`--lock-timeout` is bounded, callers in
+    // code may not be) means waiting as long as it takes.
+    let deadline = wait.map(|w| Instant::now().checked_add(w));
     loop {
         match file.try_lock() {
             Ok(()) => break,
             Err(std::fs::TryLockError::WouldBlock) => {
-                if deadline.is_some_and(|d| Instant::now() < d) {
+                if deadline.is_some_and(|d| d.is_none_or(|d| Instant::now() < d)) {
                     std::thread::sleep(Duration::from_millis(100));
                     continue;
                 }
@@ -186,5 +188,18 @@ mod tests {
         h.join().unwrap();
         let e = acquire(home.path(), "blog2", None).map(|_| ());
         assert!(e.is_ok());
+    }
+
+    #[test]
+    fn a_wait_longer_than_the_clock_reaches_never_overflows() {
+        let home = tempfile::tempdir().unwrap();
+        let first = acquire(home.path(), "blog", Some(Duration::MAX)).unwrap();
+        let h = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(300));
+            drop(first);
+        });
+        // Waits (as long as it takes) instead of panicking on `Instant + Duration::MAX`.
+        acquire(home.path(), "blog", Some(Duration::MAX)).unwrap();
+        h.join().unwrap();
     }
 }

@@ -1,8 +1,11 @@
 //! Command-line arguments (what the user typed; no I/O here).
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::manifests::types::{QuantityError, format_duration, parse_duration};
 
 /// devarch: reconcile a folder of Stack, Instance and Template manifests against Docker or Podman.
 #[derive(Debug, Parser)]
@@ -99,9 +102,9 @@ pub enum Command {
         /// Apply a saved plan; refused when desired or observed state changed since.
         #[arg(long, value_name = "FILE")]
         plan: Option<PathBuf>,
-        /// Wait this long for another apply of the same stack to finish (e.g. 30s).
-        #[arg(long, value_name = "DURATION", value_parser = parse_duration_arg)]
-        lock_timeout: Option<std::time::Duration>,
+        /// Wait this long for another apply of the same stack to finish (e.g. 30s; at most 24h).
+        #[arg(long, value_name = "DURATION", value_parser = lock_timeout_arg)]
+        lock_timeout: Option<Duration>,
     },
     /// Show a stack: instances, network, wires, ports, state and conditions.
     Describe {
@@ -121,24 +124,25 @@ pub enum Command {
         /// Also remove the stack's named volumes (data is lost).
         #[arg(long)]
         purge_volumes: bool,
-        /// Wait this long for another apply of the same stack to finish.
-        #[arg(long, value_name = "DURATION", value_parser = parse_duration_arg)]
-        lock_timeout: Option<std::time::Duration>,
+        /// Wait this long for another apply of the same stack to finish (at most 24h).
+        #[arg(long, value_name = "DURATION", value_parser = lock_timeout_arg)]
+        lock_timeout: Option<Duration>,
     },
     /// The controller: reconcile the folder continuously (file changes, engine events, resync).
     Watch {
         /// Print each plan, never apply.
         #[arg(long)]
         plan_only: bool,
-        /// Period of the full resync.
-        #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration_arg)]
-        resync: std::time::Duration,
-        /// Stacks reconciled in parallel.
-        #[arg(long, default_value_t = 4)]
+        /// Period of the full resync (1s to 24h).
+        #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = resync_arg)]
+        resync: Duration,
+        /// Stacks reconciled in parallel (1 to 64).
+        #[arg(long, default_value_t = 4, value_parser = concurrency_arg)]
         concurrency: usize,
-        /// Quiet time after a file change before the folder is re-read.
-        #[arg(long, value_name = "DURATION", default_value = "300ms", value_parser = parse_duration_arg)]
-        debounce: std::time::Duration,
+        /// Quiet time after a file change before the folder is re-read (at most 1m; under
+        /// 10ms counts as 10ms).
+        #[arg(long, value_name = "DURATION", default_value = "300ms", value_parser = debounce_arg)]
+        debounce: Duration,
         /// Log format.
         #[arg(long, value_enum, default_value_t = LogFormat::Text)]
         log_format: LogFormat,
@@ -175,9 +179,53 @@ pub enum DescribeWhat {
     Stack,
 }
 
-fn parse_duration_arg(s: &str) -> Result<std::time::Duration, String> {
-    crate::manifests::types::parse_duration(s)
-        .ok_or_else(|| format!("{s:?} is not a duration like 30s, 2m, 500ms"))
+/// Longest `--lock-timeout`: 24 hours.
+pub const MAX_LOCK_TIMEOUT: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// Shortest `watch --resync` period: 1 second.
+pub const MIN_RESYNC: Duration = Duration::from_secs(1);
+
+/// Longest `watch --resync` period: 24 hours.
+pub const MAX_RESYNC: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// Longest `watch --debounce`: 1 minute.
+pub const MAX_DEBOUNCE: Duration = Duration::from_secs(60);
+
+/// Most stacks `watch --concurrency` may reconcile in parallel: 64 (at least 1).
+pub const MAX_CONCURRENCY: usize = 64;
+
+/// A duration flag between `min` and `max`; the error is the tail of clap's
+/// "invalid value 'X' for '--flag <DURATION>': ..." message.
+fn duration_arg(s: &str, min: Duration, max: Duration) -> Result<Duration, String> {
+    let d = parse_duration(s, max).map_err(|e| e.to_string())?;
+    if d < min {
+        return Err(QuantityError::TooSmall(format_duration(min)).to_string());
+    }
+    Ok(d)
+}
+
+fn lock_timeout_arg(s: &str) -> Result<Duration, String> {
+    duration_arg(s, Duration::ZERO, MAX_LOCK_TIMEOUT)
+}
+
+fn resync_arg(s: &str) -> Result<Duration, String> {
+    duration_arg(s, MIN_RESYNC, MAX_RESYNC)
+}
+
+fn debounce_arg(s: &str) -> Result<Duration, String> {
+    duration_arg(s, Duration::ZERO, MAX_DEBOUNCE)
+}
+
+fn concurrency_arg(s: &str) -> Result<usize, String> {
+    let too_large = || QuantityError::TooLarge(MAX_CONCURRENCY.to_string()).to_string();
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(QuantityError::Syntax("a whole number like 4").to_string());
+    }
+    match s.parse::<usize>() {
+        Ok(0) => Err(QuantityError::TooSmall("1".into()).to_string()),
+        Ok(n) if n <= MAX_CONCURRENCY => Ok(n),
+        _ => Err(too_large()), // digits only: too many for a usize is too large too
+    }
 }
 
 /// Listable resources.
@@ -192,4 +240,71 @@ pub enum GetWhat {
     /// Built-in and folder templates.
     #[value(alias = "template")]
     Templates,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn duration_flags_are_bounded() {
+        assert_eq!(lock_timeout_arg("24h"), Ok(MAX_LOCK_TIMEOUT));
+        assert_eq!(lock_timeout_arg("0s"), Ok(Duration::ZERO));
+        assert_eq!(
+            lock_timeout_arg("99999999999999999999999h"),
+            Err("more than the limit of 24h".into())
+        );
+        assert_eq!(
+            lock_timeout_arg("24h1ns"),
+            Err("more than the limit of 24h".into())
+        );
+        assert_eq!(
+            lock_timeout_arg("soon"),
+            Err("not a duration like 30s, 1m30s or 500ms".into())
+        );
+        assert_eq!(resync_arg("1s"), Ok(MIN_RESYNC));
+        assert_eq!(resync_arg("24h"), Ok(MAX_RESYNC));
+        assert_eq!(resync_arg("0s"), Err("less than the minimum of 1s".into()));
+        assert_eq!(
+            resync_arg("999ms"),
+            Err("less than the minimum of 1s".into())
+        );
+        assert_eq!(resync_arg("25h"), Err("more than the limit of 24h".into()));
+        assert_eq!(debounce_arg("0s"), Ok(Duration::ZERO));
+        assert_eq!(debounce_arg("1m"), Ok(MAX_DEBOUNCE));
+        assert_eq!(debounce_arg("61s"), Err("more than the limit of 1m".into()));
+    }
+
+    #[test]
+    fn concurrency_is_bounded() {
+        assert_eq!(concurrency_arg("1"), Ok(1));
+        assert_eq!(concurrency_arg("64"), Ok(MAX_CONCURRENCY));
+        assert_eq!(
+            concurrency_arg("0"),
+            Err("less than the minimum of 1".into())
+        );
+        assert_eq!(
+            concurrency_arg("65"),
+            Err("more than the limit of 64".into())
+        );
+        assert_eq!(
+            concurrency_arg("99999999999999999999999"),
+            Err("more than the limit of 64".into())
+        );
+        for bad in ["-1", "four", "", "4 "] {
+            assert_eq!(
+                concurrency_arg(bad),
+                Err("not a whole number like 4".into()),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_defaults_are_within_the_bounds() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+        assert!(resync_arg("60s").is_ok() && debounce_arg("300ms").is_ok());
+        assert!(concurrency_arg("4").is_ok());
+    }
 }

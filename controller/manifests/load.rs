@@ -15,7 +15,10 @@ use serde_json::Value;
 
 use super::diagnostics::{Diagnostic, SourceMap, sort_and_dedup};
 use super::schema::{Kind, property_names, validator};
-use super::types::{API_VERSION, Instance, Stack, Template};
+use super::types::{
+    API_VERSION, Instance, PORT_SHORT_FORMS, PORT_SHORT_PATTERN, QuantityError, Stack, Template,
+    format_bound_error,
+};
 use super::yaml::{Document, LocationIndex, Pos, escape_segment, parse_documents};
 use crate::identity::{NameKind, check_name};
 
@@ -527,6 +530,43 @@ fn describe(
                 at(&pointer),
                 format!(
                     "invalid value {} for {field}: expected one of {opts}",
+                    short(instance)
+                ),
+            ));
+        }
+        ValidationErrorKind::Maximum { limit } | ValidationErrorKind::Minimum { limit } => {
+            // As the user would write it: `1024`, not `1024.0`.
+            let limit = limit
+                .as_f64()
+                .map_or_else(|| limit.to_string(), |f| f.to_string());
+            let problem = if matches!(err.kind(), ValidationErrorKind::Maximum { .. }) {
+                QuantityError::TooLarge(limit)
+            } else {
+                QuantityError::TooSmall(limit)
+            };
+            out.push(Diagnostic::new(
+                file,
+                at(&pointer),
+                format!("invalid value {} for {field}: {problem}", short(instance)),
+            ));
+        }
+        ValidationErrorKind::Format { format }
+            if let Some(problem) = instance
+                .as_str()
+                .and_then(|text| format_bound_error(format, text)) =>
+        {
+            out.push(Diagnostic::new(
+                file,
+                at(&pointer),
+                format!("invalid value {} for {field}: {problem}", short(instance)),
+            ));
+        }
+        ValidationErrorKind::Pattern { pattern } if pattern == PORT_SHORT_PATTERN => {
+            out.push(Diagnostic::new(
+                file,
+                at(&pointer),
+                format!(
+                    "invalid value {} for {field}: not {PORT_SHORT_FORMS}",
                     short(instance)
                 ),
             ));

@@ -10,7 +10,9 @@ use std::sync::LazyLock;
 use schemars::JsonSchema;
 use serde_json::{Map, Value, json};
 
-use super::types::{Instance, Stack, Template};
+use super::types::{
+    HEALTH_DURATION_FORMAT, Instance, MEMORY_FORMAT, Stack, Template, format_bound_error,
+};
 
 /// The three resource kinds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -109,8 +111,16 @@ pub(crate) static VALIDATORS: LazyLock<Vec<(Kind, jsonschema::Validator)>> = Laz
     Kind::ALL
         .into_iter()
         .map(|k| {
-            let v =
-                jsonschema::draft202012::new(&kind_schema(k)).expect("generated schema compiles");
+            // devarch's own formats bound durations and memory sizes (text the schema's
+            // `minimum`/`maximum` cannot reach), in the same pass as every other check.
+            let bounded =
+                |format: &'static str| move |text: &str| format_bound_error(format, text).is_none();
+            let v = jsonschema::draft202012::options()
+                .with_format(HEALTH_DURATION_FORMAT, bounded(HEALTH_DURATION_FORMAT))
+                .with_format(MEMORY_FORMAT, bounded(MEMORY_FORMAT))
+                .should_validate_formats(true)
+                .build(&kind_schema(k))
+                .expect("generated schema compiles");
             (k, v)
         })
         .collect()

@@ -15,7 +15,9 @@ use super::{EffectiveInstance, EnvPart, ResolvedStack};
 use crate::identity::{
     self, LABEL_CONFIG_FIELDS, LABEL_CONFIG_HASH, LABEL_INSTANCE, LABEL_TEMPLATE,
 };
-use crate::manifests::types::{DependencyCondition, Protocol, parse_duration, parse_memory};
+use crate::manifests::types::{
+    DependencyCondition, MAX_HEALTH_DURATION, Protocol, nano_cpus, parse_duration, parse_memory,
+};
 use crate::runtime::{ContainerSpec, HealthSpec, Mount, MountSource, PortBinding, PortProtocol};
 use crate::state::secrets::Secret;
 
@@ -313,7 +315,14 @@ fn config_files(
         let host_path = crate::state::config_file_path(ctx.home, &stack.name, &inst.name, &f.path);
         let mode = match &f.mode {
             Some(m) => u32::from_str_radix(m, 8)
-                .map_err(|_| invalid(inst, format!("config file mode {m:?} is not octal")))?,
+                .ok()
+                .filter(|mode| *mode <= 0o777)
+                .ok_or_else(|| {
+                    invalid(
+                        inst,
+                        format!("config file mode {m:?} is not octal 0 to 0777"),
+                    )
+                })?,
             None => 0o644,
         };
         spec.mounts.push(Mount {
@@ -339,9 +348,8 @@ fn duration(
 ) -> Result<Option<Duration>, DesiredError> {
     v.as_deref()
         .map(|s| {
-            parse_duration(s).ok_or_else(|| {
-                invalid(inst, format!("healthcheck {field} {s:?} is not a duration"))
-            })
+            parse_duration(s, MAX_HEALTH_DURATION)
+                .map_err(|e| invalid(inst, format!("healthcheck {field} {s:?}: {e}")))
         })
         .transpose()
 }
@@ -378,14 +386,18 @@ fn set_resources(inst: &EffectiveInstance, spec: &mut ContainerSpec) -> Result<(
     let Some(r) = &inst.spec.resources else {
         return Ok(());
     };
-    spec.nano_cpus = r.cpus.map(|c| (c * 1e9).round() as i64);
+    spec.nano_cpus = r
+        .cpus
+        .map(|c| nano_cpus(c).map_err(|e| invalid(inst, format!("cpus {c}: {e}"))))
+        .transpose()?;
     spec.memory = r
         .memory
         .as_deref()
         .map(|m| {
             parse_memory(m)
-                .map(|b| b as i64)
-                .ok_or_else(|| invalid(inst, format!("memory {m:?} is not a quantity")))
+                .map_err(|e| e.to_string())
+                .and_then(|b| i64::try_from(b).map_err(|e| e.to_string()))
+                .map_err(|e| invalid(inst, format!("memory {m:?}: {e}")))
         })
         .transpose()?;
     Ok(())
