@@ -201,138 +201,13 @@ async fn prepare(
 
 #[cfg(test)]
 mod tests {
-    //! Ordering and failure paths with a recording fake engine (real engines: tests/engine_apply.rs).
+    //! Ordering and failure paths with the in-memory engine (real engines:
+    //! tests/engine_apply.rs).
     use super::*;
     use crate::manifests::types::DependencyCondition;
     use crate::plan::{ActionReason, StackPlan};
-    use crate::runtime::{
-        ContainerDetails, ContainerSpec, ContainerSummary, EngineInfo, EngineKind, NetworkSummary,
-        VolumeSummary,
-    };
-    use crate::runtime::{Health, PullProgress, RuntimeError};
-    use async_trait::async_trait;
-    use std::collections::BTreeMap;
-    use std::sync::Mutex;
-
-    struct Fake {
-        info: EngineInfo,
-        log: Mutex<Vec<String>>,
-        fail_create: &'static str,
-    }
-
-    impl Fake {
-        fn new(fail_create: &'static str) -> Self {
-            Fake {
-                info: EngineInfo {
-                    kind: EngineKind::Docker,
-                    version: "fake".into(),
-                    api_version: "1.41".into(),
-                    endpoint: "fake".into(),
-                },
-                log: Mutex::new(vec![]),
-                fail_create,
-            }
-        }
-        fn push(&self, s: String) {
-            self.log.lock().unwrap().push(s);
-        }
-        fn log(&self) -> Vec<String> {
-            self.log.lock().unwrap().clone()
-        }
-    }
-
-    #[async_trait]
-    impl Runtime for Fake {
-        fn engine(&self) -> &EngineInfo {
-            &self.info
-        }
-        async fn list_containers(&self, _: &str) -> crate::runtime::Result<Vec<ContainerSummary>> {
-            Ok(vec![])
-        }
-        async fn list_networks(&self, _: &str) -> crate::runtime::Result<Vec<NetworkSummary>> {
-            Ok(vec![])
-        }
-        async fn list_volumes(&self, _: &str) -> crate::runtime::Result<Vec<VolumeSummary>> {
-            Ok(vec![])
-        }
-        async fn inspect_container(&self, id: &str) -> crate::runtime::Result<ContainerDetails> {
-            Err(RuntimeError::NotFound(id.into()))
-        }
-        async fn create_network(
-            &self,
-            name: &str,
-            _: &BTreeMap<String, String>,
-        ) -> crate::runtime::Result<String> {
-            self.push(format!("create_network {name}"));
-            Ok("net".into())
-        }
-        async fn remove_network(&self, id: &str) -> crate::runtime::Result<()> {
-            self.push(format!("remove_network {id}"));
-            Ok(())
-        }
-        async fn connect_network(
-            &self,
-            _: &str,
-            c: &str,
-            _: &[String],
-        ) -> crate::runtime::Result<()> {
-            self.push(format!("connect {c}"));
-            Ok(())
-        }
-        async fn create_volume(
-            &self,
-            name: &str,
-            _: &BTreeMap<String, String>,
-        ) -> crate::runtime::Result<()> {
-            self.push(format!("create_volume {name}"));
-            Ok(())
-        }
-        async fn remove_volume(&self, name: &str) -> crate::runtime::Result<()> {
-            self.push(format!("remove_volume {name}"));
-            Ok(())
-        }
-        async fn image_present(&self, _: &str) -> crate::runtime::Result<bool> {
-            Ok(true)
-        }
-        async fn pull_image(
-            &self,
-            _: &str,
-            _: &(dyn Fn(PullProgress) + Send + Sync),
-        ) -> crate::runtime::Result<()> {
-            Ok(())
-        }
-        async fn create_container(&self, spec: &ContainerSpec) -> crate::runtime::Result<String> {
-            if spec.name.ends_with(self.fail_create) {
-                return Err(RuntimeError::Api {
-                    operation: format!("create container {}", spec.name),
-                    status: Some(500),
-                    message: "boom".into(),
-                });
-            }
-            self.push(format!("create {}", spec.name));
-            Ok(spec.name.clone())
-        }
-        async fn start_container(&self, id: &str) -> crate::runtime::Result<()> {
-            self.push(format!("start {id}"));
-            Ok(())
-        }
-        async fn stop_container(&self, id: &str, _: Duration) -> crate::runtime::Result<()> {
-            self.push(format!("stop {id}"));
-            Ok(())
-        }
-        async fn remove_container(&self, id: &str, _: bool) -> crate::runtime::Result<()> {
-            self.push(format!("remove {id}"));
-            Ok(())
-        }
-        async fn rename_container(&self, id: &str, n: &str) -> crate::runtime::Result<()> {
-            self.push(format!("rename {id} {n}"));
-            Ok(())
-        }
-        async fn check_health(&self, id: &str) -> crate::runtime::Result<Health> {
-            self.push(format!("health {id}"));
-            Ok(Health::Healthy)
-        }
-    }
+    use crate::runtime::ContainerSpec;
+    use crate::runtime::fake::FakeRuntime;
 
     fn container(instance: &str, deps: &[&str]) -> DesiredContainer {
         DesiredContainer {
@@ -412,8 +287,15 @@ mod tests {
     #[tokio::test]
     async fn network_first_then_containers_in_dependency_order_then_removals() {
         let (desired, plan) = fixture();
-        let rt = Fake::new("never");
-        let report = apply_stack(&rt, Some(&desired), &plan, &Quiet, ApplyOptions::default()).await;
+        let rt = FakeRuntime::new();
+        let report = apply_stack(
+            &rt,
+            Some(&desired),
+            &plan,
+            &crate::sink::Discard,
+            ApplyOptions::default(),
+        )
+        .await;
         assert!(report.errors.is_empty(), "{:?}", report.errors);
         let log = rt.log();
         assert_eq!(log[0], "create_network devarch-s-net");
@@ -427,8 +309,16 @@ mod tests {
     #[tokio::test]
     async fn a_failed_container_fails_its_dependents_and_nothing_else() {
         let (desired, plan) = fixture();
-        let rt = Fake::new("-app");
-        let report = apply_stack(&rt, Some(&desired), &plan, &Quiet, ApplyOptions::default()).await;
+        let rt = FakeRuntime::new();
+        rt.fail_create("-app");
+        let report = apply_stack(
+            &rt,
+            Some(&desired),
+            &plan,
+            &crate::sink::Discard,
+            ApplyOptions::default(),
+        )
+        .await;
         let errors: Vec<String> = report.errors.iter().map(ToString::to_string).collect();
         assert_eq!(errors.len(), 2, "{errors:?}");
         assert!(

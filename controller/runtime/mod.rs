@@ -22,6 +22,8 @@ pub mod connect;
 mod create_body;
 pub mod engine;
 mod events;
+#[cfg(test)]
+pub(crate) mod fake;
 mod http;
 mod libpod;
 mod wire;

@@ -464,3 +464,333 @@ pub fn error_policy(
     error!(%stack, "reconcile failed: {cause}; retrying in {:.1}s", delay.as_secs_f64());
     Requeue::after(delay)
 }
+
+#[cfg(test)]
+mod tests {
+    //! The reconciler against the in-memory engine, under paused time (real engines:
+    //! tests/watch.rs).
+    use std::path::Path;
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::apply::{Event, Progress};
+    use crate::manifests::types::Protocol;
+    use crate::plan::ConflictKind;
+    use crate::reconcile::Skip;
+    use crate::runtime::fake::FakeRuntime;
+    use crate::state::ports::PortStore;
+    use crate::status::{ConditionReason, ConditionType};
+    use crate::watch::scheduler::{Config, Scheduler};
+    use tokio::time::Instant;
+    use tokio_util::sync::CancellationToken;
+
+    const TEMPLATE: &str = "apiVersion: devarch.io/v1alpha1\nkind: Template\nmetadata: {name: bb}\nspec:\n  image: busybox:1\n  ports: [{container: 8080, host: auto}]\n  volumes: [{name: data, target: /data}]\n";
+
+    fn stack(name: &str, instances: &[&str]) -> String {
+        let list: String = instances
+            .iter()
+            .map(|i| format!("    {i}: {{template: bb}}\n"))
+            .collect();
+        format!(
+            "apiVersion: devarch.io/v1alpha1\nkind: Stack\nmetadata: {{name: {name}}}\nspec:\n  instances:\n{list}"
+        )
+    }
+
+    /// What the reconciler told its sink.
+    #[derive(Default)]
+    struct Recorder {
+        plans: Mutex<Vec<String>>,
+        statuses: Mutex<Vec<(String, Option<String>)>>,
+    }
+
+    impl Progress for Recorder {
+        fn event(&self, _e: &Event) {}
+    }
+
+    impl Sink for Recorder {
+        fn plan(&self, stack: &str, why: &str, plan: &StackPlan) {
+            let text = format!("{stack} ({why}): {}", Summary::of([plan]));
+            self.plans.lock().unwrap().push(text);
+        }
+        fn status(&self, stack: &str, status: Option<&StackStatus>) {
+            let summary = status.map(|s| s.summary().to_string());
+            self.statuses
+                .lock()
+                .unwrap()
+                .push((stack.to_string(), summary));
+        }
+    }
+
+    struct Fixture {
+        dir: tempfile::TempDir,
+        home: tempfile::TempDir,
+        rt: Arc<FakeRuntime>,
+        sink: Arc<Recorder>,
+        reconciler: Arc<Reconciler>,
+    }
+
+    impl Fixture {
+        fn new(plan_only: bool) -> Fixture {
+            let (dir, home) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+            std::fs::write(dir.path().join("t.yaml"), TEMPLATE).unwrap();
+            let rt = Arc::new(FakeRuntime::new());
+            let sink = Arc::new(Recorder::default());
+            let settings = Settings {
+                dir: dir.path().to_path_buf(),
+                home: home.path().to_path_buf(),
+                plan_only,
+                lock_wait: LOCK_WAIT,
+            };
+            let reconciler = Arc::new(Reconciler::new(rt.clone(), sink.clone(), settings));
+            Fixture {
+                dir,
+                home,
+                rt,
+                sink,
+                reconciler,
+            }
+        }
+
+        fn write(&self, file: &str, text: &str) -> BTreeSet<String> {
+            std::fs::write(self.dir.path().join(file), text).unwrap();
+            self.reconciler.rescan()
+        }
+
+        fn remove(&self, file: &str) -> BTreeSet<String> {
+            std::fs::remove_file(self.dir.path().join(file)).unwrap();
+            self.reconciler.rescan()
+        }
+
+        async fn reconcile(&self, stack: &str) -> Result<Outcome, ReconcileError> {
+            self.reconciler.reconcile(stack, "test").await
+        }
+
+        fn status(&self, stack: &str) -> StackStatus {
+            self.reconciler.status.read(stack)
+        }
+
+        fn auto_port(&self, stack: &str, instance: &str) -> Option<u16> {
+            let ports = PortStore::load(self.home.path()).unwrap();
+            ports.assigned(stack, instance, 8080, Protocol::Tcp)
+        }
+
+        fn names(&self) -> Vec<String> {
+            self.rt.containers().into_keys().collect()
+        }
+    }
+
+    fn added(n: usize) -> Summary {
+        Summary {
+            add: n,
+            change: 0,
+            destroy: 0,
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_new_stack_is_applied_once_and_then_found_up_to_date() {
+        let f = Fixture::new(false);
+        let changed = f.write("s.yaml", &stack("blog", &["one", "two"]));
+        assert_eq!(changed, BTreeSet::from(["blog".to_string()]));
+        // Network, two volumes, two containers.
+        assert_eq!(
+            f.reconcile("blog").await.unwrap(),
+            Outcome::Applied(added(5))
+        );
+        assert_eq!(f.names(), ["devarch-blog-one", "devarch-blog-two"]);
+        assert!(f.rt.containers().values().all(|c| c.1), "running");
+        assert_eq!(f.status("blog").summary(), "Ready");
+        let mutations = f.rt.mutations();
+        assert_eq!(f.reconcile("blog").await.unwrap(), Outcome::UpToDate);
+        assert_eq!(f.rt.mutations(), mutations, "nothing touched");
+        let plans = f.sink.plans.lock().unwrap().clone();
+        assert_eq!(
+            plans,
+            ["blog (test): Plan: 5 to add, 0 to change, 0 to destroy."]
+        );
+        let ready = f.status("blog");
+        let c = ready.condition(ConditionType::Ready).unwrap();
+        assert_eq!((c.status, c.reason), (true, ConditionReason::UpToDate));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_engine_failure_is_retried_with_backoff_until_the_engine_is_back() {
+        let f = Fixture::new(false);
+        f.write("s.yaml", &stack("blog", &["one"]));
+        f.rt.set_down(true);
+        let scheduler: Scheduler<String, Trigger> = Scheduler::new();
+        scheduler
+            .handle()
+            .schedule_now("blog".into(), Trigger::Manifests)
+            .unwrap();
+        let token = CancellationToken::new();
+        let outcomes = Arc::new(Mutex::new(Vec::new()));
+        let (t0, seen, r) = (Instant::now(), outcomes.clone(), f.reconciler.clone());
+        let config = Config {
+            concurrency: 1,
+            backoff: ExponentialBackoff::default(),
+        };
+        let run = scheduler::run(
+            scheduler,
+            config,
+            move |stack: String, reasons: Vec<_>, _| {
+                let r = r.clone();
+                async move { r.run(&stack, &reasons).await }
+            },
+            error_policy,
+            move |o: scheduler::Outcome<String, ReconcileError>| {
+                seen.lock().unwrap().push((t0.elapsed(), o.result.is_ok()));
+            },
+            token.clone(),
+        );
+        let runner = tokio::spawn(run);
+        tokio::time::sleep(Duration::from_millis(1000)).await;
+        f.rt.set_down(false);
+        tokio::time::sleep(Duration::from_millis(2000)).await;
+        token.cancel();
+        runner.await.unwrap();
+
+        let outcomes = outcomes.lock().unwrap().clone();
+        let oks: Vec<bool> = outcomes.iter().map(|o| o.1).collect();
+        assert_eq!(oks, [false, false, false, true], "{outcomes:?}");
+        // Retried after about 200, 400 and 800 ms (±10 % jitter), then converged.
+        for (pair, nominal) in outcomes.windows(2).zip([200u64, 400, 800]) {
+            let gap = (pair[1].0 - pair[0].0).as_millis() as u64;
+            assert!(
+                gap * 10 >= nominal * 9 && gap * 10 <= nominal * 11 + 10,
+                "{outcomes:?}"
+            );
+        }
+        assert_eq!(f.names(), ["devarch-blog-one"]);
+        assert_eq!(f.status("blog").summary(), "Ready");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_broken_manifest_keeps_the_last_good_state_and_suspends_removals() {
+        let f = Fixture::new(false);
+        f.write("s.yaml", &stack("blog", &["one"]));
+        f.write("shop.yaml", &stack("shop", &["web"]));
+        f.reconcile("blog").await.unwrap();
+        f.reconcile("shop").await.unwrap();
+        let before = f.rt.containers();
+
+        // A half-written save: nothing changes in what blog should be.
+        let half = "apiVersion: devarch.io/v1alpha1\nkind: Stack\nmetadata: {name: blog}\nspec:\n  instances: {one: {template";
+        assert!(f.write("s.yaml", half).is_empty());
+        assert_eq!(f.status("blog").summary(), "Degraded");
+        assert_eq!(f.reconcile("blog").await.unwrap(), Outcome::UpToDate);
+        assert_eq!(f.status("blog").summary(), "Degraded", "still broken");
+        // Another stack's manifest deleted meanwhile: its removal waits.
+        assert!(f.remove("shop.yaml").is_empty());
+        assert_eq!(f.reconcile("shop").await.unwrap(), Outcome::UpToDate);
+        assert_eq!(f.rt.containers(), before, "nothing removed or recreated");
+
+        // Fixed: blog is valid again, shop's removal goes ahead.
+        let changed = f.write("s.yaml", &stack("blog", &["one"]));
+        assert_eq!(changed, BTreeSet::from(["shop".to_string()]));
+        assert_eq!(f.reconcile("blog").await.unwrap(), Outcome::UpToDate);
+        assert_eq!(f.status("blog").summary(), "Ready");
+        let removed = f.reconcile("shop").await.unwrap();
+        assert!(
+            matches!(removed, Outcome::Removed(s) if s.destroy == 2),
+            "container, network"
+        );
+        assert_eq!(f.names(), ["devarch-blog-one"]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stack_broken_from_the_start_is_skipped() {
+        let f = Fixture::new(false);
+        f.write("s.yaml", &stack("blog", &["one"]).replace("bb", "missing"));
+        let outcome = f.reconcile("blog").await.unwrap();
+        assert_eq!(outcome, Outcome::Skipped(Skip::ManifestErrors));
+        assert_eq!(f.rt.mutations(), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_foreign_object_holding_a_name_is_a_conflict_retried_on_backoff() {
+        let f = Fixture::new(false);
+        f.rt.add_container("devarch-blog-one", std::collections::BTreeMap::new());
+        f.write("s.yaml", &stack("blog", &["one"]));
+        let mutations = f.rt.mutations();
+        let outcome = f.reconcile("blog").await.unwrap();
+        let Outcome::Conflicts(conflicts) = &outcome else {
+            panic!("{outcome:?}");
+        };
+        assert_eq!(conflicts[0].kind, ConflictKind::Container);
+        assert_eq!(requeue(&outcome, &[]), Requeue::backoff());
+        assert_eq!(f.rt.mutations(), mutations, "nothing applied");
+        assert_eq!(
+            f.names(),
+            ["devarch-blog-one"],
+            "the foreign container stays"
+        );
+        let degraded = f.status("blog");
+        let c = degraded.condition(ConditionType::Degraded).unwrap();
+        assert_eq!((c.status, c.reason), (true, ConditionReason::Conflict));
+        assert_eq!(f.sink.plans.lock().unwrap().len(), 1, "the plan is shown");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn plan_only_shows_the_plan_and_never_mutates() {
+        let f = Fixture::new(true);
+        f.write("s.yaml", &stack("blog", &["one"]));
+        assert_eq!(
+            f.reconcile("blog").await.unwrap(),
+            Outcome::PlanOnly(added(3))
+        );
+        assert_eq!(f.rt.mutations(), 0);
+        assert_eq!(f.sink.plans.lock().unwrap().len(), 1);
+        let st = f.status("blog");
+        let c = st.condition(ConditionType::Ready).unwrap();
+        assert_eq!(
+            (c.status, c.reason),
+            (false, ConditionReason::ChangesPending)
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_removed_stack_releases_its_host_ports_and_drops_its_status() {
+        let f = Fixture::new(false);
+        f.write("s.yaml", &stack("blog", &["one"]));
+        f.write("shop.yaml", &stack("shop", &["web"]));
+        f.reconcile("blog").await.unwrap();
+        f.reconcile("shop").await.unwrap();
+        assert!(f.auto_port("blog", "one").is_some());
+        let shop_port = f.auto_port("shop", "web");
+
+        assert_eq!(f.remove("s.yaml"), BTreeSet::from(["blog".to_string()]));
+        let outcome = f.reconcile("blog").await.unwrap();
+        assert!(
+            matches!(outcome, Outcome::Removed(s) if s.destroy == 2),
+            "{outcome:?}"
+        );
+        assert_eq!(f.auto_port("blog", "one"), None, "released");
+        assert_eq!(f.auto_port("shop", "web"), shop_port, "others kept");
+        assert!(!f.reconciler.status.exists("blog"));
+        let dropped = f.sink.statuses.lock().unwrap().last().cloned();
+        assert_eq!(dropped, Some(("blog".to_string(), None)));
+        assert_eq!(f.names(), ["devarch-shop-web"]);
+        assert!(f.rt.log().contains(&"list_volumes".to_string()));
+
+        // Gone from the manifests and the engine: removed again, nothing left to release.
+        let again = f.reconcile("blog").await.unwrap();
+        assert_eq!(again, Outcome::Removed(Summary::default()));
+        assert_eq!(release_ports(Path::new(f.home.path()), "blog").unwrap(), 0);
+    }
+
+    #[test]
+    fn a_stack_found_up_to_date_after_an_engine_event_is_looked_at_again_shortly() {
+        let event = [ScheduleReason::Requested(Trigger::Engine("die".into()))];
+        let edit = [ScheduleReason::Requested(Trigger::Manifests)];
+        assert_eq!(
+            requeue(&Outcome::UpToDate, &event),
+            Requeue::after(EVENT_RECHECK)
+        );
+        assert_eq!(requeue(&Outcome::UpToDate, &edit), Requeue::await_change());
+        assert_eq!(
+            requeue(&Outcome::Applied(added(1)), &event),
+            Requeue::await_change()
+        );
+    }
+}

@@ -1,0 +1,352 @@
+/*! Published ports and volumes, in their canonical long forms and the Compose short forms
+(`"8080:80"`, `"data:/data"`, `"./src:/app:ro"`) they are also written in. */
+
+#![allow(clippy::wildcard_imports)]
+
+use std::fmt;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use super::types::*;
+
+/// Network protocol of a port.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    /// TCP (default).
+    #[default]
+    Tcp,
+    /// UDP.
+    Udp,
+}
+
+impl Protocol {
+    pub(super) fn is_tcp(&self) -> bool {
+        *self == Protocol::Tcp
+    }
+}
+
+impl fmt::Display for Protocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Protocol::Tcp => "tcp",
+            Protocol::Udp => "udp",
+        })
+    }
+}
+
+/// Host side of a published port.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum HostPort {
+    /// devarch picks a free port and keeps it stable.
+    Auto,
+    /// This exact port.
+    Fixed(u16),
+}
+
+impl fmt::Display for HostPort {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HostPort::Auto => f.write_str("auto"),
+            HostPort::Fixed(p) => write!(f, "{p}"),
+        }
+    }
+}
+
+impl Serialize for HostPort {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            HostPort::Auto => s.serialize_str("auto"),
+            HostPort::Fixed(p) => s.serialize_u16(*p),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for HostPort {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Form {
+            Num(u16),
+            Str(String),
+        }
+        match Form::deserialize(d)? {
+            Form::Num(0) => Err(serde::de::Error::custom("host port 0 is not a port")),
+            Form::Num(p) => Ok(HostPort::Fixed(p)),
+            Form::Str(s) if s == "auto" => Ok(HostPort::Auto),
+            Form::Str(s) => s
+                .parse()
+                .ok()
+                .filter(|p| *p > 0)
+                .map(HostPort::Fixed)
+                .ok_or_else(|| {
+                    serde::de::Error::custom(format!(
+                        "host port {s:?} is neither a port number (1 to 65535) nor \"auto\""
+                    ))
+                }),
+        }
+    }
+}
+
+impl JsonSchema for HostPort {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "HostPort".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "`auto` (a free port picked once and kept) or a port number.",
+            "anyOf": [
+                {"type": "integer", "minimum": 1, "maximum": 65535},
+                {"type": "string", "enum": ["auto"]}
+            ]
+        })
+    }
+}
+
+/// A container port, optionally published on the host.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", try_from = "PortForm")]
+pub struct PortSpec {
+    /// Port inside the container.
+    pub container: u16,
+    /// Host port: `auto`, a number, or omitted (not published).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<HostPort>,
+    /// Host address to bind (default all).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_ip: Option<String>,
+    /// `tcp` (default) or `udp`.
+    #[serde(default, skip_serializing_if = "Protocol::is_tcp")]
+    pub protocol: Protocol,
+}
+
+/// A port number 1 to 65535 as a regular expression (leading zeros allowed, as `u16`
+/// parsing does).
+macro_rules! port_number_pattern {
+    () => {
+        "0*([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])"
+    };
+}
+
+/// Schema pattern of Compose's short port form, `[[IP:]HOST:]CONTAINER[/PROTO]`, with port
+/// numbers bounded to 1..=65535 (so an editor flags `"80:70000"` too).
+pub const PORT_SHORT_PATTERN: &str = concat!(
+    r"^((([0-9.]+|\[[0-9a-fA-F:]+\]):)?(",
+    port_number_pattern!(),
+    "|auto):)?",
+    port_number_pattern!(),
+    "(/(tcp|udp))?$"
+);
+
+/// What the short port form looks like, for messages.
+pub const PORT_SHORT_FORMS: &str =
+    "a port mapping like \"8080:80\", \"127.0.0.1:8080:80/udp\" or \"80\" (ports 1 to 65535)";
+
+/// Accepted spellings of a port.
+#[derive(Deserialize, JsonSchema)]
+#[serde(untagged)]
+#[schemars(
+    description = "A port: `{container: 80, host: auto}`, or Compose's short form `\"8080:80\"`, `\"127.0.0.1:8080:80/udp\"`, `80`."
+)]
+enum PortForm {
+    Number(#[schemars(range(min = 1, max = 65535))] u16),
+    Short(#[schemars(regex(pattern = PORT_SHORT_PATTERN))] String),
+    Long(PortLong),
+}
+
+/// A port in long form.
+#[derive(Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(rename = "Port")]
+struct PortLong {
+    /// Port inside the container.
+    #[schemars(range(min = 1, max = 65535))]
+    container: u16,
+    /// Host port: `auto` (a free port, picked once and kept), a number, or omitted (not published).
+    #[serde(default)]
+    host: Option<HostPort>,
+    /// Host address to bind (default: all addresses).
+    #[serde(default)]
+    host_ip: Option<String>,
+    /// `tcp` (default) or `udp`.
+    #[serde(default)]
+    protocol: Protocol,
+}
+
+impl TryFrom<PortForm> for PortSpec {
+    type Error = String;
+    fn try_from(f: PortForm) -> Result<Self, String> {
+        match f {
+            PortForm::Number(p) => parse_port_short(&p.to_string()),
+            PortForm::Short(s) => parse_port_short(&s),
+            PortForm::Long(l) if l.container == 0 => Err("container port 0 is not a port".into()),
+            PortForm::Long(l) => Ok(PortSpec {
+                container: l.container,
+                host: l.host,
+                host_ip: l.host_ip,
+                protocol: l.protocol,
+            }),
+        }
+    }
+}
+
+/// Parse Compose's short port syntax: `[[IP:]HOST:]CONTAINER[/PROTO]`.
+pub fn parse_port_short(s: &str) -> Result<PortSpec, String> {
+    let bad = || format!("{s:?} is not {PORT_SHORT_FORMS}");
+    let (rest, protocol) = match s.rsplit_once('/') {
+        Some((r, "tcp")) => (r, Protocol::Tcp),
+        Some((r, "udp")) => (r, Protocol::Udp),
+        Some(_) => return Err(bad()),
+        None => (s, Protocol::Tcp),
+    };
+    let parts: Vec<&str> = rest.split(':').collect();
+    let port = |p: &str| p.parse::<u16>().ok().filter(|p| *p > 0).ok_or_else(bad);
+    let host = |p: &str| {
+        if p == "auto" || p.is_empty() {
+            Ok(HostPort::Auto)
+        } else {
+            port(p).map(HostPort::Fixed)
+        }
+    };
+    let (host_ip, host, container) = match parts.as_slice() {
+        [c] => (None, None, port(c)?),
+        [h, c] => (None, Some(host(h)?), port(c)?),
+        [ip, h, c] => (Some((*ip).to_string()), Some(host(h)?), port(c)?),
+        _ => return Err(bad()),
+    };
+    Ok(PortSpec {
+        container,
+        host,
+        host_ip,
+        protocol,
+    })
+}
+
+/// A named volume (`name`) or a bind mount (`source`) at `target`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", try_from = "VolumeForm")]
+pub struct VolumeSpec {
+    /// Logical name of a named volume; the runtime volume is `devarch-{stack}-{instance}-{name}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Host path of a bind mount (relative paths are relative to the manifest's folder).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// Absolute path inside the container.
+    pub target: String,
+    /// Mount read-only.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub read_only: bool,
+}
+
+/// Accepted spellings of a volume.
+#[derive(Deserialize, JsonSchema)]
+#[serde(untagged)]
+#[schemars(
+    description = "A volume: `{name: data, target: /data}` (named, per instance), `{source: ./src, target: /app, readOnly: true}` (bind mount), or the short form `\"data:/data\"` / `\"./src:/app:ro\"`."
+)]
+enum VolumeForm {
+    Short(#[schemars(regex(pattern = r"^[^:]+:[^:]+(:(ro|rw))?$"))] String),
+    Long(VolumeLong),
+}
+
+/// A volume in long form.
+#[derive(Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(rename = "Volume")]
+struct VolumeLong {
+    /// Logical name of a named volume; the runtime volume is `devarch-{stack}-{instance}-{name}`.
+    #[serde(default)]
+    name: Option<String>,
+    /// Host path of a bind mount (relative paths are relative to the manifest's folder).
+    #[serde(default)]
+    source: Option<String>,
+    /// Absolute path inside the container.
+    target: String,
+    /// Mount read-only.
+    #[serde(default)]
+    read_only: bool,
+}
+
+impl TryFrom<VolumeForm> for VolumeSpec {
+    type Error = String;
+    fn try_from(f: VolumeForm) -> Result<Self, String> {
+        match f {
+            VolumeForm::Short(s) => parse_volume_short(&s),
+            VolumeForm::Long(l) => Ok(VolumeSpec {
+                name: l.name,
+                source: l.source,
+                target: l.target,
+                read_only: l.read_only,
+            }),
+        }
+    }
+}
+
+/// Parse Compose's short volume syntax: `NAME:TARGET[:ro|rw]` or `PATH:TARGET[:ro|rw]`.
+pub fn parse_volume_short(s: &str) -> Result<VolumeSpec, String> {
+    let bad = || format!("{s:?} is not a volume like \"data:/var/lib/data\" or \"./src:/app:ro\"");
+    let parts: Vec<&str> = s.split(':').collect();
+    let (src, target, read_only) = match parts.as_slice() {
+        [src, target] => (*src, *target, false),
+        [src, target, "ro"] => (*src, *target, true),
+        [src, target, "rw"] => (*src, *target, false),
+        _ => return Err(bad()),
+    };
+    if src.is_empty() || target.is_empty() {
+        return Err(bad());
+    }
+    let is_path = src.starts_with('.') || src.starts_with('/') || src.starts_with('~');
+    Ok(VolumeSpec {
+        name: (!is_path).then(|| src.to_string()),
+        source: is_path.then(|| src.to_string()),
+        target: target.to_string(),
+        read_only,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_ports_parse() {
+        let p = parse_port_short("127.0.0.1:8080:80/udp").unwrap();
+        assert_eq!(p.host_ip.as_deref(), Some("127.0.0.1"));
+        assert_eq!(p.host, Some(HostPort::Fixed(8080)));
+        assert_eq!(p.container, 80);
+        assert_eq!(p.protocol, Protocol::Udp);
+        assert_eq!(parse_port_short("80").unwrap().host, None);
+        assert_eq!(
+            parse_port_short("auto:80").unwrap().host,
+            Some(HostPort::Auto)
+        );
+        assert!(parse_port_short("80/sctp").is_err());
+        assert!(parse_port_short("x:80").is_err());
+        assert!(parse_port_short("0").is_err());
+    }
+
+    #[test]
+    fn short_volumes_parse() {
+        let v = parse_volume_short("data:/var/lib/x").unwrap();
+        assert_eq!(v.name.as_deref(), Some("data"));
+        let b = parse_volume_short("./src:/app:ro").unwrap();
+        assert_eq!(b.source.as_deref(), Some("./src"));
+        assert!(b.read_only);
+        assert!(parse_volume_short("nope").is_err());
+    }
+}

@@ -1,0 +1,323 @@
+/*! Bounded quantities from manifests and flags: durations, memory sizes and CPU counts. Each
+parser refuses values beyond its bound with a [`QuantityError`] (never a panic or an
+overflow); the schema carries the same bounds through custom formats. */
+
+use schemars::JsonSchema;
+
+/// Schema-only: a Go-style duration such as `1m30s`, `500ms`, `5s`.
+#[derive(JsonSchema)]
+#[allow(dead_code)]
+pub(super) struct DurationText(
+    #[schemars(
+        regex(pattern = r"^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$"),
+        extend("format" = HEALTH_DURATION_FORMAT)
+    )]
+    String,
+);
+
+/// Longest health check `interval`, `timeout` and `startPeriod` a manifest may give: 1 hour.
+pub const MAX_HEALTH_DURATION: std::time::Duration = std::time::Duration::from_secs(60 * 60);
+
+/// Most health check `retries` a manifest may give: 100.
+pub const MAX_HEALTH_RETRIES: u32 = 100;
+
+/// Fewest CPU cores `resources.cpus` may give: 0.01.
+pub const MIN_CPUS: f64 = 0.01;
+
+/// Most CPU cores `resources.cpus` may give: 1024.
+pub const MAX_CPUS: f64 = 1024.0;
+
+/// Largest `resources.memory`, in bytes: 1 TiB.
+pub const MAX_MEMORY_BYTES: u64 = 1 << 40;
+
+/// [`MAX_MEMORY_BYTES`] as a manifest writes it.
+pub const MAX_MEMORY_TEXT: &str = "1Ti";
+
+/// JSON Schema `format` of health check durations: at most [`MAX_HEALTH_DURATION`]. The
+/// schema's `pattern` checks the spelling, this format the bound (see [`format_bound_error`]).
+pub const HEALTH_DURATION_FORMAT: &str = "devarch-health-duration";
+
+/// JSON Schema `format` of memory sizes: at most [`MAX_MEMORY_BYTES`]. The schema's `pattern`
+/// checks the spelling, this format the bound (see [`format_bound_error`]).
+pub const MEMORY_FORMAT: &str = "devarch-memory";
+
+/// The bound a devarch schema `format` ([`HEALTH_DURATION_FORMAT`], [`MEMORY_FORMAT`]) puts on
+/// a string: the problem when `text` is beyond it, `None` when it is within (or is misspelt,
+/// which the `pattern` next to the format reports, or the format is not devarch's).
+pub fn format_bound_error(format: &str, text: &str) -> Option<QuantityError> {
+    let checked = match format {
+        HEALTH_DURATION_FORMAT => parse_duration(text, MAX_HEALTH_DURATION).map(drop),
+        MEMORY_FORMAT => parse_memory(text).map(drop),
+        _ => return None,
+    };
+    checked
+        .err()
+        .filter(|e| !matches!(e, QuantityError::Syntax(_)))
+}
+
+/// A duration, memory quantity or CPU count from input that cannot be used. `Display` says
+/// what is wrong with the value, without repeating it (callers name the value and field).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum QuantityError {
+    /// Not written like the quantity; holds an example of what is expected.
+    #[error("not {0}")]
+    Syntax(&'static str),
+    /// Over the limit; holds the limit as the user would write it (`1h`, `1Ti`, `1024`).
+    #[error("more than the limit of {0}")]
+    TooLarge(String),
+    /// Under the minimum; holds the minimum as the user would write it.
+    #[error("less than the minimum of {0}")]
+    TooSmall(String),
+}
+
+/// What a duration looks like, for [`QuantityError::Syntax`].
+const DURATION_SYNTAX: &str = "a duration like 30s, 1m30s or 500ms";
+
+/// Parse a duration like `1m30s`, `500ms`, `2h` (units `ns`, `us`, `ms`, `s`, `m`, `h`; each
+/// number may have a fraction), at most `max`.
+///
+/// # Errors
+/// [`QuantityError::Syntax`] for text that is not a duration, [`QuantityError::TooLarge`]
+/// for a duration over `max` (however many digits it has: never a panic or an overflow).
+pub fn parse_duration(
+    s: &str,
+    max: std::time::Duration,
+) -> Result<std::time::Duration, QuantityError> {
+    let syntax = || QuantityError::Syntax(DURATION_SYNTAX);
+    let mut total = 0f64;
+    let mut rest = s;
+    if rest.is_empty() {
+        return Err(syntax());
+    }
+    while !rest.is_empty() {
+        let num_len = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let num: f64 = rest[..num_len].parse().map_err(|_| syntax())?;
+        rest = &rest[num_len..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let factor = match &rest[..unit_len] {
+            "ns" => 1e-9,
+            "us" => 1e-6,
+            "ms" => 1e-3,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            _ => return Err(syntax()),
+        };
+        rest = &rest[unit_len..];
+        total += num * factor;
+    }
+    // Digits and dots only: `total` is non-negative, and +inf for a huge number.
+    // Seconds as f64 (not integer nanoseconds) keep every valid value, and so every config
+    // hash, as it was.
+    let too_large = || QuantityError::TooLarge(format_duration(max));
+    if !total.is_finite() || total > max.as_secs_f64() {
+        return Err(too_large());
+    }
+    std::time::Duration::try_from_secs_f64(total)
+        .ok()
+        .filter(|d| *d <= max)
+        .ok_or_else(too_large)
+}
+
+/// A duration as a user would write it, in its largest whole unit: `1h`, `90s`, `500ms`
+/// (for bounds in messages).
+pub fn format_duration(d: std::time::Duration) -> String {
+    let nanos = d.as_nanos();
+    for (unit, size) in [
+        ("h", 3_600_000_000_000u128),
+        ("m", 60_000_000_000),
+        ("s", 1_000_000_000),
+        ("ms", 1_000_000),
+        ("us", 1_000),
+    ] {
+        if nanos >= size && nanos.is_multiple_of(size) {
+            return format!("{}{unit}", nanos / size);
+        }
+    }
+    format!("{nanos}ns")
+}
+
+/// Parse a memory quantity (`512Mi`, `1Gi`, `256m`, `1g`, `1000`) into bytes, at most
+/// [`MAX_MEMORY_BYTES`].
+///
+/// # Errors
+/// [`QuantityError::Syntax`] for text that is not a quantity, [`QuantityError::TooLarge`]
+/// for more than [`MAX_MEMORY_BYTES`] (however many digits: never an overflow).
+pub fn parse_memory(s: &str) -> Result<u64, QuantityError> {
+    let syntax = || QuantityError::Syntax("a memory size like 512Mi, 1Gi or 256m");
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
+    let num: f64 = s[..split].parse().map_err(|_| syntax())?;
+    let factor: f64 = match &s[split..] {
+        "" | "b" | "B" => 1.0,
+        "k" | "K" => 1e3,
+        "Ki" | "ki" => 1024.0,
+        "m" | "M" => 1e6,
+        "Mi" | "mi" => 1024.0 * 1024.0,
+        "g" | "G" => 1e9,
+        "Gi" | "gi" => 1024.0 * 1024.0 * 1024.0,
+        "t" | "T" => 1e12,
+        "Ti" | "ti" => 1024f64.powi(4),
+        _ => return Err(syntax()),
+    };
+    let bytes = (num * factor).round();
+    // Non-negative (digits and dots only); +inf for a huge number. 2^40 is exact in f64.
+    if !bytes.is_finite() || bytes > MAX_MEMORY_BYTES as f64 {
+        return Err(QuantityError::TooLarge(MAX_MEMORY_TEXT.into()));
+    }
+    Ok(bytes as u64)
+}
+
+/// A CPU limit in cores as the engines' nano-CPUs (`cpus × 10⁹`), for
+/// [`MIN_CPUS`]`..=`[`MAX_CPUS`] cores (so at most 1.024 × 10¹², far inside `i64`).
+///
+/// # Errors
+/// [`QuantityError`] for a value outside the bounds, NaN or infinite.
+pub fn nano_cpus(cpus: f64) -> Result<i64, QuantityError> {
+    if cpus.is_nan() {
+        return Err(QuantityError::Syntax("a number of CPU cores"));
+    }
+    if cpus < MIN_CPUS {
+        return Err(QuantityError::TooSmall(MIN_CPUS.to_string()));
+    }
+    if cpus > MAX_CPUS {
+        return Err(QuantityError::TooLarge(MAX_CPUS.to_string()));
+    }
+    Ok((cpus * 1e9).round() as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_and_memory_parse() {
+        let hour = MAX_HEALTH_DURATION;
+        assert_eq!(parse_duration("1m30s", hour).unwrap().as_secs(), 90);
+        assert_eq!(parse_duration("500ms", hour).unwrap().as_millis(), 500);
+        assert_eq!(
+            parse_duration("5 s", hour),
+            Err(QuantityError::Syntax(DURATION_SYNTAX))
+        );
+        assert_eq!(parse_memory("512Mi"), Ok(512 * 1024 * 1024));
+        assert_eq!(parse_memory("1g"), Ok(1_000_000_000));
+        assert!(matches!(parse_memory("12x"), Err(QuantityError::Syntax(_))));
+    }
+
+    #[test]
+    fn durations_are_bounded_without_overflow() {
+        let hour = MAX_HEALTH_DURATION;
+        let too_large = Err(QuantityError::TooLarge("1h".into()));
+        // At the bound, however it is written.
+        for at in [
+            "1h",
+            "60m",
+            "3600s",
+            "59m60s",
+            "3600000ms",
+            "3600000000000ns",
+            "0.5h30m",
+        ] {
+            assert_eq!(parse_duration(at, hour), Ok(hour), "{at}");
+        }
+        // Just past it, and far past it: an error, never a panic or a wrapped value.
+        for over in [
+            "1h1ns",
+            "3600.000001s",
+            "61m",
+            "2h",
+            "99999999999999999999999h",
+            "18446744073709551616s",
+            &"9".repeat(400),
+        ] {
+            let text = if over.ends_with(|c: char| c.is_ascii_digit()) {
+                format!("{over}h")
+            } else {
+                over.to_string()
+            };
+            assert_eq!(parse_duration(&text, hour), too_large, "{text}");
+        }
+        assert_eq!(parse_duration("0s", hour), Ok(std::time::Duration::ZERO));
+        assert_eq!(parse_duration("1ns", hour).unwrap().as_nanos(), 1);
+        for bad in [
+            "", "s", "1", "1d", "-1s", "1.2.3s", "1e9s", "NaNs", "infs", "1s ",
+        ] {
+            assert_eq!(
+                parse_duration(bad, hour),
+                Err(QuantityError::Syntax(DURATION_SYNTAX)),
+                "{bad:?}"
+            );
+        }
+        assert_eq!(
+            parse_duration("25h", std::time::Duration::from_secs(24 * 3600))
+                .unwrap_err()
+                .to_string(),
+            "more than the limit of 24h"
+        );
+    }
+
+    #[test]
+    fn memory_is_bounded_without_overflow() {
+        assert_eq!(parse_memory(MAX_MEMORY_TEXT), Ok(MAX_MEMORY_BYTES));
+        assert_eq!(parse_memory("1024Gi"), Ok(MAX_MEMORY_BYTES));
+        assert_eq!(parse_memory("1099511627776"), Ok(MAX_MEMORY_BYTES));
+        assert_eq!(parse_memory("0"), Ok(0));
+        let too_large = Err(QuantityError::TooLarge("1Ti".into()));
+        for over in [
+            "1099511627777",
+            "1.0001Ti",
+            "2T",
+            "9223372036854775808",
+            "18446744073709551616Ti",
+            "99999999999999999999Ti",
+        ] {
+            assert_eq!(parse_memory(over), too_large, "{over}");
+        }
+        assert_eq!(parse_memory(&"9".repeat(400)), too_large);
+        for bad in ["", "Mi", "-1Mi", "1.2.3M", "1e9", "1 Mi"] {
+            assert!(
+                matches!(parse_memory(bad), Err(QuantityError::Syntax(_))),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn cpus_are_bounded_without_overflow() {
+        assert_eq!(nano_cpus(1.5), Ok(1_500_000_000));
+        assert_eq!(nano_cpus(MIN_CPUS), Ok(10_000_000));
+        assert_eq!(nano_cpus(MAX_CPUS), Ok(1_024_000_000_000));
+        assert_eq!(nano_cpus(0.0), Err(QuantityError::TooSmall("0.01".into())));
+        assert_eq!(nano_cpus(-1.0), Err(QuantityError::TooSmall("0.01".into())));
+        assert_eq!(
+            nano_cpus(1024.5),
+            Err(QuantityError::TooLarge("1024".into()))
+        );
+        assert_eq!(
+            nano_cpus(f64::INFINITY),
+            Err(QuantityError::TooLarge("1024".into()))
+        );
+        assert_eq!(
+            nano_cpus(f64::MAX),
+            Err(QuantityError::TooLarge("1024".into()))
+        );
+        assert!(matches!(nano_cpus(f64::NAN), Err(QuantityError::Syntax(_))));
+    }
+
+    #[test]
+    fn bounds_read_as_written() {
+        assert_eq!(format_duration(MAX_HEALTH_DURATION), "1h");
+        assert_eq!(format_duration(std::time::Duration::from_secs(90)), "90s");
+        assert_eq!(
+            format_duration(std::time::Duration::from_millis(300)),
+            "300ms"
+        );
+        assert_eq!(format_duration(std::time::Duration::from_nanos(7)), "7ns");
+        assert_eq!(format_duration(std::time::Duration::ZERO), "0ns");
+    }
+}
