@@ -54,9 +54,26 @@ pub enum ConditionReason {
     PlanOnly,
 }
 
+impl ConditionReason {
+    /// The word users see (`UpToDate`, `ApplyFailed`...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::UpToDate => "UpToDate",
+            Self::Applying => "Applying",
+            Self::Applied => "Applied",
+            Self::ApplyFailed => "ApplyFailed",
+            Self::InvalidManifest => "InvalidManifest",
+            Self::Conflict => "Conflict",
+            Self::Skipped => "Skipped",
+            Self::ChangesPending => "ChangesPending",
+            Self::PlanOnly => "PlanOnly",
+        }
+    }
+}
+
 impl fmt::Display for ConditionReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(self, f)
+        f.pad(self.as_str())
     }
 }
 

@@ -25,7 +25,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 pub use error::{StepError, StepFailure};
-pub use progress::{Event, Progress, Quiet, StepStatus};
+pub use progress::{Event, Progress, StepStatus};
 
 use crate::plan::{Action, Op, StackPlan};
 use crate::resolve::desired::{DesiredContainer, DesiredStack};

@@ -45,13 +45,6 @@ pub trait Progress: Send + Sync {
     fn pull(&self, _p: &PullProgress) {}
 }
 
-/// A sink that drops everything (tests, and callers that only want the report).
-pub struct Quiet;
-
-impl Progress for Quiet {
-    fn event(&self, _e: &Event) {}
-}
-
 /// Emits the events of one stack's apply to a sink.
 #[derive(Clone, Copy)]
 pub(crate) struct Emitter<'a> {

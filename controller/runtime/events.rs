@@ -26,10 +26,10 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use serde::Deserialize;
 
-use super::http::{RawClient, body_message, encode, error_chain};
+use super::http::{RawClient, body_message, encode};
 use super::wire::null_default;
 use super::{EngineEvent, EventKind, EventStream, Result, RuntimeError};
-use crate::identity::NAME_PREFIX;
+use crate::identity::OBJECT_PREFIX;
 
 /// How long the engine may take to accept an event subscription (both answer at once).
 const EVENTS_TIMEOUT: Duration = Duration::from_secs(10);
@@ -77,11 +77,12 @@ pub(super) async fn subscribe(
         open(http, api_version, &named_filters),
     )
     .await?;
-    let prefix = format!("{NAME_PREFIX}-");
     let labelled = Box::pin(event_stream(labelled, |e| e.kind == EventKind::Container));
     let named = Box::pin(event_stream(named, move |e| {
         matches!(e.kind, EventKind::Network | EventKind::Volume)
-            && e.name.as_deref().is_some_and(|n| n.starts_with(&prefix))
+            && e.name
+                .as_deref()
+                .is_some_and(|n| n.starts_with(OBJECT_PREFIX))
     }));
     // Whichever subscription fails first ends the whole stream, at once: nothing follows
     // an error (the other subscription is dropped, closing its connection).
@@ -166,7 +167,9 @@ fn event_stream(
                         buffer.extend_from_slice(&data);
                     }
                 }
-                Some(Err(e)) => return fail(format!("event stream broken: {}", error_chain(&e))),
+                Some(Err(e)) => {
+                    return fail(format!("event stream broken: {}", crate::errors::chain(&e)));
+                }
                 None => return fail("the engine closed the event stream".to_string()),
             }
         }

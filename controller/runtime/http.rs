@@ -108,10 +108,10 @@ impl RawClient {
                     format!(
                         "cannot connect to the engine at {}: {} (is it running?)",
                         self.address(),
-                        error_chain(&e)
+                        crate::errors::chain(&e)
                     )
                 } else {
-                    error_chain(&e)
+                    crate::errors::chain(&e)
                 }
             })
         };
@@ -196,19 +196,6 @@ impl RawClient {
             }),
         }
     }
-}
-
-/// An error with its sources, `: `-separated (hyper's own message is just
-/// "client error (Connect)").
-pub(super) fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(e) = source {
-        text.push_str(": ");
-        text.push_str(&e.to_string());
-        source = e.source();
-    }
-    text
 }
 
 /// Percent-encodes everything but RFC 3986's unreserved characters, for a path segment (an ID
