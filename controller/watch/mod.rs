@@ -107,7 +107,7 @@ pub async fn run(
         let reconciler = reconciler.clone();
         async move { reconciler.run(&stack, &reasons).await }
     };
-    let on_outcome = |outcome: scheduler::Outcome<String, _>| {
+    let on_outcome = |outcome: scheduler::Completion<String, _>| {
         if outcome.result.is_ok() {
             let elapsed_ms = u64::try_from(outcome.elapsed.as_millis()).unwrap_or(u64::MAX);
             tracing::debug!(stack = %outcome.key, elapsed_ms, "reconciled");

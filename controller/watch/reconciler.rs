@@ -638,7 +638,7 @@ mod tests {
                 async move { r.run(&stack, &reasons).await }
             },
             error_policy,
-            move |o: scheduler::Outcome<String, ReconcileError>| {
+            move |o: scheduler::Completion<String, ReconcileError>| {
                 seen.lock().unwrap().push((t0.elapsed(), o.result.is_ok()));
             },
             token.clone(),

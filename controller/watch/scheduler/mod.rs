@@ -9,7 +9,7 @@ The split follows kube-runtime's mechanism vs policy:
 - [`Handle`] is the cheap, cloneable way in from anywhere: a file-watcher thread, an engine
   event task, a resync timer.
 - [`run`] drives it: it takes due keys, calls `reconcile`, asks `error_policy` on failure,
-  requeues per the returned [`Requeue`] and reports each [`Outcome`] to a callback.
+  requeues per the returned [`Requeue`] and reports each [`Completion`] to a callback.
 - [`Backoff`] and [`ExponentialBackoff`] give per-key retry delays, reset on success.
 
 ```no_run
@@ -146,7 +146,7 @@ pub enum Error<E> {
 /// One finished reconcile, for logs and status.
 #[derive(Debug)]
 #[non_exhaustive]
-pub struct Outcome<K, E> {
+pub struct Completion<K, E> {
     /// The key that ran.
     pub key: K,
     /// What `reconcile` returned.
@@ -211,7 +211,7 @@ pub async fn run<K, R, B, E, F, Fut, G, O>(
     F: FnMut(K, Vec<ScheduleReason<R>>, CancellationToken) -> Fut,
     Fut: Future<Output = Result<Requeue, E>> + Send + 'static,
     G: FnMut(&K, &Error<E>, Option<Duration>) -> Requeue,
-    O: FnMut(Outcome<K, E>),
+    O: FnMut(Completion<K, E>),
 {
     let concurrency = config.concurrency.max(1);
     let mut tasks: JoinSet<Result<Requeue, E>> = JoinSet::new();
@@ -290,7 +290,7 @@ pub async fn run<K, R, B, E, F, Fut, G, O>(
                         scheduler.push(key.clone(), reason, run_at);
                     }
                 }
-                on_outcome(Outcome {
+                on_outcome(Completion {
                     key,
                     result,
                     action,
@@ -462,7 +462,7 @@ mod tests {
                 script(key, nth)
             }
         };
-        let on_outcome = move |outcome: Outcome<TestKey, Boom>| {
+        let on_outcome = move |outcome: Completion<TestKey, Boom>| {
             outcome_probe.outcomes.lock().unwrap().push((
                 outcome.key,
                 outcome.result.is_ok(),
