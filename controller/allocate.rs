@@ -28,11 +28,11 @@ pub enum AllocateError {
         "secret {name:?} of instance {instance:?} in stack {stack:?} is not set; set it with `devarch secret set {stack} {instance}/{name}` (value on stdin)"
     )]
     MissingSecret {
-        /// Stack.
+        /// Stack the instance belongs to.
         stack: String,
         /// Instance owning the secret.
         instance: String,
-        /// Secret name.
+        /// Secret name, as the `secret:` reference writes it.
         name: String,
     },
     /// The secret store failed (its error names the file).

@@ -181,11 +181,11 @@ impl Labelled for BTreeMap<String, String> {
 /// What kind of thing a name names; decides its length limit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum NameKind {
-    /// A Stack.
+    /// A Stack: at most [`MAX_STACK_NAME`] characters.
     Stack,
-    /// An Instance.
+    /// An Instance: at most [`MAX_INSTANCE_NAME`] characters.
     Instance,
-    /// A Template.
+    /// A Template: at most [`MAX_NAME`] characters.
     Template,
     /// A named volume of an instance.
     Volume,

@@ -49,25 +49,25 @@ pub enum ReconcileError {
     /// A stack's secrets or host ports could not be allocated.
     #[error("stack {stack:?}: {source}")]
     Allocate {
-        /// The stack.
+        /// Stack whose secrets or host ports could not be allocated.
         stack: String,
-        /// Why.
+        /// A secret neither set nor generated, or a store's error.
         #[source]
         source: AllocateError,
     },
     /// A stack's desired state could not be built.
     #[error("stack {stack:?}: {source}")]
     Desired {
-        /// The stack.
+        /// Stack whose desired state could not be built.
         stack: String,
-        /// Why.
+        /// The value that cannot become an engine setting, naming its instance.
         #[source]
         source: DesiredError,
     },
     /// Some steps of a stack's apply failed (the rest of its plan still ran).
     #[error("{} apply step(s) failed: {}", failed.len(), join(failed))]
     ApplyFailed {
-        /// The stack.
+        /// Stack whose apply had failed steps.
         stack: String,
         /// Every failed step, in the order they failed.
         failed: Vec<StepError>,
@@ -87,7 +87,7 @@ fn join(errors: &[StepError]) -> String {
 
 /// What every reconcile needs.
 pub struct Context<'a> {
-    /// The engine.
+    /// The engine each pass observes, plans against and applies to.
     pub runtime: &'a dyn Runtime,
     /// `--home`: secrets, host ports, locks, config files, status.
     pub home: PathBuf,
@@ -149,7 +149,7 @@ pub struct Selection {
     pub stacks: Vec<String>,
     /// Stacks to remove even though their manifests exist (`delete`).
     pub remove: BTreeSet<String>,
-    /// Plan options.
+    /// Plan options: `--purge-volumes` for removals.
     pub options: PlanOptions,
     /// The caller holds these stacks' locks and observed after taking them: a recorded `auto`
     /// host port that something else took meanwhile may be replaced (see

@@ -3,9 +3,9 @@ last transition time, plus the manifest generation last observed and applied.
 
 This module owns the step from what a reconcile came to ([`Outcome`], or its failure) to
 conditions: [`StackStatus::record`], [`StackStatus::record_failure`] and the few transient
-states in between. Persisted under `{home}/status/{owner}/{stack}.json` (owner = hash of the
-manifests folder), so `devarch get stacks` / `describe stack` show it from another terminal
-while `watch` runs.
+states in between. Persisted under `{home}/status/{hash}/{stack}.json` ([`StatusStore`]; hash:
+16 hex digits of the SHA-256 of the manifests folder's owner label), so `devarch get stacks` /
+`describe stack` show it from another terminal while `watch` runs.
 */
 
 use std::fmt;
@@ -81,12 +81,12 @@ impl fmt::Display for ConditionReason {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StatusCondition {
-    /// Which condition.
+    /// Which condition (`type` in JSON); at most one of each per stack.
     #[serde(rename = "type")]
     pub kind: ConditionType,
     /// Whether it holds.
     pub status: bool,
-    /// Why.
+    /// Why, as one CamelCase word ([`ConditionReason`]), shown by `describe stack`.
     pub reason: ConditionReason,
     /// Detail for people (a plan summary, error messages); never holds secret values.
     pub message: String,
@@ -98,7 +98,7 @@ pub struct StatusCondition {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StackStatus {
-    /// Stack name.
+    /// Stack name; the status file is `{stack}.json` (see [`StatusStore`]).
     pub stack: String,
     /// The manifests folder it belongs to (absolute).
     pub owner: String,

@@ -12,7 +12,7 @@ use crate::resolve::{ResolvedStack, resolve};
 /// The state of a manifests folder.
 #[derive(Debug)]
 pub struct Workspace {
-    /// Raw documents.
+    /// Every document as loaded, with the files read and their texts (for snippets).
     pub set: ManifestSet,
     /// Validated model (resources with problems left out).
     pub model: Model,

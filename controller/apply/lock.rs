@@ -15,9 +15,9 @@ use serde::{Deserialize, Serialize};
 /// Who holds a lock.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Holder {
-    /// Process ID.
+    /// Process ID of the holder, on this machine.
     pub pid: u32,
-    /// Command line.
+    /// Its command line, arguments joined by spaces (`devarch watch`).
     pub command: String,
     /// Unix time (seconds) the lock was taken.
     pub since: u64,
@@ -45,11 +45,11 @@ pub enum LockError {
     /// Someone else holds it.
     #[error("stack {stack:?} is being applied by another devarch ({}); lock file {}{}", holder.as_ref().map(|h| h.to_string()).unwrap_or_else(|| "holder unknown".into()), path.display(), if *waited { " (waited for --lock-timeout)" } else { "; wait with --lock-timeout DURATION" })]
     Held {
-        /// Stack.
+        /// Stack whose lock is held.
         stack: String,
         /// Who, if readable.
         holder: Option<Holder>,
-        /// Lock file.
+        /// Lock file, `{home}/locks/{stack}.lock`.
         path: PathBuf,
         /// Whether we waited before giving up.
         waited: bool,
@@ -57,9 +57,9 @@ pub enum LockError {
     /// I/O error on the lock file.
     #[error("lock file {path}: {source}")]
     Io {
-        /// Lock file.
+        /// Lock file, `{home}/locks/{stack}.lock` (also when creating its folder failed).
         path: PathBuf,
-        /// Error.
+        /// The I/O error: creating the folder, opening, locking or writing the file.
         #[source]
         source: std::io::Error,
     },

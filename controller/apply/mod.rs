@@ -54,7 +54,7 @@ impl Default for ApplyOptions {
 /// What an apply did.
 #[derive(Debug, Default)]
 pub struct ApplyReport {
-    /// Actions completed.
+    /// Plan actions that succeeded (creates, container operations, reattachments and removals).
     pub done: usize,
     /// Steps that failed (the rest of the plan still ran where it did not depend on them).
     pub errors: Vec<StepError>,

@@ -39,7 +39,7 @@ pub struct Event {
 
 /// A sink for apply progress. Called from the apply's tasks, possibly concurrently: be quick.
 pub trait Progress: Send + Sync {
-    /// One event.
+    /// One step of one object, each time its [`StepStatus`] changes.
     fn event(&self, e: &Event);
     /// Progress of an image pull (many per pull); ignored by default.
     fn pull(&self, _p: &PullProgress) {}

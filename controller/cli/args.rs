@@ -11,7 +11,7 @@ use crate::manifests::types::{QuantityError, format_duration, parse_duration};
 #[derive(Debug, Parser)]
 #[command(name = "devarch", version, about, propagate_version = true)]
 pub struct Cli {
-    /// Manifests folder.
+    /// Manifests folder: every *.yaml and *.yml under it, at any depth
     #[arg(
         long,
         global = true,
@@ -23,7 +23,7 @@ pub struct Cli {
     /// State folder (secret key, secrets, locks, materialized config files) [default: ~/.devarch].
     #[arg(long, global = true, env = "DEVARCH_HOME", value_name = "DIR")]
     pub home: Option<PathBuf>,
-    /// Container engine.
+    /// Container engine to talk to
     #[arg(long, global = true, env = "DEVARCH_RUNTIME", value_enum, default_value_t = RuntimeChoice::Auto)]
     pub runtime: RuntimeChoice,
     /// What to do.
@@ -45,22 +45,22 @@ pub enum RuntimeChoice {
 /// Output format of listings.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum ListFormat {
-    /// Aligned columns.
+    /// Text for people: aligned columns, or the Terraform-style plan
     Text,
-    /// JSON array.
+    /// JSON: an array of rows for `get`, one document for `plan` and `describe`
     Json,
 }
 
 /// Output format of documents.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum DocFormat {
-    /// YAML.
+    /// YAML, as manifests are written
     Yaml,
-    /// JSON.
+    /// JSON, the same document
     Json,
 }
 
-/// Subcommands.
+/// The subcommands; [`crate::cli::run`] dispatches them.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Parse, schema-check and cross-check every manifest; exit 1 on any error.
@@ -70,17 +70,17 @@ pub enum Command {
         /// What to list.
         #[arg(value_enum)]
         what: GetWhat,
-        /// Output format.
+        /// Output format: a table or JSON rows
         #[arg(short, long, value_enum, default_value_t = ListFormat::Text)]
         output: ListFormat,
     },
     /// Show an instance's merged configuration (template ⊕ overrides ⊕ wiring), secrets redacted.
     EffectiveConfig {
-        /// Stack name.
+        /// Stack that holds the instance
         stack: String,
-        /// Instance name.
+        /// Instance name within that stack
         instance: String,
-        /// Output format.
+        /// Output format of the merged document
         #[arg(short, long, value_enum, default_value_t = DocFormat::Yaml)]
         output: DocFormat,
     },
@@ -88,7 +88,7 @@ pub enum Command {
     Plan {
         /// Stacks (default: all, plus stacks on the engine whose manifests are gone).
         stacks: Vec<String>,
-        /// Output format.
+        /// Output format: Terraform-style text or the JSON plan (as --out writes it)
         #[arg(short, long, value_enum, default_value_t = ListFormat::Text)]
         output: ListFormat,
         /// Save the plan (with a fingerprint of desired and observed state) for `apply --plan`.
@@ -111,15 +111,15 @@ pub enum Command {
         /// What to describe.
         #[arg(value_enum)]
         what: DescribeWhat,
-        /// Its name.
+        /// Name of a stack in the manifests folder (its manifests must be valid)
         name: String,
-        /// Output format.
+        /// Output format: text, or the JSON document the text is made from
         #[arg(short, long, value_enum, default_value_t = ListFormat::Text)]
         output: ListFormat,
     },
     /// Remove a stack's manifests and, through a reconcile, its containers and network.
     Delete {
-        /// Stack name.
+        /// Stack to delete (its manifests must be valid)
         stack: String,
         /// Also remove the stack's named volumes (data is lost).
         #[arg(long)]
@@ -143,7 +143,7 @@ pub enum Command {
         /// 10ms counts as 10ms).
         #[arg(long, value_name = "DURATION", default_value = "300ms", value_parser = debounce_arg)]
         debounce: Duration,
-        /// Log format.
+        /// Format of the log lines on stderr (filter with DEVARCH_LOG, default info)
         #[arg(long, value_enum, default_value_t = LogFormat::Text)]
         log_format: LogFormat,
     },
@@ -158,7 +158,7 @@ pub enum Command {
     },
     /// Print a shell completion script.
     Completions {
-        /// Shell.
+        /// Shell the script is written for
         shell: clap_complete::Shell,
     },
 }
@@ -166,16 +166,16 @@ pub enum Command {
 /// Log output format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
-    /// Human-readable lines.
+    /// Human-readable lines: time, level, message and fields
     Text,
     /// One JSON object per line.
     Json,
 }
 
-/// Describable resources.
+/// What `describe` can show (only stacks so far).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum DescribeWhat {
-    /// A stack.
+    /// A stack: instances, network, wires, ports, pending changes and conditions
     Stack,
 }
 
@@ -228,10 +228,10 @@ fn concurrency_arg(s: &str) -> Result<usize, String> {
     }
 }
 
-/// Listable resources.
+/// What `get` lists; the singular (`get stack`) works too.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum GetWhat {
-    /// Stacks.
+    /// Stacks with instance and running counts and the controller's status
     #[value(alias = "stack")]
     Stacks,
     /// Instances of every stack.

@@ -26,11 +26,12 @@ use crate::manifests::diagnostics::SourceMap;
 use crate::workspace::Workspace;
 use args::{Cli, Command, DocFormat, ListFormat};
 
-/// Exit codes.
+/// Exit codes of the binary. `plan` adds 2 for pending changes
+/// ([`crate::cli::context::CHANGES`]); clap exits 2 on a usage error too.
 pub mod exit {
     /// Success (for `plan`: no changes).
     pub const OK: u8 = 0;
-    /// Error.
+    /// Error: any failure, including manifest problems and plan conflicts.
     pub const ERROR: u8 = 1;
 }
 

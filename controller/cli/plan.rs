@@ -1,4 +1,5 @@
-//! `devarch plan` and `devarch apply` (whose removal half `delete` reuses).
+//! `devarch plan` and `devarch apply`, and `apply_and_report`, the apply-with-progress step
+//! that `delete` reuses.
 
 use std::io::Write;
 use std::path::Path;
@@ -31,7 +32,8 @@ pub(crate) async fn apply_and_report(ctx: &Context<'_>, planned: &reconcile::Pla
     reports.iter().map(|(_, r)| r.errors.len()).sum()
 }
 
-/// `devarch plan`.
+/// `devarch plan`: exit 0 without changes, 2 ([`CHANGES`]) with changes, 1 on conflicts or
+/// errors. The plan is printed (text or JSON) and, with `--out`, saved as a [`PlanFile`].
 pub fn plan(cli: &Cli, stacks: &[String], json: bool, out: Option<&Path>) -> Result<u8> {
     let ws = load_valid(cli)?;
     tokio_rt()?.block_on(async {
@@ -77,7 +79,9 @@ pub fn plan(cli: &Cli, stacks: &[String], json: bool, out: Option<&Path>) -> Res
     })
 }
 
-/// `devarch apply` (and the removal half of `delete`).
+/// `devarch apply`: locks the stacks, observes once under the locks, plans and applies;
+/// with a saved plan, refuses it when a stack's fingerprint changed ("plan is stale"). Exit 1
+/// when a stack has conflicts or a step failed.
 pub fn apply(
     cli: &Cli,
     sel: Selection,

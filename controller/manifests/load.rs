@@ -48,9 +48,9 @@ impl Origin {
 /// A resource and where it came from.
 #[derive(Clone, Debug)]
 pub struct Loaded<T> {
-    /// The resource.
+    /// The resource, deserialized (short forms already in their canonical shape).
     pub resource: T,
-    /// Its origin.
+    /// File, document and node positions it came from, for diagnostics.
     pub origin: Origin,
 }
 
@@ -59,7 +59,8 @@ pub struct Loaded<T> {
 pub struct ManifestSet {
     /// Templates defined in the folder.
     pub templates: Vec<Loaded<Template>>,
-    /// Stacks.
+    /// Stack documents, inline instances still in their spec (the validate stage
+    /// takes them out).
     pub stacks: Vec<Loaded<Stack>>,
     /// Separate Instance documents.
     pub instances: Vec<Loaded<Instance>>,
@@ -85,7 +86,7 @@ pub enum LoadError {
     /// The folder could not be listed.
     #[error("cannot read manifests folder {path}: {source}")]
     Io {
-        /// The folder.
+        /// The folder, or the entry under it that could not be read.
         path: PathBuf,
         /// The I/O error.
         #[source]

@@ -1,4 +1,9 @@
-/*! Manifests: load, parse and validate Stack, Instance and Template documents. */
+/*! Manifests: load, parse and validate Stack, Instance and Template documents.
+
+[`load`] finds and parses the files ([`yaml`], checked against [`schema`]) into the resource
+types ([`types`], with [`service`], [`ports`] and [`quantity`]); [`validate`] checks the whole
+folder and builds the model resolve works from; [`diagnostics`] carries every problem with its
+file, line and column. */
 pub mod diagnostics;
 pub mod load;
 pub mod ports;

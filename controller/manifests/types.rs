@@ -4,6 +4,10 @@ These types are the single source of truth for the JSON Schemas in `schemas/` an
 CustomResourceDefinitions in `crds/`. Raw documents are validated against those schemas
 first (for located error messages), then deserialized into these types, which accept the
 Compose-style short forms and normalise them into one canonical shape.
+
+This file holds the documents and their metadata; the service fields they share live in
+[`super::service`], ports and volumes (with their short forms) in [`super::ports`], bounded
+quantities in [`super::quantity`], all re-exported here.
 */
 
 use indexmap::IndexMap;

@@ -16,7 +16,7 @@ use crate::identity::{NameKind, check_name};
 /// A template available to instances, built in or from the folder.
 #[derive(Clone, Debug)]
 pub struct TemplateEntry {
-    /// The template.
+    /// The Template as loaded (the folder's, when it replaces a built-in one).
     pub template: Template,
     /// Where it is defined.
     pub origin: Origin,
@@ -27,7 +27,7 @@ pub struct TemplateEntry {
 /// An instance of a stack, inline or from its own document.
 #[derive(Clone, Debug)]
 pub struct InstanceModel {
-    /// Instance name.
+    /// Instance name: its key under `spec.instances`, or the Instance's `metadata.name`.
     pub name: String,
     /// Template reference, wires and overrides.
     pub body: InstanceBody,
@@ -53,7 +53,7 @@ impl InstanceModel {
 /// A stack with its instances.
 #[derive(Clone, Debug)]
 pub struct StackModel {
-    /// Stack name.
+    /// Stack name (`metadata.name`), unique in the folder.
     pub name: String,
     /// Description, enabled flag and stack-level wires (instances moved to `instances`).
     pub spec: StackSpec,

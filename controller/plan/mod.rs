@@ -7,7 +7,7 @@ name), so a plan can be compared as text.
 - [`types`]: operations, reasons, conflicts, the per-stack plan and its summary counts;
 - [`diff`]: the diff itself;
 - [`fingerprint`]: what a saved plan is checked against before it is applied;
-- [`render`]: the Terraform-style text.
+- [`render`](mod@render): the Terraform-style text.
 */
 
 pub mod diff;

@@ -72,34 +72,34 @@ pub enum Op {
     },
     /// Create and start an instance's container.
     CreateContainer {
-        /// The instance.
+        /// Instance name; its container's name and spec come from the desired state.
         instance: String,
     },
     /// Replace an instance's container: create `{name}_next`, stop and remove the old one,
     /// rename the new one, start it.
     RecreateContainer {
-        /// The instance.
+        /// Instance whose container is replaced.
         instance: String,
         /// Engine ID of the container being replaced.
         old_id: String,
     },
     /// Start an existing, stopped container.
     StartContainer {
-        /// The instance.
+        /// Instance whose container is started.
         instance: String,
         /// Engine ID of its container.
         id: String,
     },
     /// Stop a running container (disabled stack).
     StopContainer {
-        /// The instance.
+        /// Instance whose container is stopped.
         instance: String,
         /// Engine ID of its container.
         id: String,
     },
     /// Attach a container to its stack network again, with its instance alias.
     ConnectNetwork {
-        /// The instance.
+        /// Instance whose container is reattached (the instance name is its alias).
         instance: String,
         /// Engine ID of its container.
         id: String,
@@ -108,19 +108,19 @@ pub enum Op {
     RemoveContainer {
         /// Container name (orphans and leftovers have no instance of the manifests).
         name: String,
-        /// Engine ID.
+        /// Engine ID: what the removal goes by.
         id: String,
     },
     /// Remove the stack network.
     RemoveNetwork {
-        /// Network name.
+        /// Network name, for display: the removal goes by `id`.
         name: String,
         /// Engine ID (Docker 20.10 may hold two networks of one name).
         id: String,
     },
     /// Remove a named volume (only with `--purge-volumes`).
     RemoveVolume {
-        /// Volume name.
+        /// Volume name: a volume's only identity, and what the removal goes by.
         name: String,
     },
 }
@@ -296,7 +296,7 @@ impl fmt::Display for Conflict {
 /// The plan of one stack.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StackPlan {
-    /// Stack name.
+    /// Stack name; a [`PlanFile`] holds its plans sorted by it.
     pub stack: String,
     /// Actions in display order (networks, volumes, containers by name, then removals); the
     /// executor orders them itself.
@@ -329,7 +329,7 @@ pub struct Summary {
     pub add: usize,
     /// Objects changed in place.
     pub change: usize,
-    /// Objects removed.
+    /// Objects removed (a recreate counts once here and once in `add`).
     pub destroy: usize,
 }
 

@@ -35,7 +35,8 @@ pub struct MaterializedFile {
 /// The desired container of one instance.
 #[derive(Clone, Debug)]
 pub struct DesiredContainer {
-    /// Instance name.
+    /// Instance name (its key in [`DesiredStack::containers`]); also the container's
+    /// hostname and its DNS alias on the stack network.
     pub instance: String,
     /// Create-time spec; its labels include the config hash and the per-field hashes. Its
     /// environment holds secret values: never log it.
@@ -67,7 +68,7 @@ pub struct BusyPort {
 /// The desired state of one stack.
 #[derive(Clone, Debug)]
 pub struct DesiredStack {
-    /// Stack name.
+    /// Stack name; every object name derives from it ([`crate::identity`]).
     pub name: String,
     /// Whether its containers should run (`enabled: false` stops them, deletes nothing).
     pub enabled: bool,
@@ -101,7 +102,8 @@ pub enum DesiredError {
     /// A field value could not be turned into an engine setting.
     #[error("instance {instance:?}: {message}")]
     Invalid {
-        /// The instance.
+        /// Instance whose field is wrong (the stack is named by
+        /// [`crate::reconcile::ReconcileError::Desired`]).
         instance: String,
         /// What is wrong, for people.
         message: String,
@@ -109,7 +111,7 @@ pub enum DesiredError {
     /// The allocation stage left out a value the instance needs (a bug, never input).
     #[error("instance {instance:?}: {what} was not allocated")]
     Unbound {
-        /// The instance.
+        /// Instance that needs the value.
         instance: String,
         /// What is missing (`secret db/password`, `host port for 5432/tcp`).
         what: String,

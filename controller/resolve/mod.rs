@@ -25,13 +25,14 @@ use crate::manifests::validate::{InstanceModel, Model, StackModel};
 /// One piece of an environment value.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum EnvPart {
-    /// Literal text.
+    /// Literal text, passed to the engine as is (wiring filled any placeholders before).
     Lit(String),
     /// The value of secret `name` of `instance` (in the same stack).
     Secret {
         /// Instance owning the secret.
         instance: String,
-        /// Secret name.
+        /// Secret name as the reference writes it (`password`); stored as
+        /// `{instance}/{name}` in the stack's secrets file.
         name: String,
     },
 }
@@ -75,11 +76,13 @@ impl Serialize for EnvTemplate {
 pub struct Wire {
     /// Import name of the consumer.
     pub import: String,
-    /// Provider instance.
+    /// Provider instance: the only one of the stack exporting the type, or the
+    /// one a `wires` entry names.
     pub provider: String,
     /// Export of the provider.
     pub export: String,
-    /// Contract type.
+    /// Contract type that import and export match on (`postgres`, `redis`...);
+    /// `type` in JSON.
     #[serde(rename = "type")]
     pub kind: String,
     /// Whether it was chosen by an explicit `wires` entry.
@@ -99,21 +102,23 @@ pub struct DependencyEdge {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct EffectiveInstance {
-    /// Stack name.
+    /// Stack the instance belongs to (its `spec.stack`, or the Stack holding it inline).
     pub stack: String,
-    /// Instance name.
+    /// Instance name, unique within its stack.
     pub name: String,
-    /// Template name.
+    /// Template it is built from (`spec.template`): the folder's, else the built-in.
     pub template: String,
-    /// Container name.
+    /// Container name, `devarch-{stack}-{instance}`
+    /// ([`crate::identity::container_name`]).
     pub container: String,
-    /// Network name.
+    /// The stack network, `devarch-{stack}-net`; the instance name is its alias there.
     pub network: String,
     /// Template ⊕ overrides (its `env` is without wiring; see `env`).
     pub spec: ServiceSpec,
     /// Final environment: template env ⊕ wired env ⊕ override env.
     pub env: IndexMap<String, EnvTemplate>,
-    /// Wired imports.
+    /// Wired imports, in the order the spec declares them (optional imports without
+    /// a provider left out).
     pub wires: Vec<Wire>,
     /// Dependencies on other instances.
     pub depends_on: Vec<DependencyEdge>,
@@ -125,13 +130,13 @@ pub struct EffectiveInstance {
 /// The desired state of one stack.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ResolvedStack {
-    /// Stack name.
+    /// Stack name (`metadata.name` of the Stack).
     pub name: String,
-    /// Description.
+    /// `spec.description`, shown by `describe stack`.
     pub description: Option<String>,
     /// Whether the containers should run.
     pub enabled: bool,
-    /// Network name.
+    /// Network name, `devarch-{stack}-net`.
     pub network: String,
     /// Instances by name.
     pub instances: BTreeMap<String, EffectiveInstance>,

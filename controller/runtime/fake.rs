@@ -4,8 +4,8 @@ demand (the engine going away, a create refused).
 
 It behaves like the real engines where devarch relies on them (404 is
 [`RuntimeError::NotFound`], a name held is refused, names carry no leading `/`), never
-delivers events, and reports every container with a check as healthy. It is no substitute for
-the real-engine tests in `tests/`.
+delivers events, and reports every container as healthy (health check or not). It is no
+substitute for the real-engine tests in `tests/`.
 */
 
 use std::collections::BTreeMap;

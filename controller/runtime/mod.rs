@@ -1,5 +1,5 @@
 /*! Runtime backends behind one trait: Docker (bollard) and Podman (bollard on Podman's
-Docker-compatible socket, plus a thin libpod call where compat falls short).
+Docker-compatible socket, plus its libpod API where compat falls short).
 
 The types here are engine-neutral; nothing in this module knows about manifests. Listing is
 by name prefix and label, in one engine call per object kind, never one inspect per object.
@@ -103,17 +103,17 @@ impl EngineInfo {
 pub enum ContainerState {
     /// Created, never started.
     Created,
-    /// Running.
+    /// Its process is up (`running`).
     Running,
-    /// Paused.
+    /// Frozen by `pause` (`paused`); not counted as running.
     Paused,
-    /// Restarting.
+    /// Being restarted by its restart policy (`restarting`); counted as running.
     Restarting,
-    /// Stopped.
+    /// Stopped or exited (Docker's `exited`, Podman's `stopped`).
     Exited,
-    /// Being removed.
+    /// Being removed by the engine (`removing`).
     Removing,
-    /// Dead.
+    /// Left behind by a removal that failed half-way (`dead`); the engine will not start it.
     Dead,
     /// Anything else the engine reports.
     Other(String),
@@ -157,15 +157,16 @@ pub enum Health {
 /// A container as listed (one list call returns all of them).
 #[derive(Clone, Debug, Serialize)]
 pub struct ContainerSummary {
-    /// Engine ID.
+    /// Engine ID (64 hex digits on both engines); plans address the container by it.
     pub id: String,
     /// Name, without the leading `/`.
     pub name: String,
     /// Image reference as created.
     pub image: String,
-    /// Labels.
+    /// Every label as created: the manifest's and devarch's `devarch.*` keys (read them
+    /// through [`crate::identity::Labelled`]).
     pub labels: BTreeMap<String, String>,
-    /// Run state.
+    /// Run state, decoded from the engine's word by [`ContainerState::parse`].
     pub state: ContainerState,
     /// Names of the networks it is attached to.
     pub networks: Vec<String>,
@@ -174,20 +175,22 @@ pub struct ContainerSummary {
 /// A network as listed.
 #[derive(Clone, Debug, Serialize)]
 pub struct NetworkSummary {
-    /// Engine ID.
+    /// Engine ID (64 hex digits). Unique, unlike the name: Docker 20.10 can hold two networks
+    /// of one name.
     pub id: String,
-    /// Name.
+    /// Name (`devarch-{stack}-net` for devarch's).
     pub name: String,
-    /// Labels.
+    /// Labels as created (devarch's: managed-by, stack and owner).
     pub labels: BTreeMap<String, String>,
 }
 
 /// A volume as listed.
 #[derive(Clone, Debug, Serialize)]
 pub struct VolumeSummary {
-    /// Name.
+    /// Name, also the volume's identity (volumes have no separate ID); devarch's are
+    /// `devarch-{stack}-{instance}-{volume}`.
     pub name: String,
-    /// Labels.
+    /// Labels as created (devarch's: managed-by, stack, owner and instance).
     pub labels: BTreeMap<String, String>,
 }
 
@@ -228,7 +231,8 @@ impl fmt::Display for PortProtocol {
 pub struct PortBinding {
     /// Port inside the container.
     pub container_port: u16,
-    /// Protocol.
+    /// Protocol; with `container_port`, the `port/protocol` key the engine publishes
+    /// under (`80/tcp`).
     pub protocol: PortProtocol,
     /// Host address (None: all).
     pub host_ip: Option<String>,
@@ -242,7 +246,7 @@ pub struct PortBinding {
 pub enum MountSource {
     /// A named volume.
     Volume {
-        /// Volume name.
+        /// Runtime name of the volume (devarch's: `devarch-{stack}-{instance}-{volume}`).
         name: String,
     },
     /// A host path.
@@ -255,11 +259,11 @@ pub enum MountSource {
 /// A mount into a container.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
 pub struct Mount {
-    /// What.
+    /// What is mounted: a named volume or a host path.
     pub source: MountSource,
     /// Absolute path inside the container.
     pub target: String,
-    /// Read-only.
+    /// Mounted read-only (`readOnly: true`; always for materialised config files).
     pub read_only: bool,
 }
 
@@ -268,22 +272,25 @@ pub struct Mount {
 pub struct HealthSpec {
     /// `[CMD, ...]` or `[CMD-SHELL, script]` (`[NONE]` disables the image's check).
     pub test: Vec<String>,
-    /// Between checks.
+    /// Time between checks (None: left to the engine, whose default is 30 s).
     pub interval: Option<Duration>,
-    /// Per check.
+    /// How long one check may run before it counts as failed (None: the engine's 30 s).
     pub timeout: Option<Duration>,
     /// Failures before unhealthy.
     pub retries: Option<u32>,
-    /// Grace period.
+    /// Grace period after the start in which failed checks do not count (None: the engine's
+    /// 0 s).
     pub start_period: Option<Duration>,
 }
 
 /// Everything needed to create a container; engine-neutral.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct ContainerSpec {
-    /// Container name.
+    /// Container name, `devarch-{stack}-{instance}` for devarch's (no leading `/`);
+    /// sent as the create call's `name` query.
     pub name: String,
-    /// Image reference.
+    /// Image reference as the manifest writes it (`postgres:16`); pulled before the
+    /// create when absent.
     pub image: String,
     /// Command (None: the image's).
     pub command: Option<Vec<String>>,
@@ -292,23 +299,25 @@ pub struct ContainerSpec {
     /// Environment, `(KEY, value)` in order. May hold secret values: never log it.
     #[serde(skip)]
     pub env: Vec<(String, String)>,
-    /// Labels.
+    /// Labels: the manifest's, then devarch's identity labels and config hashes over them
+    /// ([`crate::identity`]).
     pub labels: BTreeMap<String, String>,
-    /// Working directory.
+    /// Working directory inside the container (None: the image's).
     pub working_dir: Option<String>,
-    /// User.
+    /// User the process runs as: `name`, `uid` or `uid:gid` (None: the image's).
     pub user: Option<String>,
     /// Hostname inside the container.
     pub hostname: Option<String>,
-    /// Published ports.
+    /// Published ports, each with a concrete host port (`host: auto` ones were picked
+    /// beforehand); ports without a `host` are not in it.
     pub ports: Vec<PortBinding>,
-    /// Mounts.
+    /// Named volumes and bind mounts in manifest order, then the read-only config files.
     pub mounts: Vec<Mount>,
     /// Network to attach at create time.
     pub network: String,
     /// DNS aliases on that network.
     pub aliases: Vec<String>,
-    /// Health check.
+    /// Health check (None: the image's own applies; a `[NONE]` test disables it).
     pub healthcheck: Option<HealthSpec>,
     /// CPU limit in billionths of a CPU.
     pub nano_cpus: Option<i64>,
@@ -331,7 +340,7 @@ pub struct PullProgress {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum EventKind {
-    /// A container.
+    /// A container: the only kind whose events carry labels.
     Container,
     /// A network (Docker only: Podman sends no network events).
     Network,
@@ -384,7 +393,7 @@ pub enum RuntimeError {
     /// An image could not be pulled.
     #[error("cannot pull image {image}: {message}")]
     Pull {
-        /// The image.
+        /// The image reference as the spec names it (without a tag, `latest` was asked for).
         image: String,
         /// The engine's message.
         message: String,

@@ -8,8 +8,13 @@
 - `secrets.lock`, `ports.lock` — advisory locks, so several devarch processes can
   share one home.
 
-Every file is written atomically (a temporary file in the same folder, then a rename)
-with mode 0600; folders are created with mode 0700.
+Every file this module writes is written atomically (a temporary file in the same folder,
+then a rename) with mode 0600; its folders are created with mode 0700.
+
+Other modules keep files under `--home` too, with their own modes: the config files are
+written by [`crate::apply::files`] (with the manifest's mode, 0644 by default), the per-stack
+apply locks `locks/{stack}.lock` by [`crate::apply::lock`], and the controller's statuses
+`status/{folder hash}/{stack}.json` by [`crate::status::StatusStore`].
 */
 
 pub mod ports;

@@ -53,13 +53,13 @@ pub enum PortError {
     Exhausted {
         /// The records file.
         path: PathBuf,
-        /// Stack asking.
+        /// Stack of the port that needed a host port.
         stack: String,
-        /// Instance asking.
+        /// Instance of the port within that stack.
         instance: String,
-        /// Container port.
+        /// The port inside the container.
         port: u16,
-        /// Protocol.
+        /// Its protocol (`tcp` or `udp`).
         protocol: Protocol,
     },
 }
@@ -155,7 +155,7 @@ impl PortStore {
     /// The host port for this container port: the recorded one, or else a newly
     /// picked free one, recorded (call [`PortStore::save`], or use
     /// [`PortStore::with_locked`]). A new port is a random one outside the kernel's
-    /// ephemeral range ([`auto_range`]), bindable on 0.0.0.0 right now, not recorded for
+    /// ephemeral range (`auto_range`), bindable on 0.0.0.0 right now, not recorded for
     /// anyone and not in `fixed_in_use` (the fixed host ports of all stacks). A recorded port that
     /// has since become a fixed port somewhere is given up and replaced.
     pub fn assign_auto(

@@ -1,9 +1,9 @@
 /*! The engine-event trigger of watch mode: drift reported by the engine enqueues its stack.
 
-Subscribes to the engine's events about devarch's objects ([`Runtime::events`]) and schedules
-the stack of every event that may mean drift ([`is_drift`]) with [`Trigger::Engine`]. Events
-are hints (the labelled lists stay the truth), so a missed one only delays a repair until the
-periodic resync.
+Subscribes to the engine's events about devarch's objects
+([`Runtime::events`](crate::runtime::Runtime::events)) and schedules the stack of every event
+that may mean drift ([`is_drift`]) with [`Trigger::Engine`]. Events are hints (the labelled
+lists stay the truth), so a missed one only delays a repair until the periodic resync.
 
 The stream is reopened with backoff (0.5 s → 15 s) whenever it ends or the engine cannot be
 reached; once the engine answers again every stack is scheduled with [`Trigger::Reconnect`],
@@ -84,7 +84,7 @@ pub async fn run(
 
 /// How following the event stream ended.
 enum Ended {
-    /// Shutdown.
+    /// The shutdown token was cancelled: stop without reconnecting.
     Cancelled,
     /// The stream ended after it was open (the engine went away or closed it).
     Closed,

@@ -136,7 +136,7 @@ pub enum FolderWatchError {
     /// instance the inotify watch limit was reached).
     #[error("cannot watch manifests folder {dir}: {source}")]
     Notify {
-        /// The folder.
+        /// The folder, as given to [`FolderWatcher::start`].
         dir: PathBuf,
         /// The backend's error.
         #[source]

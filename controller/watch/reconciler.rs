@@ -146,7 +146,7 @@ impl Reconciler {
         &self.owner
     }
 
-    /// The engine.
+    /// The engine it observes and changes (the engine-event trigger subscribes to it too).
     pub fn runtime(&self) -> &dyn Runtime {
         self.runtime.as_ref()
     }

@@ -6,13 +6,14 @@ use std::time::Duration;
 
 /// Per-key retry delays: an iterator of delays that can start over.
 ///
-/// [`run`] gives every failing key its own instance (a clone of [`Config::backoff`]), takes
-/// one delay per consecutive failure and drops it when the key succeeds.
+/// [`run`](super::run) gives every failing key its own instance (a clone of
+/// [`Config::backoff`](super::Config::backoff)), takes one delay per consecutive failure and
+/// drops it when the key succeeds.
 ///
 /// # Assumptions
 ///
 /// `next` is cheap and does not block. Returning `None` means "give up": the error policy gets
-/// no delay and [`default_error_policy`] then waits for a change.
+/// no delay and [`default_error_policy`](super::default_error_policy) then waits for a change.
 pub trait Backoff: Iterator<Item = Duration> + Send + 'static {
     /// Start over: the next delay is the first one again.
     fn reset(&mut self);

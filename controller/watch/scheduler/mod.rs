@@ -180,7 +180,7 @@ pub fn default_error_policy<K, E>(_key: &K, _error: &Error<E>, delay: Option<Dur
 ///   pending and runs once more after the current run, however many requests came in.
 /// - At most `config.concurrency` reconciles at once; due keys start in order of due time,
 ///   then key, and a key that is running never holds up another one.
-/// - [`Requeue::requeue`] (from `reconcile` or the error policy) schedules the key again,
+/// - [`Requeue::after`] (from `reconcile` or the error policy) schedules the key again,
 ///   merged with any pending request: the earlier due time wins.
 /// - Consecutive failures of a key walk its own backoff; a success resets it.
 /// - A failure, or a panic, of one key never stops the loop.

@@ -28,7 +28,8 @@ pub const MAX_REASONS: usize = 32;
 pub enum ScheduleReason<R> {
     /// Asked for through [`Scheduler::schedule`] or a [`Handle`].
     Requested(R),
-    /// The previous reconcile succeeded and returned [`Requeue::requeue`] with this delay.
+    /// The previous reconcile succeeded and returned [`Requeue::after`](super::Requeue::after)
+    /// with this delay.
     Requeue(Duration),
     /// The previous reconcile failed and the error policy asked for a retry after this delay.
     Retry(Duration),
@@ -44,8 +45,8 @@ impl<R: fmt::Display> fmt::Display for ScheduleReason<R> {
     }
 }
 
-/// The scheduler has stopped ([`run`] returned or the [`Scheduler`] was dropped); the request
-/// was dropped.
+/// The scheduler has stopped ([`run`](super::run) returned or the [`Scheduler`] was dropped);
+/// the request was dropped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("the scheduler has stopped; the request was dropped")]
 pub struct Stopped;
@@ -66,9 +67,9 @@ pub(super) struct Request<K, R> {
 ///
 /// # Caveats
 ///
-/// The channel behind it is unbounded. That is harmless while [`run`] is running (it drains
-/// the channel on every turn and keeps one entry per key), but requests sent before `run`
-/// starts, or after shutdown begins, pile up until the scheduler is dropped.
+/// The channel behind it is unbounded. That is harmless while [`run`](super::run) is running
+/// (it drains the channel on every turn and keeps one entry per key), but requests sent before
+/// `run` starts, or after shutdown begins, pile up until the scheduler is dropped.
 pub struct Handle<K, R> {
     tx: mpsc::UnboundedSender<Request<K, R>>,
 }
@@ -150,8 +151,8 @@ struct Entry<R> {
 ///
 /// # Caveats
 ///
-/// Requests sent through a [`Handle`] reach the pending set only while [`run`] drives the
-/// scheduler; [`Scheduler::schedule`] inserts directly.
+/// Requests sent through a [`Handle`] reach the pending set only while [`run`](super::run)
+/// drives the scheduler; [`Scheduler::schedule`] inserts directly.
 pub struct Scheduler<K, R> {
     entries: HashMap<K, Entry<R>>,
     queue: BTreeSet<(Instant, K)>,
