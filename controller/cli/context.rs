@@ -45,3 +45,15 @@ pub(crate) fn load_valid(cli: &Cli) -> Result<Workspace> {
     }
     Ok(ws)
 }
+
+/// The reconcile context of this invocation: the engine, `--home` and the folder's owner label.
+pub(crate) fn engine_context<'a>(
+    cli: &Cli,
+    runtime: &'a dyn Runtime,
+) -> crate::reconcile::Context<'a> {
+    crate::reconcile::Context {
+        runtime,
+        home: home(cli),
+        owner: crate::identity::owner_of(&cli.dir),
+    }
+}

@@ -8,11 +8,11 @@ use std::time::Duration;
 use anyhow::{Context as _, Result, bail};
 
 use super::args::Cli;
-use super::context::{home, runtime, tokio_rt};
+use super::context::{engine_context, home, runtime, tokio_rt};
 use super::plan::apply_and_report;
 use super::{exit, output};
 use crate::plan::render;
-use crate::reconcile::{self, Context, Selection, lock_stacks};
+use crate::reconcile::{self, Selection, lock_stacks};
 use crate::workspace::Workspace;
 
 /// Remove the documents of `stack` from the manifests folder; returns the files changed.
@@ -107,11 +107,7 @@ pub fn delete(
     let home = home(cli);
     tokio_rt()?.block_on(async {
         let rt = runtime(cli).await?;
-        let ctx = Context {
-            runtime: rt.as_ref(),
-            home: home.clone(),
-            owner: crate::identity::owner_of(&cli.dir),
-        };
+        let ctx = engine_context(cli, rt.as_ref());
         let sel = Selection {
             stacks: vec![stack.to_string()],
             remove: [stack.to_string()].into(),

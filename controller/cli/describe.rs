@@ -6,7 +6,7 @@ use std::io::Write;
 use anyhow::{Context as _, Result, bail};
 
 use super::args::{Cli, ListFormat};
-use super::context::{home, runtime, tokio_rt};
+use super::context::{engine_context, runtime, tokio_rt};
 use super::{exit, output};
 use serde_json::{Value, json};
 
@@ -30,11 +30,7 @@ pub fn describe_stack(cli: &Cli, name: &str, format: ListFormat) -> Result<u8> {
     };
     tokio_rt()?.block_on(async {
         let rt = runtime(cli).await?;
-        let ctx = Context {
-            runtime: rt.as_ref(),
-            home: home(cli),
-            owner: crate::identity::owner_of(&cli.dir),
-        };
+        let ctx = engine_context(cli, rt.as_ref());
         let sel = Selection {
             stacks: vec![name.to_string()],
             ..Selection::default()

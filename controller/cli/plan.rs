@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::{Context as _, Result, bail};
 
 use super::args::Cli;
-use super::context::{CHANGES, home, load_valid, runtime, tokio_rt};
+use super::context::{CHANGES, engine_context, home, load_valid, runtime, tokio_rt};
 use super::exit;
 use crate::apply::ApplyOptions;
 use crate::plan::{PlanFile, Summary, render};
@@ -38,11 +38,7 @@ pub fn plan(cli: &Cli, stacks: &[String], json: bool, out: Option<&Path>) -> Res
     let ws = load_valid(cli)?;
     tokio_rt()?.block_on(async {
         let rt = runtime(cli).await?;
-        let ctx = Context {
-            runtime: rt.as_ref(),
-            home: home(cli),
-            owner: crate::identity::owner_of(&cli.dir),
-        };
+        let ctx = engine_context(cli, rt.as_ref());
         let sel = Selection {
             stacks: stacks.to_vec(),
             ..Selection::default()
@@ -102,7 +98,7 @@ pub fn apply(
     let home = home(cli);
     tokio_rt()?.block_on(async {
         let rt = runtime(cli).await?;
-        let ctx = Context { runtime: rt.as_ref(), home: home.clone(), owner: crate::identity::owner_of(&cli.dir) };
+        let ctx = engine_context(cli, rt.as_ref());
         let mut sel = sel;
         if let Some(f) = &saved {
             if f.owner != ctx.owner {
