@@ -8,16 +8,15 @@ use std::time::{Duration, Instant};
 
 use super::ApplyOptions;
 use crate::resolve::desired::DesiredContainer;
-use crate::runtime::{Health, Runtime, RuntimeError};
+use crate::runtime::{
+    DEFAULT_HEALTH_INTERVAL, DEFAULT_HEALTH_RETRIES, DEFAULT_HEALTH_TIMEOUT, Health, Runtime,
+    RuntimeError,
+};
 
 /// The deadline when a dependency has no health check of its own (the image's may apply).
 const DEFAULT_DEADLINE: Duration = Duration::from_secs(60);
 /// Slack added to a computed deadline (engine scheduling, check start-up).
 const DEADLINE_SLACK: Duration = Duration::from_secs(30);
-/// Docker's defaults for a health check that leaves a field unset.
-const DEFAULT_INTERVAL: Duration = Duration::from_secs(30);
-const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
-const DEFAULT_RETRIES: u32 = 3;
 
 /// How a wait for health ended without the dependency becoming healthy.
 #[derive(Debug, thiserror::Error)]
@@ -54,9 +53,12 @@ pub fn health_deadline(c: &DesiredContainer, opts: &ApplyOptions) -> Duration {
     let Some(h) = &c.spec.healthcheck else {
         return DEFAULT_DEADLINE;
     };
-    let interval = h.interval.unwrap_or(DEFAULT_INTERVAL);
-    let timeout = h.timeout.unwrap_or(DEFAULT_TIMEOUT);
-    let rounds = h.retries.unwrap_or(DEFAULT_RETRIES).saturating_add(1);
+    let interval = h.interval.unwrap_or(DEFAULT_HEALTH_INTERVAL);
+    let timeout = h.timeout.unwrap_or(DEFAULT_HEALTH_TIMEOUT);
+    let rounds = h
+        .retries
+        .unwrap_or(DEFAULT_HEALTH_RETRIES)
+        .saturating_add(1);
     let per_round = interval.saturating_add(timeout);
     h.start_period
         .unwrap_or_default()

@@ -27,12 +27,10 @@ use std::time::{Duration, Instant};
 
 use super::http::{RawClient, body_message, encode};
 use super::wire::{RawHealth, RawInspect, RawLibpodNetwork, RawListed, name_filter_query, sorted};
-use super::{NetworkSummary, Result, RuntimeError};
+use super::{
+    DEFAULT_HEALTH_INTERVAL, DEFAULT_HEALTH_TIMEOUT, NetworkSummary, Result, RuntimeError,
+};
 
-/// Docker's default health check interval, used when a check does not set one.
-const DEFAULT_HEALTH_INTERVAL: Duration = Duration::from_secs(30);
-/// Docker's default health check timeout.
-const DEFAULT_HEALTH_TIMEOUT: Duration = Duration::from_secs(30);
 /// Remembered health check runs older than this are forgotten (bounds the map).
 const HEALTH_RUN_MEMORY: Duration = Duration::from_secs(600);
 /// How much longer than the check's own timeout a health check run may take to answer.

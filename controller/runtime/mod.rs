@@ -267,6 +267,13 @@ pub struct Mount {
     pub read_only: bool,
 }
 
+/// The interval of a health check that does not set one (Docker's default; Podman's too).
+pub const DEFAULT_HEALTH_INTERVAL: Duration = Duration::from_secs(30);
+/// The timeout of a health check that does not set one (Docker's default).
+pub const DEFAULT_HEALTH_TIMEOUT: Duration = Duration::from_secs(30);
+/// The retries of a health check that does not set them (Docker's default).
+pub const DEFAULT_HEALTH_RETRIES: u32 = 3;
+
 /// A container health check.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
 pub struct HealthSpec {
