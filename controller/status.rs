@@ -314,14 +314,13 @@ impl StatusStore {
     /// The I/O error of creating the folder, writing or renaming.
     pub fn write(&self, status: &StackStatus) -> std::io::Result<()> {
         std::fs::create_dir_all(&self.dir)?;
-        let mut tmp = tempfile::NamedTempFile::new_in(&self.dir)?;
-        std::io::Write::write_all(
-            &mut tmp,
+        crate::safe_fs::write_atomic(
+            &self.path(&status.stack),
             serde_json::to_string_pretty(status)
                 .expect("status serializes")
                 .as_bytes(),
+            crate::safe_fs::FileMode::Private,
         )?;
-        tmp.persist(self.path(&status.stack)).map_err(|e| e.error)?;
         Ok(())
     }
 

@@ -1,16 +1,17 @@
 /*! Config files: written under `--home` before the containers that bind-mount them are
 created. */
 
-use std::io::Write;
 use std::path::Path;
+
+use crate::safe_fs::{FileMode, write_atomic};
 
 use crate::resolve::desired::MaterializedFile;
 
-/// Writes a config file atomically (a temporary file in the same folder, then a rename) with
-/// its mode; a file already holding this content and mode is left untouched.
+/// Writes a config file through [`crate::safe_fs::write_atomic`] with its mode; a file
+/// already holding this content and mode is left untouched.
 ///
 /// # Errors
-/// The I/O error of creating the folder, writing or renaming.
+/// The I/O error of creating the folder or writing.
 pub fn materialize(f: &MaterializedFile) -> std::io::Result<()> {
     use std::os::unix::fs::PermissionsExt;
     let dir = f.host_path.parent().unwrap_or(Path::new("."));
@@ -22,10 +23,5 @@ pub fn materialize(f: &MaterializedFile) -> std::io::Result<()> {
     {
         return Ok(());
     }
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-    tmp.write_all(f.content.as_bytes())?;
-    tmp.as_file()
-        .set_permissions(std::fs::Permissions::from_mode(f.mode))?;
-    tmp.persist(&f.host_path).map_err(|e| e.error)?;
-    Ok(())
+    write_atomic(&f.host_path, f.content.as_bytes(), FileMode::Exact(f.mode))
 }

@@ -78,10 +78,12 @@ fn remove_stack_documents(ws: &Workspace, stack: &str) -> Result<Vec<std::path::
                 .strip_prefix("---\n")
                 .map(str::to_string)
                 .unwrap_or(kept);
-            let tmp = file.with_extension("devarch-tmp");
-            std::fs::write(&tmp, kept)
-                .and_then(|_| std::fs::rename(&tmp, file))
-                .with_context(|| format!("rewriting {}", file.display()))?;
+            crate::safe_fs::write_atomic(
+                file,
+                kept.as_bytes(),
+                crate::safe_fs::FileMode::Keep { default: 0o644 },
+            )
+            .with_context(|| format!("rewriting {}", file.display()))?;
         }
         changed.push(file.to_path_buf());
     }

@@ -56,8 +56,12 @@ pub fn plan(cli: &Cli, stacks: &[String], json: bool, out: Option<&Path>) -> Res
             print!("{}", render(&planned.plans));
         }
         if let Some(path) = out {
-            std::fs::write(path, serde_json::to_string_pretty(&file)?)
-                .with_context(|| format!("writing plan to {}", path.display()))?;
+            crate::safe_fs::write_atomic(
+                path,
+                serde_json::to_string_pretty(&file)?.as_bytes(),
+                crate::safe_fs::FileMode::Private,
+            )
+            .with_context(|| format!("writing plan to {}", path.display()))?;
             eprintln!(
                 "Saved the plan to {}; apply it with `devarch apply --plan {}`.",
                 path.display(),

@@ -328,7 +328,11 @@ pub fn write_or_check(root: &Path, check: bool) -> std::io::Result<Vec<PathBuf>>
                 if let Some(parent) = path.parent() {
                     std::fs::create_dir_all(parent)?;
                 }
-                std::fs::write(&path, content)?;
+                crate::safe_fs::write_atomic(
+                    &path,
+                    content.as_bytes(),
+                    crate::safe_fs::FileMode::Keep { default: 0o644 },
+                )?;
             }
         }
     }

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::{ensure_dir, lock_exclusive, write_atomic};
+use super::{FileMode, ensure_dir, lock_exclusive, write_atomic};
 use crate::manifests::types::Protocol;
 
 /// File name of the port records under `--home`.
@@ -271,7 +271,7 @@ impl PortStore {
         if let Some(dir) = self.path.parent() {
             ensure_dir(dir).map_err(io_err("create folder", dir))?;
         }
-        write_atomic(&self.path, &json).map_err(io_err("write", &self.path))?;
+        write_atomic(&self.path, &json, FileMode::Private).map_err(io_err("write", &self.path))?;
         self.dirty = false;
         Ok(())
     }

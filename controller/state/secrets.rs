@@ -12,9 +12,9 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{self, Read, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use base64::Engine;
@@ -22,7 +22,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use ring::rand::{SecureRandom, SystemRandom};
 
-use super::{ensure_dir, lock_exclusive, temp_path, write_atomic};
+use super::{FileMode, ensure_dir, lock_exclusive, write_atomic};
 
 /// File name of the key under `--home`.
 pub const KEY_FILE: &str = "secret.key";
@@ -335,7 +335,7 @@ impl SecretStore {
                         detail: "cannot serialize".into(),
                     })?;
                 json.push(b'\n');
-                write_atomic(&path, &json).map_err(io_err("write", &path))?;
+                write_atomic(&path, &json, FileMode::Private).map_err(io_err("write", &path))?;
             }
         }
         Ok(out)
@@ -566,23 +566,22 @@ fn create_key(path: &Path, rng: &SystemRandom) -> Result<[u8; KEY_LEN]> {
     rng.fill(&mut key).map_err(|_| SecretError::Random {
         path: path.to_path_buf(),
     })?;
-    let tmp = temp_path(path);
+    // A random O_EXCL name next to the key: nothing planted there can be written through.
+    let dir = path.parent().unwrap_or(Path::new("."));
     let written = (|| {
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)?;
+        let mut file = tempfile::Builder::new()
+            .prefix(".secret.key.")
+            .suffix(".tmp")
+            .permissions(fs::Permissions::from_mode(0o600))
+            .tempfile_in(dir)?;
         file.write_all(&key)?;
-        file.sync_all()
+        file.as_file().sync_all()?;
+        Ok::<_, io::Error>(file)
     })();
     key.fill(0);
-    if let Err(e) = written {
-        let _ = fs::remove_file(&tmp);
-        return Err(io_err("create", path)(e));
-    }
-    let linked = fs::hard_link(&tmp, path);
-    let _ = fs::remove_file(&tmp);
+    let tmp = written.map_err(io_err("create", path))?;
+    let linked = fs::hard_link(tmp.path(), path);
+    drop(tmp);
     match linked {
         Ok(()) => {}
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}

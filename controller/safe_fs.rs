@@ -1,0 +1,181 @@
+/*! The one way devarch writes a file: [`write_atomic`].
+
+Every file devarch writes — manifests it edits, state and status under `--home`, config
+files, saved plans — goes through here, so none can be redirected by something planted next
+to it: the content goes to a fresh temporary file with a random name created with `O_EXCL`
+(never an existing file, never through a symlink), is synced, gets its mode with `fchmod`
+(so the umask does not matter), and is renamed over the target. The rename replaces the
+directory entry itself: a symlink planted at the target is refused before anything is
+written, and a reader sees the old content or the new, never half of it.
+*/
+
+use std::fs::{self, File};
+use std::io::{self, Write};
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::path::Path;
+
+/// The mode a file written by [`write_atomic`] gets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FileMode {
+    /// 0600: state, status, saved plans — readable by the user only.
+    Private,
+    /// The mode of the file being replaced (permission bits only), or `default` for a new
+    /// file: manifests devarch edits keep the mode their owner gave them.
+    Keep {
+        /// The mode of a new file.
+        default: u32,
+    },
+    /// Exactly this mode (permission bits only): config files, whose mode the manifest sets.
+    Exact(u32),
+}
+
+/// Write `bytes` to `path` atomically (see the module header), creating the file or
+/// replacing it.
+///
+/// # Errors
+/// The I/O error of any step; `InvalidInput` when `path` is a symlink or not a regular
+/// file, or has no parent folder. Nothing is left behind on error.
+pub fn write_atomic(path: &Path, bytes: &[u8], mode: FileMode) -> io::Result<()> {
+    let existing = match fs::symlink_metadata(path) {
+        Ok(m) => Some(m),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+        Err(e) => return Err(e),
+    };
+    if let Some(m) = &existing {
+        let kind = m.file_type();
+        if kind.is_symlink() {
+            return Err(refused(
+                "is a symbolic link; devarch does not write through links",
+            ));
+        }
+        if !kind.is_file() {
+            let what = if kind.is_dir() {
+                "a folder"
+            } else if kind.is_fifo() {
+                "a FIFO"
+            } else {
+                "not a regular file"
+            };
+            return Err(refused(&format!(
+                "is {what}; devarch only replaces regular files"
+            )));
+        }
+    }
+    let bits = match mode {
+        FileMode::Private => 0o600,
+        FileMode::Keep { default } => existing
+            .as_ref()
+            .map_or(default, |m| m.permissions().mode()),
+        FileMode::Exact(bits) => bits,
+    } & 0o777;
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        Some(_) => Path::new("."),
+        None => return Err(refused("has no parent folder")),
+    };
+    let name = path
+        .file_name()
+        .ok_or_else(|| refused("has no file name"))?
+        .to_string_lossy();
+    let mut tmp = tempfile::Builder::new()
+        .prefix(&format!(".{name}."))
+        .suffix(".tmp")
+        .rand_bytes(10)
+        .permissions(fs::Permissions::from_mode(0o600))
+        .tempfile_in(dir)?;
+    tmp.write_all(bytes)?;
+    tmp.as_file()
+        .set_permissions(fs::Permissions::from_mode(bits))?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    // Make the rename itself durable; a folder that cannot be opened for syncing (some
+    // file systems) does not make the write fail.
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+fn refused(why: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, why.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    fn mode_of(p: &Path) -> u32 {
+        fs::metadata(p).unwrap().permissions().mode() & 0o7777
+    }
+
+    #[test]
+    fn replaces_and_leaves_no_temp() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.json");
+        write_atomic(&path, b"one", FileMode::Private).unwrap();
+        write_atomic(&path, b"two", FileMode::Private).unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"two");
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+        assert_eq!(mode_of(&path), 0o600);
+    }
+
+    #[test]
+    fn modes_ignore_the_umask_and_keep_the_original() {
+        let dir = tempfile::tempdir().unwrap();
+        let kept = dir.path().join("m.yaml");
+        fs::write(&kept, "a").unwrap();
+        fs::set_permissions(&kept, fs::Permissions::from_mode(0o640)).unwrap();
+        write_atomic(&kept, b"b", FileMode::Keep { default: 0o644 }).unwrap();
+        assert_eq!(mode_of(&kept), 0o640);
+        let new = dir.path().join("n.yaml");
+        write_atomic(&new, b"b", FileMode::Keep { default: 0o644 }).unwrap();
+        assert_eq!(mode_of(&new), 0o644);
+        let exact = dir.path().join("e");
+        write_atomic(&exact, b"b", FileMode::Exact(0o4755)).unwrap();
+        assert_eq!(mode_of(&exact), 0o755, "no setuid bit, ever");
+    }
+
+    #[test]
+    fn refuses_a_symlink_at_the_target_and_leaves_its_victim_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        fs::write(&victim, "precious").unwrap();
+        let link = dir.path().join("s.yaml");
+        symlink(&victim, &link).unwrap();
+        let err = write_atomic(&link, b"evil", FileMode::Private).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+        assert!(err.to_string().contains("symbolic link"), "{err}");
+        assert_eq!(fs::read_to_string(&victim).unwrap(), "precious");
+        assert!(
+            fs::symlink_metadata(&link)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 2, "no temp left");
+    }
+
+    #[test]
+    fn predictable_temp_names_planted_as_links_are_never_used() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        fs::write(&victim, "precious").unwrap();
+        for planted in ["s.yaml.devarch-tmp", ".s.yaml.tmp", "s.devarch-tmp"] {
+            symlink(&victim, dir.path().join(planted)).unwrap();
+        }
+        let path = dir.path().join("s.yaml");
+        write_atomic(&path, b"new", FileMode::Keep { default: 0o644 }).unwrap();
+        assert_eq!(fs::read_to_string(&victim).unwrap(), "precious");
+        assert_eq!(fs::read_to_string(&path).unwrap(), "new");
+    }
+
+    #[test]
+    fn refuses_fifos_and_folders() {
+        let dir = tempfile::tempdir().unwrap();
+        let sub = dir.path().join("d");
+        fs::create_dir(&sub).unwrap();
+        assert!(write_atomic(&sub, b"x", FileMode::Private).is_err());
+        assert!(sub.is_dir());
+    }
+}
