@@ -1,0 +1,163 @@
+//! Hostile-input defences that were already right when issue #9 was filed, kept so by a test
+//! each: a folder from someone else cannot forge devarch's labels, sneak look-alike names or
+//! setuid config files past validation, or make the loader loop or blow up.
+
+mod common;
+
+use std::os::unix::fs::symlink;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::{Env, busybox_template, stack, unique};
+
+engine_tests!(forged_devarch_labels_are_overwritten_by_devarch_own);
+
+/// A manifest cannot claim another folder's or stack's identity: its `devarch.*` labels are
+/// replaced by devarch's own on the container it creates.
+fn forged_devarch_labels_are_overwritten_by_devarch_own(env: Env) {
+    let s = format!("lab{}", unique());
+    env.write("t.yaml", &busybox_template("bb", 0));
+    env.write(
+        "s.yaml",
+        &stack(
+            &s,
+            "    web:\n      template: bb\n      labels:\n        devarch.owner: /somebody/else\n        devarch.stack_id: victim\n        devarch.managed_by: not-devarch\n        devarch.instance_id: db\n        devarch.config_hash: forged\n        team: ours\n",
+        ),
+    );
+    env.expect(&["apply"], 0);
+    let out = env
+        .engine
+        .cli()
+        .args([
+            "inspect",
+            "--format",
+            "{{json .Config.Labels}}",
+            &format!("devarch-{s}-web"),
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let labels: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(labels["devarch.owner"], env.owner.as_str(), "{labels}");
+    assert_eq!(labels["devarch.stack_id"], s.as_str(), "{labels}");
+    assert_eq!(labels["devarch.instance_id"], "web", "{labels}");
+    assert_eq!(labels["devarch.managed_by"], "devarch", "{labels}");
+    assert_ne!(labels["devarch.config_hash"], "forged", "{labels}");
+    assert_eq!(
+        labels["team"], "ours",
+        "the user's own labels are kept: {labels}"
+    );
+    // And the stack is still ours: a re-plan sees nothing to do.
+    env.expect(&["plan"], 0);
+}
+
+fn devarch(dir: &std::path::Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_devarch"));
+    c.arg("--dir").arg(dir).env("DEVARCH_DIAGNOSTICS", "plain");
+    c
+}
+
+/// (exit code, stdout + stderr) of `devarch validate` on `dir`, which must end within 10 s.
+fn validate(dir: &std::path::Path) -> (i32, String) {
+    let start = Instant::now();
+    let out = devarch(dir).arg("validate").output().unwrap();
+    assert!(
+        start.elapsed() < Duration::from_secs(10),
+        "validate took {:?}",
+        start.elapsed()
+    );
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code().unwrap_or(-1), text)
+}
+
+const STACK_HEAD: &str = "apiVersion: devarch.io/v1alpha1\nkind: Stack\n";
+
+#[test]
+fn look_alike_names_are_not_dns_labels() {
+    // Cyrillic 'о' in "blоg", a full-width digit, a zero-width joiner: each looks like an
+    // ASCII name in a terminal and would be a different runtime name.
+    for name in ["bl\u{43e}g", "blog\u{ff11}", "bl\u{200d}og"] {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("s.yaml"),
+            format!("{STACK_HEAD}metadata: {{name: \"{name}\"}}\nspec:\n  instances:\n    web: {{template: redis}}\n"),
+        )
+        .unwrap();
+        let (code, text) = validate(dir.path());
+        assert_eq!(code, 1, "{name:?}: {text}");
+        assert!(text.contains("is not a DNS label"), "{name:?}: {text}");
+        assert!(text.contains("s.yaml:3:"), "{name:?}: {text}");
+    }
+}
+
+#[test]
+fn config_file_modes_cannot_set_setuid_setgid_or_sticky_bits() {
+    for mode in ["4755", "2755", "1777", "04755", "0o755", "755 "] {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("s.yaml"),
+            format!(
+                "{STACK_HEAD}metadata: {{name: blog}}\nspec:\n  instances:\n    web:\n      template: redis\n      configFiles:\n        - {{path: /etc/x, content: hi, mode: \"{mode}\"}}\n"
+            ),
+        )
+        .unwrap();
+        let (code, text) = validate(dir.path());
+        assert_eq!(code, 1, "{mode:?}: {text}");
+        assert!(text.contains("configFiles.0.mode"), "{mode:?}: {text}");
+    }
+}
+
+#[test]
+fn a_symlink_loop_in_the_folder_fails_closed() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("s.yaml"),
+        format!("{STACK_HEAD}metadata: {{name: blog}}\nspec:\n  instances:\n    web: {{template: redis}}\n"),
+    )
+    .unwrap();
+    std::fs::create_dir(dir.path().join("sub")).unwrap();
+    symlink(dir.path(), dir.path().join("sub").join("loop")).unwrap();
+    symlink("self.yaml", dir.path().join("self.yaml")).unwrap();
+    let (code, text) = validate(dir.path());
+    assert_ne!(code, 0, "{text}");
+    assert!(
+        !text.contains("valid ("),
+        "a loop is never a valid folder: {text}"
+    );
+}
+
+#[test]
+fn an_over_long_path_fails_closed() {
+    let dir = tempfile::tempdir().unwrap();
+    // Nest folders past PATH_MAX (4096) by walking into each one (a single path that long
+    // cannot be created), and put a stack at the bottom.
+    let doc = format!(
+        "{STACK_HEAD}metadata: {{name: blog}}\nspec:\n  instances:\n    web: {{template: redis}}\n"
+    );
+    let seg = "d".repeat(200);
+    // perl, not sh: dash's `cd` builds the logical path and fails past PATH_MAX.
+    let script = "chdir $ARGV[0] or die; for (1..25) { mkdir $ARGV[1] or die; chdir $ARGV[1] or die } \
+                  open(my $f, '>', 's.yaml') or die; print $f $ARGV[2]";
+    let made = Command::new("perl")
+        .args(["-e", script])
+        .arg(dir.path())
+        .arg(&seg)
+        .arg(&doc)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let (code, text) = validate(dir.path());
+    // The deep stack is either read or the folder is refused; never a "valid" folder that
+    // silently skipped it (apply would then remove the stack).
+    if code == 0 {
+        assert!(text.contains("1 stack"), "{text}");
+    } else {
+        assert!(text.contains("error"), "{text}");
+    }
+    // `rm -rf` walks relative to each folder; remove_dir_all of the TempDir may not.
+    let _ = Command::new("rm").arg("-rf").arg(dir.path()).status();
+}
