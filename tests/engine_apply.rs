@@ -243,9 +243,24 @@ fn stale_saved_plan_is_refused(env: Env) {
         env.containers(&format!("devarch-{s}-")).is_empty(),
         "nothing was applied"
     );
-    // A fresh plan applies.
+    // A fresh plan applies. The file is the user's alone (0600 under the usual umask 022),
+    // and its actions are for reading only: emptying them changes nothing apply does.
     env.expect(&["plan", "--out", plan.to_str().unwrap()], 2);
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&plan).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "plan file mode {mode:o}");
+    let mut saved: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&plan).unwrap()).unwrap();
+    for stack in saved["stacks"].as_array_mut().unwrap() {
+        assert!(!stack["actions"].as_array().unwrap().is_empty(), "{stack}");
+        stack["actions"] = serde_json::json!([]);
+    }
+    std::fs::write(&plan, serde_json::to_vec(&saved).unwrap()).unwrap();
     env.expect(&["apply", "--plan", plan.to_str().unwrap()], 0);
+    assert!(
+        env.containers(&format!("devarch-{s}-"))[&format!("devarch-{s}-web")].1,
+        "apply re-planned and created the container the edited file no longer listed"
+    );
     // Observed state changes make it stale too.
     env.expect(&["plan", "--out", plan.to_str().unwrap()], 0);
     let id = env.containers(&format!("devarch-{s}-"))[&format!("devarch-{s}-web")]
