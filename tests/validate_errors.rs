@@ -207,3 +207,23 @@ fn the_binary_prints_the_same_plain_diagnostics() {
         "stderr:\n{stderr}\nexpected:\n{expected}"
     );
 }
+
+#[test]
+fn colliding_runtime_names_fail_validate_naming_both_files() {
+    let out = assert_cmd::Command::cargo_bin("devarch")
+        .unwrap()
+        .env("DEVARCH_DIAGNOSTICS", "plain")
+        .env_remove("DEVARCH_DIR")
+        .args(["--dir", &fixture("runtime-name-container"), "validate"])
+        .assert()
+        .code(1)
+        .get_output()
+        .clone();
+    let stderr = slashes(String::from_utf8(out.stderr).unwrap());
+    for needle in [
+        "runtime-name-container/a-b.yaml:8:5: error: the container of a-b/c would be named devarch-a-b-c",
+        "runtime-name-container/a.yaml:8:5: note: the container of a/b-c is defined here",
+    ] {
+        assert!(stderr.contains(needle), "{needle}\nstderr:\n{stderr}");
+    }
+}
