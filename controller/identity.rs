@@ -2,9 +2,10 @@
 
 Every runtime object devarch creates is named from the stack and instance names and carries
 the labels below. This module is the only place those strings are spelled and parsed: object
-names (and parsing a stack out of a network name), the label set every object carries, the
-`devarch.config_fields` encoding, and reading labels back from what the engine lists
-([`Labelled`]).
+names (and parsing a stack out of a network name), the objects a stack's manifests ask for
+([`RuntimeObject`], so collisions of names joined with `-` are found before anything is
+created), the label set every object carries, the `devarch.config_fields` encoding, and
+reading labels back from what the engine lists ([`Labelled`]).
 */
 
 use std::collections::BTreeMap;
@@ -88,6 +89,145 @@ pub fn next_container_name(container: &str) -> String {
 /// interrupted).
 pub fn is_next_container_name(name: &str) -> bool {
     name.ends_with(NEXT_SUFFIX)
+}
+
+/// A kind of runtime object: an engine keeps one namespace of names per kind.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ObjectKind {
+    /// Containers (including a recreate's temporary ones).
+    Container,
+    /// Networks.
+    Network,
+    /// Named volumes.
+    Volume,
+}
+
+/// A runtime object the manifests ask for, by the names its runtime name is made of. Names
+/// are joined with `-`, so different objects can map to one runtime name (stack `a` with
+/// instance `b-c`, stack `a-b` with instance `c`): [`RuntimeObject::runtime_name`] is how a
+/// collision is found before anything is created.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum RuntimeObject<'a> {
+    /// The network of a stack ([`network_name`]).
+    Network {
+        /// Stack name.
+        stack: &'a str,
+    },
+    /// The container of an instance ([`container_name`]).
+    Container {
+        /// Stack name.
+        stack: &'a str,
+        /// Instance name.
+        instance: &'a str,
+    },
+    /// The temporary container a recreate makes next to an instance's container
+    /// ([`next_container_name`]).
+    NextContainer {
+        /// Stack name.
+        stack: &'a str,
+        /// Instance name.
+        instance: &'a str,
+    },
+    /// A named volume of an instance ([`volume_name`]).
+    Volume {
+        /// Stack name.
+        stack: &'a str,
+        /// Instance name.
+        instance: &'a str,
+        /// The volume's logical name in the manifest.
+        volume: &'a str,
+    },
+}
+
+impl<'a> RuntimeObject<'a> {
+    /// The namespace its name lives in.
+    pub fn kind(&self) -> ObjectKind {
+        match self {
+            Self::Network { .. } => ObjectKind::Network,
+            Self::Container { .. } | Self::NextContainer { .. } => ObjectKind::Container,
+            Self::Volume { .. } => ObjectKind::Volume,
+        }
+    }
+
+    /// Its name on the engine.
+    pub fn runtime_name(&self) -> String {
+        match self {
+            Self::Network { stack } => network_name(stack),
+            Self::Container { stack, instance } => container_name(stack, instance),
+            Self::NextContainer { stack, instance } => {
+                next_container_name(&container_name(stack, instance))
+            }
+            Self::Volume {
+                stack,
+                instance,
+                volume,
+            } => volume_name(stack, instance, volume),
+        }
+    }
+
+    /// The stack it belongs to.
+    pub fn stack(&self) -> &'a str {
+        match self {
+            Self::Network { stack }
+            | Self::Container { stack, .. }
+            | Self::NextContainer { stack, .. }
+            | Self::Volume { stack, .. } => stack,
+        }
+    }
+
+    /// The instance it belongs to; `None` for a stack's network.
+    pub fn instance(&self) -> Option<&'a str> {
+        match self {
+            Self::Network { .. } => None,
+            Self::Container { instance, .. }
+            | Self::NextContainer { instance, .. }
+            | Self::Volume { instance, .. } => Some(instance),
+        }
+    }
+}
+
+impl std::fmt::Display for RuntimeObject<'_> {
+    /// What it is for people: `the container of a/b-c`, `volume data of a/db`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Network { stack } => write!(f, "the network of stack {stack}"),
+            Self::Container { stack, instance } => {
+                write!(f, "the container of {stack}/{instance}")
+            }
+            Self::NextContainer { stack, instance } => {
+                write!(f, "the recreate container of {stack}/{instance}")
+            }
+            Self::Volume {
+                stack,
+                instance,
+                volume,
+            } => write!(f, "volume {volume} of {stack}/{instance}"),
+        }
+    }
+}
+
+/// Every runtime object of a stack's network.
+pub fn stack_objects(stack: &str) -> Vec<RuntimeObject<'_>> {
+    vec![RuntimeObject::Network { stack }]
+}
+
+/// Every runtime object of one instance: its container, the temporary container a recreate
+/// makes next to it, and its named volumes (logical names, as the effective spec lists them).
+pub fn instance_objects<'a>(
+    stack: &'a str,
+    instance: &'a str,
+    volumes: impl IntoIterator<Item = &'a str>,
+) -> Vec<RuntimeObject<'a>> {
+    let mut out = vec![
+        RuntimeObject::Container { stack, instance },
+        RuntimeObject::NextContainer { stack, instance },
+    ];
+    out.extend(volumes.into_iter().map(|volume| RuntimeObject::Volume {
+        stack,
+        instance,
+        volume,
+    }));
+    out
 }
 
 /// The owner label value of a manifests folder: its canonical absolute path (the absolute
@@ -256,6 +396,27 @@ mod tests {
         assert_eq!(container_name("blog", "db"), "devarch-blog-db");
         assert_eq!(network_name("blog"), "devarch-blog-net");
         assert_eq!(volume_name("blog", "db", "data"), "devarch-blog-db-data");
+    }
+
+    #[test]
+    fn objects_of_different_instances_can_share_a_runtime_name() {
+        let a = instance_objects("a", "b-c", ["d"]);
+        let b = instance_objects("a-b", "c", ["d"]);
+        for (x, y) in a.iter().zip(&b) {
+            assert_ne!(x, y);
+            assert_eq!((x.kind(), x.runtime_name()), (y.kind(), y.runtime_name()));
+        }
+        assert_eq!(a[0].runtime_name(), "devarch-a-b-c");
+        assert_eq!(a[1].runtime_name(), "devarch-a-b-c_next");
+        assert_eq!(a[2].runtime_name(), "devarch-a-b-c-d");
+        let v1 = &instance_objects("a", "b", ["c-d"])[2];
+        let v2 = &instance_objects("a-b", "c", ["d"])[2];
+        assert_eq!(v1.runtime_name(), v2.runtime_name());
+        assert_eq!(v1.to_string(), "volume c-d of a/b");
+        assert_eq!(a[0].to_string(), "the container of a/b-c");
+        assert_eq!((a[0].stack(), a[0].instance()), ("a", Some("b-c")));
+        assert_eq!(stack_objects("a")[0].runtime_name(), network_name("a"));
+        assert_eq!(stack_objects("a")[0].kind(), ObjectKind::Network);
     }
 
     #[test]

@@ -204,7 +204,7 @@ fn foreign_objects_are_plan_errors_and_survive_apply_and_delete(env: Env) {
     };
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         let (out, _) = env.expect(&["plan"], 1);
-        assert!(out.contains(&format!("container {foreign} already exists and is not managed by this manifests folder (not created by devarch)")), "{out}");
+        assert!(out.contains(&format!("container {foreign} already exists and is not this stack's (not created by devarch)")), "{out}");
         assert!(
             out.contains(&format!("network {foreign_net} already exists")),
             "{out}"

@@ -78,6 +78,8 @@ bad_case!(unknown_stack, "unknown-stack");
 bad_case!(unknown_template, "unknown-template");
 bad_case!(depends_cycle, "depends-cycle");
 bad_case!(config_path, "config-path");
+bad_case!(runtime_name_container, "runtime-name-container");
+bad_case!(runtime_name_volume, "runtime-name-volume");
 bad_case!(duplicate_port_and_target, "duplicate-port-and-target");
 bad_case!(host_port_twice, "host-port-twice");
 bad_case!(yaml_1_2_typing, "yaml-1.2-typing");
@@ -204,4 +206,24 @@ fn the_binary_prints_the_same_plain_diagnostics() {
         stderr.starts_with(&format!("{expected}\n")),
         "stderr:\n{stderr}\nexpected:\n{expected}"
     );
+}
+
+#[test]
+fn colliding_runtime_names_fail_validate_naming_both_files() {
+    let out = assert_cmd::Command::cargo_bin("devarch")
+        .unwrap()
+        .env("DEVARCH_DIAGNOSTICS", "plain")
+        .env_remove("DEVARCH_DIR")
+        .args(["--dir", &fixture("runtime-name-container"), "validate"])
+        .assert()
+        .code(1)
+        .get_output()
+        .clone();
+    let stderr = slashes(String::from_utf8(out.stderr).unwrap());
+    for needle in [
+        "runtime-name-container/a-b.yaml:8:5: error: the container of a-b/c would be named devarch-a-b-c",
+        "runtime-name-container/a.yaml:8:5: note: the container of a/b-c is defined here",
+    ] {
+        assert!(stderr.contains(needle), "{needle}\nstderr:\n{stderr}");
+    }
 }

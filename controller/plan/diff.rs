@@ -19,8 +19,9 @@ use super::{Action, ActionReason, Conflict, ConflictKind, Op, PlanOptions, Stack
 /// containers that are no longer wanted.
 ///
 /// # Guarantees
-/// Deterministic: actions are sorted by kind, then object name. A container or network that
-/// holds a needed name but is not ours (labels and owner) is a [`Conflict`], never an action.
+/// Deterministic: actions are sorted by kind, then object name. A container, network or
+/// volume that holds a needed name but is not ours (labels and owner) is a [`Conflict`], never
+/// an action.
 pub fn plan_stack(desired: &DesiredStack, observed: &ObservedWorld, owner: &str) -> StackPlan {
     let stack = desired.name.as_str();
     let mut plan = StackPlan {
@@ -28,13 +29,7 @@ pub fn plan_stack(desired: &DesiredStack, observed: &ObservedWorld, owner: &str)
         ..StackPlan::default()
     };
     plan_network(desired, observed, owner, &mut plan);
-    for name in desired.volumes.keys() {
-        // An existing volume is used as it is: data is never touched.
-        if observed.volume_named(name).is_none() {
-            let op = Op::CreateVolume { name: name.clone() };
-            plan.actions.push(Action::new(op, ActionReason::Missing));
-        }
-    }
+    plan_volumes(desired, observed, owner, &mut plan);
     for (instance, want) in &desired.containers {
         plan_container(desired, instance, want, observed, owner, &mut plan);
     }
@@ -119,6 +114,34 @@ fn plan_network(
                 name: desired.network.clone(),
             };
             plan.actions.push(Action::new(op, ActionReason::Missing));
+        }
+    }
+}
+
+/// The stack's named volumes: ours exist and are used as they are (data is never touched),
+/// missing ones are created, and one that holds the name but is not this instance's (another
+/// folder's or stack's, or not devarch's at all: a user's own) is a conflict, never mounted.
+fn plan_volumes(
+    desired: &DesiredStack,
+    observed: &ObservedWorld,
+    owner: &str,
+    plan: &mut StackPlan,
+) {
+    for (name, labels) in &desired.volumes {
+        let Some(v) = observed.volume_named(name) else {
+            let op = Op::CreateVolume { name: name.clone() };
+            plan.actions.push(Action::new(op, ActionReason::Missing));
+            continue;
+        };
+        let ours = v.is_ours(owner)
+            && v.stack() == Some(desired.name.as_str())
+            && v.instance() == labels.instance();
+        if !ours {
+            plan.conflicts.push(Conflict {
+                kind: ConflictKind::Volume,
+                name: name.clone(),
+                holder: describe_holder(v, owner),
+            });
         }
     }
 }
@@ -266,7 +289,13 @@ fn describe_holder(holder: &impl Labelled, owner: &str) -> String {
     match (holder.is_managed(), holder.owner()) {
         (false, _) => "not created by devarch".into(),
         (true, Some(o)) if o != owner => format!("owned by the devarch folder {o}"),
-        (true, _) => format!("labelled for stack {:?}", holder.stack().unwrap_or("?")),
+        (true, _) => match (holder.stack(), holder.instance()) {
+            (Some(s), Some(i)) => format!("labelled for {s}/{i} of this manifests folder"),
+            (s, _) => format!(
+                "labelled for stack {} of this manifests folder",
+                s.unwrap_or("?")
+            ),
+        },
     }
 }
 
@@ -337,7 +366,7 @@ mod tests {
             network_labels: Default::default(),
             volumes: [(
                 identity::volume_name(stack, "db", "data"),
-                Default::default(),
+                volume_labels(stack, OWNER),
             )]
             .into(),
             containers: containers
@@ -400,10 +429,100 @@ mod tests {
         }
     }
 
+    /// The labels of volume `data` of instance `db`, as devarch creates it.
+    fn volume_labels(stack: &str, owner: &str) -> std::collections::BTreeMap<String, String> {
+        let mut l = identity::stack_labels(stack, owner);
+        l.insert(LABEL_INSTANCE.into(), "db".into());
+        l
+    }
+
+    /// Volume `data` of instance `db`, ours.
     fn volume(stack: &str) -> VolumeSummary {
         VolumeSummary {
             name: identity::volume_name(stack, "db", "data"),
-            labels: Default::default(),
+            labels: volume_labels(stack, OWNER),
+        }
+    }
+
+    /// The plan of stack blog (instance db wanting volume `devarch-blog-db-data`) when the
+    /// engine holds that volume with `labels`.
+    fn plan_with_volume(labels: std::collections::BTreeMap<String, String>) -> StackPlan {
+        let d = desired("blog", true, vec![want("blog", "db", "h1", &[])]);
+        let mut vol = volume("blog");
+        vol.labels = labels;
+        let w = ObservedWorld {
+            networks: vec![network("blog", OWNER)],
+            volumes: vec![vol],
+            ..Default::default()
+        };
+        plan_stack(&d, &w, OWNER)
+    }
+
+    #[test]
+    fn our_volume_is_used_as_it_is() {
+        let p = plan_with_volume(volume_labels("blog", OWNER));
+        assert!(p.conflicts.is_empty(), "{:?}", p.conflicts);
+        assert!(
+            !p.actions
+                .iter()
+                .any(|a| matches!(a.op, Op::CreateVolume { .. })),
+            "{:?}",
+            p.actions
+        );
+    }
+
+    #[test]
+    fn a_volume_of_another_folder_holding_our_volume_name_is_a_conflict_never_mounted() {
+        let p = plan_with_volume(volume_labels("blog", "/somewhere/else"));
+        assert_eq!(
+            render(std::slice::from_ref(&p)),
+            "stack blog:\n    \
+               + container devarch-blog-db   # create: does not exist (busybox:1)\n  \
+             error: volume devarch-blog-db-data already exists and is not this stack's \
+             (owned by the devarch folder /somewhere/else); devarch never mounts, deletes or \
+             adopts it: rename the stack, instance or volume in the manifests, or remove the \
+             volume yourself if its data is not needed\n\
+             \nPlan: 1 to add, 0 to change, 0 to destroy.\n"
+        );
+        assert_eq!(p.conflicts[0].kind, ConflictKind::Volume);
+        assert!(!p.is_up_to_date(), "a stack with a conflict is not applied");
+        let ours = plan_with_volume(volume_labels("blog", OWNER));
+        assert_ne!(p.fingerprint, ours.fingerprint, "a saved plan goes stale");
+    }
+
+    #[test]
+    fn a_users_own_volume_or_one_of_another_stack_or_instance_is_a_conflict() {
+        let mut other_stack = volume_labels("blog", OWNER);
+        other_stack.insert(LABEL_STACK.into(), "blo".into());
+        let mut other_instance = volume_labels("blog", OWNER);
+        other_instance.insert(LABEL_INSTANCE.into(), "db-data".into());
+        let mut unmanaged = volume_labels("blog", OWNER);
+        unmanaged.remove(LABEL_MANAGED_BY);
+        for (labels, holder) in [
+            (Default::default(), "not created by devarch"),
+            (unmanaged, "not created by devarch"),
+            (other_stack, "labelled for blo/db of this manifests folder"),
+            (
+                other_instance,
+                "labelled for blog/db-data of this manifests folder",
+            ),
+        ] {
+            let p = plan_with_volume(labels);
+            assert_eq!(
+                p.conflicts,
+                [Conflict {
+                    kind: ConflictKind::Volume,
+                    name: "devarch-blog-db-data".into(),
+                    holder: holder.into(),
+                }]
+            );
+            assert!(
+                !p.actions
+                    .iter()
+                    .any(|a| matches!(a.op, Op::CreateVolume { .. })),
+                "{:?}",
+                p.actions
+            );
         }
     }
 
@@ -519,7 +638,10 @@ mod tests {
                 &[],
             )],
             networks: vec![foreign_net],
-            volumes: vec![volume("blog")],
+            volumes: vec![VolumeSummary {
+                labels: Default::default(),
+                ..volume("blog")
+            }],
         };
         let p = plan_stack(&d, &w, OWNER);
         assert!(
@@ -530,7 +652,7 @@ mod tests {
             "{:?}",
             p.actions
         );
-        assert_eq!(p.conflicts.len(), 2);
+        assert_eq!(p.conflicts.len(), 3);
         assert!(
             p.conflicts[0]
                 .to_string()
@@ -538,12 +660,17 @@ mod tests {
             "{}",
             p.conflicts[0]
         );
-        assert!(
-            p.conflicts[1]
-                .to_string()
-                .contains("not created by devarch"),
-            "{}",
-            p.conflicts[1]
+        for c in &p.conflicts[1..] {
+            assert!(c.to_string().contains("not created by devarch"), "{c}");
+        }
+        let kinds: Vec<ConflictKind> = p.conflicts.iter().map(|c| c.kind).collect();
+        assert_eq!(
+            kinds,
+            [
+                ConflictKind::Network,
+                ConflictKind::Volume,
+                ConflictKind::Container
+            ]
         );
         // A removal plan of the stack never touches foreign objects either.
         let r = plan_removal(

@@ -43,7 +43,8 @@ pub fn removal_fingerprint(stack: &str, observed: &ObservedWorld, owner: &str) -
 }
 
 /// Feeds the engine objects relevant to `stack` into `h`: containers and volumes named
-/// `devarch-{stack}-…` or labelled for the stack, and the stack network by name.
+/// `devarch-{stack}-…` or labelled for the stack (volumes with their ownership, which decides
+/// conflicts), and the stack network by name.
 fn hash_observed(h: &mut Sha256, observed: &ObservedWorld, stack: &str, owner: &str) {
     let net = identity::network_name(stack);
     let prefix = identity::stack_prefix(stack);
@@ -73,6 +74,15 @@ fn hash_observed(h: &mut Sha256, observed: &ObservedWorld, stack: &str, owner: &
         .iter()
         .filter(|v| v.name.starts_with(&prefix))
     {
-        h.update(format!("v|{}\n", v.name).as_bytes());
+        h.update(
+            format!(
+                "v|{}|{}|{:?}|{:?}\n",
+                v.name,
+                v.is_ours(owner),
+                v.stack(),
+                v.instance()
+            )
+            .as_bytes(),
+        );
     }
 }

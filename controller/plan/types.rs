@@ -255,6 +255,9 @@ pub enum ConflictKind {
     Container,
     /// A network that devarch does not own holds the stack network's name.
     Network,
+    /// A volume that is not the instance's (another folder's or stack's, or a user's own)
+    /// holds the name of one of its named volumes: it is never mounted.
+    Volume,
     /// A fixed host port a container to be created needs is held by something else.
     HostPort,
 }
@@ -282,12 +285,19 @@ impl fmt::Display for Conflict {
                     self.name, self.holder
                 );
             }
+            ConflictKind::Volume => {
+                return write!(
+                    f,
+                    "volume {} already exists and is not this stack's ({}); devarch never mounts, deletes or adopts it: rename the stack, instance or volume in the manifests, or remove the volume yourself if its data is not needed",
+                    self.name, self.holder
+                );
+            }
             ConflictKind::Container => "container",
             ConflictKind::Network => "network",
         };
         write!(
             f,
-            "{kind} {} already exists and is not managed by this manifests folder ({}); devarch never deletes or adopts it: remove or rename it yourself",
+            "{kind} {} already exists and is not this stack's ({}); devarch never deletes or adopts it: remove or rename it yourself",
             self.name, self.holder
         )
     }

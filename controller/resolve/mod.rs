@@ -1,14 +1,15 @@
 /*! Resolve: templates + instance overrides + wiring → the desired state of every stack.
 
 Pure: no I/O, no runtime. Problems that need the whole stack (imports without a provider,
-ambiguous providers, `dependsOn` cycles, host ports claimed twice) come back as
-diagnostics, and the stacks they touch are left out of the result.
+ambiguous providers, `dependsOn` cycles, host ports claimed twice, runtime names two objects
+would share) come back as diagnostics, and the stacks they touch are left out of the result.
 */
 
 mod dependencies;
 pub mod desired;
 pub mod hash;
 pub mod merge;
+mod names;
 mod wiring;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -154,6 +155,7 @@ pub fn resolve(model: &Model) -> (BTreeMap<String, ResolvedStack>, Vec<Diagnosti
         }
     }
     check_host_ports(model, &mut out, &mut diags);
+    names::check_runtime_names(model, &mut out, &mut diags);
     (out, diags)
 }
 

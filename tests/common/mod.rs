@@ -245,6 +245,13 @@ impl Env {
         }
     }
 
+    /// Another manifests folder and home on the same engine (another owner), cleaned up on
+    /// drop like this one.
+    pub fn other_folder(&self) -> Env {
+        let rt = block_on(connect(self.engine, self.test)).expect("the engine answered before");
+        Env::new(self.engine, self.test, rt)
+    }
+
     /// A new connection to the engine (after it was restarted: the old one's pooled sockets
     /// died with it).
     pub fn reconnect(&mut self) {
