@@ -302,7 +302,9 @@ fn bind_source(inst: &EffectiveInstance, src: &str, user_home: Option<&Path>) ->
         (None, _) => inst.base_dir.join(src),
     };
     let abs = std::path::absolute(&path).unwrap_or(path);
-    normalize(&abs).display().to_string()
+    crate::manifests::values::normalize_host_path(&abs)
+        .display()
+        .to_string()
 }
 
 /// Config files to materialise, each also added to `spec` as a read-only bind mount.
@@ -445,19 +447,4 @@ fn finish(
             .map(|d| (d.instance.clone(), d.condition))
             .collect(),
     }
-}
-
-/// Remove `.` and `..` components without touching the filesystem.
-fn normalize(p: &Path) -> PathBuf {
-    let mut out = PathBuf::new();
-    for c in p.components() {
-        match c {
-            std::path::Component::CurDir => {}
-            std::path::Component::ParentDir => {
-                out.pop();
-            }
-            other => out.push(other),
-        }
-    }
-    out
 }
