@@ -41,7 +41,8 @@ pub fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            eprintln!("error: {}", crate::errors::chain(e.as_ref()));
+            let text = crate::errors::chain(e.as_ref());
+            eprintln!("error: {}", crate::printable::block(&text));
             ExitCode::from(exit::ERROR)
         }
     }

@@ -3,6 +3,7 @@
 
 use std::fmt::Write as _;
 
+use crate::printable;
 use crate::resolve::desired::DesiredContainer;
 
 use super::{StackPlan, Summary};
@@ -25,7 +26,8 @@ pub fn render(plans: &[StackPlan]) -> String {
     out
 }
 
-/// One stack's block: its actions aligned on the `#`, then its conflicts as errors.
+/// One stack's block: its actions aligned on the `#`, then its conflicts as errors. Text
+/// from input or the engine (images, states, holders) is shown through [`printable::line`].
 fn render_stack(out: &mut String, p: &StackPlan) {
     if p.is_up_to_date() {
         let _ = writeln!(out, "stack {}: up to date", p.stack);
@@ -42,9 +44,11 @@ fn render_stack(out: &mut String, p: &StackPlan) {
             } else {
                 format!(" ({})", a.detail)
             };
+            let left = format!("{:>3} {kind} {name}", a.symbol());
+            let why = format!("{}: {}{detail}", a.op.verb(), a.reason);
             (
-                format!("{:>3} {kind} {name}", a.symbol()),
-                format!("{}: {}{detail}", a.op.verb(), a.reason),
+                printable::line(&left).into_owned(),
+                printable::line(&why).into_owned(),
             )
         })
         .collect();
@@ -53,7 +57,7 @@ fn render_stack(out: &mut String, p: &StackPlan) {
         let _ = writeln!(out, "  {left:<w$}   # {why}");
     }
     for c in &p.conflicts {
-        let _ = writeln!(out, "  error: {c}");
+        let _ = writeln!(out, "  error: {}", printable::line(&c.to_string()));
     }
 }
 
