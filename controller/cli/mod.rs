@@ -147,6 +147,7 @@ pub fn run(cli: Cli) -> Result<u8> {
 
 fn validate(cli: &Cli) -> Result<u8> {
     let ws = load(cli)?;
+    output::print_diagnostics(&ws.warnings, &sources(&ws));
     if !ws.is_valid() {
         output::print_diagnostics(&ws.diagnostics, &sources(&ws));
         eprintln!("error: {}", output::summary(&ws.diagnostics));

@@ -24,9 +24,31 @@ pub struct Related {
     pub message: String,
 }
 
+/// How bad a [`Diagnostic`] is.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Severity {
+    /// The resource is broken and left out (the folder is not valid).
+    #[default]
+    Error,
+    /// Worth a look, but nothing is left out (e.g. a bind of the engine socket).
+    Warning,
+}
+
+impl Severity {
+    /// The word shown after the location: `error` or `warning`.
+    pub fn word(self) -> &'static str {
+        match self {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        }
+    }
+}
+
 /// One problem in the manifests folder.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Diagnostic {
+    /// Error (the default) or warning.
+    pub severity: Severity,
     /// File, as shown to the user.
     pub file: PathBuf,
     /// Position, when known.
@@ -43,11 +65,20 @@ impl Diagnostic {
     /// A diagnostic at `pos` in `file`.
     pub fn new(file: impl Into<PathBuf>, pos: Option<Pos>, message: impl Into<String>) -> Self {
         Self {
+            severity: Severity::Error,
             file: file.into(),
             pos,
             message: message.into(),
             help: None,
             related: Vec::new(),
+        }
+    }
+
+    /// A warning at `pos` in `file`.
+    pub fn warning(file: impl Into<PathBuf>, pos: Option<Pos>, message: impl Into<String>) -> Self {
+        Self {
+            severity: Severity::Warning,
+            ..Self::new(file, pos, message)
         }
     }
 
@@ -88,8 +119,8 @@ impl fmt::Display for Diagnostic {
         let file = self.file.display().to_string();
         let (file, message) = (line(&file), block(&self.message));
         match self.pos {
-            Some(p) => write!(f, "{file}:{p}: error: {message}")?,
-            None => write!(f, "{file}: error: {message}")?,
+            Some(p) => write!(f, "{file}:{p}: {}: {message}", self.severity.word())?,
+            None => write!(f, "{file}: {}: {message}", self.severity.word())?,
         }
         for r in &self.related {
             let file = r.file.display().to_string();
@@ -167,6 +198,7 @@ fn token_len(text: &str, offset: usize) -> usize {
 
 #[derive(Debug)]
 struct Fancy {
+    severity: miette::Severity,
     message: String,
     help: Option<String>,
     src: miette::NamedSource<Arc<str>>,
@@ -212,7 +244,7 @@ impl miette::Diagnostic for Fancy {
         ))
     }
     fn severity(&self) -> Option<miette::Severity> {
-        Some(miette::Severity::Error)
+        Some(self.severity)
     }
 }
 
@@ -270,6 +302,10 @@ impl Diagnostic {
             })
             .collect();
         let fancy = Fancy {
+            severity: match self.severity {
+                Severity::Error => miette::Severity::Error,
+                Severity::Warning => miette::Severity::Warning,
+            },
             message: format!("{}:{}: {}", name, pos, block(&self.message)),
             help: self.help.as_deref().map(|h| block(h).into_owned()),
             labels: vec![span(&text, pos, "here".to_string())],

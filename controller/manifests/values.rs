@@ -56,6 +56,18 @@ pub fn normalize_host_path(p: &Path) -> PathBuf {
     out
 }
 
+/// The absolute host path of a bind source as the manifest at `base_dir` writes it, (resolve's and the
+/// danger checks' one computation): `~/…` under `user_home`, a relative path under `base_dir`.
+pub fn bind_host_path(source: &str, base_dir: &Path, user_home: Option<&Path>) -> PathBuf {
+    let path = match (source.strip_prefix("~/"), user_home) {
+        (Some(rest), Some(home)) => home.join(rest),
+        (Some(_), None) => PathBuf::from(source),
+        (None, _) => base_dir.join(source),
+    };
+    let abs = std::path::absolute(&path).unwrap_or(path);
+    normalize_host_path(&abs)
+}
+
 /// Why an environment key cannot be set (`KEY=value` is how the engines pass it).
 fn check_env_key(key: &str) -> Result<(), &'static str> {
     if key.is_empty() {
@@ -133,6 +145,10 @@ mod tests {
     fn host_paths_fold_dot_and_dot_dot() {
         let n = normalize_host_path(Path::new("/w/m/../../../../etc/./passwd"));
         assert_eq!(n, PathBuf::from("/etc/passwd"));
+        let p = bind_host_path("../../../../etc", Path::new("/work/m"), None);
+        assert_eq!(p, PathBuf::from("/etc"));
+        let p = bind_host_path("~/.ssh", Path::new("/work/m"), Some(Path::new("/home/u")));
+        assert_eq!(p, PathBuf::from("/home/u/.ssh"));
     }
 
     #[test]

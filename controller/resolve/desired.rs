@@ -296,13 +296,7 @@ fn volume_mounts(
 /// The absolute host path of a bind source: `~/…` under the user's home, a relative path
 /// under the folder of the manifest that defines the instance; `.` and `..` folded away.
 fn bind_source(inst: &EffectiveInstance, src: &str, user_home: Option<&Path>) -> String {
-    let path = match (src.strip_prefix("~/"), user_home) {
-        (Some(rest), Some(home)) => home.join(rest),
-        (Some(_), None) => PathBuf::from(src),
-        (None, _) => inst.base_dir.join(src),
-    };
-    let abs = std::path::absolute(&path).unwrap_or(path);
-    crate::manifests::values::normalize_host_path(&abs)
+    crate::manifests::values::bind_host_path(src, &inst.base_dir, user_home)
         .display()
         .to_string()
 }
