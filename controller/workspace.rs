@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use crate::catalog;
+use crate::manifests::danger;
 use crate::manifests::diagnostics::{Diagnostic, sort_and_dedup};
 use crate::manifests::load::{LoadError, ManifestSet, load_dir};
 use crate::manifests::validate::{Model, build_model};
@@ -20,6 +21,9 @@ pub struct Workspace {
     pub stacks: BTreeMap<String, ResolvedStack>,
     /// Every problem found, sorted by file and position.
     pub diagnostics: Vec<Diagnostic>,
+    /// Risky host access of the valid resources (binds of the engine socket, of the host's
+    /// root, of folders outside the folder; root users), sorted: shown, never blocking.
+    pub warnings: Vec<Diagnostic>,
 }
 
 impl Workspace {
@@ -34,11 +38,15 @@ impl Workspace {
         let (stacks, more) = resolve(&model);
         diagnostics.extend(more);
         sort_and_dedup(&mut diagnostics);
+        let user_home = crate::state::default_home().parent().map(Path::to_path_buf);
+        let mut warnings = danger::check_model(&model, dir, user_home.as_deref());
+        sort_and_dedup(&mut warnings);
         Ok(Workspace {
             set,
             model,
             stacks,
             diagnostics,
+            warnings,
         })
     }
 

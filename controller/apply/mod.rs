@@ -245,28 +245,25 @@ mod tests {
             .collect(),
             busy_ports: vec![],
         };
-        let mut actions = vec![Action {
-            op: Op::CreateNetwork {
+        let mut actions = vec![Action::new(
+            Op::CreateNetwork {
                 name: "devarch-s-net".into(),
             },
-            reason: ActionReason::Missing,
-            detail: String::new(),
-        }];
+            ActionReason::Missing,
+        )];
         for i in ["app", "db", "worker"] {
-            actions.push(Action {
-                op: Op::CreateContainer { instance: i.into() },
-                reason: ActionReason::Missing,
-                detail: String::new(),
-            });
+            actions.push(Action::new(
+                Op::CreateContainer { instance: i.into() },
+                ActionReason::Missing,
+            ));
         }
-        actions.push(Action {
-            op: Op::RemoveContainer {
+        actions.push(Action::new(
+            Op::RemoveContainer {
                 name: "devarch-s-old".into(),
                 id: "old".into(),
             },
-            reason: ActionReason::Orphan,
-            detail: String::new(),
-        });
+            ActionReason::Orphan,
+        ));
         (
             desired,
             StackPlan {

@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 
 use crate::identity::Labelled;
 use crate::plan::Summary;
+use crate::printable;
 use crate::reconcile::{self, Context, Planned, Selection};
 use crate::resolve::desired::DesiredContainer;
 use crate::resolve::{EffectiveInstance, ResolvedStack};
@@ -156,7 +157,7 @@ fn print_text(ctx: &Context<'_>, stack: &ResolvedStack, doc: &Value) -> Result<(
     writeln!(
         out,
         "Description:  {}",
-        stack.description.as_deref().unwrap_or("")
+        printable::line(stack.description.as_deref().unwrap_or(""))
     )?;
     writeln!(out, "Enabled:      {}", stack.enabled)?;
     writeln!(
@@ -190,7 +191,8 @@ fn print_text(ctx: &Context<'_>, stack: &ResolvedStack, doc: &Value) -> Result<(
     ];
     output::table(&mut out, &header, &rows)?;
     for c in doc["conflicts"].as_array().into_iter().flatten() {
-        writeln!(out, "Conflict:     {}", c.as_str().unwrap_or_default())?;
+        let c = printable::line(c.as_str().unwrap_or_default());
+        writeln!(out, "Conflict:     {c}")?;
     }
     let store = StatusStore::new(&ctx.home, &ctx.owner);
     if store.exists(&stack.name) {
@@ -235,7 +237,9 @@ fn print_status(out: &mut impl Write, st: &StackStatus) -> Result<()> {
         writeln!(
             out,
             "  {kind:<12} {:<5} {:<16} {ago}s ago  {}",
-            c.status, c.reason, c.message
+            c.status,
+            c.reason,
+            printable::line(&c.message)
         )?;
     }
     if let Some(g) = &st.observed_generation {

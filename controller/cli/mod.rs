@@ -41,7 +41,8 @@ pub fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            eprintln!("error: {}", crate::errors::chain(e.as_ref()));
+            let text = crate::errors::chain(e.as_ref());
+            eprintln!("error: {}", crate::printable::block(&text));
             ExitCode::from(exit::ERROR)
         }
     }
@@ -146,6 +147,7 @@ pub fn run(cli: Cli) -> Result<u8> {
 
 fn validate(cli: &Cli) -> Result<u8> {
     let ws = load(cli)?;
+    output::print_diagnostics(&ws.warnings, &sources(&ws));
     if !ws.is_valid() {
         output::print_diagnostics(&ws.diagnostics, &sources(&ws));
         eprintln!("error: {}", output::summary(&ws.diagnostics));

@@ -3,9 +3,18 @@
 use std::io::{IsTerminal, Write};
 
 use crate::manifests::diagnostics::{Diagnostic, SourceMap};
+use crate::printable;
 
 /// Print rows as aligned columns under a header.
+///
+/// Every cell is shown through [`printable::line`]: cells hold input (descriptions, images,
+/// file names) that must not reach the terminal with its control characters.
 pub fn table(out: &mut impl Write, header: &[&str], rows: &[Vec<String>]) -> std::io::Result<()> {
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| r.iter().map(|c| printable::line(c).into_owned()).collect())
+        .collect();
+    let rows = &rows;
     let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
     for r in rows {
         for (i, c) in r.iter().enumerate() {

@@ -12,11 +12,12 @@ use super::context::{CHANGES, engine_context, home, load_valid, runtime, tokio_r
 use super::exit;
 use crate::apply::ApplyOptions;
 use crate::plan::{PlanFile, Summary, render};
+use crate::printable;
 use crate::reconcile::{self, Context, Selection, lock_stacks};
 
 fn print_skipped(planned: &reconcile::Planned) {
     for (s, why) in &planned.skipped {
-        eprintln!("warning: stack {s}: {why}");
+        eprintln!("warning: stack {s}: {}", printable::block(&why.to_string()));
     }
 }
 
@@ -26,7 +27,7 @@ pub(crate) async fn apply_and_report(ctx: &Context<'_>, planned: &reconcile::Pla
     let reports = reconcile::apply(ctx, planned, &progress, ApplyOptions::default()).await;
     for (stack, r) in &reports {
         for e in &r.errors {
-            eprintln!("error: stack {stack}: {e}");
+            eprintln!("error: stack {stack}: {}", printable::block(&e.to_string()));
         }
     }
     reports.iter().map(|(_, r)| r.errors.len()).sum()

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use crate::apply::{Event, Progress, StepStatus};
 use crate::plan::{StackPlan, render};
+use crate::printable;
 use crate::runtime::PullProgress;
 use crate::sink::Sink;
 
@@ -43,7 +44,8 @@ impl Progress for Lines {
             .elapsed
             .map(|d| format!(" {:.1}s", d.as_secs_f64()))
             .unwrap_or_default();
-        eprintln!(" {mark} {:<48} {}{t}", e.object, e.message);
+        let (object, message) = (printable::line(&e.object), printable::block(&e.message));
+        eprintln!(" {mark} {object:<48} {message}{t}");
     }
     fn pull(&self, p: &PullProgress) {
         if !self.tty {
@@ -56,7 +58,7 @@ impl Progress for Lines {
                 indicatif::ProgressStyle::with_template(" {spinner} image {prefix}: {msg}")
                     .expect("template"),
             );
-            b.set_prefix(p.image.clone());
+            b.set_prefix(printable::line(&p.image).into_owned());
             b.enable_steady_tick(Duration::from_millis(120));
             b
         });
@@ -64,7 +66,7 @@ impl Progress for Lines {
             .current
             .map(|(a, b)| format!(" {:.1}/{:.1} MB", a as f64 / 1e6, b as f64 / 1e6))
             .unwrap_or_default();
-        bar.set_message(format!("{}{cur}", p.status));
+        bar.set_message(format!("{}{cur}", printable::line(&p.status)));
     }
 }
 
@@ -80,10 +82,12 @@ impl Progress for WatchSink {
             .unwrap_or_default();
         match e.status {
             StepStatus::Failed => {
-                tracing::warn!(stack = %e.stack, "{}: {}{elapsed}", e.object, e.message);
+                let (object, message) = (printable::line(&e.object), printable::line(&e.message));
+                tracing::warn!(stack = %e.stack, "{object}: {message}{elapsed}");
             }
             StepStatus::Done => {
-                tracing::info!(stack = %e.stack, "{}: {}{elapsed}", e.object, e.message);
+                let (object, message) = (printable::line(&e.object), printable::line(&e.message));
+                tracing::info!(stack = %e.stack, "{object}: {message}{elapsed}");
             }
             StepStatus::Working | StepStatus::Waiting => {}
         }
@@ -94,7 +98,8 @@ impl Sink for WatchSink {
     fn plan(&self, stack: &str, why: &str, plan: &StackPlan) {
         let mut out = std::io::stdout().lock();
         let text = format!(
-            "# stack {stack}: {why}\n{}",
+            "# stack {stack}: {}\n{}",
+            printable::line(why),
             render(std::slice::from_ref(plan))
         );
         // stdout gone (a closed pipe): the plan is also what the log's progress shows.

@@ -1,5 +1,9 @@
 /*! Located problems in manifests, rendered plainly (`file:line:col: message`) or as
-miette reports with a caret under the offending node. */
+miette reports with a caret under the offending node.
+
+Both renderings show file names, messages and source snippets through
+[`crate::printable`]: a folder's file names and contents must not reach the terminal with
+their control characters. */
 
 use std::collections::HashMap;
 use std::fmt;
@@ -7,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::yaml::Pos;
+use crate::printable::{block, line};
 
 /// A secondary location that explains a diagnostic (e.g. the first definition of a duplicate).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -19,9 +24,31 @@ pub struct Related {
     pub message: String,
 }
 
+/// How bad a [`Diagnostic`] is.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Severity {
+    /// The resource is broken and left out (the folder is not valid).
+    #[default]
+    Error,
+    /// Worth a look, but nothing is left out (e.g. a bind of the engine socket).
+    Warning,
+}
+
+impl Severity {
+    /// The word shown after the location: `error` or `warning`.
+    pub fn word(self) -> &'static str {
+        match self {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        }
+    }
+}
+
 /// One problem in the manifests folder.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Diagnostic {
+    /// Error (the default) or warning.
+    pub severity: Severity,
     /// File, as shown to the user.
     pub file: PathBuf,
     /// Position, when known.
@@ -38,11 +65,20 @@ impl Diagnostic {
     /// A diagnostic at `pos` in `file`.
     pub fn new(file: impl Into<PathBuf>, pos: Option<Pos>, message: impl Into<String>) -> Self {
         Self {
+            severity: Severity::Error,
             file: file.into(),
             pos,
             message: message.into(),
             help: None,
             related: Vec::new(),
+        }
+    }
+
+    /// A warning at `pos` in `file`.
+    pub fn warning(file: impl Into<PathBuf>, pos: Option<Pos>, message: impl Into<String>) -> Self {
+        Self {
+            severity: Severity::Warning,
+            ..Self::new(file, pos, message)
         }
     }
 
@@ -80,15 +116,19 @@ impl Diagnostic {
 
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let file = self.file.display().to_string();
+        let (file, message) = (line(&file), block(&self.message));
         match self.pos {
-            Some(p) => write!(f, "{}:{}: error: {}", self.file.display(), p, self.message)?,
-            None => write!(f, "{}: error: {}", self.file.display(), self.message)?,
+            Some(p) => write!(f, "{file}:{p}: {}: {message}", self.severity.word())?,
+            None => write!(f, "{file}: {}: {message}", self.severity.word())?,
         }
         for r in &self.related {
-            write!(f, "\n  {}:{}: note: {}", r.file.display(), r.pos, r.message)?;
+            let file = r.file.display().to_string();
+            let (file, message) = (line(&file), block(&r.message));
+            write!(f, "\n  {file}:{}: note: {message}", r.pos)?;
         }
         if let Some(h) = &self.help {
-            write!(f, "\n  help: {h}")?;
+            write!(f, "\n  help: {}", block(h))?;
         }
         Ok(())
     }
@@ -158,6 +198,7 @@ fn token_len(text: &str, offset: usize) -> usize {
 
 #[derive(Debug)]
 struct Fancy {
+    severity: miette::Severity,
     message: String,
     help: Option<String>,
     src: miette::NamedSource<Arc<str>>,
@@ -203,7 +244,7 @@ impl miette::Diagnostic for Fancy {
         ))
     }
     fn severity(&self) -> Option<miette::Severity> {
-        Some(miette::Severity::Error)
+        Some(self.severity)
     }
 }
 
@@ -219,9 +260,26 @@ impl miette::Diagnostic for FancyRelated {
     }
 }
 
+/// The caret under `pos`, in the coordinates of the escaped text [`escaped_source`] shows.
 fn span(text: &str, pos: Pos, label: String) -> miette::LabeledSpan {
     let off = offset_of(text, pos);
-    miette::LabeledSpan::new_with_span(Some(label), (off, token_len(text, off)))
+    let end = (off + token_len(text, off)).min(text.len());
+    let end = (end..=text.len())
+        .find(|&i| text.is_char_boundary(i))
+        .unwrap_or(text.len());
+    let start = block(&text[..off]).len();
+    let len = block(&text[off..end]).len().max(1);
+    miette::LabeledSpan::new_with_span(Some(block(&label).into_owned()), (start, len))
+}
+
+/// A file's text as a snippet shows it: named and escaped through [`crate::printable`].
+fn escaped_source(file: &Path, text: &Arc<str>) -> miette::NamedSource<Arc<str>> {
+    let name = line(&file.display().to_string()).into_owned();
+    let text = match block(text) {
+        std::borrow::Cow::Borrowed(_) => text.clone(),
+        std::borrow::Cow::Owned(t) => Arc::from(t),
+    };
+    miette::NamedSource::new(name, text)
 }
 
 impl Diagnostic {
@@ -229,24 +287,29 @@ impl Diagnostic {
     pub fn to_report(&self, sources: &SourceMap) -> Option<miette::Report> {
         let pos = self.pos?;
         let text = sources.get(&self.file)?.clone();
-        let name = self.file.display().to_string();
+        let name = line(&self.file.display().to_string()).into_owned();
         let related = self
             .related
             .iter()
             .filter_map(|r| {
                 let t = sources.get(&r.file)?.clone();
+                let file = r.file.display().to_string();
                 Some(FancyRelated {
-                    message: format!("{}:{}: {}", r.file.display(), r.pos, r.message),
+                    message: format!("{}:{}: {}", line(&file), r.pos, block(&r.message)),
                     label: span(&t, r.pos, r.message.clone()),
-                    src: miette::NamedSource::new(r.file.display().to_string(), t),
+                    src: escaped_source(&r.file, &t),
                 })
             })
             .collect();
         let fancy = Fancy {
-            message: format!("{}:{}: {}", name, pos, self.message),
-            help: self.help.clone(),
+            severity: match self.severity {
+                Severity::Error => miette::Severity::Error,
+                Severity::Warning => miette::Severity::Warning,
+            },
+            message: format!("{}:{}: {}", name, pos, block(&self.message)),
+            help: self.help.as_deref().map(|h| block(h).into_owned()),
             labels: vec![span(&text, pos, "here".to_string())],
-            src: miette::NamedSource::new(name, text),
+            src: escaped_source(&self.file, &text),
             related,
         };
         Some(miette::Report::new(fancy))

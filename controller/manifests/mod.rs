@@ -2,8 +2,10 @@
 
 [`load`] finds and parses the files ([`yaml`], checked against [`schema`]) into the resource
 types ([`types`], with [`service`], [`ports`] and [`quantity`]); [`validate`] checks the whole
-folder and builds the model resolve works from; [`diagnostics`] carries every problem with its
+folder and builds the model resolve works from, with [`values`] catching what the engine would
+refuse at apply and [`danger`] warning of risky host access; [`diagnostics`] carries every problem with its
 file, line and column. */
+pub mod danger;
 pub mod diagnostics;
 pub mod load;
 pub mod ports;
@@ -12,4 +14,5 @@ pub mod schema;
 pub mod service;
 pub mod types;
 pub mod validate;
+pub mod values;
 pub mod yaml;

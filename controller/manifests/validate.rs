@@ -10,6 +10,7 @@ use super::diagnostics::Diagnostic;
 use super::load::{Loaded, ManifestSet, Origin};
 use super::schema::Kind;
 use super::types::{InstanceBody, ServiceSpec, StackSpec, Template};
+use super::values::{check_container_path, check_env};
 use super::yaml::Pos;
 use crate::identity::{NameKind, check_name};
 
@@ -305,11 +306,6 @@ fn add_instance(
     true
 }
 
-/// Is this an absolute container path without `..` segments?
-fn is_clean_absolute(path: &str) -> bool {
-    path.starts_with('/') && !path.split('/').any(|s| s == "..")
-}
-
 /// Rules on one service's fields (a template spec or an instance's overrides).
 pub fn check_service(spec: &ServiceSpec, origin: &Origin, base: &str, diags: &mut Vec<Diagnostic>) {
     let file = &origin.file;
@@ -357,14 +353,11 @@ pub fn check_service(spec: &ServiceSpec, origin: &Origin, base: &str, diags: &mu
             }
             (None, Some(_)) => {}
         }
-        if !is_clean_absolute(&v.target) {
+        if let Err(why) = check_container_path(&v.target) {
             diags.push(Diagnostic::new(
                 file,
                 at(format!("{ptr}/target")),
-                format!(
-                    "volume target {:?} must be an absolute path without `..`",
-                    v.target
-                ),
+                format!("volume target {:?} {why}", v.target),
             ));
         }
         if let Some(prev) = targets.insert(v.target.as_str(), ptr) {
@@ -384,15 +377,12 @@ pub fn check_service(spec: &ServiceSpec, origin: &Origin, base: &str, diags: &mu
     }
     for (i, c) in spec.config_files.iter().enumerate() {
         let ptr = format!("configFiles/{i}");
-        if !is_clean_absolute(&c.path) {
+        if let Err(why) = check_container_path(&c.path) {
             diags.push(
                 Diagnostic::new(
                     file,
                     at(format!("{ptr}/path")),
-                    format!(
-                        "config file path {:?} must be absolute and must not contain `..`",
-                        c.path
-                    ),
+                    format!("config file path {:?} {why}", c.path),
                 )
                 .with_help("use the full path inside the container, e.g. /etc/app/app.conf"),
             );
@@ -412,6 +402,7 @@ pub fn check_service(spec: &ServiceSpec, origin: &Origin, base: &str, diags: &mu
             );
         }
     }
+    check_env(spec, origin, base, diags);
     let mut deps: HashMap<&str, usize> = HashMap::new();
     for (i, d) in spec.depends_on.iter().enumerate() {
         if let Some(prev) = deps.insert(d.name.as_str(), i) {

@@ -13,7 +13,7 @@ use crate::runtime::{ContainerState, ContainerSummary};
 
 use super::fingerprint::{fingerprint, removal_fingerprint};
 use super::render::container_detail;
-use super::{Action, ActionReason, Conflict, ConflictKind, Op, PlanOptions, StackPlan};
+use super::{Action, ActionReason, Conflict, ConflictKind, HostAccess, Op, PlanOptions, StackPlan};
 
 /// Plans one stack that has manifests: network, volumes, containers, then the stack's
 /// containers that are no longer wanted.
@@ -165,6 +165,7 @@ fn plan_container(
                 op,
                 reason: ActionReason::Missing,
                 detail: container_detail(want),
+                host: HostAccess::of(want, owner),
             });
         }
         return;
@@ -182,7 +183,7 @@ fn plan_container(
     }
     if c.config_hash() != Some(want.config_hash.as_str()) {
         plan.actions
-            .extend(changed_container(desired.enabled, instance, want, c));
+            .extend(changed_container(desired.enabled, instance, want, c, owner));
         return;
     }
     plan.actions.extend(run_state(desired.enabled, instance, c));
@@ -203,6 +204,7 @@ fn changed_container(
     instance: &str,
     want: &DesiredContainer,
     c: &ContainerSummary,
+    owner: &str,
 ) -> Option<Action> {
     if !enabled {
         return c.state.is_running().then(|| stop(instance, c));
@@ -229,6 +231,7 @@ fn changed_container(
         op,
         reason: ActionReason::ConfigChanged { fields },
         detail: container_detail(want),
+        host: HostAccess::of(want, owner),
     })
 }
 

@@ -3,9 +3,10 @@
 
 use std::fmt::Write as _;
 
+use crate::printable;
 use crate::resolve::desired::DesiredContainer;
 
-use super::{StackPlan, Summary};
+use super::{HostAccess, StackPlan, Summary};
 
 /// Renders plans as text, one block per stack, then the summary line of all of them.
 ///
@@ -25,14 +26,15 @@ pub fn render(plans: &[StackPlan]) -> String {
     out
 }
 
-/// One stack's block: its actions aligned on the `#`, then its conflicts as errors.
+/// One stack's block: its actions aligned on the `#`, then its conflicts as errors. Text
+/// from input or the engine (images, states, holders) is shown through [`printable::line`].
 fn render_stack(out: &mut String, p: &StackPlan) {
     if p.is_up_to_date() {
         let _ = writeln!(out, "stack {}: up to date", p.stack);
         return;
     }
     let _ = writeln!(out, "stack {}:", p.stack);
-    let rows: Vec<(String, String)> = p
+    let rows: Vec<(String, String, Option<&HostAccess>)> = p
         .actions
         .iter()
         .map(|a| {
@@ -42,18 +44,46 @@ fn render_stack(out: &mut String, p: &StackPlan) {
             } else {
                 format!(" ({})", a.detail)
             };
+            let left = format!("{:>3} {kind} {name}", a.symbol());
+            let why = format!("{}: {}{detail}", a.op.verb(), a.reason);
             (
-                format!("{:>3} {kind} {name}", a.symbol()),
-                format!("{}: {}{detail}", a.op.verb(), a.reason),
+                printable::line(&left).into_owned(),
+                printable::line(&why).into_owned(),
+                a.host.as_ref(),
             )
         })
         .collect();
     let w = rows.iter().map(|r| r.0.chars().count()).max().unwrap_or(0);
-    for (left, why) in rows {
+    for (left, why, host) in rows {
         let _ = writeln!(out, "  {left:<w$}   # {why}");
+        if let Some(h) = host {
+            render_access(out, h);
+        }
     }
     for c in &p.conflicts {
-        let _ = writeln!(out, "  error: {c}");
+        let _ = writeln!(out, "  error: {}", printable::line(&c.to_string()));
+    }
+}
+
+/// The host access under a container's line: its binds and user, then a `warning:` line
+/// for each dangerous one.
+///
+/// ```text
+///       bind /var/run/docker.sock -> /var/run/docker.sock
+///       user 0:0
+///       warning: bind /var/run/docker.sock is a container engine's socket: ...
+/// ```
+fn render_access(out: &mut String, h: &HostAccess) {
+    for b in &h.binds {
+        let ro = if b.read_only { " (read-only)" } else { "" };
+        let (source, target) = (printable::line(&b.source), printable::line(&b.target));
+        let _ = writeln!(out, "        bind {source} -> {target}{ro}");
+    }
+    if let Some(u) = &h.user {
+        let _ = writeln!(out, "        user {}", printable::line(u));
+    }
+    for w in &h.warnings {
+        let _ = writeln!(out, "        warning: {w}");
     }
 }
 

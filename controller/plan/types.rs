@@ -6,6 +6,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use super::access::HostAccess;
 use crate::identity;
 
 /// Why an action is needed. Shown after `#` in the plan and kept in its JSON form.
@@ -208,6 +209,10 @@ pub struct Action {
     /// Extra detail for people (a container's image and host ports); never holds secrets.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub detail: String,
+    /// For a container to be created or recreated: its host binds and user, with warnings
+    /// for the dangerous ones (engine socket, host root, outside the folder, root).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<HostAccess>,
 }
 
 impl Action {
@@ -217,6 +222,7 @@ impl Action {
             op,
             reason,
             detail: String::new(),
+            host: None,
         }
     }
 

@@ -296,13 +296,9 @@ fn volume_mounts(
 /// The absolute host path of a bind source: `~/…` under the user's home, a relative path
 /// under the folder of the manifest that defines the instance; `.` and `..` folded away.
 fn bind_source(inst: &EffectiveInstance, src: &str, user_home: Option<&Path>) -> String {
-    let path = match (src.strip_prefix("~/"), user_home) {
-        (Some(rest), Some(home)) => home.join(rest),
-        (Some(_), None) => PathBuf::from(src),
-        (None, _) => inst.base_dir.join(src),
-    };
-    let abs = std::path::absolute(&path).unwrap_or(path);
-    normalize(&abs).display().to_string()
+    crate::manifests::values::bind_host_path(src, &inst.base_dir, user_home)
+        .display()
+        .to_string()
 }
 
 /// Config files to materialise, each also added to `spec` as a read-only bind mount.
@@ -445,19 +441,4 @@ fn finish(
             .map(|d| (d.instance.clone(), d.condition))
             .collect(),
     }
-}
-
-/// Remove `.` and `..` components without touching the filesystem.
-fn normalize(p: &Path) -> PathBuf {
-    let mut out = PathBuf::new();
-    for c in p.components() {
-        match c {
-            std::path::Component::CurDir => {}
-            std::path::Component::ParentDir => {
-                out.pop();
-            }
-            other => out.push(other),
-        }
-    }
-    out
 }
