@@ -45,7 +45,10 @@ pub enum AllocateError {
 
 /// What allocation needs besides the stack.
 pub struct Allocation<'a> {
-    /// The secret store of `--home`.
+    /// The manifests folder (owner label) the stack belongs to: host ports are recorded per
+    /// folder and stack.
+    pub owner: &'a str,
+    /// The secret store of `--home`, of the folder `owner`.
     pub secrets: &'a SecretStore,
     /// The host port records, loaded under their lock.
     pub ports: &'a mut PortStore,
@@ -137,8 +140,19 @@ fn host_port(
         Some(HostPort::Fixed(h)) => {
             if new && !PortStore::is_free_on_host(h, p.protocol) {
                 let holder = match a.ports.holder(h, p.protocol) {
-                    Some((s, i)) if s != stack.name || i != inst.name => {
-                        format!("devarch stack {s}, instance {i}")
+                    Some(held)
+                        if held.owner.as_deref() != Some(a.owner)
+                            || held.stack != stack.name
+                            || held.instance != inst.name =>
+                    {
+                        let folder = match held.owner {
+                            Some(o) if o != a.owner => format!(" of folder {o}"),
+                            _ => String::new(),
+                        };
+                        format!(
+                            "devarch stack {}, instance {}{folder}",
+                            held.stack, held.instance
+                        )
                     }
                     _ => "another process on this machine".to_string(),
                 };
@@ -151,17 +165,18 @@ fn host_port(
             Ok(Some(h))
         }
         Some(HostPort::Auto) => {
-            let recorded = a
-                .ports
-                .assigned(&stack.name, &inst.name, p.container, p.protocol);
+            let recorded =
+                a.ports
+                    .assigned(a.owner, &stack.name, &inst.name, p.container, p.protocol);
             if new
                 && a.repick_busy
                 && recorded.is_some_and(|h| !PortStore::is_free_on_host(h, p.protocol))
             {
                 // Taken by someone else since it was picked: pick another.
-                a.ports.release_instance(&stack.name, &inst.name);
+                a.ports.release_instance(a.owner, &stack.name, &inst.name);
             }
             let host = a.ports.assign_auto(
+                a.owner,
                 &stack.name,
                 &inst.name,
                 p.container,

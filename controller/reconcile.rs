@@ -262,7 +262,7 @@ pub fn plan_with(
     observed: ObservedWorld,
 ) -> Result<Planned, ReconcileError> {
     let scope = stacks_in_scope(ws, &observed, &ctx.owner, sel)?;
-    let secrets = SecretStore::open(&ctx.home)?;
+    let secrets = SecretStore::open(&ctx.home, &ctx.owner)?;
     let fixed = fixed_host_ports(ws);
     let user_home = crate::state::default_home().parent().map(Path::to_path_buf);
     let dctx = DesiredContext {
@@ -295,6 +295,7 @@ pub fn plan_with(
             .collect();
         let bindings = PortStore::with_locked(&ctx.home, |ports| {
             let mut a = Allocation {
+                owner: &ctx.owner,
                 secrets: &secrets,
                 ports,
                 fixed_in_use: &fixed,
@@ -358,12 +359,15 @@ pub async fn apply_one(
     apply_stack(ctx.runtime, desired, plan, progress, opts).await
 }
 
-/// Forgets the recorded host ports of a removed stack; returns how many were released.
+/// Forgets the recorded host ports of a removed stack of the folder `owner`; returns how many
+/// were released.
 ///
 /// # Errors
 /// The port store's error (the records then only keep those ports from being picked).
-pub fn release_ports(home: &Path, stack: &str) -> Result<usize, PortError> {
-    PortStore::with_locked(home, |ports| Ok::<_, PortError>(ports.release_stack(stack)))
+pub fn release_ports(home: &Path, owner: &str, stack: &str) -> Result<usize, PortError> {
+    PortStore::with_locked(home, |ports| {
+        Ok::<_, PortError>(ports.release_stack(owner, stack))
+    })
 }
 
 /// Applies every planned stack that has actions and no conflicts, in parallel; a report
@@ -381,7 +385,7 @@ pub async fn apply(
         .map(|p| async move {
             let report = apply_one(ctx, planned, p, progress, opts).await;
             if !planned.desired.contains_key(&p.stack)
-                && let Err(e) = release_ports(&ctx.home, &p.stack)
+                && let Err(e) = release_ports(&ctx.home, &ctx.owner, &p.stack)
             {
                 tracing::warn!(stack = %p.stack, "cannot release the removed stack's host ports: {e}");
             }

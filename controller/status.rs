@@ -277,28 +277,34 @@ impl StackStatus {
 /// Where the statuses of one manifests folder live.
 #[derive(Clone, Debug)]
 pub struct StatusStore {
-    dir: PathBuf,
+    home: PathBuf,
+    key: String,
     owner: String,
 }
 
 impl StatusStore {
     /// The store of `owner` (the manifests folder) under `home`.
     pub fn new(home: &Path, owner: &str) -> Self {
-        let h = hex::encode(Sha256::digest(owner.as_bytes()));
         StatusStore {
-            dir: home.join("status").join(&h[..16]),
+            home: home.to_path_buf(),
+            key: crate::state::owner_key(owner),
             owner: owner.to_string(),
         }
     }
 
     fn path(&self, stack: &str) -> PathBuf {
-        self.dir.join(format!("{stack}.json"))
+        self.home
+            .join(STATUS_DIR)
+            .join(&self.key)
+            .join(format!("{stack}.json"))
     }
 
-    /// Reads a stack's status (a fresh one when none is stored or it is unreadable).
+    /// Reads a stack's status (a fresh one when none is stored or it is unreadable, a link
+    /// or not the user's).
     pub fn read(&self, stack: &str) -> StackStatus {
-        std::fs::read(self.path(stack))
+        crate::state::home::read_file(&self.path(stack), crate::state::home::STATE_FILE_LIMIT)
             .ok()
+            .flatten()
             .and_then(|b| serde_json::from_slice(&b).ok())
             .unwrap_or_else(|| StackStatus::new(stack, &self.owner))
     }
@@ -311,9 +317,12 @@ impl StatusStore {
     /// Stores a stack's status atomically.
     ///
     /// # Errors
-    /// The I/O error of creating the folder, writing or renaming.
+    /// The home or its `status/` folders failed their checks (wrapped, with its message), or
+    /// the I/O error of writing or renaming.
     pub fn write(&self, status: &StackStatus) -> std::io::Result<()> {
-        std::fs::create_dir_all(&self.dir)?;
+        crate::state::Home::open(&self.home)
+            .and_then(|h| h.dir(&[STATUS_DIR, self.key.as_str()]))
+            .map_err(std::io::Error::other)?;
         crate::safe_fs::write_atomic(
             &self.path(&status.stack),
             serde_json::to_string_pretty(status)
@@ -335,6 +344,9 @@ impl StatusStore {
         }
     }
 }
+
+/// Folder of the statuses under `--home`.
+const STATUS_DIR: &str = "status";
 
 /// Content hash of a resolved stack (16 hex characters): changes when anything that shapes it
 /// changes (its manifests, the templates it uses, wiring).

@@ -37,9 +37,10 @@ fn max_deadline() -> Duration {
 /// as `reconcile::plan_with` does: allocate, then the pure build.
 fn build_desired(stack: &ResolvedStack) -> Result<DesiredStack, String> {
     let home = tempfile::tempdir().unwrap();
-    let secrets = SecretStore::open(home.path()).map_err(|e| e.to_string())?;
+    let secrets = SecretStore::open(home.path(), "/fuzz").map_err(|e| e.to_string())?;
     let bindings = PortStore::with_locked(home.path(), |ports| {
         let mut a = Allocation {
+            owner: "/fuzz",
             secrets: &secrets,
             ports,
             fixed_in_use: &HashSet::new(),

@@ -39,9 +39,9 @@ pub enum StepFailure {
     ConfigFile {
         /// The host path being written.
         path: PathBuf,
-        /// The I/O error.
+        /// A folder on the way failed its checks (link, owner, mode), or writing failed.
         #[source]
-        source: std::io::Error,
+        source: crate::state::HomeError,
     },
     /// The container's image is not present and could not be pulled.
     #[error("image {image}: {source}")]

@@ -1,16 +1,20 @@
 /*! One apply per stack at a time: an advisory lock file under `{home}/locks/`.
 
 Uses `std::fs::File::try_lock` (flock semantics): the lock is released when the file is
-closed, so also when the process crashes. The holder writes who it is into the file so a
-second applier can say who holds it.
+closed, so also when the process crashes. The lock file is opened in the checked
+`{home}/locks/` folder without following links ([`crate::state::home`]) and never written;
+the holder writes who it is to `locks/{stack}.holder` (mode 0600, through
+[`crate::safe_fs::write_atomic`]) so a second applier can say who holds it.
 */
 
-use std::fs::{File, OpenOptions};
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
+
+use crate::safe_fs::{FileMode, write_atomic};
+use crate::state::{Home, HomeError, home};
 
 /// Who holds a lock.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -54,12 +58,16 @@ pub enum LockError {
         /// Whether we waited before giving up.
         waited: bool,
     },
+    /// The home, `locks/` or the lock file failed its checks (link, owner, mode), or an I/O
+    /// error on them (the error names the path).
+    #[error(transparent)]
+    Home(#[from] HomeError),
     /// I/O error on the lock file.
-    #[error("lock file {path}: {source}")]
+    #[error("lock file {}: {source}", path.display())]
     Io {
-        /// Lock file, `{home}/locks/{stack}.lock` (also when creating its folder failed).
+        /// Lock file, `{home}/locks/{stack}.lock`, or its holder file.
         path: PathBuf,
-        /// The I/O error: creating the folder, opening, locking or writing the file.
+        /// The I/O error: locking the file or writing the holder.
         #[source]
         source: std::io::Error,
     },
@@ -79,16 +87,24 @@ impl StackLock {
     }
 }
 
+/// Folder of the lock files under `--home`.
+const LOCKS_DIR: &str = "locks";
+
 /// Path of a stack's lock file.
 pub fn lock_path(home: &Path, stack: &str) -> PathBuf {
-    home.join("locks").join(format!("{stack}.lock"))
+    home.join(LOCKS_DIR).join(format!("{stack}.lock"))
 }
 
-/// Read who holds a stack's lock (whether or not it is held right now).
+/// Path of the file naming who holds (or last held) a stack's lock.
+pub fn holder_path(home: &Path, stack: &str) -> PathBuf {
+    home.join(LOCKS_DIR).join(format!("{stack}.holder"))
+}
+
+/// Read who holds a stack's lock (whether or not it is held right now), from its holder
+/// file (never through a link).
 pub fn read_holder(path: &Path) -> Option<Holder> {
-    let mut s = String::new();
-    File::open(path).ok()?.read_to_string(&mut s).ok()?;
-    serde_json::from_str(&s).ok()
+    let bytes = home::read_file(path, 64 * 1024).ok()??;
+    serde_json::from_slice(&bytes).ok()
 }
 
 /// Take the lock of `stack`, failing at once, or retrying until `wait` has passed.
@@ -96,21 +112,13 @@ pub fn read_holder(path: &Path) -> Option<Holder> {
 /// # Errors
 /// [`LockError::Held`] naming the holder, or an I/O error.
 pub fn acquire(home: &Path, stack: &str, wait: Option<Duration>) -> Result<StackLock, LockError> {
+    Home::open(home)?.dir(&[LOCKS_DIR])?;
     let path = lock_path(home, stack);
-    let io = |source| LockError::Io {
-        path: path.clone(),
-        source,
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| LockError::Io { path, source }
     };
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(io)?;
-    }
-    let mut file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&path)
-        .map_err(io)?;
+    let file = home::open_lock_file(&path)?;
     // A wait too long for the clock to represent (`--lock-timeout` is bounded, callers in
     // code may not be) means waiting as long as it takes.
     let deadline = wait.map(|w| Instant::now().checked_add(w));
@@ -124,12 +132,12 @@ pub fn acquire(home: &Path, stack: &str, wait: Option<Duration>) -> Result<Stack
                 }
                 return Err(LockError::Held {
                     stack: stack.to_string(),
-                    holder: read_holder(&path),
+                    holder: read_holder(&holder_path(home, stack)),
                     path,
                     waited: wait.is_some(),
                 });
             }
-            Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
+            Err(std::fs::TryLockError::Error(e)) => return Err(io(&path)(e)),
         }
     }
     let holder = Holder {
@@ -140,15 +148,9 @@ pub fn acquire(home: &Path, stack: &str, wait: Option<Duration>) -> Result<Stack
             .map(|d| d.as_secs())
             .unwrap_or(0),
     };
-    file.set_len(0).map_err(io)?;
-    file.seek(SeekFrom::Start(0)).map_err(io)?;
-    file.write_all(
-        serde_json::to_string(&holder)
-            .expect("holder serializes")
-            .as_bytes(),
-    )
-    .map_err(io)?;
-    file.flush().map_err(io)?;
+    let holder_file = holder_path(home, stack);
+    let json = serde_json::to_vec(&holder).expect("holder serializes");
+    write_atomic(&holder_file, &json, FileMode::Private).map_err(io(&holder_file))?;
     Ok(StackLock { _file: file, path })
 }
 

@@ -121,7 +121,7 @@ pub enum Command {
     Delete {
         /// Stack to delete (its manifests must be valid)
         stack: String,
-        /// Also remove the stack's named volumes (data is lost).
+        /// Also remove the stack's named volumes, and its secrets and config files under --home (data is lost).
         #[arg(long)]
         purge_volumes: bool,
         /// Wait this long for another apply of the same stack to finish (at most 24h).

@@ -1,5 +1,6 @@
 //! `devarch delete STACK`: shows the removal plan, removes the stack's documents from the
-//! manifests folder, then its containers and network (volumes kept unless purged).
+//! manifests folder, then its containers and network (volumes kept unless purged; purging also
+//! removes this folder's secrets and config files of the stack under `--home`).
 
 use std::io::Write;
 use std::path::Path;
@@ -126,6 +127,17 @@ pub fn delete(
         let errors = apply_and_report(&ctx, &planned).await;
         if errors > 0 {
             bail!("delete finished with {errors} failed step(s)");
+        }
+        if purge_volumes {
+            // This folder's state of the stack; another folder's stack of the same name keeps
+            // its own.
+            let secrets = crate::state::secrets::SecretStore::open(&home, &ctx.owner)?;
+            if secrets.purge_stack(stack)? {
+                println!("Removed the secrets of stack {stack}.");
+            }
+            if crate::state::purge_config_files(&home, &ctx.owner, stack)? {
+                println!("Removed the config files of stack {stack}.");
+            }
         }
         if !purge_volumes {
             let kept: Vec<&str> = planned

@@ -121,6 +121,7 @@ mod tests {
             config_hash: "h".into(),
             field_hashes: Default::default(),
             files: vec![MaterializedFile {
+                home: "/h".into(),
                 host_path: config.into(),
                 content: String::new(),
                 mode: 0o644,

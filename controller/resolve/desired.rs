@@ -24,6 +24,8 @@ use crate::state::secrets::Secret;
 /// A config file devarch writes under `--home` and bind-mounts read-only into its container.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MaterializedFile {
+    /// `--home`, which `host_path` is under: its folders are checked on the way down.
+    pub home: PathBuf,
     /// Where it is written on the host ([`crate::state::config_file_path`]).
     pub host_path: PathBuf,
     /// Its content, as in the manifest.
@@ -310,7 +312,8 @@ fn config_files(
 ) -> Result<Vec<MaterializedFile>, DesiredError> {
     let mut files = Vec::new();
     for f in &inst.spec.config_files {
-        let host_path = crate::state::config_file_path(ctx.home, &stack.name, &inst.name, &f.path);
+        let host_path =
+            crate::state::config_file_path(ctx.home, ctx.owner, &stack.name, &inst.name, &f.path);
         let mode = match &f.mode {
             Some(m) => u32::from_str_radix(m, 8)
                 .ok()
@@ -331,6 +334,7 @@ fn config_files(
             read_only: true,
         });
         files.push(MaterializedFile {
+            home: ctx.home.to_path_buf(),
             host_path,
             content: f.content.clone(),
             mode,

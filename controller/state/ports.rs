@@ -1,6 +1,11 @@
 //! Host ports picked for `host: auto`, kept in `{home}/ports.json` so that a port,
-//! once given to `(stack, instance, container port, protocol)`, stays the same across
-//! re-plans and restarts, and two stacks never get the same one.
+//! once given to `(manifests folder, stack, instance, container port, protocol)`, stays the
+//! same across re-plans and restarts, and two stacks never get the same one. The folder is its
+//! owner label ([`crate::identity::owner_of`]): the same stack name applied from two folders
+//! with one home gets its own ports.
+//!
+//! Records written before ports were kept per folder (version 1, no `owner`) stay reserved
+//! and are taken over, on first use, by the first folder that asks for that slot.
 //!
 //! Several devarch processes may allocate at once: do load-modify-save inside
 //! [`PortStore::with_locked`], which holds an exclusive lock on `{home}/ports.lock`.
@@ -12,15 +17,18 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::{FileMode, ensure_dir, lock_exclusive, write_atomic};
+use super::home::{self, STATE_FILE_LIMIT};
+use super::{FileMode, Home, HomeError, lock_exclusive, write_atomic};
 use crate::manifests::types::Protocol;
 
 /// File name of the port records under `--home`.
 pub const PORTS_FILE: &str = "ports.json";
 /// File name of the lock under `--home`.
 pub const LOCK_FILE: &str = "ports.lock";
-/// Version written in `ports.json`.
-const FORMAT_VERSION: u32 = 1;
+/// Version written in `ports.json` (2: records carry their folder).
+const FORMAT_VERSION: u32 = 2;
+/// Version of the records written before they were kept per folder.
+const LEGACY_VERSION: u32 = 1;
 /// Kernel-chosen candidates tried before giving up.
 const MAX_ATTEMPTS: usize = 200;
 
@@ -37,6 +45,9 @@ pub enum PortError {
         /// The underlying error.
         source: io::Error,
     },
+    /// The home, or `ports.json` or its lock, failed its checks (link, owner, mode).
+    #[error(transparent)]
+    Home(#[from] HomeError),
     /// `ports.json` is not valid.
     #[error("port records {} are not valid: {detail}", path.display())]
     Corrupt {
@@ -75,13 +86,28 @@ fn io_err(action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> PortEr
     }
 }
 
-/// Identity of an auto-published port.
-type Slot = (String, String, u16, Protocol);
+/// Identity of an auto-published port: owner (`None` for a record written before ports were
+/// kept per folder), stack, instance, container port, protocol.
+type Slot = (Option<String>, String, String, u16, Protocol);
+
+/// Who holds a recorded host port.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PortHolder {
+    /// The manifests folder (owner label); `None` for a record from before ports were kept
+    /// per folder.
+    pub owner: Option<String>,
+    /// The stack.
+    pub stack: String,
+    /// The instance.
+    pub instance: String,
+}
 
 /// One line of `ports.json`.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct Record {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    owner: Option<String>,
     stack: String,
     instance: String,
     container_port: u16,
@@ -106,14 +132,14 @@ pub struct PortStore {
 }
 
 impl PortStore {
-    /// Load `{home}/ports.json` (empty when it does not exist). Prefer
-    /// [`PortStore::with_locked`] when the store will be changed.
+    /// Load `{home}/ports.json` (empty when it does not exist) from a checked home, never
+    /// through a link. Prefer [`PortStore::with_locked`] when the store will be changed.
     pub fn load(home: &Path) -> Result<Self> {
+        Home::open(home)?;
         let path = home.join(PORTS_FILE);
-        let slots = match std::fs::read(&path) {
-            Ok(bytes) => parse(&path, &bytes)?,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => BTreeMap::new(),
-            Err(e) => return Err(io_err("read", &path)(e)),
+        let slots = match home::read_file(&path, STATE_FILE_LIMIT)? {
+            Some(bytes) => parse(&path, &bytes)?,
+            None => BTreeMap::new(),
         };
         Ok(PortStore {
             path,
@@ -131,9 +157,8 @@ impl PortStore {
     where
         E: From<PortError>,
     {
-        ensure_dir(home).map_err(io_err("create folder", home))?;
-        let lock_path = home.join(LOCK_FILE);
-        let _lock = lock_exclusive(&lock_path).map_err(io_err("lock", &lock_path))?;
+        Home::open(home).map_err(PortError::from)?;
+        let _lock = lock_exclusive(&home.join(LOCK_FILE)).map_err(PortError::from)?;
         let mut store = PortStore::load(home)?;
         let out = f(&mut store)?;
         if store.dirty {
@@ -147,9 +172,20 @@ impl PortStore {
         &self.path
     }
 
-    /// The host port recorded for this container port, if any.
-    pub fn assigned(&self, stack: &str, instance: &str, port: u16, proto: Protocol) -> Option<u16> {
-        self.slots.get(&slot(stack, instance, port, proto)).copied()
+    /// The host port recorded for this container port of the folder `owner`, if any (a
+    /// record from before ports were kept per folder counts).
+    pub fn assigned(
+        &self,
+        owner: &str,
+        stack: &str,
+        instance: &str,
+        port: u16,
+        proto: Protocol,
+    ) -> Option<u16> {
+        self.slots
+            .get(&slot(Some(owner), stack, instance, port, proto))
+            .or_else(|| self.slots.get(&slot(None, stack, instance, port, proto)))
+            .copied()
     }
 
     /// The host port for this container port: the recorded one, or else a newly
@@ -158,8 +194,11 @@ impl PortStore {
     /// ephemeral range (`auto_range`), bindable on 0.0.0.0 right now, not recorded for
     /// anyone and not in `fixed_in_use` (the fixed host ports of all stacks). A recorded port that
     /// has since become a fixed port somewhere is given up and replaced.
+    ///
+    /// A record from before ports were kept per folder is taken over by `owner`.
     pub fn assign_auto(
         &mut self,
+        owner: &str,
         stack: &str,
         instance: &str,
         port: u16,
@@ -168,20 +207,23 @@ impl PortStore {
     ) -> Result<u16> {
         let range = auto_range(&local_port_range());
         let candidates = std::iter::repeat_with(|| random_port(&range));
-        self.assign_from(stack, instance, port, proto, fixed_in_use, candidates)
+        let id = (owner, stack, instance, port, proto);
+        self.assign_from(id, fixed_in_use, candidates)
     }
 
     /// [`PortStore::assign_auto`] with the candidate ports given.
     fn assign_from(
         &mut self,
-        stack: &str,
-        instance: &str,
-        port: u16,
-        proto: Protocol,
+        (owner, stack, instance, port, proto): (&str, &str, &str, u16, Protocol),
         fixed_in_use: &HashSet<u16>,
         candidates: impl Iterator<Item = io::Result<u16>>,
     ) -> Result<u16> {
-        let key = slot(stack, instance, port, proto);
+        let key = slot(Some(owner), stack, instance, port, proto);
+        if let Some(host) = self.slots.remove(&slot(None, stack, instance, port, proto)) {
+            // Recorded before ports were kept per folder: this folder's now.
+            self.slots.entry(key.clone()).or_insert(host);
+            self.dirty = true;
+        }
         if let Some(&host) = self.slots.get(&key) {
             if !fixed_in_use.contains(&host) {
                 return Ok(host);
@@ -212,14 +254,18 @@ impl PortStore {
         })
     }
 
-    /// Forget every port of `stack`; returns how many were released.
-    pub fn release_stack(&mut self, stack: &str) -> usize {
-        self.release(|(s, _, _, _)| s == stack)
+    /// Forget every port of `stack` of the folder `owner` (and its records from before
+    /// ports were kept per folder); returns how many were released.
+    pub fn release_stack(&mut self, owner: &str, stack: &str) -> usize {
+        self.release(|(o, s, _, _, _)| o.as_deref().is_none_or(|o| o == owner) && s == stack)
     }
 
-    /// Forget every port of `instance` in `stack`; returns how many were released.
-    pub fn release_instance(&mut self, stack: &str, instance: &str) -> usize {
-        self.release(|(s, i, _, _)| s == stack && i == instance)
+    /// Forget every port of `instance` in `stack` of the folder `owner` (and its records from
+    /// before ports were kept per folder); returns how many were released.
+    pub fn release_instance(&mut self, owner: &str, stack: &str, instance: &str) -> usize {
+        self.release(|(o, s, i, _, _)| {
+            o.as_deref().is_none_or(|o| o == owner) && s == stack && i == instance
+        })
     }
 
     fn release(&mut self, matches: impl Fn(&Slot) -> bool) -> usize {
@@ -230,12 +276,16 @@ impl PortStore {
         released
     }
 
-    /// The `(stack, instance)` holding host port `port`, for error messages.
-    pub fn holder(&self, port: u16, proto: Protocol) -> Option<(String, String)> {
+    /// Who holds host port `port`, for error messages.
+    pub fn holder(&self, port: u16, proto: Protocol) -> Option<PortHolder> {
         self.slots
             .iter()
-            .find(|((_, _, _, p), host)| **host == port && *p == proto)
-            .map(|((s, i, _, _), _)| (s.clone(), i.clone()))
+            .find(|((_, _, _, _, p), host)| **host == port && *p == proto)
+            .map(|((o, s, i, _, _), _)| PortHolder {
+                owner: o.clone(),
+                stack: s.clone(),
+                instance: i.clone(),
+            })
     }
 
     /// Whether `port` can be bound on 0.0.0.0 right now (nothing listens on it).
@@ -254,7 +304,8 @@ impl PortStore {
             ports: self
                 .slots
                 .iter()
-                .map(|((stack, instance, port, proto), host)| Record {
+                .map(|((owner, stack, instance, port, proto), host)| Record {
+                    owner: owner.clone(),
                     stack: stack.clone(),
                     instance: instance.clone(),
                     container_port: *port,
@@ -269,7 +320,7 @@ impl PortStore {
         })?;
         json.push(b'\n');
         if let Some(dir) = self.path.parent() {
-            ensure_dir(dir).map_err(io_err("create folder", dir))?;
+            Home::open(dir)?;
         }
         write_atomic(&self.path, &json, FileMode::Private).map_err(io_err("write", &self.path))?;
         self.dirty = false;
@@ -277,8 +328,14 @@ impl PortStore {
     }
 }
 
-fn slot(stack: &str, instance: &str, port: u16, proto: Protocol) -> Slot {
-    (stack.to_string(), instance.to_string(), port, proto)
+fn slot(owner: Option<&str>, stack: &str, instance: &str, port: u16, proto: Protocol) -> Slot {
+    (
+        owner.map(str::to_string),
+        stack.to_string(),
+        instance.to_string(),
+        port,
+        proto,
+    )
 }
 
 /// The kernel's ephemeral port range (`net.ipv4.ip_local_port_range`; Linux's default when it
@@ -337,7 +394,7 @@ fn parse(path: &Path, bytes: &[u8]) -> Result<BTreeMap<Slot, u16>> {
         detail,
     };
     let file: PortsFile = serde_json::from_slice(bytes).map_err(|e| corrupt(e.to_string()))?;
-    if file.version != FORMAT_VERSION {
+    if file.version != FORMAT_VERSION && file.version != LEGACY_VERSION {
         return Err(corrupt(format!(
             "version {} is not supported (expected {FORMAT_VERSION})",
             file.version
@@ -345,7 +402,19 @@ fn parse(path: &Path, bytes: &[u8]) -> Result<BTreeMap<Slot, u16>> {
     }
     let mut slots = BTreeMap::new();
     for r in file.ports {
-        let key = slot(&r.stack, &r.instance, r.container_port, r.protocol);
+        if file.version == LEGACY_VERSION && r.owner.is_some() {
+            return Err(corrupt(format!(
+                "version {LEGACY_VERSION} records have no owner ({}/{})",
+                r.stack, r.instance
+            )));
+        }
+        let key = slot(
+            r.owner.as_deref(),
+            &r.stack,
+            &r.instance,
+            r.container_port,
+            r.protocol,
+        );
         if slots.insert(key, r.host_port).is_some() {
             return Err(corrupt(format!(
                 "{}/{} port {}/{} is recorded twice",
@@ -360,8 +429,17 @@ fn parse(path: &Path, bytes: &[u8]) -> Result<BTreeMap<Slot, u16>> {
 mod tests {
     use super::*;
 
+    const O: &str = "/work/manifests";
     const TCP: Protocol = Protocol::Tcp;
     const UDP: Protocol = Protocol::Udp;
+
+    fn held(owner: &str, stack: &str, instance: &str) -> PortHolder {
+        PortHolder {
+            owner: Some(owner.into()),
+            stack: stack.into(),
+            instance: instance.into(),
+        }
+    }
 
     fn none() -> HashSet<u16> {
         HashSet::new()
@@ -382,18 +460,18 @@ mod tests {
     fn assignment_is_stable_across_reload() {
         let home = tempfile::tempdir().unwrap();
         let first = PortStore::with_locked(home.path(), |s| {
-            let p = s.assign_auto("blog", "db", 5432, TCP, &none())?;
-            assert_eq!(s.assign_auto("blog", "db", 5432, TCP, &none())?, p);
+            let p = s.assign_auto(O, "blog", "db", 5432, TCP, &none())?;
+            assert_eq!(s.assign_auto(O, "blog", "db", 5432, TCP, &none())?, p);
             Ok::<_, PortError>(p)
         })
         .unwrap();
         let store = PortStore::load(home.path()).unwrap();
-        assert_eq!(store.assigned("blog", "db", 5432, TCP), Some(first));
-        assert_eq!(store.assigned("blog", "db", 5432, UDP), None);
-        assert_eq!(store.holder(first, TCP), Some(("blog".into(), "db".into())));
+        assert_eq!(store.assigned(O, "blog", "db", 5432, TCP), Some(first));
+        assert_eq!(store.assigned(O, "blog", "db", 5432, UDP), None);
+        assert_eq!(store.holder(first, TCP), Some(held(O, "blog", "db")));
         assert_eq!(store.holder(first, UDP), None);
         let again = PortStore::with_locked(home.path(), |s| {
-            s.assign_auto("blog", "db", 5432, TCP, &none())
+            s.assign_auto(O, "blog", "db", 5432, TCP, &none())
         })
         .unwrap();
         assert_eq!(again, first);
@@ -416,7 +494,7 @@ mod tests {
         for stack in ["blog", "shop", "wiki"] {
             for (port, proto) in [(5432, TCP), (80, TCP), (53, UDP)] {
                 let p = store
-                    .assign_auto(stack, "db", port, proto, &none())
+                    .assign_auto(O, stack, "db", port, proto, &none())
                     .unwrap();
                 assert!(seen.insert(p), "port {p} handed out twice");
             }
@@ -433,7 +511,7 @@ mod tests {
                     let home = home.path();
                     scope.spawn(move || {
                         PortStore::with_locked(home, |s| {
-                            s.assign_auto(&format!("stack{i}"), "web", 80, TCP, &none())
+                            s.assign_auto(O, &format!("stack{i}"), "web", 80, TCP, &none())
                         })
                         .unwrap()
                     })
@@ -446,7 +524,7 @@ mod tests {
         let store = PortStore::load(home.path()).unwrap();
         for (i, p) in ports.iter().enumerate() {
             assert_eq!(
-                store.assigned(&format!("stack{i}"), "web", 80, TCP),
+                store.assigned(O, &format!("stack{i}"), "web", 80, TCP),
                 Some(*p)
             );
         }
@@ -464,7 +542,7 @@ mod tests {
         let mut store = PortStore::load(home.path()).unwrap();
         for i in 0..20 {
             let p = store
-                .assign_auto(&format!("s{i}"), "web", 80, TCP, &none())
+                .assign_auto(O, &format!("s{i}"), "web", 80, TCP, &none())
                 .unwrap();
             assert!(range.contains(&p), "{p} not in {range:?}");
             assert!(!local_port_range().contains(&p), "{p} is ephemeral");
@@ -484,7 +562,9 @@ mod tests {
         assert!(!PortStore::is_free_on_host(busy_tcp, TCP));
         assert!(!PortStore::is_free_on_host(busy_udp, UDP));
 
-        let recorded = store.assign_auto("shop", "web", 80, TCP, &none()).unwrap();
+        let recorded = store
+            .assign_auto(O, "shop", "web", 80, TCP, &none())
+            .unwrap();
         let fixed = free_port(TCP);
         let good = loop {
             let p = free_port(TCP);
@@ -495,30 +575,30 @@ mod tests {
         let fixed_in_use = HashSet::from([fixed]);
         let candidates = [busy_tcp, recorded, fixed, good].map(Ok).into_iter();
         let got = store
-            .assign_from("blog", "web", 80, TCP, &fixed_in_use, candidates)
+            .assign_from((O, "blog", "web", 80, TCP), &fixed_in_use, candidates)
             .unwrap();
         assert_eq!(got, good);
 
         let udp_good = free_port(UDP);
         let candidates = [busy_udp, udp_good].map(Ok).into_iter();
         let got = store
-            .assign_from("blog", "dns", 53, UDP, &none(), candidates)
+            .assign_from((O, "blog", "dns", 53, UDP), &none(), candidates)
             .unwrap();
         assert_eq!(got, udp_good);
 
         // Only busy candidates: a clear error, nothing recorded.
         let candidates = std::iter::repeat_with(|| Ok(busy_tcp));
         let err = store
-            .assign_from("blog", "api", 8080, TCP, &none(), candidates)
+            .assign_from((O, "blog", "api", 8080, TCP), &none(), candidates)
             .unwrap_err();
         assert!(matches!(err, PortError::Exhausted { .. }), "{err:?}");
         assert!(err.to_string().contains(PORTS_FILE));
-        assert_eq!(store.assigned("blog", "api", 8080, TCP), None);
+        assert_eq!(store.assigned(O, "blog", "api", 8080, TCP), None);
 
         // With the real kernel source the busy ports are never handed out either.
         for i in 0..20 {
             let p = store
-                .assign_auto("many", &format!("i{i}"), 80, TCP, &none())
+                .assign_auto(O, "many", &format!("i{i}"), 80, TCP, &none())
                 .unwrap();
             assert_ne!(p, busy_tcp);
         }
@@ -529,46 +609,54 @@ mod tests {
     fn recorded_port_that_became_fixed_is_replaced() {
         let home = tempfile::tempdir().unwrap();
         let mut store = PortStore::load(home.path()).unwrap();
-        let p = store.assign_auto("blog", "db", 5432, TCP, &none()).unwrap();
+        let p = store
+            .assign_auto(O, "blog", "db", 5432, TCP, &none())
+            .unwrap();
         let fixed = HashSet::from([p]);
-        let q = store.assign_auto("blog", "db", 5432, TCP, &fixed).unwrap();
+        let q = store
+            .assign_auto(O, "blog", "db", 5432, TCP, &fixed)
+            .unwrap();
         assert_ne!(p, q);
-        assert_eq!(store.assigned("blog", "db", 5432, TCP), Some(q));
+        assert_eq!(store.assigned(O, "blog", "db", 5432, TCP), Some(q));
     }
 
     #[test]
     fn release_frees_ports() {
         let home = tempfile::tempdir().unwrap();
         let (a, b, c) = PortStore::with_locked(home.path(), |s| {
-            let a = s.assign_auto("blog", "db", 5432, TCP, &none())?;
-            let b = s.assign_auto("blog", "web", 80, TCP, &none())?;
-            let c = s.assign_auto("shop", "db", 5432, TCP, &none())?;
+            let a = s.assign_auto(O, "blog", "db", 5432, TCP, &none())?;
+            let b = s.assign_auto(O, "blog", "web", 80, TCP, &none())?;
+            let c = s.assign_auto(O, "shop", "db", 5432, TCP, &none())?;
             Ok::<_, PortError>((a, b, c))
         })
         .unwrap();
         PortStore::with_locked(home.path(), |s| {
-            assert_eq!(s.release_instance("blog", "web"), 1);
-            assert_eq!(s.release_instance("blog", "web"), 0);
+            assert_eq!(s.release_instance(O, "blog", "web"), 1);
+            assert_eq!(s.release_instance(O, "blog", "web"), 0);
             Ok::<_, PortError>(())
         })
         .unwrap();
         let store = PortStore::load(home.path()).unwrap();
-        assert_eq!(store.assigned("blog", "web", 80, TCP), None);
+        assert_eq!(store.assigned(O, "blog", "web", 80, TCP), None);
         assert_eq!(store.holder(b, TCP), None);
-        assert_eq!(store.assigned("blog", "db", 5432, TCP), Some(a));
+        assert_eq!(store.assigned(O, "blog", "db", 5432, TCP), Some(a));
 
         PortStore::with_locked(home.path(), |s| {
-            assert_eq!(s.release_stack("blog"), 1);
+            assert_eq!(s.release_stack(O, "blog"), 1);
             Ok::<_, PortError>(())
         })
         .unwrap();
         let mut store = PortStore::load(home.path()).unwrap();
         assert_eq!(store.holder(a, TCP), None);
-        assert_eq!(store.holder(c, TCP), Some(("shop".into(), "db".into())));
+        assert_eq!(store.holder(c, TCP), Some(held(O, "shop", "db")));
         // A released port may be handed out again (unless something else took it).
         if PortStore::is_free_on_host(a, TCP) {
             let again = store
-                .assign_from("wiki", "db", 5432, TCP, &none(), [a].map(Ok).into_iter())
+                .assign_from(
+                    (O, "wiki", "db", 5432, TCP),
+                    &none(),
+                    [a].map(Ok).into_iter(),
+                )
                 .unwrap();
             assert_eq!(again, a);
         }
@@ -578,7 +666,7 @@ mod tests {
     fn failed_closure_saves_nothing_and_corrupt_file_is_reported() {
         let home = tempfile::tempdir().unwrap();
         let result: Result<(), PortError> = PortStore::with_locked(home.path(), |s| {
-            s.assign_auto("blog", "db", 5432, TCP, &none())?;
+            s.assign_auto(O, "blog", "db", 5432, TCP, &none())?;
             Err(PortError::Corrupt {
                 path: s.path().to_path_buf(),
                 detail: "test".into(),
@@ -595,5 +683,53 @@ mod tests {
         let err = PortStore::load(home.path()).unwrap_err();
         assert!(matches!(err, PortError::Corrupt { .. }));
         assert!(err.to_string().contains(PORTS_FILE));
+    }
+
+    #[test]
+    fn two_folders_with_one_home_get_their_own_ports() {
+        let home = tempfile::tempdir().unwrap();
+        let (a, b) = PortStore::with_locked(home.path(), |s| {
+            let a = s.assign_auto("/work/a", "blog", "web", 80, TCP, &none())?;
+            let b = s.assign_auto("/work/b", "blog", "web", 80, TCP, &none())?;
+            Ok::<_, PortError>((a, b))
+        })
+        .unwrap();
+        assert_ne!(a, b);
+        let store = PortStore::load(home.path()).unwrap();
+        assert_eq!(store.assigned("/work/a", "blog", "web", 80, TCP), Some(a));
+        assert_eq!(store.holder(b, TCP), Some(held("/work/b", "blog", "web")));
+        PortStore::with_locked(home.path(), |s| {
+            assert_eq!(s.release_stack("/work/b", "blog"), 1);
+            Ok::<_, PortError>(())
+        })
+        .unwrap();
+        let store = PortStore::load(home.path()).unwrap();
+        assert_eq!(store.assigned("/work/a", "blog", "web", 80, TCP), Some(a));
+        assert_eq!(store.assigned("/work/b", "blog", "web", 80, TCP), None);
+    }
+
+    #[test]
+    fn records_from_before_per_folder_keys_are_taken_over_on_first_use() {
+        let home = tempfile::tempdir().unwrap();
+        let old = free_port(TCP);
+        std::fs::write(
+            home.path().join(PORTS_FILE),
+            format!(
+                r#"{{"version": 1, "ports": [{{"stack": "blog", "instance": "db", "containerPort": 5432, "protocol": "tcp", "hostPort": {old}}}]}}"#
+            ),
+        )
+        .unwrap();
+        let store = PortStore::load(home.path()).unwrap();
+        assert_eq!(store.assigned(O, "blog", "db", 5432, TCP), Some(old));
+        let got = PortStore::with_locked(home.path(), |s| {
+            s.assign_auto(O, "blog", "db", 5432, TCP, &none())
+        })
+        .unwrap();
+        assert_eq!(got, old);
+        let text = std::fs::read_to_string(home.path().join(PORTS_FILE)).unwrap();
+        assert!(text.contains(r#""version": 2"#), "{text}");
+        assert!(text.contains(O), "{text}");
+        let store = PortStore::load(home.path()).unwrap();
+        assert_eq!(store.assigned("/work/other", "blog", "db", 5432, TCP), None);
     }
 }

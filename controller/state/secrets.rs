@@ -1,11 +1,18 @@
 //! Secrets, encrypted at rest under `--home`.
 //!
 //! The key is `{home}/secret.key`: 32 random bytes, created on first use with mode
-//! 0600 and refused when it has the wrong size or any group/other permission bit.
-//! Each stack's secrets live in `{home}/secrets/{stack}.json`, a JSON object mapping
-//! `instance/name` to `base64(nonce || ciphertext || tag)`: AES-256-GCM with a fresh
-//! random 96-bit nonce per value, and the stack, instance and name in the associated
-//! data, so a value copied to another stack or name no longer decrypts.
+//! 0600 and refused when it is a link, owned by another user, has the wrong size or any
+//! group/other permission bit.
+//! A store belongs to one manifests folder (its owner label): each of its stacks' secrets
+//! live in `{home}/secrets/{owner key}/{stack}.json` ([`crate::state::owner_key`]), a JSON
+//! object mapping `instance/name` to `base64(nonce || ciphertext || tag)`: AES-256-GCM with a
+//! fresh random 96-bit nonce per value, and the owner, stack, instance and name in the
+//! associated data, so a value copied to another folder, stack or name no longer decrypts.
+//!
+//! Secrets stored before they were kept per folder (`{home}/secrets/{stack}.json`, without
+//! the owner in the associated data) are moved on first use: the first folder that needs such
+//! a value takes it (re-encrypted as its own) and removes it from the old file, so a value is
+//! never shared again; another folder with that stack name then gets a fresh one.
 //!
 //! Values come out as [`Secret`], which never prints its content; errors carry file
 //! paths and secret names, never values or key bytes.
@@ -22,7 +29,8 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use ring::rand::{SecureRandom, SystemRandom};
 
-use super::{FileMode, ensure_dir, lock_exclusive, write_atomic};
+use super::home::{self, STATE_FILE_LIMIT};
+use super::{FileMode, Home, HomeError, lock_exclusive, owner_key, write_atomic};
 
 /// File name of the key under `--home`.
 pub const KEY_FILE: &str = "secret.key";
@@ -35,7 +43,9 @@ const KEY_LEN: usize = 32;
 /// Length of generated secret values.
 const GENERATED_LEN: usize = 32;
 /// Domain separator at the start of the associated data.
-const AAD_DOMAIN: &[u8] = b"devarch-secret-v1";
+const AAD_DOMAIN: &[u8] = b"devarch-secret-v2";
+/// Domain separator of the secrets stored before they were kept per folder.
+const LEGACY_AAD_DOMAIN: &[u8] = b"devarch-secret-v1";
 
 /// Errors of the secret store. Every message names the file involved; none holds a
 /// secret value or key material.
@@ -79,6 +89,9 @@ pub enum SecretError {
         /// The key path.
         path: PathBuf,
     },
+    /// The home, a folder in it or a state file failed its checks (link, owner, mode).
+    #[error(transparent)]
+    Home(#[from] HomeError),
     /// The system random generator failed.
     #[error("the system random generator failed while preparing {}", path.display())]
     Random {
@@ -181,6 +194,7 @@ impl fmt::Display for Secret {
 /// share one home; writes take `{home}/secrets.lock` around read-modify-write.
 pub struct SecretStore {
     home: PathBuf,
+    owner: String,
     key: LessSafeKey,
     rng: SystemRandom,
 }
@@ -189,14 +203,19 @@ impl fmt::Debug for SecretStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SecretStore")
             .field("home", &self.home)
+            .field("owner", &self.owner)
             .finish_non_exhaustive()
     }
 }
 
 impl SecretStore {
-    /// Open the store under `home`, creating `home` and the key on first use.
-    pub fn open(home: &Path) -> Result<Self> {
-        ensure_dir(home).map_err(io_err("create folder", home))?;
+    /// Open the store of the manifests folder `owner` (its owner label) under `home`,
+    /// creating `home` and the key on first use.
+    ///
+    /// # Errors
+    /// [`SecretError::Home`] when the home fails its checks; the key's errors.
+    pub fn open(home: &Path, owner: &str) -> Result<Self> {
+        Home::open(home)?;
         let rng = SystemRandom::new();
         let key_path = home.join(KEY_FILE);
         let mut bytes = match read_key(&key_path)? {
@@ -212,6 +231,7 @@ impl SecretStore {
         })?;
         Ok(SecretStore {
             home: home.to_path_buf(),
+            owner: owner.to_string(),
             key: LessSafeKey::new(unbound),
             rng,
         })
@@ -222,20 +242,55 @@ impl SecretStore {
         &self.home
     }
 
-    /// Path of the file holding `stack`'s secrets.
+    /// Path of the file holding `stack`'s secrets (of this store's folder).
     pub fn stack_file(&self, stack: &str) -> PathBuf {
         self.dir().join(format!("{stack}.json"))
     }
 
-    /// The secret `name` of `instance` in `stack`, if set.
+    /// The secret `name` of `instance` in `stack`, if set (a value stored before secrets
+    /// were kept per folder is moved to this folder's file first).
     pub fn get(&self, stack: &str, instance: &str, name: &str) -> Result<Option<Secret>> {
         self.check(stack, instance, name)?;
         let path = self.stack_file(stack);
         let map = read_map(&path)?;
         let key = entry_key(instance, name);
-        map.get(&key)
-            .map(|encoded| self.decrypt(&path, stack, instance, name, encoded))
-            .transpose()
+        match map.get(&key) {
+            Some(encoded) => self
+                .decrypt(&path, stack, instance, name, encoded)
+                .map(Some),
+            None => self.claim_legacy(stack, instance, name),
+        }
+    }
+
+    /// Moves the value of a secret stored before secrets were kept per folder
+    /// (`secrets/{stack}.json`) into this folder's file, re-encrypted; `None` when there is
+    /// none.
+    fn claim_legacy(&self, stack: &str, instance: &str, name: &str) -> Result<Option<Secret>> {
+        let legacy = self.legacy_file(stack);
+        if read_map(&legacy)?.is_empty() {
+            return Ok(None);
+        }
+        let path = self.stack_file(stack);
+        self.checked_dir()?;
+        let _lock = self.lock()?;
+        let key = entry_key(instance, name);
+        let mut map = read_map(&path)?;
+        if let Some(encoded) = map.get(&key) {
+            return self
+                .decrypt(&path, stack, instance, name, encoded)
+                .map(Some);
+        }
+        let mut old = read_map(&legacy)?;
+        let Some(encoded) = old.remove(&key) else {
+            return Ok(None);
+        };
+        let value = self.open_value(&legacy, &key, &legacy_aad(stack, instance, name), &encoded)?;
+        let sealed = self.encrypt(&path, stack, instance, name, value.expose())?;
+        map.insert(key, sealed);
+        // This folder's copy first: a failure in between leaves the value in both files.
+        write_map(&path, &map)?;
+        write_map(&legacy, &old)?;
+        Ok(Some(value))
     }
 
     /// Store `value` as the secret `name` of `instance` in `stack`, replacing any.
@@ -287,10 +342,11 @@ impl SecretStore {
         })
     }
 
-    /// Delete every secret of `stack`; `true` when there was any.
+    /// Delete every secret of `stack` (of this store's folder); `true` when there was any.
     pub fn purge_stack(&self, stack: &str) -> Result<bool> {
         self.check_stack(stack)?;
         let path = self.stack_file(stack);
+        self.checked_dir()?;
         let _lock = self.lock()?;
         match fs::remove_file(&path) {
             Ok(()) => Ok(true),
@@ -299,13 +355,24 @@ impl SecretStore {
         }
     }
 
+    /// `secrets/{owner key}`.
     fn dir(&self) -> PathBuf {
-        self.home.join(SECRETS_DIR)
+        self.home.join(SECRETS_DIR).join(owner_key(&self.owner))
+    }
+
+    /// [`SecretStore::dir`], created and checked.
+    fn checked_dir(&self) -> Result<PathBuf> {
+        let key = owner_key(&self.owner);
+        Ok(Home::open(&self.home)?.dir(&[SECRETS_DIR, key.as_str()])?)
+    }
+
+    /// Where `stack`'s secrets were kept before they were kept per folder.
+    fn legacy_file(&self, stack: &str) -> PathBuf {
+        self.home.join(SECRETS_DIR).join(format!("{stack}.json"))
     }
 
     fn lock(&self) -> Result<File> {
-        let path = self.home.join(LOCK_FILE);
-        lock_exclusive(&path).map_err(io_err("lock", &path))
+        Ok(lock_exclusive(&self.home.join(LOCK_FILE))?)
     }
 
     /// Read-modify-write `stack`'s file under the lock. `f` returns its result and
@@ -315,28 +382,13 @@ impl SecretStore {
         stack: &str,
         f: impl FnOnce(&Path, &mut BTreeMap<String, String>) -> Result<(T, bool)>,
     ) -> Result<T> {
-        let dir = self.dir();
-        ensure_dir(&dir).map_err(io_err("create folder", &dir))?;
+        self.checked_dir()?;
         let path = self.stack_file(stack);
         let _lock = self.lock()?;
         let mut map = read_map(&path)?;
         let (out, changed) = f(&path, &mut map)?;
         if changed {
-            if map.is_empty() {
-                match fs::remove_file(&path) {
-                    Ok(()) => {}
-                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                    Err(e) => return Err(io_err("remove", &path)(e)),
-                }
-            } else {
-                let mut json =
-                    serde_json::to_vec_pretty(&map).map_err(|_| SecretError::Corrupt {
-                        path: path.clone(),
-                        detail: "cannot serialize".into(),
-                    })?;
-                json.push(b'\n');
-                write_atomic(&path, &json, FileMode::Private).map_err(io_err("write", &path))?;
-            }
+            write_map(&path, &map)?;
         }
         Ok(out)
     }
@@ -357,7 +409,7 @@ impl SecretStore {
         self.key
             .seal_in_place_append_tag(
                 Nonce::assume_unique_for_key(nonce),
-                Aad::from(aad(stack, instance, name)),
+                Aad::from(self.aad(stack, instance, name)),
                 &mut in_out,
             )
             .map_err(|_| SecretError::Random {
@@ -378,6 +430,12 @@ impl SecretStore {
         encoded: &str,
     ) -> Result<Secret> {
         let key = entry_key(instance, name);
+        self.open_value(path, &key, &self.aad(stack, instance, name), encoded)
+    }
+
+    /// Decrypts the entry `key` of `path` sealed with associated data `aad`.
+    fn open_value(&self, path: &Path, key: &str, aad: &[u8], encoded: &str) -> Result<Secret> {
+        let key = key.to_string();
         let malformed = || SecretError::Malformed {
             path: path.to_path_buf(),
             key: key.clone(),
@@ -390,11 +448,7 @@ impl SecretStore {
             Nonce::try_assume_unique_for_key(&bytes[..NONCE_LEN]).map_err(|_| malformed())?;
         let plain = self
             .key
-            .open_in_place(
-                nonce,
-                Aad::from(aad(stack, instance, name)),
-                &mut bytes[NONCE_LEN..],
-            )
+            .open_in_place(nonce, Aad::from(aad), &mut bytes[NONCE_LEN..])
             .map_err(|_| SecretError::Decrypt {
                 path: path.to_path_buf(),
                 key: key.clone(),
@@ -481,23 +535,49 @@ fn entry_key(instance: &str, name: &str) -> String {
     format!("{instance}/{name}")
 }
 
-/// Associated data binding a ciphertext to its stack, instance and name
-/// (length-prefixed, so no two identities share an encoding).
-fn aad(stack: &str, instance: &str, name: &str) -> Vec<u8> {
-    let mut out = AAD_DOMAIN.to_vec();
-    for part in [stack, instance, name] {
+impl SecretStore {
+    /// Associated data binding a ciphertext to its folder, stack, instance and name.
+    fn aad(&self, stack: &str, instance: &str, name: &str) -> Vec<u8> {
+        length_prefixed(AAD_DOMAIN, &[&self.owner, stack, instance, name])
+    }
+}
+
+/// Associated data of a secret stored before secrets were kept per folder.
+fn legacy_aad(stack: &str, instance: &str, name: &str) -> Vec<u8> {
+    length_prefixed(LEGACY_AAD_DOMAIN, &[stack, instance, name])
+}
+
+/// `domain` then each part length-prefixed, so no two identities share an encoding.
+fn length_prefixed(domain: &[u8], parts: &[&str]) -> Vec<u8> {
+    let mut out = domain.to_vec();
+    for part in parts {
         out.extend_from_slice(&(part.len() as u32).to_be_bytes());
         out.extend_from_slice(part.as_bytes());
     }
     out
 }
 
-/// The stack file's entries; empty when the file does not exist.
+/// Writes a stack file (mode 0600), or removes it when `map` is empty.
+fn write_map(path: &Path, map: &BTreeMap<String, String>) -> Result<()> {
+    if map.is_empty() {
+        return match fs::remove_file(path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(io_err("remove", path)(e)),
+        };
+    }
+    let mut json = serde_json::to_vec_pretty(map).map_err(|_| SecretError::Corrupt {
+        path: path.to_path_buf(),
+        detail: "cannot serialize".into(),
+    })?;
+    json.push(b'\n');
+    write_atomic(path, &json, FileMode::Private).map_err(io_err("write", path))
+}
+
+/// The stack file's entries; empty when the file does not exist. Never read through a link.
 fn read_map(path: &Path) -> Result<BTreeMap<String, String>> {
-    let bytes = match fs::read(path) {
-        Ok(bytes) => bytes,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
-        Err(e) => return Err(io_err("read", path)(e)),
+    let Some(bytes) = home::read_file(path, STATE_FILE_LIMIT)? else {
+        return Ok(BTreeMap::new());
     };
     // Report only the position: serde_json messages may quote file content.
     serde_json::from_slice(&bytes).map_err(|e| SecretError::Corrupt {
@@ -511,13 +591,13 @@ fn read_map(path: &Path) -> Result<BTreeMap<String, String>> {
     })
 }
 
-/// Read the key, or `None` when the file does not exist. Checks are done on the
-/// opened file, so a swap between check and read is not possible.
+/// Read the key, or `None` when the file does not exist. It is opened without following a
+/// link, and checked on the opened file (a swap between check and read is not possible):
+/// a regular file, owned by the current user (a key another user wrote, whatever its mode,
+/// is known to them), mode 0600 or stricter, 32 bytes.
 fn read_key(path: &Path) -> Result<Option<[u8; KEY_LEN]>> {
-    let mut file = match File::open(path) {
-        Ok(file) => file,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(io_err("open", path)(e)),
+    let Some(mut file) = home::open_nofollow(path)? else {
+        return Ok(None);
     };
     let meta = file.metadata().map_err(io_err("inspect", path))?;
     if !meta.is_file() {
@@ -525,6 +605,7 @@ fn read_key(path: &Path) -> Result<Option<[u8; KEY_LEN]>> {
             path: path.to_path_buf(),
         });
     }
+    home::check_owner(path, &meta)?;
     let mode = meta.permissions().mode() & 0o777;
     if mode & 0o077 != 0 {
         return Err(SecretError::KeyPermissions {
@@ -600,10 +681,11 @@ mod tests {
     use super::*;
 
     const STACK: &str = "blog";
+    const OWNER: &str = "/work/manifests";
     const PLAIN: &str = "hunter2-very-distinctive-plaintext";
 
     fn store(home: &Path) -> SecretStore {
-        SecretStore::open(home).unwrap()
+        SecretStore::open(home, OWNER).unwrap()
     }
 
     fn read_json(path: &Path) -> BTreeMap<String, String> {
@@ -697,7 +779,7 @@ mod tests {
         let home = tempfile::tempdir().unwrap();
         let stores: Vec<SecretStore> = std::thread::scope(|scope| {
             let handles: Vec<_> = (0..8)
-                .map(|_| scope.spawn(|| SecretStore::open(home.path()).unwrap()))
+                .map(|_| scope.spawn(|| SecretStore::open(home.path(), OWNER).unwrap()))
                 .collect();
             handles.into_iter().map(|h| h.join().unwrap()).collect()
         });
@@ -716,7 +798,7 @@ mod tests {
         drop(store(home.path()));
         let key_path = home.path().join(KEY_FILE);
         fs::set_permissions(&key_path, fs::Permissions::from_mode(0o644)).unwrap();
-        let err = SecretStore::open(home.path()).unwrap_err();
+        let err = SecretStore::open(home.path(), OWNER).unwrap_err();
         assert!(matches!(
             err,
             SecretError::KeyPermissions { mode: 0o644, .. }
@@ -727,7 +809,7 @@ mod tests {
 
         fs::set_permissions(&key_path, fs::Permissions::from_mode(0o600)).unwrap();
         fs::write(&key_path, [7u8; 16]).unwrap();
-        let err = SecretStore::open(home.path()).unwrap_err();
+        let err = SecretStore::open(home.path(), OWNER).unwrap_err();
         assert!(matches!(err, SecretError::KeyWrongSize { len: 16, .. }));
         assert!(err.to_string().contains(&key_path.display().to_string()));
     }
@@ -739,7 +821,7 @@ mod tests {
         let sa = store(a.path());
         let sb = store(b.path());
         sa.set(STACK, "db", "password", PLAIN).unwrap();
-        fs::create_dir_all(b.path().join(SECRETS_DIR)).unwrap();
+        fs::create_dir_all(sb.stack_file(STACK).parent().unwrap()).unwrap();
         fs::copy(sa.stack_file(STACK), sb.stack_file(STACK)).unwrap();
         let err = sb.get(STACK, "db", "password").unwrap_err();
         assert!(matches!(err, SecretError::Decrypt { .. }), "{err:?}");
@@ -823,7 +905,7 @@ mod tests {
             let handles: Vec<_> = (0..6)
                 .map(|_| {
                     scope.spawn(|| {
-                        let s = SecretStore::open(home.path()).unwrap();
+                        let s = SecretStore::open(home.path(), OWNER).unwrap();
                         s.get_or_generate(STACK, "db", "password").unwrap()
                     })
                 })
@@ -870,5 +952,92 @@ mod tests {
             assert!(matches!(err, SecretError::InvalidName { .. }), "{err:?}");
             assert!(err.to_string().contains(SECRETS_DIR));
         }
+    }
+
+    #[test]
+    fn two_folders_with_one_home_share_nothing() {
+        let home = tempfile::tempdir().unwrap();
+        let a = SecretStore::open(home.path(), "/work/a").unwrap();
+        let b = SecretStore::open(home.path(), "/work/b").unwrap();
+        let va = a.get_or_generate(STACK, "db", "password").unwrap();
+        let vb = b.get_or_generate(STACK, "db", "password").unwrap();
+        assert_ne!(va, vb, "same stack name, two folders: two passwords");
+        assert_ne!(a.stack_file(STACK), b.stack_file(STACK));
+        assert_eq!(a.get(STACK, "db", "password").unwrap().unwrap(), va);
+        // A's ciphertext planted in B's file does not decrypt: the folder is bound in.
+        fs::copy(a.stack_file(STACK), b.stack_file(STACK)).unwrap();
+        let err = b.get(STACK, "db", "password").unwrap_err();
+        assert!(matches!(err, SecretError::Decrypt { .. }), "{err:?}");
+        // Purging B's stack leaves A's alone.
+        assert!(b.purge_stack(STACK).unwrap());
+        assert_eq!(a.get(STACK, "db", "password").unwrap().unwrap(), va);
+    }
+
+    #[test]
+    fn secrets_stored_before_per_folder_keys_move_to_the_first_folder_that_uses_them() {
+        let home = tempfile::tempdir().unwrap();
+        let a = SecretStore::open(home.path(), "/work/a").unwrap();
+        // A value as the previous version stored it: `secrets/{stack}.json`, no owner bound.
+        let legacy = a.legacy_file(STACK);
+        Home::open(home.path())
+            .unwrap()
+            .dir(&[SECRETS_DIR])
+            .unwrap();
+        let mut nonce = [0u8; NONCE_LEN];
+        a.rng.fill(&mut nonce).unwrap();
+        let mut sealed = PLAIN.as_bytes().to_vec();
+        a.key
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(legacy_aad(STACK, "db", "password")),
+                &mut sealed,
+            )
+            .unwrap();
+        let value = BASE64.encode([nonce.as_slice(), &sealed].concat());
+        write_map(
+            &legacy,
+            &BTreeMap::from([("db/password".to_string(), value)]),
+        )
+        .unwrap();
+
+        assert_eq!(
+            a.get_or_generate(STACK, "db", "password").unwrap().expose(),
+            PLAIN
+        );
+        assert!(!legacy.exists(), "the old file is emptied, so removed");
+        assert_eq!(
+            a.get(STACK, "db", "password").unwrap().unwrap().expose(),
+            PLAIN
+        );
+        let b = SecretStore::open(home.path(), "/work/b").unwrap();
+        assert_ne!(
+            b.get_or_generate(STACK, "db", "password").unwrap().expose(),
+            PLAIN
+        );
+    }
+
+    #[test]
+    fn a_key_of_another_user_or_behind_a_link_is_refused() {
+        use std::os::unix::fs::{PermissionsExt, symlink};
+        let home = tempfile::tempdir().unwrap();
+        let key_path = home.path().join(KEY_FILE);
+        // Known bytes, mode 0600, but owned by nobody.
+        fs::write(&key_path, [7u8; KEY_LEN]).unwrap();
+        fs::set_permissions(&key_path, fs::Permissions::from_mode(0o600)).unwrap();
+        std::os::unix::fs::chown(&key_path, Some(65534), Some(65534)).unwrap();
+        let err = SecretStore::open(home.path(), OWNER).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains(&key_path.display().to_string()), "{msg}");
+        assert!(msg.contains("owned by uid 65534"), "{msg}");
+        assert!(!home.path().join(SECRETS_DIR).exists());
+
+        fs::remove_file(&key_path).unwrap();
+        let elsewhere = tempfile::tempdir().unwrap();
+        let known = elsewhere.path().join("known.key");
+        fs::write(&known, [7u8; KEY_LEN]).unwrap();
+        fs::set_permissions(&known, fs::Permissions::from_mode(0o600)).unwrap();
+        symlink(&known, &key_path).unwrap();
+        let err = SecretStore::open(home.path(), OWNER).unwrap_err();
+        assert!(err.to_string().contains("symbolic link"), "{err}");
     }
 }

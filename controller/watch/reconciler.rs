@@ -300,7 +300,7 @@ impl Reconciler {
 
     /// A removed stack: its status is dropped and its host ports released.
     fn forget(&self, stack: &str) {
-        if let Err(e) = release_ports(&self.settings.home, stack) {
+        if let Err(e) = release_ports(&self.settings.home, &self.owner, stack) {
             warn!(%stack, "cannot release the removed stack's host ports: {e}");
         }
         let removed = self.status.remove(stack);
@@ -571,7 +571,13 @@ mod tests {
 
         fn auto_port(&self, stack: &str, instance: &str) -> Option<u16> {
             let ports = PortStore::load(self.home.path()).unwrap();
-            ports.assigned(stack, instance, 8080, Protocol::Tcp)
+            ports.assigned(
+                self.reconciler.owner(),
+                stack,
+                instance,
+                8080,
+                Protocol::Tcp,
+            )
         }
 
         fn names(&self) -> Vec<String> {
@@ -776,7 +782,10 @@ mod tests {
         // Gone from the manifests and the engine: removed again, nothing left to release.
         let again = f.reconcile("blog").await.unwrap();
         assert_eq!(again, Outcome::Removed(Summary::default()));
-        assert_eq!(release_ports(Path::new(f.home.path()), "blog").unwrap(), 0);
+        assert_eq!(
+            release_ports(Path::new(f.home.path()), f.reconciler.owner(), "blog").unwrap(),
+            0
+        );
     }
 
     #[test]
