@@ -11,7 +11,7 @@ written, and a reader sees the old content or the new, never half of it.
 
 use std::fs::{self, File};
 use std::io::{self, Write};
-use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 /// The mode a file written by [`write_atomic`] gets.
@@ -49,15 +49,9 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: FileMode) -> io::Result<()>
             ));
         }
         if !kind.is_file() {
-            let what = if kind.is_dir() {
-                "a folder"
-            } else if kind.is_fifo() {
-                "a FIFO"
-            } else {
-                "not a regular file"
-            };
             return Err(refused(&format!(
-                "is {what}; devarch only replaces regular files"
+                "is {}; devarch only replaces regular files",
+                describe_kind(&kind)
             )));
         }
     }
@@ -94,6 +88,75 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: FileMode) -> io::Result<()>
         let _ = d.sync_all();
     }
     Ok(())
+}
+
+/// Why [`read_limited`] refused or failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    /// Opening or reading failed (a link at the last component: "too many levels of
+    /// symbolic links").
+    #[error("cannot read file: {0}")]
+    Io(#[from] io::Error),
+    /// Not a regular file (checked on the opened file, so nothing blocks on a FIFO).
+    #[error("is {0}, not a regular file")]
+    NotRegular(&'static str),
+    /// Over the limit.
+    #[error("file is {}over the {limit} byte limit", size.map(|s| format!("{s} bytes, ")).unwrap_or_default())]
+    TooBig {
+        /// Its size, when the file system says (files under `/proc` claim none).
+        size: Option<u64>,
+        /// The limit.
+        limit: usize,
+    },
+    /// Not UTF-8 (for readers that need text).
+    #[error("file is not valid UTF-8")]
+    NotUtf8,
+}
+
+/// Read at most `limit` bytes of the regular file `path`, the one way devarch reads a file
+/// it did not write: opened with `O_NOFOLLOW` (a link at the last component is refused) and
+/// `O_NONBLOCK` (a FIFO or device cannot make it hang), checked to be a regular file on the
+/// opened descriptor, and read up to `limit + 1` bytes whatever size it claims.
+///
+/// # Errors
+/// [`ReadError`].
+pub fn read_limited(path: &Path, limit: usize) -> Result<Vec<u8>, ReadError> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let flags = rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK;
+    let file = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(flags.bits() as i32)
+        .open(path)?;
+    let meta = file.metadata()?;
+    if !meta.file_type().is_file() {
+        return Err(ReadError::NotRegular(describe_kind(&meta.file_type())));
+    }
+    let mut bytes = Vec::new();
+    file.take(limit as u64 + 1).read_to_end(&mut bytes)?;
+    if bytes.len() > limit {
+        let size = (meta.len() > limit as u64).then_some(meta.len());
+        return Err(ReadError::TooBig { size, limit });
+    }
+    Ok(bytes)
+}
+
+/// "a FIFO", "a socket", "a device", "a folder", for messages.
+pub fn describe_kind(kind: &fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if kind.is_fifo() {
+        "a FIFO"
+    } else if kind.is_socket() {
+        "a socket"
+    } else if kind.is_block_device() || kind.is_char_device() {
+        "a device"
+    } else if kind.is_dir() {
+        "a folder"
+    } else if kind.is_symlink() {
+        "a symbolic link"
+    } else {
+        "not a regular file"
+    }
 }
 
 fn refused(why: &str) -> io::Error {

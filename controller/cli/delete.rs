@@ -44,47 +44,31 @@ fn remove_stack_documents(ws: &Workspace, stack: &str) -> Result<Vec<std::path::
     }
     let mut changed = Vec::new();
     for (file, docs) in per_file {
-        let text =
-            std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
-        // Split at document markers, keep every segment that is not one of the stack's documents.
-        let mut segments: Vec<String> = vec![String::new()];
-        for line in text.split_inclusive('\n') {
-            if line.trim_end() == "---" || line.starts_with("--- ") {
-                segments.push(String::new());
-            }
-            segments.last_mut().expect("one segment").push_str(line);
+        // Edit the text the documents were numbered in, and only if the file still holds it.
+        let text = ws
+            .set
+            .sources
+            .get(file)
+            .with_context(|| format!("{} was not read", file.display()))?;
+        let now = crate::manifests::load::read_manifest(file)
+            .with_context(|| format!("reading {}", file.display()))?;
+        if now.as_bytes() != text.as_bytes() {
+            bail!(
+                "{} changed while deleting stack {stack}; nothing was removed, run delete again",
+                file.display()
+            );
         }
-        let mut doc_index = 0usize;
-        let mut kept = String::new();
-        let mut kept_docs = 0usize;
-        for seg in segments {
-            let body = seg.strip_prefix("---").unwrap_or(&seg);
-            let is_doc = crate::manifests::yaml::parse_documents(body)
-                .map(|d| !d.is_empty())
-                .unwrap_or(true);
-            if is_doc {
-                let drop = docs.contains(&doc_index);
-                doc_index += 1;
-                if drop {
-                    continue;
-                }
-                kept_docs += 1;
-            }
-            kept.push_str(&seg);
-        }
-        if kept_docs == 0 {
-            std::fs::remove_file(file).with_context(|| format!("removing {}", file.display()))?;
-        } else {
-            let kept = kept
-                .strip_prefix("---\n")
-                .map(str::to_string)
-                .unwrap_or(kept);
-            crate::safe_fs::write_atomic(
+        let edited = crate::manifests::edit::remove_documents(text, &docs)
+            .with_context(|| format!("removing stack {stack} from {}", file.display()))?;
+        match edited {
+            None => std::fs::remove_file(file)
+                .with_context(|| format!("removing {}", file.display()))?,
+            Some(kept) => crate::safe_fs::write_atomic(
                 file,
                 kept.as_bytes(),
                 crate::safe_fs::FileMode::Keep { default: 0o644 },
             )
-            .with_context(|| format!("rewriting {}", file.display()))?;
+            .with_context(|| format!("rewriting {}", file.display()))?,
         }
         changed.push(file.to_path_buf());
     }
@@ -105,6 +89,14 @@ pub fn delete(
         output::print_diagnostics(&ws.diagnostics, &super::sources(&ws));
         bail!(
             "stack {stack:?} has manifest errors; fix them (or remove its files by hand) before deleting it"
+        );
+    }
+    if !ws.is_valid() && !ws.model.stacks.contains_key(stack) {
+        // It may be defined in a file that cannot be read: deleting it from the engine
+        // would tear down what the folder still holds.
+        output::print_diagnostics(&ws.diagnostics, &super::sources(&ws));
+        bail!(
+            "stack {stack:?} is not among the folder's valid manifests, and the folder has errors (above) that may hide it; fix them before deleting it"
         );
     }
     let home = home(cli);

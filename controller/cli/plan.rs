@@ -80,6 +80,9 @@ pub fn plan(cli: &Cli, stacks: &[String], json: bool, out: Option<&Path>) -> Res
     })
 }
 
+/// Largest saved plan `apply --plan` reads.
+const MAX_PLAN_BYTES: usize = 64 * 1024 * 1024;
+
 /// `devarch apply`: locks the stacks, observes once under the locks, plans and applies;
 /// with a saved plan, refuses it when a stack's fingerprint changed ("plan is stale"). Exit 1
 /// when a stack has conflicts or a step failed.
@@ -93,8 +96,10 @@ pub fn apply(
     let saved: Option<PlanFile> = match saved {
         None => None,
         Some(p) => Some(
-            serde_json::from_str(
-                &std::fs::read_to_string(p)
+            serde_json::from_slice(
+                &std::fs::canonicalize(p)
+                    .map_err(crate::safe_fs::ReadError::from)
+                    .and_then(|p| crate::safe_fs::read_limited(&p, MAX_PLAN_BYTES))
                     .with_context(|| format!("reading plan {}", p.display()))?,
             )
             .with_context(|| format!("{} is not a devarch plan", p.display()))?,

@@ -21,6 +21,7 @@ use super::types::{
 };
 use super::yaml::{Document, LocationIndex, Pos, escape_segment, parse_documents};
 use crate::identity::{NameKind, check_name};
+pub use crate::safe_fs::ReadError;
 
 /// Where a resource came from, to point at its nodes in messages.
 #[derive(Clone, Debug)]
@@ -104,40 +105,140 @@ pub fn is_ignored_name(name: &str) -> bool {
         || name == "4913"
 }
 
-/// Whether a path names a manifest file (by extension, not ignored).
+/// Whether a path names a manifest file (by extension, not ignored). Judged on the name's
+/// bytes, so a name that is not UTF-8 still counts (and is then reported, never skipped).
 pub fn is_manifest_path(path: &Path) -> bool {
-    let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+    use std::os::unix::ffi::OsStrExt;
+    let Some(name) = path.file_name() else {
         return false;
     };
-    !is_ignored_name(name) && (name.ends_with(".yaml") || name.ends_with(".yml"))
+    let lossy = String::from_utf8_lossy(name.as_bytes());
+    !is_ignored_name(&lossy) && (lossy.ends_with(".yaml") || lossy.ends_with(".yml"))
 }
 
-/// List the manifest files under `dir`, sorted.
+/// A manifest entry found under the folder: where to read it from, or why it cannot be.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Entry {
+    /// The entry, as shown to the user (under the folder).
+    pub path: PathBuf,
+    /// The regular file to read (the entry itself, or where its link leads inside the
+    /// folder), or why the entry cannot be a manifest.
+    pub source: Result<PathBuf, String>,
+}
+
+/// List every manifest entry under `dir`, sorted: regular `*.yaml`/`*.yml` files, and links
+/// to them that stay inside the folder. Anything else with a manifest's name (a FIFO, a
+/// device, a link leading outside the folder or nowhere, a name that is not UTF-8) and any
+/// folder that cannot be read or whose link leads outside is listed with the reason it
+/// cannot be read: it makes the folder broken, it is never skipped (its stacks would look
+/// deleted). Links to folders inside the folder are not followed (their files are listed
+/// where they really are).
+///
+/// # Errors
+/// [`LoadError`] when `dir` is missing or unreadable.
+pub fn list_manifests(dir: &Path) -> Result<Vec<Entry>, LoadError> {
+    if !dir.is_dir() {
+        return Err(LoadError::NotFound(dir.to_path_buf()));
+    }
+    let root = std::fs::canonicalize(dir).map_err(|source| LoadError::Io {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let mut entries = Vec::new();
+    let walker = walkdir::WalkDir::new(dir)
+        .follow_links(false)
+        .sort_by_file_name()
+        .into_iter()
+        .filter_entry(|e| e.depth() == 0 || !is_ignored_name(&e.file_name().to_string_lossy()));
+    for entry in walker {
+        let entry = match entry {
+            Ok(e) => e,
+            Err(e) if e.depth() == 0 || e.path().is_none() => {
+                return Err(LoadError::Io {
+                    path: e.path().unwrap_or(dir).to_path_buf(),
+                    source: e
+                        .into_io_error()
+                        .unwrap_or_else(|| std::io::Error::other("filesystem loop")),
+                });
+            }
+            Err(e) => {
+                let path = e.path().unwrap_or(dir).to_path_buf();
+                let why = match e.io_error() {
+                    Some(io) => format!("cannot read this folder: {io}"),
+                    None => "cannot read this folder".to_string(),
+                };
+                entries.push(Entry {
+                    path,
+                    source: Err(why),
+                });
+                continue;
+            }
+        };
+        let kind = entry.file_type();
+        let path = entry.path();
+        let named = is_manifest_path(path);
+        if named && path.file_name().and_then(|n| n.to_str()).is_none() {
+            entries.push(Entry {
+                path: path.to_path_buf(),
+                source: Err("file name is not valid UTF-8; rename it".into()),
+            });
+        } else if kind.is_dir() {
+            continue;
+        } else if kind.is_symlink() {
+            let source = match std::fs::canonicalize(path) {
+                Err(e) if named => Err(format!("is a link that cannot be followed: {e}")),
+                Err(_) => continue,
+                Ok(target) if !target.starts_with(&root) => {
+                    if !named && !target.is_dir() {
+                        continue;
+                    }
+                    Err(format!(
+                        "is a link leading outside the manifests folder (to {}); devarch reads only files inside it",
+                        target.display()
+                    ))
+                }
+                Ok(target) if named => Ok(target),
+                Ok(_) => continue,
+            };
+            entries.push(Entry {
+                path: path.to_path_buf(),
+                source,
+            });
+        } else if named {
+            let source = if kind.is_file() {
+                Ok(path.to_path_buf())
+            } else {
+                Err(format!(
+                    "is {}, not a regular file",
+                    crate::safe_fs::describe_kind(&kind)
+                ))
+            };
+            entries.push(Entry {
+                path: path.to_path_buf(),
+                source,
+            });
+        }
+    }
+    Ok(entries)
+}
+
+/// List the paths of every manifest entry under `dir` ([`list_manifests`]), sorted.
 ///
 /// # Errors
 /// [`LoadError`] when `dir` is missing or unreadable.
 pub fn manifest_files(dir: &Path) -> Result<Vec<PathBuf>, LoadError> {
-    if !dir.is_dir() {
-        return Err(LoadError::NotFound(dir.to_path_buf()));
-    }
-    let mut files = Vec::new();
-    let walker = walkdir::WalkDir::new(dir)
-        .follow_links(true)
-        .sort_by_file_name()
-        .into_iter()
-        .filter_entry(|e| e.depth() == 0 || !e.file_name().to_str().is_some_and(is_ignored_name));
-    for entry in walker {
-        let entry = entry.map_err(|e| LoadError::Io {
-            path: e.path().unwrap_or(dir).to_path_buf(),
-            source: e
-                .into_io_error()
-                .unwrap_or_else(|| std::io::Error::other("filesystem loop")),
-        })?;
-        if entry.file_type().is_file() && is_manifest_path(entry.path()) {
-            files.push(entry.into_path());
-        }
-    }
-    Ok(files)
+    Ok(list_manifests(dir)?.into_iter().map(|e| e.path).collect())
+}
+
+/// Read a manifest file with [`crate::safe_fs::read_limited`] (never through a link at its
+/// last component, never blocking on a FIFO or device, at most one byte over
+/// [`super::yaml::MAX_FILE_BYTES`] whatever its claimed size).
+///
+/// # Errors
+/// [`ReadError`], or [`ReadError::NotUtf8`].
+pub fn read_manifest(path: &Path) -> Result<String, ReadError> {
+    let bytes = crate::safe_fs::read_limited(path, super::yaml::MAX_FILE_BYTES)?;
+    String::from_utf8(bytes).map_err(|_| ReadError::NotUtf8)
 }
 
 /// Read and parse every manifest under `dir`.
@@ -148,38 +249,17 @@ pub fn manifest_files(dir: &Path) -> Result<Vec<PathBuf>, LoadError> {
 pub fn load_dir(dir: &Path) -> Result<(ManifestSet, Vec<Diagnostic>), LoadError> {
     let mut set = ManifestSet::default();
     let mut diags = Vec::new();
-    for path in manifest_files(dir)? {
-        match std::fs::metadata(&path) {
-            Ok(m) if m.len() as usize > super::yaml::MAX_FILE_BYTES => {
-                diags.push(Diagnostic::new(
-                    &path,
-                    None,
-                    format!(
-                        "file is {} bytes, over the {} byte limit for a manifest",
-                        m.len(),
-                        super::yaml::MAX_FILE_BYTES
-                    ),
-                ));
-                set.broken_files.insert(path.clone());
-                set.files.push(path);
-                continue;
-            }
-            _ => {}
-        }
-        match std::fs::read(&path) {
-            Ok(bytes) => match String::from_utf8(bytes) {
-                Ok(text) => load_text(&mut set, &mut diags, path.clone(), text.into()),
-                Err(_) => {
-                    diags.push(Diagnostic::new(&path, None, "file is not valid UTF-8"));
-                    set.broken_files.insert(path.clone());
-                }
-            },
-            Err(e) => {
-                diags.push(Diagnostic::new(
-                    &path,
-                    None,
-                    format!("cannot read file: {e}"),
-                ));
+    for Entry { path, source } in list_manifests(dir)? {
+        let read = source.and_then(|from| {
+            read_manifest(&from).map_err(|e| match e {
+                ReadError::TooBig { .. } => format!("{e} for a manifest"),
+                e => e.to_string(),
+            })
+        });
+        match read {
+            Ok(text) => load_text(&mut set, &mut diags, path.clone(), text.into()),
+            Err(why) => {
+                diags.push(Diagnostic::new(&path, None, why));
                 set.broken_files.insert(path.clone());
             }
         }

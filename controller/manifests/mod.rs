@@ -7,6 +7,7 @@ refuse at apply and [`danger`] warning of risky host access; [`diagnostics`] car
 file, line and column. */
 pub mod danger;
 pub mod diagnostics;
+pub mod edit;
 pub mod load;
 pub mod ports;
 pub mod quantity;
