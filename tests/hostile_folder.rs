@@ -149,28 +149,8 @@ fn an_unreadable_manifest_breaks_the_folder_and_removes_nothing(env: Env) {
     env.expect(&["plan"], 0);
 }
 
-/// `devarch validate` on `dir` with fancy (snippet) or plain diagnostics: (exit, stdout+stderr);
-/// it must end within 10 s.
 fn validate(dir: &Path, fancy: bool) -> (i32, String) {
-    let start = Instant::now();
-    let out = Command::new(env!("CARGO_BIN_EXE_devarch"))
-        .arg("--dir")
-        .arg(dir)
-        .arg("validate")
-        .env("DEVARCH_DIAGNOSTICS", if fancy { "fancy" } else { "plain" })
-        .output()
-        .unwrap();
-    assert!(
-        start.elapsed() < Duration::from_secs(10),
-        "validate took {:?}",
-        start.elapsed()
-    );
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.code().unwrap_or(-1), text)
+    common::validate_folder(dir, fancy)
 }
 
 #[test]

@@ -6,7 +6,6 @@ mod common;
 
 use std::os::unix::fs::symlink;
 use std::process::Command;
-use std::time::{Duration, Instant};
 
 use common::{Env, busybox_template, stack, unique};
 
@@ -51,27 +50,8 @@ fn forged_devarch_labels_are_overwritten_by_devarch_own(env: Env) {
     env.expect(&["plan"], 0);
 }
 
-fn devarch(dir: &std::path::Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_devarch"));
-    c.arg("--dir").arg(dir).env("DEVARCH_DIAGNOSTICS", "plain");
-    c
-}
-
-/// (exit code, stdout + stderr) of `devarch validate` on `dir`, which must end within 10 s.
 fn validate(dir: &std::path::Path) -> (i32, String) {
-    let start = Instant::now();
-    let out = devarch(dir).arg("validate").output().unwrap();
-    assert!(
-        start.elapsed() < Duration::from_secs(10),
-        "validate took {:?}",
-        start.elapsed()
-    );
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.code().unwrap_or(-1), text)
+    common::validate_folder(dir, false)
 }
 
 const STACK_HEAD: &str = "apiVersion: devarch.io/v1alpha1\nkind: Stack\n";

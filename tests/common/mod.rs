@@ -647,3 +647,27 @@ impl Drop for Slot {
         SLOT_FREED.notify_one();
     }
 }
+
+/// `devarch validate` on `dir` with fancy (snippet) or plain diagnostics, which must end
+/// within 10 s: (exit code, stdout + stderr).
+pub fn validate_folder(dir: &Path, fancy: bool) -> (i32, String) {
+    let start = std::time::Instant::now();
+    let out = Command::new(env!("CARGO_BIN_EXE_devarch"))
+        .arg("--dir")
+        .arg(dir)
+        .arg("validate")
+        .env("DEVARCH_DIAGNOSTICS", if fancy { "fancy" } else { "plain" })
+        .output()
+        .unwrap();
+    assert!(
+        start.elapsed() < std::time::Duration::from_secs(10),
+        "validate took {:?}",
+        start.elapsed()
+    );
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code().unwrap_or(-1), text)
+}
