@@ -106,6 +106,16 @@ pub fn combined_schema() -> Value {
     })
 }
 
+/// File name of the combined schema ([`combined_schema`]) in `schemas/`.
+pub const COMBINED_FILE: &str = "devarch.schema.json";
+
+/// The yaml-language-server modeline applying the schema at `schema_path` (relative to the
+/// file, or a URL) to the YAML document it heads. yaml-language-server reads it from each
+/// document's own header comments, so every document of a multi-document file needs one.
+pub fn modeline(schema_path: &str) -> String {
+    format!("# yaml-language-server: $schema={schema_path}")
+}
+
 /// Compiled validators, one per kind.
 pub(crate) static VALIDATORS: LazyLock<Vec<(Kind, jsonschema::Validator)>> = LazyLock::new(|| {
     Kind::ALL
@@ -295,7 +305,7 @@ pub fn crd(kind: Kind) -> Value {
 pub fn generated_files() -> Vec<(PathBuf, String)> {
     let json = |v: &Value| serde_json::to_string_pretty(v).expect("json") + "\n";
     let mut files = vec![(
-        PathBuf::from("schemas/devarch.schema.json"),
+        PathBuf::from(format!("schemas/{COMBINED_FILE}")),
         json(&combined_schema()),
     )];
     for kind in Kind::ALL {
