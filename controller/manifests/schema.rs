@@ -90,51 +90,47 @@ pub fn kind_schema(kind: Kind) -> Value {
 fn editor_safe_values(schema: &mut Value) {
     let defs = schema.get("$defs").cloned().unwrap_or_else(|| json!({}));
     fn walk(node: &mut Value, defs: &Value) {
-        match node {
-            Value::Object(o) => {
-                if let Some(default) = o.get("default").cloned() {
-                    let mut alone = o.clone();
-                    alone.remove("default");
-                    alone.insert("$defs".into(), defs.clone());
-                    let valid = jsonschema::draft202012::options()
-                        .build(&Value::Object(alone))
-                        .map(|v| v.is_valid(&default))
-                        .unwrap_or(false);
-                    // `null` is "not set": valid for a nullable field, but no value to insert.
-                    if !valid || default.is_null() {
-                        o.remove("default");
-                    }
-                }
-                let numeric = |t: &Value| t == "integer" || t == "number";
-                let is_number = match o.get("type") {
-                    Some(Value::Array(ts)) => ts.iter().any(numeric),
-                    Some(t) => numeric(t),
-                    None => false,
-                };
-                if let Some(min) = o.get("minimum").and_then(Value::as_f64)
-                    && is_number
-                    && min > 0.0
-                    && !o.contains_key("default")
-                    && !o.contains_key("examples")
-                {
-                    // The smallest whole number allowed reads better than a fraction.
-                    let whole = min.ceil();
-                    let fits = o
-                        .get("maximum")
-                        .and_then(Value::as_f64)
-                        .is_none_or(|max| whole <= max);
-                    let example = if fits {
-                        json!(whole as u64)
-                    } else {
-                        json!(min)
-                    };
-                    o.insert("examples".into(), json!([example]));
-                }
-                for (k, child) in o.iter_mut() {
-                    for_each_subschema(k, child, &mut |c| walk(c, defs));
-                }
+        let Value::Object(o) = node else { return };
+        if let Some(default) = o.get("default").cloned() {
+            let mut alone = o.clone();
+            alone.remove("default");
+            alone.insert("$defs".into(), defs.clone());
+            let valid = jsonschema::draft202012::options()
+                .build(&Value::Object(alone))
+                .map(|v| v.is_valid(&default))
+                .unwrap_or(false);
+            // `null` is "not set": valid for a nullable field, but no value to insert.
+            if !valid || default.is_null() {
+                o.remove("default");
             }
-            _ => {}
+        }
+        let numeric = |t: &Value| t == "integer" || t == "number";
+        let is_number = match o.get("type") {
+            Some(Value::Array(ts)) => ts.iter().any(numeric),
+            Some(t) => numeric(t),
+            None => false,
+        };
+        if let Some(min) = o.get("minimum").and_then(Value::as_f64)
+            && is_number
+            && min > 0.0
+            && !o.contains_key("default")
+            && !o.contains_key("examples")
+        {
+            // The smallest whole number allowed reads better than a fraction.
+            let whole = min.ceil();
+            let fits = o
+                .get("maximum")
+                .and_then(Value::as_f64)
+                .is_none_or(|max| whole <= max);
+            let example = if fits {
+                json!(whole as u64)
+            } else {
+                json!(min)
+            };
+            o.insert("examples".into(), json!([example]));
+        }
+        for (k, child) in o.iter_mut() {
+            for_each_subschema(k, child, &mut |c| walk(c, defs));
         }
     }
     walk(schema, &defs);
