@@ -32,7 +32,13 @@ impl Workspace {
     /// # Errors
     /// [`LoadError`] when the folder itself cannot be read.
     pub fn load(dir: &Path) -> Result<Workspace, LoadError> {
-        let (set, mut diagnostics) = load_dir(dir)?;
+        let (set, diagnostics) = load_dir(dir)?;
+        Ok(Workspace::from_set(set, diagnostics, dir))
+    }
+
+    /// Validate and resolve documents already loaded (with the problems found loading them)
+    /// as the folder `dir` would hold them: what `init` checks before writing anything.
+    pub fn from_set(set: ManifestSet, mut diagnostics: Vec<Diagnostic>, dir: &Path) -> Workspace {
         let (model, more) = build_model(&set, catalog::templates());
         diagnostics.extend(more);
         let (stacks, more) = resolve(&model);
@@ -41,13 +47,27 @@ impl Workspace {
         let user_home = crate::state::default_home().parent().map(Path::to_path_buf);
         let mut warnings = danger::check_model(&model, dir, user_home.as_deref());
         sort_and_dedup(&mut warnings);
-        Ok(Workspace {
+        Workspace {
             set,
             model,
             stacks,
             diagnostics,
             warnings,
-        })
+        }
+    }
+
+    /// The built-in catalog alone, as if the folder were empty: what commands that can answer
+    /// without a folder (`get templates`) start from when there is none.
+    pub fn catalog_only() -> Workspace {
+        let set = ManifestSet::default();
+        let (model, diagnostics) = build_model(&set, catalog::templates());
+        Workspace {
+            set,
+            model,
+            stacks: BTreeMap::new(),
+            diagnostics,
+            warnings: Vec::new(),
+        }
     }
 
     /// Whether nothing is wrong.

@@ -63,6 +63,19 @@ pub enum DocFormat {
 /// The subcommands; [`crate::cli::run`] dispatches them.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Create a manifests folder: a starter stack, the JSON Schemas and editor settings.
+    Init {
+        /// Folder to create (may exist if it holds no manifests) [default: --dir, ./devarch]
+        dir: Option<PathBuf>,
+        /// Built-in templates to start with, one instance each (`devarch get templates` lists them)
+        #[arg(
+            long = "template",
+            value_name = "NAME,...",
+            value_delimiter = ',',
+            default_value = "nginx"
+        )]
+        templates: Vec<String>,
+    },
     /// Parse, schema-check and cross-check every manifest; exit 1 on any error.
     Validate,
     /// List stacks, instances or templates.

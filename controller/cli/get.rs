@@ -9,11 +9,22 @@ use serde_json::json;
 use super::args::{Cli, GetWhat, ListFormat};
 use super::context::{runtime, tokio_rt};
 use super::{exit, output};
+use crate::manifests::load::LoadError;
 use crate::manifests::types::{HostPort, ServiceSpec};
 use crate::workspace::Workspace;
 
 pub(crate) fn get(cli: &Cli, what: GetWhat, format: ListFormat) -> Result<u8> {
-    let ws = super::load(cli)?;
+    let ws = match Workspace::load(&cli.dir) {
+        // The catalog answers `get templates` before the folder exists (a newcomer's first command).
+        Err(LoadError::NotFound(dir)) if what == GetWhat::Templates => {
+            eprintln!(
+                "note: no manifests folder {}; listing the built-in templates (create one with `devarch init`)",
+                dir.display()
+            );
+            Workspace::catalog_only()
+        }
+        loaded => loaded?,
+    };
     super::warn_if_invalid(&ws);
     match what {
         GetWhat::Stacks => stacks(cli, &ws, format),

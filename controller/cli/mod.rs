@@ -6,6 +6,7 @@ pub mod context;
 pub mod delete;
 pub mod describe;
 pub mod get;
+pub mod init;
 pub mod output;
 pub mod plan;
 pub mod progress;
@@ -85,6 +86,7 @@ fn warn_if_invalid(ws: &Workspace) {
 /// Any failure, printed by [`main`] as `error: ...` with exit code 1.
 pub fn run(cli: Cli) -> Result<u8> {
     match &cli.command {
+        Command::Init { dir, templates } => init::init(dir.as_ref().unwrap_or(&cli.dir), templates),
         Command::Validate => validate(&cli),
         Command::Get { what, output } => get::get(&cli, *what, *output),
         Command::EffectiveConfig {

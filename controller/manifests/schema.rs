@@ -74,6 +74,7 @@ pub fn kind_schema(kind: Kind) -> Value {
         Kind::Stack => generate::<Stack>(),
         Kind::Instance => generate::<Instance>(),
     };
+    editor_safe_values(&mut v);
     v["$id"] = json!(format!(
         "https://devarch.io/schemas/v1alpha1/{}.schema.json",
         kind.file_stem()
@@ -81,10 +82,89 @@ pub fn kind_schema(kind: Kind) -> Value {
     v
 }
 
+/// Editors insert a property's `default` (else its first `examples` entry, else `0` for a
+/// number) when completing it, so every value the schema offers must be valid there: drop
+/// each `default` that is `null` (schemars writes it for every optional field with
+/// `#[serde(default)]`) or that its own node rejects, and give a number whose minimum is
+/// above 0 a valid example.
+fn editor_safe_values(schema: &mut Value) {
+    let defs = schema.get("$defs").cloned().unwrap_or_else(|| json!({}));
+    fn walk(node: &mut Value, defs: &Value) {
+        let Value::Object(o) = node else { return };
+        if let Some(default) = o.get("default").cloned() {
+            let mut alone = o.clone();
+            alone.remove("default");
+            alone.insert("$defs".into(), defs.clone());
+            let valid = jsonschema::draft202012::options()
+                .build(&Value::Object(alone))
+                .map(|v| v.is_valid(&default))
+                .unwrap_or(false);
+            // `null` is "not set": valid for a nullable field, but no value to insert.
+            if !valid || default.is_null() {
+                o.remove("default");
+            }
+        }
+        let numeric = |t: &Value| t == "integer" || t == "number";
+        let is_number = match o.get("type") {
+            Some(Value::Array(ts)) => ts.iter().any(numeric),
+            Some(t) => numeric(t),
+            None => false,
+        };
+        if let Some(min) = o.get("minimum").and_then(Value::as_f64)
+            && is_number
+            && min > 0.0
+            && !o.contains_key("default")
+            && !o.contains_key("examples")
+        {
+            // The smallest whole number allowed reads better than a fraction.
+            let whole = min.ceil();
+            let fits = o
+                .get("maximum")
+                .and_then(Value::as_f64)
+                .is_none_or(|max| whole <= max);
+            let example = if fits {
+                json!(whole as u64)
+            } else {
+                json!(min)
+            };
+            o.insert("examples".into(), json!([example]));
+        }
+        for (k, child) in o.iter_mut() {
+            for_each_subschema(k, child, &mut |c| walk(c, defs));
+        }
+    }
+    walk(schema, &defs);
+}
+
+/// Call `f` on each subschema held by keyword `key` (whose value is `value`): the values of
+/// a map of schemas, the items of a list of schemas, or the one schema.
+fn for_each_subschema(key: &str, value: &mut Value, f: &mut dyn FnMut(&mut Value)) {
+    match key {
+        "properties" | "$defs" | "patternProperties" | "dependentSchemas" => value
+            .as_object_mut()
+            .into_iter()
+            .flatten()
+            .for_each(|(_, c)| f(c)),
+        "allOf" | "anyOf" | "oneOf" | "prefixItems" => {
+            value.as_array_mut().into_iter().flatten().for_each(f)
+        }
+        "items"
+        | "additionalProperties"
+        | "not"
+        | "if"
+        | "then"
+        | "else"
+        | "propertyNames"
+        | "contains"
+        | "unevaluatedProperties"
+        | "unevaluatedItems" => f(value),
+        _ => {}
+    }
+}
+
 /// One schema accepting any devarch document, for editors.
 pub fn combined_schema() -> Value {
     let mut defs = Map::new();
-    let mut one_of = Vec::new();
     for kind in Kind::ALL {
         let mut s = kind_schema(kind);
         let obj = s.as_object_mut().expect("schema is an object");
@@ -94,16 +174,63 @@ pub fn combined_schema() -> Value {
         obj.remove("$schema");
         obj.remove("$id");
         defs.insert(kind.as_str().to_string(), s);
-        one_of.push(json!({"$ref": format!("#/$defs/{}", kind.as_str())}));
     }
-    json!({
+    let mut combined = json!({
         "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "$id": "https://devarch.io/schemas/v1alpha1/devarch.schema.json",
+        "$id": format!("https://devarch.io/schemas/v1alpha1/{COMBINED_FILE}"),
+    });
+    let obj = combined.as_object_mut().expect("schema is an object");
+    if let Value::Object(top) = select_by_kind() {
+        obj.extend(top);
+    }
+    obj.insert("$defs".into(), Value::Object(defs));
+    combined
+}
+
+/// The top of the combined schema: `kind` picks the one kind schema a document is checked
+/// against (`if` `kind` is this kind's `then` its schema), so a validator reports the
+/// mistakes of that kind only and yaml-language-server completes that kind's fields only;
+/// a `oneOf` of the kinds made both try every kind. `kind` itself completes from its enum.
+fn select_by_kind() -> Value {
+    let names: Vec<&str> = Kind::ALL.iter().map(|k| k.as_str()).collect();
+    let branches: Vec<Value> = Kind::ALL
+        .iter()
+        .map(|k| {
+            json!({
+                "if": {
+                    "type": "object",
+                    "properties": {"kind": {"const": k.as_str()}},
+                    "required": ["kind"],
+                },
+                "then": {"$ref": format!("#/$defs/{}", k.as_str())},
+            })
+        })
+        .collect();
+    json!({
         "title": "devarch manifest",
         "description": "A devarch.io/v1alpha1 Template, Stack or Instance.",
-        "oneOf": one_of,
-        "$defs": defs,
+        "type": "object",
+        "properties": {
+            "apiVersion": {"type": "string", "const": "devarch.io/v1alpha1"},
+            "kind": {
+                "type": "string",
+                "enum": names,
+                "description": "The resource kind; it selects which fields the document has.",
+            },
+        },
+        "required": ["apiVersion", "kind"],
+        "allOf": branches,
     })
+}
+
+/// File name of the combined schema ([`combined_schema`]) in `schemas/`.
+pub const COMBINED_FILE: &str = "devarch.schema.json";
+
+/// The yaml-language-server modeline applying the schema at `schema_path` (relative to the
+/// file, or a URL) to the YAML document it heads. yaml-language-server reads it from each
+/// document's own header comments, so every document of a multi-document file needs one.
+pub fn modeline(schema_path: &str) -> String {
+    format!("# yaml-language-server: $schema={schema_path}")
 }
 
 /// Compiled validators, one per kind.
@@ -295,7 +422,7 @@ pub fn crd(kind: Kind) -> Value {
 pub fn generated_files() -> Vec<(PathBuf, String)> {
     let json = |v: &Value| serde_json::to_string_pretty(v).expect("json") + "\n";
     let mut files = vec![(
-        PathBuf::from("schemas/devarch.schema.json"),
+        PathBuf::from(format!("schemas/{COMBINED_FILE}")),
         json(&combined_schema()),
     )];
     for kind in Kind::ALL {
@@ -372,6 +499,96 @@ mod tests {
                 assert_structural(c, &format!("{path}[{k}]"));
             }
         }
+    }
+
+    #[test]
+    fn editor_values_are_valid_values() {
+        let mut s = json!({"type": "object", "properties": {
+            "port": {"type": "integer", "minimum": 1, "maximum": 65535, "default": 0},
+            "cpus": {"type": ["number", "null"], "minimum": 0.01, "maximum": 1024.0},
+            "ip": {"type": ["string", "null"], "default": null},
+            "proto": {"$ref": "#/$defs/P", "default": "tcp"},
+            "bad": {"$ref": "#/$defs/P", "default": "sctp"},
+        }, "$defs": {"P": {"enum": ["tcp", "udp"]}}});
+        editor_safe_values(&mut s);
+        let p = &s["properties"];
+        assert_eq!(p["port"].get("default"), None);
+        assert_eq!(p["port"]["examples"], json!([1]));
+        assert_eq!(p["cpus"]["examples"], json!([1]));
+        assert_eq!(p["ip"].get("default"), None);
+        assert_eq!(p["proto"]["default"], json!("tcp"));
+        assert_eq!(p["bad"].get("default"), None);
+    }
+
+    /// Every `default` and `examples` value of the generated schemas is valid where it stands
+    /// (what an editor inserts when completing the property).
+    #[test]
+    fn generated_schemas_offer_only_valid_values() {
+        fn walk(node: &Value, defs: &Value, path: &str, bad: &mut Vec<String>) {
+            let Value::Object(o) = node else { return };
+            let offered: Vec<&Value> = o
+                .get("default")
+                .into_iter()
+                .chain(
+                    o.get("examples")
+                        .and_then(Value::as_array)
+                        .into_iter()
+                        .flatten(),
+                )
+                .collect();
+            if !offered.is_empty() {
+                let mut alone = o.clone();
+                alone.remove("default");
+                alone.remove("examples");
+                alone.insert("$defs".into(), defs.clone());
+                let v = jsonschema::draft202012::new(&Value::Object(alone)).unwrap();
+                for value in offered {
+                    if value.is_null() || !v.is_valid(value) {
+                        bad.push(format!("{path}: {value}"));
+                    }
+                }
+            }
+            for (k, c) in o {
+                let mut c = c.clone();
+                let mut i = 0;
+                for_each_subschema(k, &mut c, &mut |sub| {
+                    walk(sub, defs, &format!("{path}/{k}/{i}"), bad);
+                    i += 1;
+                });
+            }
+        }
+        let combined = combined_schema();
+        let mut bad = Vec::new();
+        walk(&combined, &combined["$defs"], "", &mut bad);
+        assert!(bad.is_empty(), "values no editor should insert: {bad:#?}");
+        let port = &combined["$defs"]["Port"]["properties"];
+        assert_eq!(port["container"]["examples"], json!([1]));
+        assert_eq!(port["hostIp"].get("default"), None);
+    }
+
+    /// A document is checked against the schema of its `kind` alone.
+    #[test]
+    fn combined_schema_selects_the_kind() {
+        let v = jsonschema::draft202012::new(&combined_schema()).unwrap();
+        let instance = json!({"apiVersion": "devarch.io/v1alpha1", "kind": "Instance",
+            "metadata": {"name": "a"}, "spec": {"stack": "s", "template": "t"}});
+        assert!(v.is_valid(&instance));
+        let mut bad = instance.clone();
+        bad["spec"]["imagee"] = json!("x");
+        let errors: Vec<String> = v
+            .iter_errors(&bad)
+            .map(|e| format!("{} at {}", e, e.schema_path()))
+            .collect();
+        assert!(!errors.is_empty());
+        for e in &errors {
+            assert!(
+                !e.contains("/Template") && !e.contains("/Stack") && !e.contains("oneOf"),
+                "an error from another kind: {e}"
+            );
+        }
+        let mut other = instance;
+        other["kind"] = json!("Pod");
+        assert!(v.iter_errors(&other).any(|e| e.to_string().contains("Pod")));
     }
 
     #[test]
