@@ -1,4 +1,4 @@
-/*! The one way devarch writes a file: [`write_atomic`].
+/*! The one way devarch writes a file: [`write_atomic`] (or [`write_new`], which never replaces).
 
 Every file devarch writes — manifests it edits, state and status under `--home`, config
 files, saved plans — goes through here, so none can be redirected by something planted next
@@ -62,6 +62,31 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: FileMode) -> io::Result<()>
             .map_or(default, |m| m.permissions().mode()),
         FileMode::Exact(bits) => bits,
     } & 0o777;
+    let (dir, tmp) = written_temp(path, bytes, bits)?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    sync_dir(dir);
+    Ok(())
+}
+
+/// Create `path` with `bytes` and exactly `mode` (permission bits), atomically, only if
+/// nothing exists there yet: the complete file appears under its name or nothing does.
+///
+/// # Errors
+/// `AlreadyExists` when anything (a file, a link, a folder) has the name; the I/O error of
+/// any step. Nothing is left behind on error.
+pub fn write_new(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
+    let (dir, tmp) = written_temp(path, bytes, mode & 0o777)?;
+    tmp.persist_noclobber(path).map_err(|e| e.error)?;
+    sync_dir(dir);
+    Ok(())
+}
+
+/// A synced temporary file holding `bytes` with mode `bits`, in `path`'s folder.
+fn written_temp<'p>(
+    path: &'p Path,
+    bytes: &[u8],
+    bits: u32,
+) -> io::Result<(&'p Path, tempfile::NamedTempFile)> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         Some(_) => Path::new("."),
@@ -81,13 +106,15 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: FileMode) -> io::Result<()>
     tmp.as_file()
         .set_permissions(fs::Permissions::from_mode(bits))?;
     tmp.as_file().sync_all()?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    // Make the rename itself durable; a folder that cannot be opened for syncing (some
-    // file systems) does not make the write fail.
+    Ok((dir, tmp))
+}
+
+/// Make a rename in `dir` durable; a folder that cannot be opened for syncing (some file
+/// systems) does not make the write fail.
+fn sync_dir(dir: &Path) {
     if let Ok(d) = File::open(dir) {
         let _ = d.sync_all();
     }
-    Ok(())
 }
 
 /// Why [`read_limited`] refused or failed.
@@ -231,6 +258,25 @@ mod tests {
         write_atomic(&path, b"new", FileMode::Keep { default: 0o644 }).unwrap();
         assert_eq!(fs::read_to_string(&victim).unwrap(), "precious");
         assert_eq!(fs::read_to_string(&path).unwrap(), "new");
+    }
+
+    #[test]
+    fn write_new_never_replaces_anything() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("n.yaml");
+        write_new(&path, b"first", 0o644).unwrap();
+        assert_eq!(mode_of(&path), 0o644);
+        let err = write_new(&path, b"second", 0o644).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::AlreadyExists);
+        assert_eq!(fs::read(&path).unwrap(), b"first");
+        let link = dir.path().join("l.yaml");
+        symlink(dir.path().join("missing"), &link).unwrap();
+        assert!(
+            write_new(&link, b"x", 0o644).is_err(),
+            "not even a dangling link"
+        );
+        assert!(!dir.path().join("missing").exists());
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 2, "no temp left");
     }
 
     #[test]

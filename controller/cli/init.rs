@@ -21,7 +21,7 @@ use super::{exit, output};
 use crate::catalog;
 use crate::manifests::load::{ManifestSet, list_manifests, load_text};
 use crate::manifests::schema;
-use crate::safe_fs::{FileMode, write_atomic};
+use crate::safe_fs::write_new;
 use crate::workspace::Workspace;
 
 /// Name of the starter stack.
@@ -47,7 +47,7 @@ pub(crate) fn init(dir: &Path, templates: &[String]) -> Result<u8> {
             std::fs::create_dir_all(parent)
                 .with_context(|| format!("creating folder {}", parent.display()))?;
         }
-        write_atomic(&path, content.as_bytes(), FileMode::Keep { default: 0o644 })
+        write_new(&path, content.as_bytes(), 0o644)
             .with_context(|| format!("writing {}", path.display()))?;
         println!("wrote {}", path.display());
     }
