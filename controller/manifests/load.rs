@@ -550,6 +550,35 @@ fn describe(
                 ));
                 return;
             }
+            // Every branch wants another type here (`T or null`, `string or number…`): one
+            // "wrong type" error naming them all.
+            let types: Option<Vec<String>> = context
+                .iter()
+                .map(|branch| match branch.as_slice() {
+                    [e] if e.instance_path().as_str() == pointer => match e.kind() {
+                        ValidationErrorKind::Type {
+                            kind: TypeKind::Single(t),
+                        } => Some(t.to_string()),
+                        _ => None,
+                    },
+                    _ => None,
+                })
+                .collect();
+            if let Some(types) = types.filter(|t| !t.is_empty()) {
+                out.push(Diagnostic::new(
+                    file,
+                    at(&pointer),
+                    format!(
+                        "wrong type for {field}: expected {}, found {}",
+                        types
+                            .join(" or ")
+                            .replace("object", "mapping")
+                            .replace("array", "list"),
+                        json_type(instance)
+                    ),
+                ));
+                return;
+            }
             // Report the branch that got furthest: deepest error path, then fewest errors.
             let best = context
                 .iter()

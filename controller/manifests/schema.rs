@@ -61,14 +61,98 @@ impl Kind {
 }
 
 fn generate<T: JsonSchema>() -> Value {
+    use schemars::transform::{RecursiveTransform, RestrictFormats};
     let schema = schemars::generate::SchemaSettings::draft2020_12()
+        // `uint16`, `uint32`… are schemars' own formats: validators in strict mode (Ajv)
+        // refuse unknown formats, and the bounds they stand for are already there. devarch's
+        // own formats stay for the binary's validator ([`checked_schema`]).
+        .with_transform({
+            let mut t = RestrictFormats::default();
+            t.allowed_formats
+                .extend([HEALTH_DURATION_FORMAT, MEMORY_FORMAT].map(Into::into));
+            t
+        })
+        .with_transform(RecursiveTransform(split_nullable))
         .into_generator()
         .into_root_schema_for::<T>();
     schema.to_value()
 }
 
-/// The JSON Schema of one kind.
+/// Keywords that describe a schema rather than constrain a value: they stay beside an
+/// `anyOf` that [`split_nullable`] makes.
+const ANNOTATIONS: &[&str] = &[
+    "title",
+    "description",
+    "default",
+    "examples",
+    "deprecated",
+    "readOnly",
+    "writeOnly",
+    "$comment",
+];
+
+/// `{"type": [T, U, "null"], …}` → `{"anyOf": [{"type": T, …}, {"type": U, …}, {"type":
+/// "null"}], …annotations}`: the same values, in the form validators in strict mode accept
+/// (Ajv's `strictTypes` refuses type unions, and keywords of one type beside a union). The
+/// constraints go to every non-null branch (in practice there is one, or none).
+fn split_nullable(schema: &mut schemars::Schema) {
+    let Some(obj) = schema.as_object_mut() else {
+        return;
+    };
+    let Some(Value::Array(types)) = obj.get("type").cloned() else {
+        return;
+    };
+    let mut constraints = Map::new();
+    for (k, v) in std::mem::take(obj) {
+        if ANNOTATIONS.contains(&k.as_str()) {
+            obj.insert(k, v);
+        } else if k != "type" {
+            constraints.insert(k, v);
+        }
+    }
+    let branches: Vec<Value> = types
+        .iter()
+        .map(|t| {
+            let mut branch = Map::new();
+            branch.insert("type".into(), t.clone());
+            if t != "null" {
+                branch.extend(constraints.clone());
+            }
+            Value::Object(branch)
+        })
+        .collect();
+    obj.insert("anyOf".into(), Value::Array(branches));
+}
+
+/// The JSON Schema of one kind, as published (`schemas/`) for editors and other
+/// validators: only standard formats, so strict validators (Ajv) compile it. The bounds of
+/// durations and memory sizes, which no standard keyword expresses, are in the field
+/// descriptions and checked by the binary ([`checked_schema`]).
 pub fn kind_schema(kind: Kind) -> Value {
+    let mut v = checked_schema(kind);
+    strip_own_formats(&mut v);
+    v
+}
+
+/// Removes devarch's own formats (see [`kind_schema`]).
+fn strip_own_formats(node: &mut Value) {
+    match node {
+        Value::Object(o) => {
+            if o.get("format")
+                .is_some_and(|f| f == HEALTH_DURATION_FORMAT || f == MEMORY_FORMAT)
+            {
+                o.remove("format");
+            }
+            o.values_mut().for_each(strip_own_formats);
+        }
+        Value::Array(a) => a.iter_mut().for_each(strip_own_formats),
+        _ => {}
+    }
+}
+
+/// The schema the binary validates a kind with: [`kind_schema`] plus devarch's own formats,
+/// which bound durations and memory sizes.
+fn checked_schema(kind: Kind) -> Value {
     let mut v = match kind {
         Kind::Template => generate::<Template>(),
         Kind::Stack => generate::<Stack>(),
@@ -246,7 +330,7 @@ pub(crate) static VALIDATORS: LazyLock<Vec<(Kind, jsonschema::Validator)>> = Laz
                 .with_format(HEALTH_DURATION_FORMAT, bounded(HEALTH_DURATION_FORMAT))
                 .with_format(MEMORY_FORMAT, bounded(MEMORY_FORMAT))
                 .should_validate_formats(true)
-                .build(&kind_schema(k))
+                .build(&checked_schema(k))
                 .expect("generated schema compiles");
             (k, v)
         })
