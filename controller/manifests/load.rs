@@ -14,7 +14,8 @@ use jsonschema::error::{TypeKind, ValidationErrorKind};
 use serde_json::Value;
 
 use super::diagnostics::{Diagnostic, SourceMap, sort_and_dedup};
-use super::schema::{Kind, property_names, validator};
+use super::hints;
+use super::schema::{Kind, kind_schema_cached, validator};
 use super::types::{
     API_VERSION, Instance, PORT_SHORT_FORMS, PORT_SHORT_PATTERN, QuantityError, Stack, Template,
     format_bound_error,
@@ -457,7 +458,7 @@ fn describe(
     match err.kind() {
         ValidationErrorKind::AdditionalProperties { unexpected }
         | ValidationErrorKind::UnevaluatedProperties { unexpected } => {
-            let known = property_names(kind);
+            let valid = hints::fields_at(kind_schema_cached(kind), &pointer);
             for name in unexpected {
                 let p = format!("{pointer}/{}", escape_segment(name));
                 let mut d = Diagnostic::new(
@@ -465,13 +466,10 @@ fn describe(
                     Some(origin.key_at(&p)),
                     format!("unknown field `{name}` in {field}"),
                 );
-                if let Some(best) = known
-                    .iter()
-                    .map(|k| (strsim::jaro_winkler(k, name), k))
-                    .filter(|(s, _)| *s > 0.85)
-                    .max_by(|a, b| a.0.total_cmp(&b.0))
-                {
-                    d = d.with_help(format!("did you mean `{}`?", best.1));
+                if let Some(hint) = hints::compose_hint(name) {
+                    d = d.with_help(hint);
+                } else if let Some(best) = hints::did_you_mean(name, &valid) {
+                    d = d.with_help(format!("did you mean `{best}`?"));
                 }
                 out.push(d);
             }
@@ -539,7 +537,7 @@ fn describe(
                 })
                 .collect();
             if let Some(consts) = consts.filter(|c| !c.is_empty()) {
-                out.push(Diagnostic::new(
+                let mut d = Diagnostic::new(
                     file,
                     at(&pointer),
                     format!(
@@ -547,7 +545,11 @@ fn describe(
                         short(instance),
                         consts.join(", ")
                     ),
-                ));
+                );
+                if let Some(hint) = instance.as_str().and_then(hints::compose_hint) {
+                    d = d.with_help(hint);
+                }
+                out.push(d);
                 return;
             }
             // Every branch wants another type here (`T or null`, `string or number…`): one

@@ -8,6 +8,7 @@ file, line and column. */
 pub mod danger;
 pub mod diagnostics;
 pub mod edit;
+pub mod hints;
 pub mod load;
 pub mod ports;
 pub mod quantity;

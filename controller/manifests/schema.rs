@@ -346,25 +346,15 @@ pub(crate) fn validator(kind: Kind) -> &'static jsonschema::Validator {
         .1
 }
 
-/// Every property name appearing in a kind's schema (for "did you mean" hints).
-pub(crate) fn property_names(kind: Kind) -> Vec<String> {
-    fn walk(v: &Value, out: &mut Vec<String>) {
-        match v {
-            Value::Object(o) => {
-                if let Some(Value::Object(props)) = o.get("properties") {
-                    out.extend(props.keys().cloned());
-                }
-                o.values().for_each(|c| walk(c, out));
-            }
-            Value::Array(a) => a.iter().for_each(|c| walk(c, out)),
-            _ => {}
-        }
-    }
-    let mut out = Vec::new();
-    walk(&kind_schema(kind), &mut out);
-    out.sort();
-    out.dedup();
-    out
+/// [`kind_schema`], built once (for hints, which look up the fields valid at a position).
+pub(crate) fn kind_schema_cached(kind: Kind) -> &'static Value {
+    static SCHEMAS: LazyLock<Vec<(Kind, Value)>> =
+        LazyLock::new(|| Kind::ALL.into_iter().map(|k| (k, kind_schema(k))).collect());
+    &SCHEMAS
+        .iter()
+        .find(|(k, _)| *k == kind)
+        .expect("every kind")
+        .1
 }
 
 /// Convert a generated schema node into a Kubernetes structural schema node.
