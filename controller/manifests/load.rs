@@ -379,34 +379,96 @@ fn load_document(
         }
         return;
     }
+    let root_value = doc.value.clone();
     let value = doc.value;
     let result = match kind {
-        Kind::Template => serde_json::from_value::<Template>(value).map(|t| {
+        Kind::Template => typed::<Template>(value).map(|t| {
             set.templates.push(Loaded {
                 resource: t,
                 origin: origin.clone(),
             })
         }),
-        Kind::Stack => serde_json::from_value::<Stack>(value).map(|s| {
+        Kind::Stack => typed::<Stack>(value).map(|s| {
             set.stacks.push(Loaded {
                 resource: s,
                 origin: origin.clone(),
             })
         }),
-        Kind::Instance => serde_json::from_value::<Instance>(value).map(|s| {
+        Kind::Instance => typed::<Instance>(value).map(|s| {
             set.instances.push(Loaded {
                 resource: s,
                 origin: origin.clone(),
             })
         }),
     };
-    if let Err(e) = result {
+    if let Err((mut pointer, message)) = result {
+        // A short form the schema let through but that does not parse (a command string
+        // with an unclosed quote…): at the value, naming the field. Flattened and custom
+        // deserializers lose the path below them; the short-form parsers quote the value
+        // they refuse, so find it under the path serde could tell.
+        if let Some(below) = root_value
+            .pointer(&pointer)
+            .and_then(|v| quoted_leaf(v, &message))
+        {
+            pointer.push_str(&below);
+        }
+        let field = field_path(&pointer);
         diags.push(Diagnostic::new(
             file,
-            here(""),
-            format!("invalid {}: {e}", kind.as_str()),
+            here(&pointer),
+            format!("invalid value for {field}: {message}"),
         ));
     }
+}
+
+/// The pointer (relative to `node`) of the one string leaf under `node` that `message`
+/// quotes (as `{:?}` prints it), if exactly one is.
+fn quoted_leaf(node: &Value, message: &str) -> Option<String> {
+    fn walk(v: &Value, at: &mut String, message: &str, found: &mut Vec<String>) {
+        match v {
+            Value::String(s) if message.contains(&format!("{s:?}")) => found.push(at.clone()),
+            Value::Object(o) => {
+                for (k, c) in o {
+                    let len = at.len();
+                    at.push('/');
+                    at.push_str(&escape_segment(k));
+                    walk(c, at, message, found);
+                    at.truncate(len);
+                }
+            }
+            Value::Array(a) => {
+                for (i, c) in a.iter().enumerate() {
+                    let len = at.len();
+                    at.push_str(&format!("/{i}"));
+                    walk(c, at, message, found);
+                    at.truncate(len);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut found = Vec::new();
+    walk(node, &mut String::new(), message, &mut found);
+    (found.len() == 1).then(|| found.remove(0))
+}
+
+/// Deserialize a schema-checked document; on error, the JSON pointer of the value that
+/// failed and the message.
+fn typed<T: serde::de::DeserializeOwned>(value: Value) -> Result<T, (String, String)> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let pointer: String = e
+            .path()
+            .iter()
+            .filter_map(|segment| match segment {
+                serde_path_to_error::Segment::Map { key } => {
+                    Some(format!("/{}", escape_segment(key)))
+                }
+                serde_path_to_error::Segment::Seq { index } => Some(format!("/{index}")),
+                _ => None,
+            })
+            .collect();
+        (pointer, e.into_inner().to_string())
+    })
 }
 
 fn json_type(v: &Value) -> &'static str {
