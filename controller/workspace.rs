@@ -46,6 +46,7 @@ impl Workspace {
         sort_and_dedup(&mut diagnostics);
         let user_home = crate::state::default_home().parent().map(Path::to_path_buf);
         let mut warnings = danger::check_model(&model, dir, user_home.as_deref());
+        warnings.extend(crate::manifests::inert::check_model(&model));
         sort_and_dedup(&mut warnings);
         Workspace {
             set,

@@ -83,6 +83,7 @@ bad_case!(runtime_name_volume, "runtime-name-volume");
 bad_case!(apply_time_values, "apply-time-values");
 bad_case!(compose_paste, "compose-paste");
 bad_case!(short_form_at_value, "short-form-at-value");
+bad_case!(missing_image, "missing-image");
 bad_case!(duplicate_port_and_target, "duplicate-port-and-target");
 bad_case!(host_port_twice, "host-port-twice");
 bad_case!(yaml_1_2_typing, "yaml-1.2-typing");

@@ -9,6 +9,7 @@ pub mod danger;
 pub mod diagnostics;
 pub mod edit;
 pub mod hints;
+pub mod inert;
 pub mod load;
 pub mod ports;
 pub mod quantity;
