@@ -142,10 +142,20 @@ macro_rules! port_number_pattern {
     };
 }
 
+/// A dotted-quad IPv4 address as a regular expression (no leading zeros, as
+/// [`std::net::Ipv4Addr`] parsing wants).
+macro_rules! ipv4_pattern {
+    () => {
+        r"((25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])\.){3}(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
+    };
+}
+
 /// Schema pattern of Compose's short port form, `[[IP:]HOST:]CONTAINER[/PROTO]`, with port
 /// numbers bounded to 1..=65535 (so an editor flags `"80:70000"` too).
 pub const PORT_SHORT_PATTERN: &str = concat!(
-    r"^((([0-9.]+|\[[0-9a-fA-F:]+\]):)?(",
+    r"^(((",
+    ipv4_pattern!(),
+    r"|\[[0-9a-fA-F:.]+\]):)?(",
     port_number_pattern!(),
     "|auto):)?",
     port_number_pattern!(),
@@ -213,6 +223,15 @@ pub fn parse_port_short(s: &str) -> Result<PortSpec, String> {
         Some(_) => return Err(bad()),
         None => (s, Protocol::Tcp),
     };
+    // `[::1]:5433:5432`: an IPv6 host address in brackets, as Compose writes it.
+    let (ipv6, rest) = match rest.strip_prefix('[') {
+        Some(after) => {
+            let (ip, tail) = after.split_once("]:").ok_or_else(bad)?;
+            let ip: std::net::Ipv6Addr = ip.parse().map_err(|_| bad())?;
+            (Some(ip.to_string()), tail)
+        }
+        None => (None, rest),
+    };
     let parts: Vec<&str> = rest.split(':').collect();
     let port = |p: &str| p.parse::<u16>().ok().filter(|p| *p > 0).ok_or_else(bad);
     let host = |p: &str| {
@@ -222,10 +241,14 @@ pub fn parse_port_short(s: &str) -> Result<PortSpec, String> {
             port(p).map(HostPort::Fixed)
         }
     };
-    let (host_ip, host, container) = match parts.as_slice() {
-        [c] => (None, None, port(c)?),
-        [h, c] => (None, Some(host(h)?), port(c)?),
-        [ip, h, c] => (Some((*ip).to_string()), Some(host(h)?), port(c)?),
+    let (host_ip, host, container) = match (ipv6, parts.as_slice()) {
+        (None, [c]) => (None, None, port(c)?),
+        (None, [h, c]) => (None, Some(host(h)?), port(c)?),
+        (None, [ip, h, c]) => {
+            let ip: std::net::Ipv4Addr = ip.parse().map_err(|_| bad())?;
+            (Some(ip.to_string()), Some(host(h)?), port(c)?)
+        }
+        (Some(ip), [h, c]) => (Some(ip), Some(host(h)?), port(c)?),
         _ => return Err(bad()),
     };
     Ok(PortSpec {
@@ -338,6 +361,35 @@ mod tests {
         assert!(parse_port_short("80/sctp").is_err());
         assert!(parse_port_short("x:80").is_err());
         assert!(parse_port_short("0").is_err());
+    }
+
+    #[test]
+    fn host_addresses_are_real_addresses_and_schema_agrees() {
+        let v6 = parse_port_short("[::1]:5433:5432").unwrap();
+        assert_eq!(v6.host_ip.as_deref(), Some("::1"));
+        assert_eq!(v6.host, Some(HostPort::Fixed(5433)));
+        let pattern = jsonschema::validator_for(
+            &serde_json::json!({"type": "string", "pattern": PORT_SHORT_PATTERN}),
+        )
+        .unwrap();
+        for (text, ok) in [
+            ("[::1]:5433:5432", true),
+            ("[fe80::1]:auto:80/udp", true),
+            ("127.0.0.1:8080:80", true),
+            ("255.255.255.255:1:2", true),
+            ("999.1.1.1:5433:5432", false),
+            ("01.2.3.4:1:2", false),
+            ("1.2.3:1:2", false),
+            ("[::1]:5432", false),
+            ("99999:5432", false),
+            ("0:5432", false),
+            ("65536", false),
+        ] {
+            let parsed = parse_port_short(text).is_ok();
+            let matched = pattern.is_valid(&serde_json::json!(text));
+            assert_eq!(parsed, ok, "parser on {text}");
+            assert_eq!(matched, ok, "schema pattern on {text}");
+        }
     }
 
     #[test]
