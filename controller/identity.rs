@@ -45,6 +45,10 @@ pub const MAX_INSTANCE_NAME: usize = 30;
 /// Longest template, volume and other logical names.
 pub const MAX_NAME: usize = 63;
 
+/// A DNS label, as a regular expression: what [`check_name`] accepts, before its length
+/// and reserved-word rules (the schemas carry all three).
+pub const DNS_LABEL_PATTERN: &str = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$";
+
 /// Words that may not be used as names.
 pub const RESERVED_NAMES: &[&str] = &[
     "default", "devarch", "none", "all", "system", "host", "bridge",

@@ -10,6 +10,8 @@ use std::sync::LazyLock;
 use schemars::JsonSchema;
 use serde_json::{Map, Value, json};
 
+use crate::identity::{DNS_LABEL_PATTERN, NameKind, RESERVED_NAMES};
+
 use super::types::{
     HEALTH_DURATION_FORMAT, Instance, MEMORY_FORMAT, Stack, Template, format_bound_error,
 };
@@ -127,10 +129,13 @@ fn split_nullable(schema: &mut schemars::Schema) {
 /// The JSON Schema of one kind, as published (`schemas/`) for editors and other
 /// validators: only standard formats, so strict validators (Ajv) compile it. The bounds of
 /// durations and memory sizes, which no standard keyword expresses, are in the field
-/// descriptions and checked by the binary ([`checked_schema`]).
+/// descriptions and checked by the binary ([`checked_schema`]). The name and path rules
+/// ([`add_name_rules`]) are here for other tools; the binary checks them itself after the
+/// schema, with messages that say more than "does not match".
 pub fn kind_schema(kind: Kind) -> Value {
     let mut v = checked_schema(kind);
     strip_own_formats(&mut v);
+    add_name_rules(kind, &mut v);
     v
 }
 
@@ -147,6 +152,60 @@ fn strip_own_formats(node: &mut Value) {
         }
         Value::Array(a) => a.iter_mut().for_each(strip_own_formats),
         _ => {}
+    }
+}
+
+/// The rules of a name ([`crate::identity::check_name`]) as a schema, so editors and other
+/// validators refuse what the binary refuses.
+fn name_schema(kind: NameKind) -> Value {
+    json!({
+        "type": "string",
+        "pattern": DNS_LABEL_PATTERN,
+        "maxLength": kind.max_len(),
+        "not": {"enum": RESERVED_NAMES},
+    })
+}
+
+/// Adds the name and path rules the types cannot carry: the document's `metadata.name`
+/// (its limit depends on the kind), instance names (`propertyNames` of a stack's
+/// `instances`), an Instance's `spec.stack`, volume names, absolute targets and paths, and
+/// a volume's `name` xor `source`.
+fn add_name_rules(kind: Kind, schema: &mut Value) {
+    let name_kind = match kind {
+        Kind::Template => NameKind::Template,
+        Kind::Stack => NameKind::Stack,
+        Kind::Instance => NameKind::Instance,
+    };
+    if let Some(meta) = schema.pointer_mut("/properties/metadata") {
+        meta["type"] = json!("object");
+        meta["properties"] = json!({"name": name_schema(name_kind)});
+    }
+    if let Some(instances) = schema.pointer_mut("/$defs/StackSpec/properties/instances") {
+        instances["propertyNames"] = name_schema(NameKind::Instance);
+    }
+    if let Some(stack) = schema.pointer_mut("/$defs/InstanceSpec/properties/stack") {
+        let description = stack.get("description").cloned();
+        *stack = name_schema(NameKind::Stack);
+        if let Some(d) = description {
+            stack["description"] = d;
+        }
+    }
+    let absolute = json!({"type": "string", "pattern": "^/"});
+    if let Some(volume) = schema.pointer_mut("/$defs/Volume") {
+        if let Some(Value::Array(branches)) = volume.pointer_mut("/properties/name/anyOf") {
+            for b in branches.iter_mut().filter(|b| b["type"] == "string") {
+                *b = name_schema(NameKind::Volume);
+            }
+        }
+        volume["properties"]["target"]["pattern"] = absolute["pattern"].clone();
+        // Each branch names the property it requires (Ajv's strictRequired).
+        volume["oneOf"] = json!([
+            {"type": "object", "properties": {"name": true}, "required": ["name"]},
+            {"type": "object", "properties": {"source": true}, "required": ["source"]},
+        ]);
+    }
+    if let Some(path) = schema.pointer_mut("/$defs/ConfigFile/properties/path") {
+        path["pattern"] = absolute["pattern"].clone();
     }
 }
 
@@ -459,7 +518,7 @@ pub fn crd(kind: Kind) -> Value {
         .unwrap_or_default();
     let spec = structural(&schema["properties"]["spec"], &defs);
     let lower = kind.file_stem();
-    json!({
+    let mut crd = json!({
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
         "metadata": {"name": format!("{}.devarch.io", kind.plural())},
@@ -479,7 +538,6 @@ pub fn crd(kind: Kind) -> Value {
                 "schema": {"openAPIV3Schema": {
                     "description": schema.get("description").cloned().unwrap_or(json!("")),
                     "type": "object",
-                    "required": ["spec"],
                     "properties": {
                         "apiVersion": {"type": "string"},
                         "kind": {"type": "string"},
@@ -489,7 +547,15 @@ pub fn crd(kind: Kind) -> Value {
                 }}
             }]
         }
-    })
+    });
+    // `spec` is required exactly where the binary requires it (an Instance).
+    if schema["required"]
+        .as_array()
+        .is_some_and(|r| r.iter().any(|k| k == "spec"))
+    {
+        crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["required"] = json!(["spec"]);
+    }
+    crd
 }
 
 /// Every generated file: path relative to the project root, and its content.
