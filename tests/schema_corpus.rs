@@ -1,6 +1,7 @@
 //! The schema and the binary agree: every manifest of `tests/fixtures/corpus/` is judged by
-//! an independent validator (Python `jsonschema` with `schemas/devarch.schema.json`, each
-//! document) and by `devarch validate` (the file alone in a folder); both accept or both
+//! an independent validator (read by the `yaml` npm package, YAML 1.2; checked by Python
+//! `jsonschema` with `schemas/devarch.schema.json`, each document) and by `devarch validate`
+//! (the file alone in a folder); both accept or both
 //! refuse, except for the checks across documents that a schema cannot express, listed in
 //! [`CROSS_DOCUMENT`]. Files are named `good-*`, `bad-*` or `cross-*` for what they test.
 
@@ -63,17 +64,21 @@ fn the_schema_and_devarch_validate_agree_on_every_corpus_manifest() {
         "the corpus holds {} manifests",
         files.len()
     );
-    // Every document of every file, as JSON (YAML 1.2, as editors read it), and which file
-    // it came from.
-    let mut docs = Vec::new();
-    let mut owner = Vec::new();
-    for (i, f) in files.iter().enumerate() {
-        let text = std::fs::read_to_string(f).unwrap();
-        for d in devarch::manifests::yaml::parse_documents(&text).unwrap() {
-            docs.push(d.value);
-            owner.push(i);
-        }
-    }
+    // Every document of every file, as JSON: read by an independent YAML 1.2 parser (the
+    // `yaml` package editors use), not by devarch's.
+    let out = Command::new("node")
+        .arg(root().join("tests/tools/yaml-to-json.js"))
+        .args(&files)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run node ({e}): run scripts/tools.sh"));
+    let pairs: Vec<(usize, serde_json::Value)> = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|_| {
+            panic!(
+                "yaml-to-json did not answer (run scripts/tools.sh): {}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+    let (owner, docs): (Vec<usize>, Vec<serde_json::Value>) = pairs.into_iter().unzip();
     let all = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(all.path(), serde_json::to_vec(&docs).unwrap()).unwrap();
     let out = Command::new("python3")

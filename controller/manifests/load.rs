@@ -287,12 +287,73 @@ pub fn load_text(
         )),
         Ok(docs) => {
             for (i, doc) in docs.into_iter().enumerate() {
+                unquoted_modes(&doc, &text, &file, diags);
                 load_document(set, diags, &file, i, doc);
             }
         }
     }
     if diags.len() > before {
         set.broken_files.insert(file);
+    }
+}
+
+/// A config file `mode` written without quotes (`mode: 0644`) is an error: YAML 1.2 tools
+/// (editors, the schema's validators) read it as the number 644, so devarch does not take it
+/// as the text "0644" either. One meaning everywhere: a mode is quoted octal text.
+fn unquoted_modes(doc: &Document, text: &str, file: &Path, diags: &mut Vec<Diagnostic>) {
+    fn walk(v: &Value, at: &mut String, out: &mut Vec<String>) {
+        match v {
+            Value::Object(o) => {
+                for (k, c) in o {
+                    let len = at.len();
+                    at.push('/');
+                    at.push_str(&escape_segment(k));
+                    if k == "mode" && c.is_string() && at.contains("/configFiles/") {
+                        out.push(at.clone());
+                    }
+                    walk(c, at, out);
+                    at.truncate(len);
+                }
+            }
+            Value::Array(a) => {
+                for (i, c) in a.iter().enumerate() {
+                    let len = at.len();
+                    at.push_str(&format!("/{i}"));
+                    walk(c, at, out);
+                    at.truncate(len);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut modes = Vec::new();
+    walk(&doc.value, &mut String::new(), &mut modes);
+    for pointer in modes {
+        let pos = doc.locations.value(&pointer);
+        let first = text
+            .lines()
+            .nth((pos.line as usize).saturating_sub(1))
+            .and_then(|l| l.chars().nth((pos.column as usize).saturating_sub(1)));
+        let written = doc
+            .value
+            .pointer(&pointer)
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        // A mode that is wrong anyway (`0999`) gets the schema's error alone.
+        let octal = !written.is_empty() && written.bytes().all(|b| (b'0'..=b'7').contains(&b));
+        if octal && first.is_some_and(|c| c != '"' && c != '\'') {
+            diags.push(
+                Diagnostic::new(
+                    file,
+                    Some(pos),
+                    format!(
+                        "{} is written without quotes: YAML 1.2 reads {written} as a number",
+                        field_path(&pointer)
+                    ),
+                )
+                .with_help(format!("quote it: mode: \"{written}\"")),
+            );
+        }
     }
 }
 

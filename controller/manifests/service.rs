@@ -274,7 +274,8 @@ pub struct ConfigFile {
     pub path: String,
     /// File content.
     pub content: String,
-    /// Octal file mode, e.g. `"0644"`.
+    /// Octal file mode as quoted text, e.g. `"0644"` (unquoted, YAML 1.2 reads `0644` as the
+    /// number 644, so devarch refuses it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = r"^0?[0-7]{3}$"))]
     pub mode: Option<String>,
