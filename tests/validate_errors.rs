@@ -97,6 +97,7 @@ bad_case!(duration_and_memory_bounds, "duration-and-memory-bounds");
 bad_case!(number_bounds, "number-bounds");
 bad_case!(short_form_values, "short-form-values");
 bad_case!(independent_mistakes, "independent-mistakes");
+bad_case!(missing_image, "missing-image");
 
 /// "Fails fast": well under what an unbounded parse of these inputs would take, with room
 /// for a busy 2-core machine running tests in parallel.

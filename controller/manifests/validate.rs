@@ -293,11 +293,19 @@ fn add_instance(
             .with_related(&prev.origin.file, prev.at(""), "first defined here"),
         );
     }
-    if !templates.contains_key(&inst.body.template) {
-        // When the template's own document is broken, it is already reported.
-        ok = false;
-        if !broken.contains(&(Kind::Template, inst.body.template.clone())) {
-            diags.push(unknown_template(&inst, templates));
+    match templates.get(&inst.body.template) {
+        Some(t)
+            if inst.body.overrides.image.is_none() && t.template.spec.service.image.is_none() =>
+        {
+            diags.push(no_image(&inst, t));
+        }
+        Some(_) => {}
+        None => {
+            // When the template's own document is broken, it is already reported.
+            ok = false;
+            if !broken.contains(&(Kind::Template, inst.body.template.clone())) {
+                diags.push(unknown_template(&inst, templates));
+            }
         }
     }
     check_service(&inst.body.overrides, &inst.origin, &inst.pointer, diags);
@@ -306,6 +314,30 @@ fn add_instance(
     }
     stack.instances.insert(inst.name.clone(), inst);
     true
+}
+
+/// Neither the instance nor its template names an image: nothing could be started.
+fn no_image(inst: &InstanceModel, template: &TemplateEntry) -> Diagnostic {
+    let name = &template.template.metadata.name;
+    let d = Diagnostic::new(
+        &inst.origin.file,
+        Some(inst.at("template")),
+        format!(
+            "instance {:?} has no image: neither it nor its template {name:?} sets `image`",
+            inst.name
+        ),
+    )
+    .with_help(format!(
+        "set `image` (e.g. image: nginx:1.27) in the instance or in template {name:?}"
+    ));
+    if template.builtin {
+        return d;
+    }
+    d.with_related(
+        &template.origin.file,
+        template.origin.at("/metadata/name"),
+        format!("template {name:?} is defined here, without an image"),
+    )
 }
 
 fn unknown_template(
