@@ -530,3 +530,43 @@ pub fn check_service(spec: &ServiceSpec, origin: &Origin, base: &str, diags: &mu
         }
     }
 }
+
+/// Fields the manifests accept that do nothing yet, with what to tell the user.
+const INERT_FIELDS: &[(&str, &str)] = &[(
+    "domains",
+    "devarch does not route host names yet; reach the service on its published ports",
+)];
+
+/// Warnings for fields of the model's services that are accepted but have no effect yet
+/// ([`INERT_FIELDS`]), at the field.
+pub fn inert_fields(model: &Model) -> Vec<Diagnostic> {
+    let templates = model
+        .templates
+        .values()
+        .filter(|t| !t.builtin)
+        .map(|t| (&t.template.spec.service, &t.origin, "/spec"));
+    let instances = model.stacks.values().flat_map(|s| {
+        s.instances
+            .values()
+            .map(|i| (&i.body.overrides, &i.origin, i.pointer.as_str()))
+    });
+    let mut out = Vec::new();
+    for (spec, origin, base) in templates.chain(instances) {
+        let Ok(serde_json::Value::Object(fields)) = serde_json::to_value(spec) else {
+            continue;
+        };
+        for (field, why) in INERT_FIELDS {
+            if fields.contains_key(*field) {
+                out.push(
+                    Diagnostic::warning(
+                        &origin.file,
+                        Some(origin.key_at(&format!("{base}/{field}"))),
+                        format!("`{field}` has no effect yet"),
+                    )
+                    .with_help(*why),
+                );
+            }
+        }
+    }
+    out
+}
