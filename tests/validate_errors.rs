@@ -98,6 +98,7 @@ bad_case!(number_bounds, "number-bounds");
 bad_case!(short_form_values, "short-form-values");
 bad_case!(independent_mistakes, "independent-mistakes");
 bad_case!(missing_image, "missing-image");
+bad_case!(compose_paste, "compose-paste");
 
 /// "Fails fast": well under what an unbounded parse of these inputs would take, with room
 /// for a busy 2-core machine running tests in parallel.

@@ -13,8 +13,9 @@ use std::sync::Arc;
 use jsonschema::error::{TypeKind, ValidationErrorKind};
 use serde_json::Value;
 
+use super::compose_hints::compose_hint;
 use super::diagnostics::{Diagnostic, SourceMap, sort_and_dedup};
-use super::schema::{Kind, property_names, validator};
+use super::schema::{Kind, property_names_at, validator};
 use super::types::{
     API_VERSION, Instance, PORT_SHORT_FORMS, PORT_SHORT_PATTERN, QuantityError, Stack, Template,
     format_bound_error,
@@ -633,7 +634,8 @@ fn describe(
     match err.kind() {
         ValidationErrorKind::AdditionalProperties { unexpected }
         | ValidationErrorKind::UnevaluatedProperties { unexpected } => {
-            let known = property_names(kind);
+            // Suggest from the fields valid in this mapping, not anywhere in the kind.
+            let known = property_names_at(kind, &pointer);
             for name in unexpected {
                 let p = format!("{pointer}/{}", escape_segment(name));
                 let mut d = Diagnostic::new(
@@ -641,7 +643,9 @@ fn describe(
                     Some(origin.key_at(&p)),
                     format!("unknown field `{name}` in {field}"),
                 );
-                if let Some(best) = known
+                if let Some(hint) = compose_hint(name, &pointer, &known) {
+                    d = d.with_help(hint);
+                } else if let Some(best) = known
                     .iter()
                     .map(|k| (strsim::jaro_winkler(k, name), k))
                     .filter(|(s, _)| *s > 0.85)
