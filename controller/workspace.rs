@@ -7,7 +7,7 @@ use crate::catalog;
 use crate::manifests::danger;
 use crate::manifests::diagnostics::{Diagnostic, sort_and_dedup};
 use crate::manifests::load::{LoadError, ManifestSet, load_dir};
-use crate::manifests::validate::{Model, build_model};
+use crate::manifests::validate::{Model, build_model, inert_fields};
 use crate::resolve::{ResolvedStack, resolve};
 
 /// The state of a manifests folder.
@@ -46,7 +46,7 @@ impl Workspace {
         sort_and_dedup(&mut diagnostics);
         let user_home = crate::state::default_home().parent().map(Path::to_path_buf);
         let mut warnings = danger::check_model(&model, dir, user_home.as_deref());
-        warnings.extend(crate::manifests::inert::check_model(&model));
+        warnings.extend(inert_fields(&model));
         sort_and_dedup(&mut warnings);
         Workspace {
             set,

@@ -405,24 +405,3 @@ fn a_huge_healthcheck_duration_is_a_located_validation_error() {
     );
     assert!(!err.contains("panicked"), "{err}");
 }
-
-#[test]
-fn a_field_without_effect_is_a_warning_and_validate_still_succeeds() {
-    let tmp = tempfile::tempdir().unwrap();
-    std::fs::write(
-        tmp.path().join("s.yaml"),
-        "apiVersion: devarch.io/v1alpha1\nkind: Stack\nmetadata: {name: blog}\nspec:\n  instances:\n    web:\n      template: redis\n      domains: [web.blog.localhost]\n",
-    )
-    .unwrap();
-    let out = devarch()
-        .args(["--dir", tmp.path().to_str().unwrap(), "validate"])
-        .assert()
-        .code(0)
-        .get_output()
-        .clone();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("s.yaml:8:7: warning: `domains` has no effect yet"),
-        "{err}"
-    );
-}

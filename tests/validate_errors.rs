@@ -81,9 +81,6 @@ bad_case!(config_path, "config-path");
 bad_case!(runtime_name_container, "runtime-name-container");
 bad_case!(runtime_name_volume, "runtime-name-volume");
 bad_case!(apply_time_values, "apply-time-values");
-bad_case!(compose_paste, "compose-paste");
-bad_case!(short_form_at_value, "short-form-at-value");
-bad_case!(missing_image, "missing-image");
 bad_case!(duplicate_port_and_target, "duplicate-port-and-target");
 bad_case!(host_port_twice, "host-port-twice");
 bad_case!(yaml_1_2_typing, "yaml-1.2-typing");
@@ -98,6 +95,10 @@ bad_case!(enum_values, "enum-values");
 bad_case!(dependency_forms, "dependency-forms");
 bad_case!(duration_and_memory_bounds, "duration-and-memory-bounds");
 bad_case!(number_bounds, "number-bounds");
+bad_case!(short_form_values, "short-form-values");
+bad_case!(independent_mistakes, "independent-mistakes");
+bad_case!(missing_image, "missing-image");
+bad_case!(compose_paste, "compose-paste");
 
 /// "Fails fast": well under what an unbounded parse of these inputs would take, with room
 /// for a busy 2-core machine running tests in parallel.
@@ -230,4 +231,23 @@ fn colliding_runtime_names_fail_validate_naming_both_files() {
     ] {
         assert!(stderr.contains(needle), "{needle}\nstderr:\n{stderr}");
     }
+}
+
+#[test]
+fn a_field_without_effect_is_a_warning_and_validate_still_passes() {
+    let dir = "tests/fixtures/warn/inert-domains";
+    let ws = load(dir);
+    assert!(ws.is_valid(), "{}", render(&ws.diagnostics));
+    insta::assert_snapshot!("inert-domains", render(&ws.warnings));
+    let out = assert_cmd::Command::cargo_bin("devarch")
+        .unwrap()
+        .env("DEVARCH_DIAGNOSTICS", "plain")
+        .env_remove("DEVARCH_DIR")
+        .args(["--dir", dir, "validate"])
+        .assert()
+        .code(0)
+        .get_output()
+        .clone();
+    let stderr = slashes(String::from_utf8(out.stderr).unwrap());
+    assert!(stderr.contains(&render(&ws.warnings)), "stderr:\n{stderr}");
 }

@@ -13,9 +13,9 @@ use std::sync::Arc;
 use jsonschema::error::{TypeKind, ValidationErrorKind};
 use serde_json::Value;
 
+use super::compose_hints::compose_hint;
 use super::diagnostics::{Diagnostic, SourceMap, sort_and_dedup};
-use super::hints;
-use super::schema::{Kind, kind_schema_cached, validator};
+use super::schema::{Kind, property_names_at, validator};
 use super::types::{
     API_VERSION, Instance, PORT_SHORT_FORMS, PORT_SHORT_PATTERN, QuantityError, Stack, Template,
     format_bound_error,
@@ -75,8 +75,22 @@ pub struct ManifestSet {
     pub broken_names: BTreeSet<(Kind, String)>,
     /// Stacks named by broken Instance documents: incomplete until those are fixed.
     pub incomplete_stacks: BTreeSet<String>,
+    /// Broken documents, read without their broken parts (already reported): checked for
+    /// the other mistakes they hold, never part of the model.
+    pub partial: Partial,
     /// File texts, for snippets.
     pub sources: SourceMap,
+}
+
+/// Documents with problems, read as far as they could be.
+#[derive(Clone, Debug, Default)]
+pub struct Partial {
+    /// Templates.
+    pub templates: Vec<Loaded<Template>>,
+    /// Stacks.
+    pub stacks: Vec<Loaded<Stack>>,
+    /// Instance documents.
+    pub instances: Vec<Loaded<Instance>>,
 }
 
 /// The folder itself could not be read.
@@ -418,118 +432,202 @@ fn load_document(
             return;
         }
     };
-    let schema_errors = schema_diagnostics(kind, &doc.value, &origin);
-    if !schema_errors.is_empty() {
-        diags.extend(schema_errors);
-        // Still check the name, so every mistake of the document shows at once.
-        if let Some(name) = doc.value.pointer("/metadata/name").and_then(Value::as_str) {
+    let name = doc
+        .value
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let stack = doc
+        .value
+        .pointer("/spec/stack")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let (schema_errors, unreadable) = schema_diagnostics(kind, &doc.value, &origin);
+    let before = diags.len();
+    diags.extend(schema_errors);
+    let read = match kind {
+        Kind::Template => read_document(doc.value, &unreadable, &origin, diags).map(|t| {
+            keep(
+                &mut set.templates,
+                &mut set.partial.templates,
+                t,
+                &origin,
+                diags.len() > before,
+            )
+        }),
+        Kind::Stack => read_document(doc.value, &unreadable, &origin, diags).map(|s| {
+            keep(
+                &mut set.stacks,
+                &mut set.partial.stacks,
+                s,
+                &origin,
+                diags.len() > before,
+            )
+        }),
+        Kind::Instance => read_document(doc.value, &unreadable, &origin, diags).map(|i| {
+            keep(
+                &mut set.instances,
+                &mut set.partial.instances,
+                i,
+                &origin,
+                diags.len() > before,
+            )
+        }),
+    };
+    if diags.len() == before {
+        return;
+    }
+    // Broken: left out of the model; references to it are not reported as dangling.
+    if let Some(name) = name {
+        if read.is_none() {
+            // Not readable even in part: check the name here, so every mistake shows at once.
             let name_kind = match kind {
                 Kind::Template => NameKind::Template,
                 Kind::Stack => NameKind::Stack,
                 Kind::Instance => NameKind::Instance,
             };
-            if let Err(m) = check_name(name_kind, name) {
+            if let Err(m) = check_name(name_kind, &name) {
                 diags.push(Diagnostic::new(file, here("/metadata/name"), m));
             }
-            set.broken_names.insert((kind, name.to_string()));
         }
-        if kind == Kind::Instance
-            && let Some(stack) = doc.value.pointer("/spec/stack").and_then(Value::as_str)
-        {
-            set.incomplete_stacks.insert(stack.to_string());
-        }
-        return;
+        set.broken_names.insert((kind, name));
     }
-    let root_value = doc.value.clone();
-    let value = doc.value;
-    let result = match kind {
-        Kind::Template => typed::<Template>(value).map(|t| {
-            set.templates.push(Loaded {
-                resource: t,
-                origin: origin.clone(),
-            })
-        }),
-        Kind::Stack => typed::<Stack>(value).map(|s| {
-            set.stacks.push(Loaded {
-                resource: s,
-                origin: origin.clone(),
-            })
-        }),
-        Kind::Instance => typed::<Instance>(value).map(|s| {
-            set.instances.push(Loaded {
-                resource: s,
-                origin: origin.clone(),
-            })
-        }),
+    if kind == Kind::Instance
+        && let Some(stack) = stack
+    {
+        set.incomplete_stacks.insert(stack);
+    }
+}
+
+/// File a read resource with the good ones, or with the partial ones when its document
+/// has problems.
+fn keep<T>(
+    good: &mut Vec<Loaded<T>>,
+    partial: &mut Vec<Loaded<T>>,
+    resource: T,
+    origin: &Origin,
+    broken: bool,
+) {
+    let loaded = Loaded {
+        resource,
+        origin: origin.clone(),
     };
-    if let Err((mut pointer, message)) = result {
-        // A short form the schema let through but that does not parse (a command string
-        // with an unclosed quote…): at the value, naming the field. Flattened and custom
-        // deserializers lose the path below them; the short-form parsers quote the value
-        // they refuse, so find it under the path serde could tell.
-        if let Some(below) = root_value
-            .pointer(&pointer)
-            .and_then(|v| quoted_leaf(v, &message))
-        {
-            pointer.push_str(&below);
-        }
-        let field = field_path(&pointer);
-        diags.push(Diagnostic::new(
-            file,
-            here(&pointer),
-            format!("invalid value for {field}: {message}"),
-        ));
+    if broken {
+        partial.push(loaded);
+    } else {
+        good.push(loaded);
     }
 }
 
-/// The pointer (relative to `node`) of the one string leaf under `node` that `message`
-/// quotes (as `{:?}` prints it), if exactly one is.
-fn quoted_leaf(node: &Value, message: &str) -> Option<String> {
-    fn walk(v: &Value, at: &mut String, message: &str, found: &mut Vec<String>) {
-        match v {
-            Value::String(s) if message.contains(&format!("{s:?}")) => found.push(at.clone()),
-            Value::Object(o) => {
-                for (k, c) in o {
-                    let len = at.len();
-                    at.push('/');
-                    at.push_str(&escape_segment(k));
-                    walk(c, at, message, found);
-                    at.truncate(len);
-                }
-            }
-            Value::Array(a) => {
-                for (i, c) in a.iter().enumerate() {
-                    let len = at.len();
-                    at.push_str(&format!("/{i}"));
-                    walk(c, at, message, found);
-                    at.truncate(len);
-                }
-            }
-            _ => {}
+/// At most this many values of one document are reported as unreadable.
+const MAX_UNREADABLE: usize = 32;
+
+/// Deserialize a document into its resource type, reporting each value that cannot be
+/// read (a short form that does not parse) at that value, and leaving out the values
+/// already reported by the schema check (`unreadable`) and by this function, so the rest
+/// of the document is still read and checked. `None` when not even a part can be read.
+fn read_document<T: serde::de::DeserializeOwned>(
+    mut value: Value,
+    unreadable: &[String],
+    origin: &Origin,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<T> {
+    for pointer in unreadable {
+        if !prune(&mut value, pointer) {
+            return None;
         }
     }
-    let mut found = Vec::new();
-    walk(node, &mut String::new(), message, &mut found);
-    (found.len() == 1).then(|| found.remove(0))
+    let mut reported = !unreadable.is_empty();
+    for _ in 0..MAX_UNREADABLE {
+        let message = match serde_json::from_value::<T>(value.clone()) {
+            Ok(resource) => return Some(resource),
+            Err(e) => e.to_string(),
+        };
+        let pointer = locate::<T>(&value, &message);
+        // A missing field after values were left out follows from an error already shown.
+        if !(reported && message.starts_with("missing field")) {
+            diags.push(Diagnostic::new(
+                &origin.file,
+                Some(origin.at(&pointer)),
+                format!("invalid {}: {message}", field_path(&pointer)),
+            ));
+        }
+        reported = true;
+        if !prune(&mut value, &pointer) {
+            return None;
+        }
+    }
+    None
 }
 
-/// Deserialize a schema-checked document; on error, the JSON pointer of the value that
-/// failed and the message.
-fn typed<T: serde::de::DeserializeOwned>(value: Value) -> Result<T, (String, String)> {
-    serde_path_to_error::deserialize(value).map_err(|e| {
-        let pointer: String = e
-            .path()
-            .iter()
-            .filter_map(|segment| match segment {
-                serde_path_to_error::Segment::Map { key } => {
-                    Some(format!("/{}", escape_segment(key)))
+/// The deepest node of `root` whose removal makes the deserialization error `message` go
+/// away (serde's errors from a value carry no position).
+fn locate<T: serde::de::DeserializeOwned>(root: &Value, message: &str) -> String {
+    let mut at = String::new();
+    'down: loop {
+        let children: Vec<String> = match root.pointer(&at) {
+            Some(Value::Object(m)) => m.keys().map(|k| escape_segment(k)).collect(),
+            Some(Value::Array(a)) => (0..a.len()).map(|i| i.to_string()).collect(),
+            _ => break,
+        };
+        for segment in children {
+            let child = format!("{at}/{segment}");
+            let mut trial = root.clone();
+            remove(&mut trial, &child);
+            let culprit = match serde_json::from_value::<T>(trial) {
+                Ok(_) => true,
+                Err(e) => {
+                    let m = e.to_string();
+                    m != message && !m.starts_with("missing field")
                 }
-                serde_path_to_error::Segment::Seq { index } => Some(format!("/{index}")),
-                _ => None,
-            })
-            .collect();
-        (pointer, e.into_inner().to_string())
-    })
+            };
+            if culprit {
+                at = child;
+                continue 'down;
+            }
+        }
+        break;
+    }
+    at
+}
+
+/// Remove the node at `pointer`; false when it is the document itself.
+fn remove(root: &mut Value, pointer: &str) -> bool {
+    let Some((parent, last)) = pointer.rsplit_once('/') else {
+        return false;
+    };
+    let last = last.replace("~1", "/").replace("~0", "~");
+    match root.pointer_mut(parent) {
+        Some(Value::Object(m)) => {
+            m.shift_remove(&last);
+        }
+        Some(Value::Array(a)) => {
+            if let Ok(i) = last.parse::<usize>()
+                && i < a.len()
+            {
+                a.remove(i);
+            }
+        }
+        _ => {}
+    }
+    true
+}
+
+/// Leave out the node at `pointer` so the rest can be read: the whole list when it is an
+/// item of one (removing an item would shift the positions of the others). False when
+/// that is the document itself.
+fn prune(root: &mut Value, pointer: &str) -> bool {
+    let mut at = pointer;
+    while let Some((parent, _)) = at.rsplit_once('/') {
+        if matches!(root.pointer(parent), Some(Value::Object(_))) {
+            return remove(root, at);
+        }
+        if root.pointer(parent).is_none() {
+            return true; // already left out with an ancestor
+        }
+        at = parent;
+    }
+    false
 }
 
 fn json_type(v: &Value) -> &'static str {
@@ -556,14 +654,30 @@ fn field_path(pointer: &str) -> String {
         .join(".")
 }
 
-/// Convert schema validation errors into located diagnostics.
-fn schema_diagnostics(kind: Kind, value: &Value, origin: &Origin) -> Vec<Diagnostic> {
+/// Convert schema validation errors into located diagnostics, with the JSON pointers of
+/// the values they make unreadable.
+fn schema_diagnostics(
+    kind: Kind,
+    value: &Value,
+    origin: &Origin,
+) -> (Vec<Diagnostic>, Vec<String>) {
     let mut out = Vec::new();
+    let mut unreadable = Vec::new();
     for err in validator(kind).iter_errors(value) {
+        let pointer = err.instance_path().as_str().to_string();
+        match err.kind() {
+            ValidationErrorKind::AdditionalProperties { unexpected }
+            | ValidationErrorKind::UnevaluatedProperties { unexpected } => unreadable.extend(
+                unexpected
+                    .iter()
+                    .map(|name| format!("{pointer}/{}", escape_segment(name))),
+            ),
+            _ => unreadable.push(pointer),
+        }
         describe(kind, &err, value, origin, &mut out);
     }
     sort_and_dedup(&mut out);
-    out
+    (out, unreadable)
 }
 
 fn describe(
@@ -581,7 +695,8 @@ fn describe(
     match err.kind() {
         ValidationErrorKind::AdditionalProperties { unexpected }
         | ValidationErrorKind::UnevaluatedProperties { unexpected } => {
-            let valid = hints::fields_at(kind_schema_cached(kind), &pointer);
+            // Suggest from the fields valid in this mapping, not anywhere in the kind.
+            let known = property_names_at(kind, &pointer);
             for name in unexpected {
                 let p = format!("{pointer}/{}", escape_segment(name));
                 let mut d = Diagnostic::new(
@@ -589,10 +704,15 @@ fn describe(
                     Some(origin.key_at(&p)),
                     format!("unknown field `{name}` in {field}"),
                 );
-                if let Some(hint) = hints::compose_hint(name) {
+                if let Some(hint) = compose_hint(name, &pointer, &known) {
                     d = d.with_help(hint);
-                } else if let Some(best) = hints::did_you_mean(name, &valid) {
-                    d = d.with_help(format!("did you mean `{best}`?"));
+                } else if let Some(best) = known
+                    .iter()
+                    .map(|k| (strsim::jaro_winkler(k, name), k))
+                    .filter(|(s, _)| *s > 0.85)
+                    .max_by(|a, b| a.0.total_cmp(&b.0))
+                {
+                    d = d.with_help(format!("did you mean `{}`?", best.1));
                 }
                 out.push(d);
             }
@@ -669,8 +789,8 @@ fn describe(
                         consts.join(", ")
                     ),
                 );
-                if let Some(hint) = instance.as_str().and_then(hints::compose_hint) {
-                    d = d.with_help(hint);
+                if instance.as_str() == Some("service_healthy") {
+                    d = d.with_help("Compose's `service_healthy` is `healthy` here");
                 }
                 out.push(d);
                 return;

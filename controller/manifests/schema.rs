@@ -416,6 +416,63 @@ pub(crate) fn kind_schema_cached(kind: Kind) -> &'static Value {
         .1
 }
 
+/// The property names valid in the mapping at a JSON pointer of a kind's document (for
+/// "did you mean" hints): those of every schema node that can apply there.
+pub(crate) fn property_names_at(kind: Kind, pointer: &str) -> Vec<String> {
+    /// The node and, through `$ref` and `anyOf`/`oneOf`/`allOf`, every node applying with it.
+    fn expand<'a>(root: &'a Value, node: &'a Value, depth: usize, out: &mut Vec<&'a Value>) {
+        let Value::Object(o) = node else { return };
+        if depth > 32 {
+            return;
+        }
+        out.push(node);
+        if let Some(target) = o
+            .get("$ref")
+            .and_then(Value::as_str)
+            .and_then(|r| r.strip_prefix('#'))
+            .and_then(|p| root.pointer(p))
+        {
+            expand(root, target, depth + 1, out);
+        }
+        for key in ["anyOf", "oneOf", "allOf"] {
+            for branch in o.get(key).and_then(Value::as_array).into_iter().flatten() {
+                expand(root, branch, depth + 1, out);
+            }
+        }
+    }
+    /// The schema of `segment` under `node`: a property, a list item or a map value.
+    fn child<'a>(node: &'a Value, segment: &str) -> Option<&'a Value> {
+        node.get("properties")
+            .and_then(|p| p.get(segment))
+            .or_else(|| {
+                segment
+                    .parse::<usize>()
+                    .ok()
+                    .and_then(|_| node.get("items"))
+            })
+            .or_else(|| node.get("additionalProperties").filter(|a| a.is_object()))
+    }
+    let root = kind_schema_cached(kind);
+    let mut nodes = Vec::new();
+    expand(root, root, 0, &mut nodes);
+    for segment in pointer.split('/').skip(1) {
+        let segment = segment.replace("~1", "/").replace("~0", "~");
+        let mut next = Vec::new();
+        for node in nodes.iter().filter_map(|n| child(n, &segment)) {
+            expand(root, node, 0, &mut next);
+        }
+        nodes = next;
+    }
+    let mut out: Vec<String> = nodes
+        .iter()
+        .filter_map(|n| n.get("properties").and_then(Value::as_object))
+        .flat_map(|p| p.keys().cloned())
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
 /// Convert a generated schema node into a Kubernetes structural schema node.
 fn structural(node: &Value, defs: &Map<String, Value>) -> Value {
     let Value::Object(o) = node else {

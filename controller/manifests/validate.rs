@@ -101,11 +101,18 @@ pub fn build_model(set: &ManifestSet, builtin: &[Loaded<Template>]) -> (Model, V
     let mut seen_templates: HashMap<String, (PathBuf, Pos)> = HashMap::new();
     // Names whose definitions are broken: references to them are not reported again.
     let mut broken = set.broken_names.clone();
-    for t in &set.templates {
+    // Documents with problems (already reported) are checked for their other mistakes,
+    // but never enter the model nor count as first definitions.
+    let templates = set.templates.iter().map(|t| (t, false));
+    for (t, partial) in templates.chain(set.partial.templates.iter().map(|t| (t, true))) {
         let name = &t.resource.metadata.name;
         let pos = t.origin.at("/metadata/name");
-        if let Err(m) = check_name(NameKind::Template, name) {
-            diags.push(Diagnostic::new(&t.origin.file, Some(pos), m));
+        // A bad name leaves the template out, but its fields are still checked.
+        let bad_name = check_name(NameKind::Template, name)
+            .map_err(|m| diags.push(Diagnostic::new(&t.origin.file, Some(pos), m)))
+            .is_err();
+        if partial || bad_name {
+            check_service(&t.resource.spec.service, &t.origin, "/spec", &mut diags);
             continue;
         }
         if let Some((f, p)) = seen_templates.get(name) {
@@ -137,14 +144,18 @@ pub fn build_model(set: &ManifestSet, builtin: &[Loaded<Template>]) -> (Model, V
         }
     }
 
-    for s in &set.stacks {
+    // Stacks read from broken documents, to check their instances; dropped at the end.
+    let mut scratch: BTreeMap<String, StackModel> = BTreeMap::new();
+    let stacks = set.stacks.iter().map(|s| (s, false));
+    for (s, partial) in stacks.chain(set.partial.stacks.iter().map(|s| (s, true))) {
         let name = &s.resource.metadata.name;
         let pos = s.origin.at("/metadata/name");
-        if let Err(m) = check_name(NameKind::Stack, name) {
-            diags.push(Diagnostic::new(&s.origin.file, Some(pos), m));
-            continue;
-        }
-        if let Some(prev) = model.stacks.get(name) {
+        // A bad name leaves the stack out, but its instances are still checked.
+        let bad_name = check_name(NameKind::Stack, name)
+            .map_err(|m| diags.push(Diagnostic::new(&s.origin.file, Some(pos), m)))
+            .is_err();
+        let partial = partial || bad_name;
+        if let Some(prev) = model.stacks.get(name).filter(|_| !partial) {
             diags.push(
                 Diagnostic::new(
                     &s.origin.file,
@@ -167,7 +178,7 @@ pub fn build_model(set: &ManifestSet, builtin: &[Loaded<Template>]) -> (Model, V
             labels: s.resource.metadata.labels.clone(),
             origin: s.origin.clone(),
             instances: BTreeMap::new(),
-            incomplete: set.incomplete_stacks.contains(name),
+            incomplete: partial || set.incomplete_stacks.contains(name),
         };
         for (iname, body) in inline {
             let inst = InstanceModel {
@@ -180,10 +191,15 @@ pub fn build_model(set: &ManifestSet, builtin: &[Loaded<Template>]) -> (Model, V
                 stack.incomplete = true;
             }
         }
-        model.stacks.insert(name.clone(), stack);
+        if partial {
+            scratch.entry(name.clone()).or_insert(stack);
+        } else {
+            model.stacks.insert(name.clone(), stack);
+        }
     }
 
-    for i in &set.instances {
+    let instances = set.instances.iter().map(|i| (i, false));
+    for (i, partial) in instances.chain(set.partial.instances.iter().map(|i| (i, true))) {
         let name = &i.resource.metadata.name;
         let stack_name = &i.resource.spec.stack;
         let inst = InstanceModel {
@@ -192,7 +208,11 @@ pub fn build_model(set: &ManifestSet, builtin: &[Loaded<Template>]) -> (Model, V
             origin: i.origin.clone(),
             pointer: "/spec".into(),
         };
-        let Some(stack) = model.stacks.get_mut(stack_name) else {
+        let stack = match model.stacks.get_mut(stack_name) {
+            Some(stack) => Some(stack),
+            None => scratch.get_mut(stack_name),
+        };
+        let Some(stack) = stack else {
             if broken.contains(&(Kind::Stack, stack_name.clone()))
                 || set
                     .stacks
@@ -219,11 +239,15 @@ pub fn build_model(set: &ManifestSet, builtin: &[Loaded<Template>]) -> (Model, V
         };
         if !add_instance(stack, inst, &model.templates, &broken, &mut diags) {
             stack.incomplete = true;
+        } else if partial {
+            // Checked, but its document is broken: it stays out of the stack.
+            stack.instances.remove(name);
+            stack.incomplete = true;
         }
     }
 
     // Stack-level wires must name instances of the stack.
-    for stack in model.stacks.values() {
+    for stack in model.stacks.values().chain(scratch.values()) {
         for consumer in stack.spec.wires.keys() {
             if !stack.instances.contains_key(consumer) {
                 diags.push(Diagnostic::new(
@@ -250,12 +274,13 @@ fn add_instance(
     broken: &std::collections::BTreeSet<(Kind, String)>,
     diags: &mut Vec<Diagnostic>,
 ) -> bool {
+    // Every check runs, so independent mistakes show at once; any one leaves it out.
     let file = inst.origin.file.clone();
+    let before = diags.len();
+    let mut ok = true;
     if let Err(m) = check_name(NameKind::Instance, &inst.name) {
         diags.push(Diagnostic::new(&file, Some(inst.at("")), m));
-        return false;
-    }
-    if let Some(prev) = stack.instances.get(&inst.name) {
+    } else if let Some(prev) = stack.instances.get(&inst.name) {
         diags.push(
             Diagnostic::new(
                 &file,
@@ -267,43 +292,77 @@ fn add_instance(
             )
             .with_related(&prev.origin.file, prev.at(""), "first defined here"),
         );
-        return false;
     }
-    if !templates.contains_key(&inst.body.template) {
-        if broken.contains(&(Kind::Template, inst.body.template.clone())) {
-            return false; // the template's own document is broken and already reported
-        }
-        let mut d = Diagnostic::new(
-            &file,
-            Some(inst.at("template")),
-            format!(
-                "instance {:?} uses unknown template {:?}",
-                inst.name, inst.body.template
-            ),
-        );
-        if let Some(best) = templates
-            .keys()
-            .map(|k| (strsim::jaro_winkler(k, &inst.body.template), k))
-            .filter(|(s, _)| *s > 0.8)
-            .max_by(|a, b| a.0.total_cmp(&b.0))
+    match templates.get(&inst.body.template) {
+        Some(t)
+            if inst.body.overrides.image.is_none() && t.template.spec.service.image.is_none() =>
         {
-            d = d.with_help(format!(
-                "did you mean {:?}? (`devarch get templates` lists them)",
-                best.1
-            ));
-        } else {
-            d = d.with_help("`devarch get templates` lists the available templates");
+            diags.push(no_image(&inst, t));
         }
-        diags.push(d);
-        return false;
+        Some(_) => {}
+        None => {
+            // When the template's own document is broken, it is already reported.
+            ok = false;
+            if !broken.contains(&(Kind::Template, inst.body.template.clone())) {
+                diags.push(unknown_template(&inst, templates));
+            }
+        }
     }
-    let before = diags.len();
     check_service(&inst.body.overrides, &inst.origin, &inst.pointer, diags);
-    if diags.len() != before {
+    if !ok || diags.len() != before {
         return false;
     }
     stack.instances.insert(inst.name.clone(), inst);
     true
+}
+
+/// Neither the instance nor its template names an image: nothing could be started.
+fn no_image(inst: &InstanceModel, template: &TemplateEntry) -> Diagnostic {
+    let name = &template.template.metadata.name;
+    let d = Diagnostic::new(
+        &inst.origin.file,
+        Some(inst.at("template")),
+        format!(
+            "instance {:?} has no image: neither it nor its template {name:?} sets `image`",
+            inst.name
+        ),
+    )
+    .with_help(format!(
+        "set `image` (e.g. image: nginx:1.27) in the instance or in template {name:?}"
+    ));
+    if template.builtin {
+        return d;
+    }
+    d.with_related(
+        &template.origin.file,
+        template.origin.at("/metadata/name"),
+        format!("template {name:?} is defined here, without an image"),
+    )
+}
+
+fn unknown_template(
+    inst: &InstanceModel,
+    templates: &BTreeMap<String, TemplateEntry>,
+) -> Diagnostic {
+    let d = Diagnostic::new(
+        &inst.origin.file,
+        Some(inst.at("template")),
+        format!(
+            "instance {:?} uses unknown template {:?}",
+            inst.name, inst.body.template
+        ),
+    );
+    match templates
+        .keys()
+        .map(|k| (strsim::jaro_winkler(k, &inst.body.template), k))
+        .filter(|(s, _)| *s > 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+    {
+        Some((_, best)) => d.with_help(format!(
+            "did you mean {best:?}? (`devarch get templates` lists them)"
+        )),
+        None => d.with_help("`devarch get templates` lists the available templates"),
+    }
 }
 
 /// Rules on one service's fields (a template spec or an instance's overrides).
@@ -470,4 +529,44 @@ pub fn check_service(spec: &ServiceSpec, origin: &Origin, base: &str, diags: &mu
             }
         }
     }
+}
+
+/// Fields the manifests accept that do nothing yet, with what to tell the user.
+const INERT_FIELDS: &[(&str, &str)] = &[(
+    "domains",
+    "devarch does not route host names yet; reach the service on its published ports",
+)];
+
+/// Warnings for fields of the model's services that are accepted but have no effect yet
+/// ([`INERT_FIELDS`]), at the field.
+pub fn inert_fields(model: &Model) -> Vec<Diagnostic> {
+    let templates = model
+        .templates
+        .values()
+        .filter(|t| !t.builtin)
+        .map(|t| (&t.template.spec.service, &t.origin, "/spec"));
+    let instances = model.stacks.values().flat_map(|s| {
+        s.instances
+            .values()
+            .map(|i| (&i.body.overrides, &i.origin, i.pointer.as_str()))
+    });
+    let mut out = Vec::new();
+    for (spec, origin, base) in templates.chain(instances) {
+        let Ok(serde_json::Value::Object(fields)) = serde_json::to_value(spec) else {
+            continue;
+        };
+        for (field, why) in INERT_FIELDS {
+            if fields.contains_key(*field) {
+                out.push(
+                    Diagnostic::warning(
+                        &origin.file,
+                        Some(origin.key_at(&format!("{base}/{field}"))),
+                        format!("`{field}` has no effect yet"),
+                    )
+                    .with_help(*why),
+                );
+            }
+        }
+    }
+    out
 }

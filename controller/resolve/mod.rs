@@ -173,20 +173,6 @@ fn resolve_stack(model: &Model, stack: &StackModel, diags: &mut Vec<Diagnostic>)
     let mut instances = BTreeMap::new();
     for inst in stack.instances.values() {
         let spec = specs[inst.name.as_str()].clone();
-        if spec.image.is_none() {
-            // Caught here, not at plan time: the container cannot exist without one.
-            diags.push(
-                Diagnostic::new(
-                    &inst.origin.file,
-                    Some(inst.at("")),
-                    format!(
-                        "instance {}/{} has no image: neither template {:?} nor the instance sets `image`",
-                        stack.name, inst.name, inst.body.template
-                    ),
-                )
-                .with_help("set `image` in the template, or in the instance to override it"),
-            );
-        }
         let wires = wiring::wire_instance(stack, inst, &spec, &specs, diags);
         let env = wiring::build_env(model, &stack.name, inst, &spec, &wires, &specs, diags);
         let depends_on = dependencies::resolve(stack, inst, &spec, &wires, diags);
