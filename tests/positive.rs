@@ -338,3 +338,38 @@ fn several_documents_per_file_and_any_depth() {
     let ws = load_valid(tmp.path());
     assert_eq!(instance(&ws, "one", "cache").container, "devarch-one-cache");
 }
+
+#[test]
+fn exports_take_the_providers_overridden_env() {
+    let ws = load_valid("tests/fixtures/good/provider-env");
+    let web = instance(&ws, "shop", "web");
+    assert_eq!(
+        env(web, "DATABASE_URL").as_deref(),
+        Some("postgres://blog:s3cret-in-the-manifest@devarch-shop-db:5432/blogdb")
+    );
+    let api = instance(&ws, "shop", "api");
+    assert_eq!(env(api, "DB_USERNAME").as_deref(), Some("shop"));
+    assert_eq!(env(api, "DB_DATABASE").as_deref(), Some("orders"));
+    // The provider's generated password stays a reference to its secret.
+    assert_eq!(
+        env(api, "DB_PASSWORD").as_deref(),
+        Some("${secret:maria/password}")
+    );
+}
+
+#[test]
+fn an_attribute_naming_a_variable_the_provider_lacks_is_a_located_error() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("s.yaml"),
+        "apiVersion: devarch.io/v1alpha1\nkind: Template\nmetadata: {name: db}\nspec:\n  image: postgres:16\n  exports: [{name: pg, type: postgres, port: 5432, attributes: {user: \"{{env.NOPE}}\"}}]\n---\napiVersion: devarch.io/v1alpha1\nkind: Stack\nmetadata: {name: shop}\nspec:\n  instances:\n    db: {template: db}\n    web: {template: django}\n",
+    )
+    .unwrap();
+    let ws = Workspace::load(dir.path()).unwrap();
+    let text: Vec<String> = ws.diagnostics.iter().map(ToString::to_string).collect();
+    assert!(
+        text.iter()
+            .any(|d| d.contains("attribute user of db's export \"pg\" is \"{{env.NOPE}}\"")),
+        "{text:?}"
+    );
+}

@@ -2,7 +2,9 @@
 type (the only candidate, or the one an explicit `wires` entry names), and the consumer's
 environment built from the templates of its imports: `template env ⊕ wired env ⊕ instance
 env`. Placeholders (`{{host}}`, `{{port}}`, `{{protocol}}`, `{{instance}}` and the export's
-attributes) are filled from the provider; secret attributes stay references. */
+attributes) are filled from the provider; secret attributes stay references. An attribute may
+itself take a value from the provider's effective env, `user: "{{env.POSTGRES_USER}}"`, so a
+provider whose env is overridden exports what it really runs with. */
 
 use std::collections::BTreeMap;
 
@@ -173,6 +175,9 @@ fn wire_auto(
     }
 }
 
+/// How an export attribute names one of its provider's env variables: `{{env.NAME}}`.
+pub const ATTRIBUTE_ENV_PREFIX: &str = "env.";
+
 /// Splits `"a{{host}}b"` into literal and placeholder parts (`true` for a placeholder).
 fn parse_placeholders(s: &str) -> Result<Vec<(bool, &str)>, String> {
     let mut out = Vec::new();
@@ -229,7 +234,8 @@ pub(super) fn build_env(
         let Some(import) = spec.imports.iter().find(|i| i.name == wire.import) else {
             continue;
         };
-        let export = specs[wire.provider.as_str()]
+        let provider = &specs[wire.provider.as_str()];
+        let export = provider
             .exports
             .iter()
             .find(|e| e.name == wire.export)
@@ -241,6 +247,7 @@ pub(super) fn build_env(
                 import,
                 wire,
                 export,
+                provider,
             };
             if let Some(value) = wired.value(var, tmpl, diags) {
                 env.insert(var.clone(), value);
@@ -267,6 +274,9 @@ struct Wired<'a> {
     import: &'a Import,
     wire: &'a Wire,
     export: &'a Export,
+    /// The provider's effective spec (template ⊕ its overrides), whose env attributes may
+    /// name (`{{env.NAME}}`).
+    provider: &'a ServiceSpec,
 }
 
 impl Wired<'_> {
@@ -290,6 +300,9 @@ impl Wired<'_> {
             }
             match self.placeholder(text) {
                 Some(parts) => value.extend(parts),
+                None if self.export.attributes.contains_key(text) => {
+                    diags.push(self.unresolved_attribute(var, text))
+                }
                 None => diags.push(self.unknown_placeholder(var, text)),
             }
         }
@@ -307,9 +320,47 @@ impl Wired<'_> {
             "instance" => lit(provider.clone()),
             other => {
                 let v = export.attributes.get(other).and_then(Option::as_ref)?;
-                Some(value_parts(provider, v))
+                match v {
+                    EnvValue::Text(t) => self.attribute_text(t),
+                    EnvValue::Secret(_) => Some(value_parts(provider, v)),
+                }
             }
         }
+    }
+
+    /// An export attribute's text with its `{{env.NAME}}` placeholders filled from the
+    /// provider's effective env (a secret stays a reference to the provider's secret), so a
+    /// provider whose `POSTGRES_USER` is overridden exports that user. None when the text
+    /// names a variable the provider does not set, or another placeholder.
+    fn attribute_text(&self, text: &str) -> Option<Vec<EnvPart>> {
+        let provider = &self.wire.provider;
+        let mut out = Vec::new();
+        for (is_placeholder, part) in parse_placeholders(text).ok()? {
+            if !is_placeholder {
+                out.push(EnvPart::Lit(part.to_string()));
+                continue;
+            }
+            let name = part.strip_prefix(ATTRIBUTE_ENV_PREFIX)?;
+            let value = self.provider.env.get(name)?.as_ref()?;
+            out.extend(value_parts(provider, value));
+        }
+        Some(out)
+    }
+
+    /// An attribute whose `{{env.NAME}}` the provider does not set (or that uses another
+    /// placeholder, which attributes cannot).
+    fn unresolved_attribute(&self, var: &str, name: &str) -> Diagnostic {
+        let written = match self.export.attributes.get(name).and_then(Option::as_ref) {
+            Some(EnvValue::Text(t)) => t.clone(),
+            _ => String::new(),
+        };
+        let message = format!(
+            "import {:?}, env {var}: attribute {name} of {}'s export {:?} is {written:?}, which names a variable {} does not set",
+            self.import.name, self.wire.provider, self.export.name, self.wire.provider
+        );
+        Diagnostic::new(&self.inst.origin.file, Some(self.inst.at("")), message).with_help(
+            "an attribute may use {{env.NAME}} for a variable of the provider's env; set it there",
+        )
     }
 
     fn unknown_placeholder(&self, var: &str, name: &str) -> Diagnostic {
