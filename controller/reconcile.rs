@@ -370,6 +370,22 @@ pub fn release_ports(home: &Path, owner: &str, stack: &str) -> Result<usize, Por
     })
 }
 
+/// Releases the host ports of the instances no longer in `desired` (removed from the stack),
+/// once an apply has removed their containers; returns how many.
+///
+/// # Errors
+/// [`PortError`] when the port records cannot be read or written.
+pub fn release_removed_instances_ports(
+    home: &Path,
+    owner: &str,
+    desired: &DesiredStack,
+) -> Result<usize, PortError> {
+    let keep = desired.containers.keys().map(String::as_str).collect();
+    PortStore::with_locked(home, |ports| {
+        Ok::<_, PortError>(ports.release_instances_except(owner, &desired.name, &keep))
+    })
+}
+
 /// Applies every planned stack that has actions and no conflicts, in parallel; a report
 /// per stack. A removed stack's host ports are released once it is applied.
 pub async fn apply(
@@ -384,10 +400,18 @@ pub async fn apply(
         .filter(|p| !p.actions.is_empty() && p.conflicts.is_empty())
         .map(|p| async move {
             let report = apply_one(ctx, planned, p, progress, opts).await;
-            if !planned.desired.contains_key(&p.stack)
-                && let Err(e) = release_ports(&ctx.home, &ctx.owner, &p.stack)
-            {
-                tracing::warn!(stack = %p.stack, "cannot release the removed stack's host ports: {e}");
+            match planned.desired.get(&p.stack) {
+                None => {
+                    if let Err(e) = release_ports(&ctx.home, &ctx.owner, &p.stack) {
+                        tracing::warn!(stack = %p.stack, "cannot release the removed stack's host ports: {e}");
+                    }
+                }
+                Some(desired) if report.errors.is_empty() => {
+                    if let Err(e) = release_removed_instances_ports(&ctx.home, &ctx.owner, desired) {
+                        tracing::warn!(stack = %p.stack, "cannot release removed instances' host ports: {e}");
+                    }
+                }
+                Some(_) => {}
             }
             (p.stack.clone(), report)
         });

@@ -268,6 +268,19 @@ impl PortStore {
         })
     }
 
+    /// Forget the ports of every instance of `stack` (folder `owner`) not in `keep`: the
+    /// instances removed from the stack.
+    pub fn release_instances_except(
+        &mut self,
+        owner: &str,
+        stack: &str,
+        keep: &std::collections::BTreeSet<&str>,
+    ) -> usize {
+        self.release(|(o, s, i, _, _)| {
+            o.as_deref().is_none_or(|o| o == owner) && s == stack && !keep.contains(i.as_str())
+        })
+    }
+
     fn release(&mut self, matches: impl Fn(&Slot) -> bool) -> usize {
         let before = self.slots.len();
         self.slots.retain(|k, _| !matches(k));

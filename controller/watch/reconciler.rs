@@ -44,6 +44,7 @@ use crate::outcome::Outcome;
 use crate::plan::{StackPlan, Summary};
 use crate::reconcile::{
     Context, Manifests, Planned, ReconcileError, Selection, apply_one, plan_with, release_ports,
+    release_removed_instances_ports,
 };
 use crate::runtime::Runtime;
 use crate::sink::Sink;
@@ -281,6 +282,11 @@ impl Reconciler {
                 stack: stack.to_string(),
                 failed: report.errors,
             });
+        }
+        if let Some(desired) = planned.desired.get(stack)
+            && let Err(e) = release_removed_instances_ports(&ctx.home, &ctx.owner, desired)
+        {
+            warn!(%stack, "cannot release removed instances' host ports: {e}");
         }
         info!(%stack, "applied: {}", summary.counts());
         Ok(if removal {

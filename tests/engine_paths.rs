@@ -1,0 +1,155 @@
+//! Paths that existed without a real-engine test (issue #11, section 4), on Docker and
+//! Podman: config files as the container sees them, `enabled: false` and back, removing one
+//! instance of a stack, and the template label.
+
+mod common;
+
+use common::{Env, busybox_template, stack, unique};
+
+engine_tests!(
+    config_files_are_mounted_with_content_and_mode_and_an_edit_recreates_only_their_container,
+    a_disabled_stack_stops_and_comes_back_with_the_same_containers,
+    removing_an_instance_removes_its_container_releases_its_port_and_keeps_its_volume,
+    containers_carry_their_template,
+);
+
+/// Run `sh -c script` in a container with the engine's own CLI; its stdout.
+fn exec(env: &Env, container: &str, script: &str) -> String {
+    let out = env
+        .engine
+        .cli()
+        .args(["exec", container, "sh", "-c", script])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{script}: {out:?}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn config_instances(one: &str) -> String {
+    format!(
+        "    one:\n      template: bb\n      configFiles: [{{path: /etc/app/one.conf, content: \"{one}\", mode: \"0640\"}}]\n    two:\n      template: bb\n      configFiles: [{{path: /etc/app/two.conf, content: \"two\", mode: \"0600\"}}]\n"
+    )
+}
+
+fn config_files_are_mounted_with_content_and_mode_and_an_edit_recreates_only_their_container(
+    env: Env,
+) {
+    let s = format!("cf{}", unique());
+    env.write("t.yaml", &busybox_template("bb", 0));
+    env.write("s.yaml", &stack(&s, &config_instances("first")));
+    env.expect(&["apply"], 0);
+    let (one, two) = (format!("devarch-{s}-one"), format!("devarch-{s}-two"));
+    assert_eq!(exec(&env, &one, "cat /etc/app/one.conf"), "first");
+    assert_eq!(
+        exec(&env, &one, "stat -c %a /etc/app/one.conf").trim(),
+        "640"
+    );
+    assert_eq!(
+        exec(&env, &two, "stat -c %a /etc/app/two.conf").trim(),
+        "600"
+    );
+    let before = env.containers(&format!("devarch-{s}-"));
+
+    env.write("s.yaml", &stack(&s, &config_instances("second")));
+    let (plan, _) = env.expect(&["plan"], 2);
+    assert!(plan.contains(&one) && !plan.contains(&two), "{plan}");
+    env.expect(&["apply"], 0);
+    let after = env.containers(&format!("devarch-{s}-"));
+    assert_ne!(after[&one].0, before[&one].0, "one was recreated");
+    assert_eq!(after[&two].0, before[&two].0, "two was left alone");
+    assert_eq!(exec(&env, &one, "cat /etc/app/one.conf"), "second");
+    env.expect(&["plan"], 0);
+}
+
+fn a_disabled_stack_stops_and_comes_back_with_the_same_containers(env: Env) {
+    let s = format!("en{}", unique());
+    env.write("t.yaml", &busybox_template("bb", 0));
+    let doc = |enabled: bool| {
+        format!(
+            "apiVersion: devarch.io/v1alpha1\nkind: Stack\nmetadata: {{name: {s}}}\nspec:\n  enabled: {enabled}\n  instances:\n    web: {{template: bb}}\n"
+        )
+    };
+    env.write("s.yaml", &doc(true));
+    env.expect(&["apply"], 0);
+    let name = format!("devarch-{s}-web");
+    let id = env.containers(&format!("devarch-{s}-"))[&name].0.clone();
+
+    env.write("s.yaml", &doc(false));
+    env.expect(&["apply"], 0);
+    let stopped = env.containers(&format!("devarch-{s}-"));
+    assert_eq!(
+        stopped[&name],
+        (id.clone(), false),
+        "same container, stopped"
+    );
+    assert_eq!(
+        env.networks(&format!("devarch-{s}-")).len(),
+        1,
+        "network kept"
+    );
+    assert_eq!(
+        env.volumes(&format!("devarch-{s}-")).len(),
+        1,
+        "volume kept"
+    );
+    env.expect(&["plan"], 0);
+
+    env.write("s.yaml", &doc(true));
+    env.expect(&["apply"], 0);
+    assert_eq!(
+        env.containers(&format!("devarch-{s}-"))[&name],
+        (id, true),
+        "the same container runs again"
+    );
+}
+
+fn removing_an_instance_removes_its_container_releases_its_port_and_keeps_its_volume(env: Env) {
+    let s = format!("ri{}", unique());
+    env.write("t.yaml", &busybox_template("bb", 0));
+    env.write(
+        "s.yaml",
+        &stack(&s, "    one: {template: bb}\n    two: {template: bb}\n"),
+    );
+    env.expect(&["apply"], 0);
+    let ports = || std::fs::read_to_string(env.home.path().join("ports.json")).unwrap();
+    assert!(ports().contains("\"two\""), "{}", ports());
+
+    env.write("s.yaml", &stack(&s, "    one: {template: bb}\n"));
+    let (plan, _) = env.expect(&["plan"], 2);
+    assert!(
+        plan.contains(&format!("- container devarch-{s}-two")),
+        "{plan}"
+    );
+    env.expect(&["apply"], 0);
+    let left = env.containers(&format!("devarch-{s}-"));
+    assert_eq!(
+        left.keys().collect::<Vec<_>>(),
+        [&format!("devarch-{s}-one")]
+    );
+    assert!(!ports().contains("\"two\""), "port released: {}", ports());
+    assert!(
+        env.volumes(&format!("devarch-{s}-"))
+            .contains(&format!("devarch-{s}-two-data")),
+        "the removed instance's volume is kept"
+    );
+    env.expect(&["plan"], 0);
+}
+
+fn containers_carry_their_template(env: Env) {
+    let s = format!("tl{}", unique());
+    env.write("t.yaml", &busybox_template("bb", 0));
+    env.write("s.yaml", &stack(&s, "    web: {template: bb}\n"));
+    env.expect(&["apply"], 0);
+    let out = env
+        .engine
+        .cli()
+        .args([
+            "inspect",
+            "--format",
+            "{{index .Config.Labels \"devarch.template_service_id\"}}",
+            &format!("devarch-{s}-web"),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "bb");
+}
