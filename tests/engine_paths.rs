@@ -1,6 +1,6 @@
 //! Paths that existed without a real-engine test (issue #11, section 4), on Docker and
-//! Podman: config files as the container sees them, `enabled: false` and back, removing one
-//! instance of a stack, and the template label.
+//! Podman: explicit wires, config files as the container sees them, `enabled: false` and
+//! back, removing one instance of a stack, and the template label.
 
 mod common;
 
@@ -11,6 +11,7 @@ engine_tests!(
     a_disabled_stack_stops_and_comes_back_with_the_same_containers,
     removing_an_instance_removes_its_container_releases_its_port_and_keeps_its_volume,
     containers_carry_their_template,
+    explicit_wires_choose_between_two_providers,
 );
 
 /// Run `sh -c script` in a container with the engine's own CLI; its stdout.
@@ -152,4 +153,53 @@ fn containers_carry_their_template(env: Env) {
         .output()
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "bb");
+}
+
+/// A consumer importing `http`, which two instances of `bb` export: ambiguous without a wire.
+const CLIENT: &str = r#"apiVersion: devarch.io/v1alpha1
+kind: Template
+metadata: {name: client}
+spec:
+  image: devarch-fixture/busybox:1
+  command: [sh, -c, "trap 'exit 0' TERM INT; sleep 3600 & wait"]
+  imports: [{name: api, type: http, env: {API_URL: "http://{{host}}:{{port}}/"}}]
+"#;
+
+fn explicit_wires_choose_between_two_providers(env: Env) {
+    let s = format!("wi{}", unique());
+    env.write(
+        "t.yaml",
+        &format!("{}---\n{CLIENT}", busybox_template("bb", 0)),
+    );
+    let instances = "    a: {template: bb}\n    b: {template: bb}\n";
+    // Without a wire the folder is invalid: two providers could serve the import.
+    env.write(
+        "s.yaml",
+        &stack(&s, &format!("{instances}    c: {{template: client}}\n")),
+    );
+    let (_, err) = env.expect(&["validate"], 1);
+    assert!(err.contains("wires"), "{err}");
+    // An instance wire picks b; a stack-level wire picks a for a second consumer.
+    env.write(
+        "s.yaml",
+        &format!(
+            "{}  wires: {{d: {{api: a}}}}\n",
+            stack(
+                &s,
+                &format!(
+                    "{instances}    c: {{template: client, wires: {{api: b}}}}\n    d: {{template: client}}\n"
+                )
+            )
+        ),
+    );
+    env.expect(&["apply"], 0);
+    let url = |consumer: &str| exec(&env, &format!("devarch-{s}-{consumer}"), "echo $API_URL");
+    assert_eq!(url("c").trim(), format!("http://devarch-{s}-b:8080/"));
+    assert_eq!(url("d").trim(), format!("http://devarch-{s}-a:8080/"));
+    // And the wire works on the stack network: c reaches b's server by that URL.
+    exec(
+        &env,
+        &format!("devarch-{s}-c"),
+        "wget -q -O /dev/null \"${API_URL}ready\"",
+    );
 }
