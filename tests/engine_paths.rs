@@ -12,6 +12,7 @@ engine_tests!(
     removing_an_instance_removes_its_container_releases_its_port_and_keeps_its_volume,
     containers_carry_their_template,
     explicit_wires_choose_between_two_providers,
+    a_provider_env_value_consumers_see_recreates_exactly_those_consumers,
 );
 
 /// Run `sh -c script` in a container with the engine's own CLI; its stdout.
@@ -202,4 +203,63 @@ fn explicit_wires_choose_between_two_providers(env: Env) {
         &format!("devarch-{s}-c"),
         "wget -q -O /dev/null \"${API_URL}ready\"",
     );
+}
+
+/// A provider exporting its env (`{{env.NAME}}`), a consumer that sees it and one that does not.
+fn provider_templates(user: &str) -> String {
+    format!(
+        r#"apiVersion: devarch.io/v1alpha1
+kind: Template
+metadata: {{name: prov}}
+spec:
+  image: devarch-fixture/busybox:1
+  command: [sh, -c, "trap 'exit 0' TERM INT; sleep 3600 & wait"]
+  env: {{SERVICE_USER: {user}}}
+  exports: [{{name: svc, type: svc, port: 9000, attributes: {{user: "{{{{env.SERVICE_USER}}}}"}}}}]
+---
+apiVersion: devarch.io/v1alpha1
+kind: Template
+metadata: {{name: sees}}
+spec:
+  image: devarch-fixture/busybox:1
+  command: [sh, -c, "trap 'exit 0' TERM INT; sleep 3600 & wait"]
+  imports: [{{name: svc, type: svc, env: {{SVC_USER: "{{{{user}}}}"}}}}]
+---
+apiVersion: devarch.io/v1alpha1
+kind: Template
+metadata: {{name: blind}}
+spec:
+  image: devarch-fixture/busybox:1
+  command: [sh, -c, "trap 'exit 0' TERM INT; sleep 3600 & wait"]
+  imports: [{{name: svc, type: svc, env: {{SVC_HOST: "{{{{host}}}}"}}}}]
+"#
+    )
+}
+
+fn a_provider_env_value_consumers_see_recreates_exactly_those_consumers(env: Env) {
+    let s = format!("pv{}", unique());
+    env.write("t.yaml", &provider_templates("alice"));
+    env.write(
+        "s.yaml",
+        &stack(
+            &s,
+            "    p: {template: prov}\n    c: {template: sees}\n    d: {template: blind}\n",
+        ),
+    );
+    env.expect(&["apply"], 0);
+    let name = |i: &str| format!("devarch-{s}-{i}");
+    assert_eq!(exec(&env, &name("c"), "echo $SVC_USER").trim(), "alice");
+    let before = env.containers(&format!("devarch-{s}-"));
+
+    env.write("t.yaml", &provider_templates("bob"));
+    env.expect(&["apply"], 0);
+    let after = env.containers(&format!("devarch-{s}-"));
+    assert_ne!(
+        after[&name("p")].0,
+        before[&name("p")].0,
+        "the provider changed"
+    );
+    assert_ne!(after[&name("c")].0, before[&name("c")].0, "c sees the user");
+    assert_eq!(after[&name("d")].0, before[&name("d")].0, "d does not");
+    assert_eq!(exec(&env, &name("c"), "echo $SVC_USER").trim(), "bob");
 }
