@@ -142,18 +142,8 @@ fn containers_carry_their_template(env: Env) {
     env.write("t.yaml", &busybox_template("bb", 0));
     env.write("s.yaml", &stack(&s, "    web: {template: bb}\n"));
     env.expect(&["apply"], 0);
-    let out = env
-        .engine
-        .cli()
-        .args([
-            "inspect",
-            "--format",
-            "{{index .Config.Labels \"devarch.template_service_id\"}}",
-            &format!("devarch-{s}-web"),
-        ])
-        .output()
-        .unwrap();
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "bb");
+    let labels = env.labels(&format!("devarch-{s}-web"));
+    assert_eq!(labels["devarch.template_service_id"], "bb", "{labels:?}");
 }
 
 /// A consumer importing `http`, which two instances of `bb` export: ambiguous without a wire.

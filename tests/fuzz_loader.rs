@@ -3,11 +3,11 @@
 //! error), every diagnostic can be rendered, and apply's health deadline stays bounded. Numbers
 //! and durations at and far beyond their bounds are either located errors or used as written.
 
-use std::collections::HashSet;
+mod common;
+
 use std::path::PathBuf;
 use std::time::Duration;
 
-use devarch::allocate::{Allocation, allocate};
 use devarch::apply::ApplyOptions;
 use devarch::apply::health::health_deadline;
 use devarch::catalog;
@@ -18,11 +18,9 @@ use devarch::manifests::types::{
     parse_memory,
 };
 use devarch::manifests::validate::build_model;
-use devarch::resolve::desired::{DesiredContext, DesiredStack, build};
+use devarch::resolve::desired::DesiredStack;
 use devarch::resolve::{ResolvedStack, resolve};
 use devarch::runtime::{ContainerSpec, HealthSpec};
-use devarch::state::ports::{PortError, PortStore};
-use devarch::state::secrets::SecretStore;
 use proptest::prelude::*;
 
 /// The longest health deadline a manifest within bounds can produce:
@@ -37,26 +35,7 @@ fn max_deadline() -> Duration {
 /// as `reconcile::plan_with` does: allocate, then the pure build.
 fn build_desired(stack: &ResolvedStack) -> Result<DesiredStack, String> {
     let home = tempfile::tempdir().unwrap();
-    let secrets = SecretStore::open(home.path(), "/fuzz").map_err(|e| e.to_string())?;
-    let bindings = PortStore::with_locked(home.path(), |ports| {
-        let mut a = Allocation {
-            owner: "/fuzz",
-            secrets: &secrets,
-            ports,
-            fixed_in_use: &HashSet::new(),
-            existing: &HashSet::new(),
-            repick_busy: true,
-        };
-        Ok::<_, PortError>(allocate(stack, &mut a))
-    })
-    .map_err(|e| e.to_string())?
-    .map_err(|e| e.to_string())?;
-    let ctx = DesiredContext {
-        home: home.path(),
-        owner: "/fuzz",
-        user_home: None,
-    };
-    build(stack, &ctx, &bindings).map_err(|e| e.to_string())
+    common::allocate_and_build(stack, home.path(), "/fuzz").map(|(_, desired)| desired)
 }
 
 /// What a built container may hold, whatever the manifest said: values within the manifest

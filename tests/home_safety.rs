@@ -11,10 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::{Env, unique};
-use devarch::allocate::{Allocation, allocate};
-use devarch::resolve::desired::{DesiredContext, build};
-use devarch::state::ports::{PortError, PortStore};
-use devarch::state::secrets::SecretStore;
+use devarch::state::ports::PortStore;
 use devarch::workspace::Workspace;
 
 engine_tests!(
@@ -254,26 +251,7 @@ fn allocate_and_materialize(dir: &Path, home: &Path, name: &str) -> (String, Vec
     let ws = Workspace::load(dir).unwrap();
     let stack = &ws.stacks[name];
     let owner = devarch::identity::owner_of(dir);
-    let secrets = SecretStore::open(home, &owner).unwrap();
-    let bindings = PortStore::with_locked(home, |ports| {
-        let mut a = Allocation {
-            owner: &owner,
-            secrets: &secrets,
-            ports,
-            fixed_in_use: &HashSet::new(),
-            existing: &HashSet::new(),
-            repick_busy: true,
-        };
-        Ok::<_, PortError>(allocate(stack, &mut a))
-    })
-    .unwrap()
-    .unwrap();
-    let ctx = DesiredContext {
-        home,
-        owner: &owner,
-        user_home: None,
-    };
-    let desired = build(stack, &ctx, &bindings).unwrap();
+    let (bindings, desired) = common::allocate_and_build(stack, home, &owner).unwrap();
     let files = &desired.containers["web"].files;
     for f in files {
         devarch::apply::files::materialize(f).unwrap();

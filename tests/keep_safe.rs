@@ -24,27 +24,15 @@ fn forged_devarch_labels_are_overwritten_by_devarch_own(env: Env) {
         ),
     );
     env.expect(&["apply"], 0);
-    let out = env
-        .engine
-        .cli()
-        .args([
-            "inspect",
-            "--format",
-            "{{json .Config.Labels}}",
-            &format!("devarch-{s}-web"),
-        ])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{out:?}");
-    let labels: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(labels["devarch.owner"], env.owner.as_str(), "{labels}");
-    assert_eq!(labels["devarch.stack_id"], s.as_str(), "{labels}");
-    assert_eq!(labels["devarch.instance_id"], "web", "{labels}");
-    assert_eq!(labels["devarch.managed_by"], "devarch", "{labels}");
-    assert_ne!(labels["devarch.config_hash"], "forged", "{labels}");
+    let labels = env.labels(&format!("devarch-{s}-web"));
+    assert_eq!(labels["devarch.owner"], env.owner, "{labels:?}");
+    assert_eq!(labels["devarch.stack_id"], s, "{labels:?}");
+    assert_eq!(labels["devarch.instance_id"], "web", "{labels:?}");
+    assert_eq!(labels["devarch.managed_by"], "devarch", "{labels:?}");
+    assert_ne!(labels["devarch.config_hash"], "forged", "{labels:?}");
     assert_eq!(
         labels["team"], "ours",
-        "the user's own labels are kept: {labels}"
+        "the user's own labels are kept: {labels:?}"
     );
     // And the stack is still ours: a re-plan sees nothing to do.
     env.expect(&["plan"], 0);

@@ -303,6 +303,14 @@ impl Env {
         (o, e)
     }
 
+    /// A container's labels, as the engine reports them.
+    pub fn labels(&self, container: &str) -> std::collections::BTreeMap<String, String> {
+        block_on(self.rt.inspect_container(container))
+            .unwrap_or_else(|e| panic!("inspect {container}: {e}"))
+            .summary
+            .labels
+    }
+
     /// A container's output and exit code, read with the engine's own CLI (for failure messages).
     pub fn engine_logs(&self, container: &str) -> String {
         let cli = |args: &[&str]| {
@@ -670,4 +678,47 @@ pub fn validate_folder(dir: &Path, fancy: bool) -> (i32, String) {
         String::from_utf8_lossy(&out.stderr)
     );
     (out.status.code().unwrap_or(-1), text)
+}
+
+/// Allocates `stack` in `home` for the manifests folder `owner` (its secrets and host ports,
+/// no container of it running yet), then builds its desired state: the two steps
+/// `reconcile::plan_with` takes before planning.
+pub fn allocate_and_build(
+    stack: &devarch::resolve::ResolvedStack,
+    home: &Path,
+    owner: &str,
+) -> Result<
+    (
+        devarch::resolve::desired::Bindings,
+        devarch::resolve::desired::DesiredStack,
+    ),
+    String,
+> {
+    use devarch::allocate::{Allocation, allocate};
+    use devarch::state::ports::{PortError, PortStore};
+    use std::collections::HashSet;
+    let secrets =
+        devarch::state::secrets::SecretStore::open(home, owner).map_err(|e| e.to_string())?;
+    let (no_ports, no_containers) = (HashSet::new(), HashSet::new());
+    let bindings = PortStore::with_locked(home, |ports| {
+        let mut a = Allocation {
+            owner,
+            secrets: &secrets,
+            ports,
+            fixed_in_use: &no_ports,
+            existing: &no_containers,
+            repick_busy: true,
+        };
+        Ok::<_, PortError>(allocate(stack, &mut a))
+    })
+    .map_err(|e| e.to_string())?
+    .map_err(|e| e.to_string())?;
+    let ctx = devarch::resolve::desired::DesiredContext {
+        home,
+        owner,
+        user_home: None,
+    };
+    let desired =
+        devarch::resolve::desired::build(stack, &ctx, &bindings).map_err(|e| e.to_string())?;
+    Ok((bindings, desired))
 }
