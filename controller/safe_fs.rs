@@ -148,7 +148,6 @@ pub enum ReadError {
 /// # Errors
 /// [`ReadError`].
 pub fn read_limited(path: &Path, limit: usize) -> Result<Vec<u8>, ReadError> {
-    use std::io::Read;
     use std::os::unix::fs::OpenOptionsExt;
     let flags = rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK;
     let file = fs::OpenOptions::new()
@@ -159,13 +158,22 @@ pub fn read_limited(path: &Path, limit: usize) -> Result<Vec<u8>, ReadError> {
     if !meta.file_type().is_file() {
         return Err(ReadError::NotRegular(describe_kind(&meta.file_type())));
     }
+    read_bounded(file, limit)?.ok_or_else(|| ReadError::TooBig {
+        size: (meta.len() > limit as u64).then_some(meta.len()),
+        limit,
+    })
+}
+
+/// All of `source` if it holds at most `limit` bytes, reading at most one byte more
+/// whatever it claims; `None` when it holds more.
+///
+/// # Errors
+/// The read's I/O error.
+pub(crate) fn read_bounded(source: impl io::Read, limit: usize) -> io::Result<Option<Vec<u8>>> {
+    use std::io::Read;
     let mut bytes = Vec::new();
-    file.take(limit as u64 + 1).read_to_end(&mut bytes)?;
-    if bytes.len() > limit {
-        let size = (meta.len() > limit as u64).then_some(meta.len());
-        return Err(ReadError::TooBig { size, limit });
-    }
-    Ok(bytes)
+    source.take(limit as u64 + 1).read_to_end(&mut bytes)?;
+    Ok((bytes.len() <= limit).then_some(bytes))
 }
 
 /// "a FIFO", "a socket", "a device", "a folder", for messages.

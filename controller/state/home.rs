@@ -16,7 +16,7 @@ file) is refused when it is opened.
 */
 
 use std::fs::{DirBuilder, File, OpenOptions};
-use std::io::{self, Read};
+use std::io;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Component, Path, PathBuf};
 
@@ -336,16 +336,14 @@ pub(crate) fn read_file(path: &Path, limit: u64) -> Result<Option<Vec<u8>>> {
     let Some((file, _)) = open_file(path)? else {
         return Ok(None);
     };
-    let mut bytes = Vec::new();
-    file.take(limit + 1)
-        .read_to_end(&mut bytes)
-        .map_err(HomeError::io("read", path))?;
-    if bytes.len() as u64 > limit {
-        return Err(HomeError::io("read", path)(io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("larger than {limit} bytes"),
-        )));
-    }
+    let bytes = crate::safe_fs::read_bounded(file, limit as usize)
+        .map_err(HomeError::io("read", path))?
+        .ok_or_else(|| {
+            HomeError::io("read", path)(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("larger than {limit} bytes"),
+            ))
+        })?;
     Ok(Some(bytes))
 }
 
