@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Env, busybox_template, stack, unique};
+use common::{Env, busybox_template, idle_template, stack, unique};
 
 engine_tests!(
     config_files_are_mounted_with_content_and_mode_and_an_edit_recreates_only_their_container,
@@ -147,20 +147,18 @@ fn containers_carry_their_template(env: Env) {
 }
 
 /// A consumer importing `http`, which two instances of `bb` export: ambiguous without a wire.
-const CLIENT: &str = r#"apiVersion: devarch.io/v1alpha1
-kind: Template
-metadata: {name: client}
-spec:
-  image: devarch-fixture/busybox:1
-  command: [sh, -c, "trap 'exit 0' TERM INT; sleep 3600 & wait"]
-  imports: [{name: api, type: http, env: {API_URL: "http://{{host}}:{{port}}/"}}]
-"#;
+fn client_template() -> String {
+    idle_template(
+        "client",
+        "  imports: [{name: api, type: http, env: {API_URL: \"http://{{host}}:{{port}}/\"}}]\n",
+    )
+}
 
 fn explicit_wires_choose_between_two_providers(env: Env) {
     let s = format!("wi{}", unique());
     env.write(
         "t.yaml",
-        &format!("{}---\n{CLIENT}", busybox_template("bb", 0)),
+        &format!("{}---\n{}", busybox_template("bb", 0), client_template()),
     );
     let instances = "    a: {template: bb}\n    b: {template: bb}\n";
     // Without a wire the folder is invalid: two providers could serve the import.
@@ -197,33 +195,23 @@ fn explicit_wires_choose_between_two_providers(env: Env) {
 
 /// A provider exporting its env (`{{env.NAME}}`), a consumer that sees it and one that does not.
 fn provider_templates(user: &str) -> String {
-    format!(
-        r#"apiVersion: devarch.io/v1alpha1
-kind: Template
-metadata: {{name: prov}}
-spec:
-  image: devarch-fixture/busybox:1
-  command: [sh, -c, "trap 'exit 0' TERM INT; sleep 3600 & wait"]
-  env: {{SERVICE_USER: {user}}}
-  exports: [{{name: svc, type: svc, port: 9000, attributes: {{user: "{{{{env.SERVICE_USER}}}}"}}}}]
----
-apiVersion: devarch.io/v1alpha1
-kind: Template
-metadata: {{name: sees}}
-spec:
-  image: devarch-fixture/busybox:1
-  command: [sh, -c, "trap 'exit 0' TERM INT; sleep 3600 & wait"]
-  imports: [{{name: svc, type: svc, env: {{SVC_USER: "{{{{user}}}}"}}}}]
----
-apiVersion: devarch.io/v1alpha1
-kind: Template
-metadata: {{name: blind}}
-spec:
-  image: devarch-fixture/busybox:1
-  command: [sh, -c, "trap 'exit 0' TERM INT; sleep 3600 & wait"]
-  imports: [{{name: svc, type: svc, env: {{SVC_HOST: "{{{{host}}}}"}}}}]
-"#
-    )
+    [
+        idle_template(
+            "prov",
+            &format!(
+                "  env: {{SERVICE_USER: {user}}}\n  exports: [{{name: svc, type: svc, port: 9000, attributes: {{user: \"{{{{env.SERVICE_USER}}}}\"}}}}]\n"
+            ),
+        ),
+        idle_template(
+            "sees",
+            "  imports: [{name: svc, type: svc, env: {SVC_USER: \"{{user}}\"}}]\n",
+        ),
+        idle_template(
+            "blind",
+            "  imports: [{name: svc, type: svc, env: {SVC_HOST: \"{{host}}\"}}]\n",
+        ),
+    ]
+    .join("---\n")
 }
 
 fn a_provider_env_value_consumers_see_recreates_exactly_those_consumers(env: Env) {

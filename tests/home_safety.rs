@@ -22,20 +22,11 @@ engine_tests!(
 /// A template whose containers get a generated secret, an auto host port and a config file
 /// with mode `mode` at `/etc/app/conf` holding `content`.
 fn template(content: &str, mode: &str) -> String {
-    format!(
-        r#"apiVersion: devarch.io/v1alpha1
-kind: Template
-metadata: {{name: app}}
-spec:
-  image: devarch-fixture/busybox:1
-  command: [sh, -c, "trap 'exit 0' TERM INT; sleep 3600 & wait"]
-  ports: [{{container: 8080, host: auto}}]
-  env:
-    PASSWORD: {{secret: password, generate: true}}
-  configFiles:
-    - {{path: /etc/app/conf, content: "{content}", mode: "{mode}"}}
-    - {{path: /etc/app__conf, content: "other {content}"}}
-"#
+    common::idle_template(
+        "app",
+        &format!(
+            "  ports: [{{container: 8080, host: auto}}]\n  env:\n    PASSWORD: {{secret: password, generate: true}}\n  configFiles:\n    - {{path: /etc/app/conf, content: \"{content}\", mode: \"{mode}\"}}\n    - {{path: /etc/app__conf, content: \"other {content}\"}}\n"
+        ),
     )
 }
 

@@ -445,6 +445,14 @@ spec:
     )
 }
 
+/// A Template `name` of the busybox fixture that idles until stopped, with `spec` (lines
+/// indented by two spaces) added to its spec.
+pub fn idle_template(name: &str, spec: &str) -> String {
+    format!(
+        "apiVersion: devarch.io/v1alpha1\nkind: Template\nmetadata: {{name: {name}}}\nspec:\n  image: devarch-fixture/busybox:1\n  command: [sh, -c, \"trap 'exit 0' TERM INT; sleep 3600 & wait\"]\n{spec}"
+    )
+}
+
 pub fn wait_until(timeout: std::time::Duration, mut f: impl FnMut() -> bool) -> bool {
     let start = std::time::Instant::now();
     while start.elapsed() < timeout {
