@@ -12,7 +12,7 @@ What it decides comes out as [`Bindings`], which the pure desired-state build
 ([`crate::resolve::desired::build`]) takes.
 */
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeMap, HashSet};
 
 use crate::manifests::types::{EnvValue, HostPort, PortSpec};
 use crate::resolve::desired::{Bindings, BusyPort};
@@ -70,11 +70,7 @@ pub struct Allocation<'a> {
 /// stores' errors otherwise.
 pub fn allocate(stack: &ResolvedStack, a: &mut Allocation<'_>) -> Result<Bindings, AllocateError> {
     let mut bindings = Bindings::default();
-    for (instance, name) in secret_refs(stack) {
-        let generate = stack
-            .instances
-            .get(&instance)
-            .is_some_and(|o| generated_secrets(o).contains(&name));
+    for ((instance, name), generate) in referenced_secrets(stack) {
         let value = if generate {
             Some(a.secrets.get_or_generate(&stack.name, &instance, &name)?)
         } else {
@@ -98,8 +94,9 @@ pub fn allocate(stack: &ResolvedStack, a: &mut Allocation<'_>) -> Result<Binding
     Ok(bindings)
 }
 
-/// Every `(owning instance, secret name)` the stack's environments refer to, sorted.
-fn secret_refs(stack: &ResolvedStack) -> BTreeSet<(String, String)> {
+/// Every `(owning instance, secret name)` the stack's environments refer to, sorted, and
+/// whether its owner declares it `generate: true` (else the user must set it).
+pub fn referenced_secrets(stack: &ResolvedStack) -> BTreeMap<(String, String), bool> {
     stack
         .instances
         .values()
@@ -108,6 +105,13 @@ fn secret_refs(stack: &ResolvedStack) -> BTreeSet<(String, String)> {
         .filter_map(|part| match part {
             EnvPart::Secret { instance, name } => Some((instance.clone(), name.clone())),
             EnvPart::Lit(_) => None,
+        })
+        .map(|(instance, name)| {
+            let generate = stack
+                .instances
+                .get(&instance)
+                .is_some_and(|o| generated_secrets(o).contains(&name));
+            ((instance, name), generate)
         })
         .collect()
 }

@@ -228,8 +228,23 @@ fn a_fresh_home_is_private_whatever_the_umask_and_purge_removes_the_folders_stat
         assert!(seen.contains(&expected), "{expected} not in {seen:?}");
     }
 
+    // Like volumes, secrets and config files outlive a plain delete, which says so.
     let (code, out, err) = devarch(&env, &home, &["delete", &s, "--purge-volumes"]);
     assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("Kept secrets (remove with --purge"), "{out}");
+    assert!(
+        out.contains("Kept config files (remove with --purge)"),
+        "{out}"
+    );
+    assert!(home.join(format!("secrets/{key}/{s}.json")).exists());
+    assert!(home.join(format!("stacks/{key}/{s}")).exists());
+    // The manifests are gone; `--purge` still removes what the stack left under --home.
+    let (code, out, err) = devarch(&env, &home, &["delete", &s, "--purge"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(
+        out.contains(&format!("Removed the secrets of stack {s}")),
+        "{out}"
+    );
     assert!(!home.join(format!("secrets/{key}/{s}.json")).exists());
     assert!(!home.join(format!("stacks/{key}/{s}")).exists());
     let ports = fs::read_to_string(home.join("ports.json")).unwrap();

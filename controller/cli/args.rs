@@ -134,9 +134,13 @@ pub enum Command {
     Delete {
         /// Stack to delete (its manifests must be valid)
         stack: String,
-        /// Also remove the stack's named volumes, and its secrets and config files under --home (data is lost).
+        /// Also remove the stack's named volumes (their data is lost); secrets are kept.
         #[arg(long)]
         purge_volumes: bool,
+        /// Remove everything of the stack: named volumes, its secrets and its materialised
+        /// config files under --home (data and secret values are lost).
+        #[arg(long)]
+        purge: bool,
         /// Wait this long for another apply of the same stack to finish (at most 24h).
         #[arg(long, value_name = "DURATION", value_parser = lock_timeout_arg)]
         lock_timeout: Option<Duration>,
@@ -160,6 +164,12 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = LogFormat::Text)]
         log_format: LogFormat,
     },
+    /// Set, list and remove a stack's secrets; re-encrypt them all under a new key.
+    Secret {
+        /// What to do.
+        #[command(subcommand)]
+        action: SecretAction,
+    },
     /// Write the JSON Schemas (schemas/) and CRDs (crds/), or check they are up to date.
     Schema {
         /// Fail if the files on disk differ instead of writing them.
@@ -174,6 +184,41 @@ pub enum Command {
         /// Shell the script is written for
         shell: clap_complete::Shell,
     },
+}
+
+/// `devarch secret` actions.
+#[derive(Debug, Subcommand)]
+pub enum SecretAction {
+    /// Set a secret; the value comes from stdin (prompted without echo on a terminal) or
+    /// --from-file, never from the command line. One trailing newline is dropped.
+    Set {
+        /// Stack the secret belongs to
+        stack: String,
+        /// INSTANCE/SECRET: the instance that owns it and the name its `secret:` reference uses
+        name: String,
+        /// Read the value from this file instead of stdin (at most 64 KiB)
+        #[arg(long, value_name = "FILE")]
+        from_file: Option<PathBuf>,
+    },
+    /// List secrets: stored ones (generated or set, last change) and referenced ones that are
+    /// missing; never values.
+    List {
+        /// Only this stack [default: every stack of the folder and every stack with secrets]
+        stack: Option<String>,
+        /// Output format: a table or JSON rows
+        #[arg(short, long, value_enum, default_value_t = ListFormat::Text)]
+        output: ListFormat,
+    },
+    /// Remove a stored secret.
+    Rm {
+        /// Stack the secret belongs to
+        stack: String,
+        /// INSTANCE/SECRET
+        name: String,
+    },
+    /// Re-encrypt every secret under --home with a new key, atomically (an interrupted
+    /// rotation leaves the old key working and is finished by running it again).
+    RotateKey,
 }
 
 /// Log output format.

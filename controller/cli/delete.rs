@@ -1,6 +1,7 @@
 //! `devarch delete STACK`: shows the removal plan, removes the stack's documents from the
-//! manifests folder, then its containers and network (volumes kept unless purged; purging also
-//! removes this folder's secrets and config files of the stack under `--home`).
+//! manifests folder, then its containers and network. Like `docker compose down`, it keeps
+//! what holds data — named volumes, and under `--home` the stack's secrets and materialised
+//! config files — and says so; `--purge-volumes` removes the volumes, `--purge` all of it.
 
 use std::io::Write;
 use std::path::Path;
@@ -75,13 +76,17 @@ fn remove_stack_documents(ws: &Workspace, stack: &str) -> Result<Vec<std::path::
     Ok(changed)
 }
 
+/// What `delete` removes besides the containers and the network.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Purge {
+    /// The stack's named volumes.
+    pub volumes: bool,
+    /// The stack's secrets and config files under `--home`.
+    pub state: bool,
+}
+
 /// `devarch delete STACK`.
-pub fn delete(
-    cli: &Cli,
-    stack: &str,
-    purge_volumes: bool,
-    lock_timeout: Option<Duration>,
-) -> Result<u8> {
+pub fn delete(cli: &Cli, stack: &str, purge: Purge, lock_timeout: Option<Duration>) -> Result<u8> {
     let ws = Workspace::load(&cli.dir)?;
     if ws.set.broken_names.iter().any(|(_, n)| n == stack)
         || (ws.model.stacks.contains_key(stack) && !ws.stacks.contains_key(stack))
@@ -106,32 +111,61 @@ pub fn delete(
         let sel = Selection {
             stacks: vec![stack.to_string()],
             remove: [stack.to_string()].into(),
-            options: crate::plan::PlanOptions { purge_volumes },
+            options: crate::plan::PlanOptions {
+                purge_volumes: purge.volumes,
+            },
             locked: true,
         };
         let _locks = lock_stacks(&home, &sel.stacks, lock_timeout)?;
-        let planned = reconcile::plan(&ctx, &reconcile::Manifests::of(&ws), &sel).await?;
-        print!("{}", render(&planned.plans));
-        std::io::stdout().flush()?;
-        for f in remove_stack_documents(&ws, stack)? {
-            eprintln!("removed stack {stack} from {}", f.display());
+        let planned = match reconcile::plan(&ctx, &reconcile::Manifests::of(&ws), &sel).await {
+            Ok(planned) => Some(planned),
+            // Gone from the folder and the engine: `--purge` still removes what it left
+            // under --home.
+            Err(reconcile::ReconcileError::UnknownStack(_)) if purge.state => None,
+            Err(e) => return Err(e.into()),
+        };
+        if let Some(planned) = &planned {
+            print!("{}", render(&planned.plans));
+            std::io::stdout().flush()?;
+            for f in remove_stack_documents(&ws, stack)? {
+                eprintln!("removed stack {stack} from {}", f.display());
+            }
+            let errors = apply_and_report(&ctx, planned).await;
+            if errors > 0 {
+                bail!("delete finished with {errors} failed step(s)");
+            }
         }
-        let errors = apply_and_report(&ctx, &planned).await;
-        if errors > 0 {
-            bail!("delete finished with {errors} failed step(s)");
-        }
-        if purge_volumes {
-            // This folder's state of the stack; another folder's stack of the same name keeps
-            // its own.
-            let secrets = crate::state::secrets::SecretStore::open(&home, &ctx.owner)?;
+        // This folder's state of the stack; another folder's stack of the same name keeps
+        // its own.
+        let secrets = crate::state::secrets::SecretStore::open(&home, &ctx.owner)?;
+        if purge.state {
             if secrets.purge_stack(stack)? {
                 println!("Removed the secrets of stack {stack}.");
             }
             if crate::state::purge_config_files(&home, &ctx.owner, stack)? {
                 println!("Removed the config files of stack {stack}.");
             }
+        } else {
+            let kept: Vec<String> = secrets
+                .list(stack)?
+                .into_iter()
+                .map(|i| format!("{}/{}", i.instance, i.name))
+                .collect();
+            if !kept.is_empty() {
+                println!(
+                    "Kept secrets (remove with --purge, or one by one with `devarch secret rm {stack} NAME`): {}",
+                    kept.join(", ")
+                );
+            }
+            let files = crate::state::config_files_dir(&home, &ctx.owner, stack);
+            if files.is_dir() {
+                println!(
+                    "Kept config files (remove with --purge): {}",
+                    files.display()
+                );
+            }
         }
-        if !purge_volumes {
+        if let Some(planned) = planned.as_ref().filter(|_| !purge.volumes) {
             let kept: Vec<&str> = planned
                 .observed
                 .volumes
@@ -144,7 +178,7 @@ pub fn delete(
                 .collect();
             if !kept.is_empty() {
                 println!(
-                    "Kept volumes (remove with --purge-volumes): {}",
+                    "Kept volumes (remove with --purge-volumes or --purge): {}",
                     kept.join(", ")
                 );
             }

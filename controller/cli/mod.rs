@@ -10,6 +10,7 @@ pub mod init;
 pub mod output;
 pub mod plan;
 pub mod progress;
+pub mod secret;
 pub mod watch;
 
 use std::io::Write;
@@ -133,8 +134,16 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Delete {
             stack,
             purge_volumes,
+            purge,
             lock_timeout,
-        } => delete::delete(&cli, stack, *purge_volumes, *lock_timeout),
+        } => {
+            let purge = delete::Purge {
+                volumes: *purge_volumes || *purge,
+                state: *purge,
+            };
+            delete::delete(&cli, stack, purge, *lock_timeout)
+        }
+        Command::Secret { action } => secret::secret(&cli, action),
         Command::Completions { shell } => {
             clap_complete::generate(
                 *shell,

@@ -278,6 +278,17 @@ pub(crate) fn lock_exclusive(path: &Path) -> Result<File> {
     Ok(file)
 }
 
+/// As [`lock_exclusive`], but a shared lock: readers take it so that a writer holding the
+/// exclusive lock (a key rotation) is never seen half-way.
+///
+/// # Errors
+/// As [`lock_exclusive`].
+pub(crate) fn lock_shared(path: &Path) -> Result<File> {
+    let file = open_lock_file(path)?;
+    file.lock_shared().map_err(HomeError::io("lock", path))?;
+    Ok(file)
+}
+
 /// Open (creating with mode 0600) the lock file `path`, never through a link, checked as a
 /// state file; the caller locks it.
 ///

@@ -33,8 +33,8 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 
 pub(crate) use crate::safe_fs::{FileMode, write_atomic};
-pub(crate) use home::lock_exclusive;
 pub use home::{Home, HomeError};
+pub(crate) use home::{lock_exclusive, lock_shared};
 
 /// The default `--home`: `$HOME/.devarch`, or `/root/.devarch` when `HOME` is unset.
 pub fn default_home() -> PathBuf {

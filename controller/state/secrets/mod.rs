@@ -1,12 +1,13 @@
 //! Secrets, encrypted at rest under `--home`.
 //!
-//! The key is `{home}/secret.key`: 32 random bytes, created on first use with mode
+//! The key is `{home}/secret.key` ([`key`]): 32 random bytes, created on first use with mode
 //! 0600 and refused when it is a link, owned by another user, has the wrong size or any
-//! group/other permission bit.
+//! group/other permission bit. `devarch secret rotate-key` replaces it ([`rotate`]).
+//!
 //! A store belongs to one manifests folder (its owner label): each of its stacks' secrets
-//! live in `{home}/secrets/{owner key}/{stack}.json` ([`crate::state::owner_key`]), a JSON
-//! object mapping `instance/name` to `base64(nonce || ciphertext || tag)`: AES-256-GCM with a
-//! fresh random 96-bit nonce per value, and the owner, stack, instance and name in the
+//! live in `{home}/secrets/{owner key}/{stack}.json` ([`crate::state::owner_key`], format in
+//! [`file`]), mapping `instance/name` to `base64(nonce || ciphertext || tag)`: AES-256-GCM
+//! with a fresh random 96-bit nonce per value, and the owner, stack, instance and name in the
 //! associated data, so a value copied to another folder, stack or name no longer decrypts.
 //!
 //! Secrets stored before they were kept per folder (`{home}/secrets/{stack}.json`, without
@@ -14,32 +15,37 @@
 //! a value takes it (re-encrypted as its own) and removes it from the old file, so a value is
 //! never shared again; another folder with that stack name then gets a fresh one.
 //!
+//! Writers take `{home}/secrets.lock` exclusively around read-modify-write, readers take it
+//! shared, and the key files are read on every operation: a long-running `devarch watch`
+//! keeps working across a rotation.
+//!
 //! Values come out as [`Secret`], which never prints its content; errors carry file
 //! paths and secret names, never values or key bytes.
 
+pub mod file;
+pub mod key;
+pub mod rotate;
+
 use std::collections::BTreeMap;
 use std::fmt;
-use std::fs::{self, File};
-use std::io::{self, Read, Write};
-use std::os::unix::fs::PermissionsExt;
+use std::fs::File;
+use std::io;
 use std::path::{Path, PathBuf};
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
+use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce};
 use ring::rand::{SecureRandom, SystemRandom};
 
-use super::home::{self, STATE_FILE_LIMIT};
-use super::{FileMode, Home, HomeError, lock_exclusive, owner_key, write_atomic};
+use super::{Home, HomeError, lock_exclusive, lock_shared, owner_key};
+pub use file::Origin;
+use file::{Entry, StackFile};
+use key::{KEY_FILE, Keys};
 
-/// File name of the key under `--home`.
-pub const KEY_FILE: &str = "secret.key";
 /// Folder of the per-stack secret files under `--home`.
 pub const SECRETS_DIR: &str = "secrets";
 /// Lock file under `--home` serializing read-modify-write of secret files.
 const LOCK_FILE: &str = "secrets.lock";
-/// Length of the AES-256 key in bytes.
-const KEY_LEN: usize = 32;
 /// Length of generated secret values.
 const GENERATED_LEN: usize = 32;
 /// Domain separator at the start of the associated data.
@@ -110,7 +116,7 @@ pub enum SecretError {
         /// The secrets folder.
         path: PathBuf,
     },
-    /// A secrets file is not a JSON object of strings.
+    /// A secrets file is not in a known format.
     #[error("secrets file {} is not valid: {detail}", path.display())]
     Corrupt {
         /// The secrets file.
@@ -140,12 +146,21 @@ pub enum SecretError {
         /// The entry, `instance/name`.
         key: String,
     },
+    /// A file the key rotation must re-encrypt does not say which folder it belongs to.
+    #[error(
+        "cannot rotate the key: {} was written by an earlier devarch and does not record its manifests folder; run `devarch secret list` with that folder as --dir first (it rewrites the file), or remove the file if that folder is gone. Nothing was changed",
+        path.display()
+    )]
+    UnknownOwner {
+        /// The secrets file.
+        path: PathBuf,
+    },
 }
 
 /// Result of secret store operations.
 pub type Result<T, E = SecretError> = std::result::Result<T, E>;
 
-fn io_err(action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> SecretError {
+pub(crate) fn io_err(action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> SecretError {
     move |source| SecretError::Io {
         action,
         path: path.to_path_buf(),
@@ -188,14 +203,26 @@ impl fmt::Display for Secret {
     }
 }
 
+/// What `secret list` shows of one stored secret: never its value.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct SecretInfo {
+    /// The instance owning it.
+    pub instance: String,
+    /// Its name, as the `secret:` reference writes it.
+    pub name: String,
+    /// Generated or set; `None` for values stored by an earlier devarch.
+    pub origin: Option<Origin>,
+    /// Unix seconds of the last change, when known.
+    pub changed: Option<u64>,
+}
+
 /// The encrypted secret store under one `--home`.
 ///
-/// Reads see the files as they are on disk (no caching), so several processes may
-/// share one home; writes take `{home}/secrets.lock` around read-modify-write.
+/// Reads see the files as they are on disk (no caching, the key included), so several
+/// processes may share one home.
 pub struct SecretStore {
     home: PathBuf,
     owner: String,
-    key: LessSafeKey,
     rng: SystemRandom,
 }
 
@@ -217,22 +244,12 @@ impl SecretStore {
     pub fn open(home: &Path, owner: &str) -> Result<Self> {
         Home::open(home)?;
         let rng = SystemRandom::new();
-        let key_path = home.join(KEY_FILE);
-        let mut bytes = match read_key(&key_path)? {
-            Some(bytes) => bytes,
-            None => create_key(&key_path, &rng)?,
-        };
-        let unbound = UnboundKey::new(&AES_256_GCM, &bytes);
-        bytes.fill(0);
-        // A 32-byte key is always accepted for AES-256-GCM.
-        let unbound = unbound.map_err(|_| SecretError::KeyWrongSize {
-            path: key_path.clone(),
-            len: KEY_LEN as u64,
-        })?;
+        if Keys::read(home)?.is_none() {
+            key::create_key(&home.join(KEY_FILE), &rng)?;
+        }
         Ok(SecretStore {
             home: home.to_path_buf(),
             owner: owner.to_string(),
-            key: LessSafeKey::new(unbound),
             rng,
         })
     }
@@ -252,14 +269,17 @@ impl SecretStore {
     pub fn get(&self, stack: &str, instance: &str, name: &str) -> Result<Option<Secret>> {
         self.check(stack, instance, name)?;
         let path = self.stack_file(stack);
-        let map = read_map(&path)?;
-        let key = entry_key(instance, name);
-        match map.get(&key) {
-            Some(encoded) => self
-                .decrypt(&path, stack, instance, name, encoded)
-                .map(Some),
-            None => self.claim_legacy(stack, instance, name),
+        {
+            let _shared = self.lock_shared()?;
+            let file = file::read(&path)?;
+            if let Some(entry) = file.entries.get(&entry_key(instance, name)) {
+                let keys = self.keys()?;
+                return self
+                    .decrypt(&keys, &path, stack, instance, name, &entry.sealed)
+                    .map(Some);
+            }
         }
+        self.claim_legacy(stack, instance, name)
     }
 
     /// Moves the value of a secret stored before secrets were kept per folder
@@ -267,38 +287,47 @@ impl SecretStore {
     /// none.
     fn claim_legacy(&self, stack: &str, instance: &str, name: &str) -> Result<Option<Secret>> {
         let legacy = self.legacy_file(stack);
-        if read_map(&legacy)?.is_empty() {
+        if file::read(&legacy)?.entries.is_empty() {
             return Ok(None);
         }
         let path = self.stack_file(stack);
         self.checked_dir()?;
         let _lock = self.lock()?;
+        let keys = self.keys()?;
         let key = entry_key(instance, name);
-        let mut map = read_map(&path)?;
-        if let Some(encoded) = map.get(&key) {
+        let mut mine = file::read(&path)?;
+        if let Some(entry) = mine.entries.get(&key) {
             return self
-                .decrypt(&path, stack, instance, name, encoded)
+                .decrypt(&keys, &path, stack, instance, name, &entry.sealed)
                 .map(Some);
         }
-        let mut old = read_map(&legacy)?;
-        let Some(encoded) = old.remove(&key) else {
+        let mut old = file::read(&legacy)?;
+        let Some(entry) = old.entries.remove(&key) else {
             return Ok(None);
         };
-        let value = self.open_value(&legacy, &key, &legacy_aad(stack, instance, name), &encoded)?;
-        let sealed = self.encrypt(&path, stack, instance, name, value.expose())?;
-        map.insert(key, sealed);
+        let aad = legacy_aad(stack, instance, name);
+        let value = open_value(&keys, &legacy, &key, &aad, &entry.sealed)?;
+        let sealed = self.encrypt(&keys, &path, stack, instance, name, value.expose())?;
+        mine.entries.insert(
+            key,
+            Entry {
+                sealed,
+                origin: None,
+                changed: None,
+            },
+        );
         // This folder's copy first: a failure in between leaves the value in both files.
-        write_map(&path, &map)?;
-        write_map(&legacy, &old)?;
+        file::write(&path, &self.owner, stack, &mine.entries)?;
+        file::write_flat(&legacy, &old.entries)?;
         Ok(Some(value))
     }
 
     /// Store `value` as the secret `name` of `instance` in `stack`, replacing any.
     pub fn set(&self, stack: &str, instance: &str, name: &str, value: &str) -> Result<()> {
         self.check(stack, instance, name)?;
-        self.update(stack, |path, map| {
-            let encoded = self.encrypt(path, stack, instance, name, value)?;
-            map.insert(entry_key(instance, name), encoded);
+        self.update(stack, |keys, path, map| {
+            let sealed = self.encrypt(keys, path, stack, instance, name, value)?;
+            map.insert(entry_key(instance, name), Entry::new(sealed, Origin::Set));
             Ok(((), true))
         })
     }
@@ -306,21 +335,53 @@ impl SecretStore {
     /// Delete the secret; `true` when it existed.
     pub fn remove(&self, stack: &str, instance: &str, name: &str) -> Result<bool> {
         self.check(stack, instance, name)?;
-        self.update(stack, |_, map| {
+        self.update(stack, |_, _, map| {
             let existed = map.remove(&entry_key(instance, name)).is_some();
             Ok((existed, existed))
         })
     }
 
-    /// The `(instance, name)` of every secret of `stack`, sorted; never values.
-    pub fn list(&self, stack: &str) -> Result<Vec<(String, String)>> {
+    /// Every secret of `stack`, sorted by instance and name; never values.
+    pub fn list(&self, stack: &str) -> Result<Vec<SecretInfo>> {
         self.check_stack(stack)?;
-        let map = read_map(&self.stack_file(stack))?;
-        Ok(map
-            .keys()
-            .filter_map(|k| k.split_once('/'))
-            .map(|(i, n)| (i.to_string(), n.to_string()))
+        let _shared = self.lock_shared()?;
+        let file = file::read(&self.stack_file(stack))?;
+        Ok(file
+            .entries
+            .into_iter()
+            .filter_map(|(k, e)| {
+                let (instance, name) = k.split_once('/')?;
+                Some(SecretInfo {
+                    instance: instance.to_string(),
+                    name: name.to_string(),
+                    origin: e.origin,
+                    changed: e.changed,
+                })
+            })
             .collect())
+    }
+
+    /// The stacks of this store's folder that have secrets, sorted.
+    pub fn stacks(&self) -> Result<Vec<String>> {
+        let dir = self.dir();
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(io_err("list", &dir)(e)),
+        };
+        let mut stacks = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(io_err("list", &dir))?;
+            let name = entry.file_name();
+            let Some(stack) = name.to_str().and_then(|n| n.strip_suffix(".json")) else {
+                continue;
+            };
+            if self.check_stack(stack).is_ok() {
+                stacks.push(stack.to_string());
+            }
+        }
+        stacks.sort();
+        Ok(stacks)
     }
 
     /// The secret, generating and storing a random 32-character alphanumeric value
@@ -329,15 +390,16 @@ impl SecretStore {
         if let Some(secret) = self.get(stack, instance, name)? {
             return Ok(secret);
         }
-        self.update(stack, |path, map| {
+        self.update(stack, |keys, path, map| {
             let key = entry_key(instance, name);
             // Another process may have generated it since the unlocked read.
-            if let Some(encoded) = map.get(&key) {
-                return Ok((self.decrypt(path, stack, instance, name, encoded)?, false));
+            if let Some(entry) = map.get(&key) {
+                let value = self.decrypt(keys, path, stack, instance, name, &entry.sealed)?;
+                return Ok((value, false));
             }
             let value = self.generate(path)?;
-            let encoded = self.encrypt(path, stack, instance, name, value.expose())?;
-            map.insert(key, encoded);
+            let sealed = self.encrypt(keys, path, stack, instance, name, value.expose())?;
+            map.insert(key, Entry::new(sealed, Origin::Generated));
             Ok((value, true))
         })
     }
@@ -348,11 +410,7 @@ impl SecretStore {
         let path = self.stack_file(stack);
         self.checked_dir()?;
         let _lock = self.lock()?;
-        match fs::remove_file(&path) {
-            Ok(()) => Ok(true),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
-            Err(e) => Err(io_err("remove", &path)(e)),
-        }
+        file::remove(&path)
     }
 
     /// `secrets/{owner key}`.
@@ -375,87 +433,70 @@ impl SecretStore {
         Ok(lock_exclusive(&self.home.join(LOCK_FILE))?)
     }
 
+    fn lock_shared(&self) -> Result<File> {
+        Ok(lock_shared(&self.home.join(LOCK_FILE))?)
+    }
+
+    /// The keys as they are on disk now (the store was opened, so the key exists unless
+    /// someone removed it).
+    fn keys(&self) -> Result<Keys> {
+        Keys::read(&self.home)?.ok_or_else(|| {
+            let path = self.home.join(KEY_FILE);
+            io_err("read", &path)(io::Error::new(
+                io::ErrorKind::NotFound,
+                "the secret key was removed while devarch was running",
+            ))
+        })
+    }
+
     /// Read-modify-write `stack`'s file under the lock. `f` returns its result and
     /// whether the map changed; an empty map removes the file.
     fn update<T>(
         &self,
         stack: &str,
-        f: impl FnOnce(&Path, &mut BTreeMap<String, String>) -> Result<(T, bool)>,
+        f: impl FnOnce(&Keys, &Path, &mut BTreeMap<String, Entry>) -> Result<(T, bool)>,
     ) -> Result<T> {
         self.checked_dir()?;
         let path = self.stack_file(stack);
         let _lock = self.lock()?;
-        let mut map = read_map(&path)?;
-        let (out, changed) = f(&path, &mut map)?;
+        let keys = self.keys()?;
+        let mut file: StackFile = file::read(&path)?;
+        let (out, changed) = f(&keys, &path, &mut file.entries)?;
         if changed {
-            write_map(&path, &map)?;
+            file::write(&path, &self.owner, stack, &file.entries)?;
         }
         Ok(out)
     }
 
     fn encrypt(
         &self,
+        keys: &Keys,
         path: &Path,
         stack: &str,
         instance: &str,
         name: &str,
         value: &str,
     ) -> Result<String> {
-        let mut nonce = [0u8; NONCE_LEN];
-        self.rng.fill(&mut nonce).map_err(|_| SecretError::Random {
-            path: path.to_path_buf(),
-        })?;
-        let mut in_out = value.as_bytes().to_vec();
-        self.key
-            .seal_in_place_append_tag(
-                Nonce::assume_unique_for_key(nonce),
-                Aad::from(self.aad(stack, instance, name)),
-                &mut in_out,
-            )
-            .map_err(|_| SecretError::Random {
-                path: path.to_path_buf(),
-            })?;
-        let mut out = Vec::with_capacity(NONCE_LEN + in_out.len());
-        out.extend_from_slice(&nonce);
-        out.extend_from_slice(&in_out);
-        Ok(BASE64.encode(out))
+        seal(
+            &keys.current,
+            &self.rng,
+            path,
+            &self.aad(stack, instance, name),
+            value,
+        )
     }
 
     fn decrypt(
         &self,
+        keys: &Keys,
         path: &Path,
         stack: &str,
         instance: &str,
         name: &str,
-        encoded: &str,
+        sealed: &str,
     ) -> Result<Secret> {
         let key = entry_key(instance, name);
-        self.open_value(path, &key, &self.aad(stack, instance, name), encoded)
-    }
-
-    /// Decrypts the entry `key` of `path` sealed with associated data `aad`.
-    fn open_value(&self, path: &Path, key: &str, aad: &[u8], encoded: &str) -> Result<Secret> {
-        let key = key.to_string();
-        let malformed = || SecretError::Malformed {
-            path: path.to_path_buf(),
-            key: key.clone(),
-        };
-        let mut bytes = BASE64.decode(encoded).map_err(|_| malformed())?;
-        if bytes.len() < NONCE_LEN + AES_256_GCM.tag_len() {
-            return Err(malformed());
-        }
-        let nonce =
-            Nonce::try_assume_unique_for_key(&bytes[..NONCE_LEN]).map_err(|_| malformed())?;
-        let plain = self
-            .key
-            .open_in_place(nonce, Aad::from(aad), &mut bytes[NONCE_LEN..])
-            .map_err(|_| SecretError::Decrypt {
-                path: path.to_path_buf(),
-                key: key.clone(),
-            })?;
-        let value = String::from_utf8(plain.to_vec()).map_err(|_| malformed())?;
-        bytes.fill(0);
-        Ok(Secret(value))
+        open_value(keys, path, &key, &self.aad(stack, instance, name), sealed)
     }
 
     /// A random alphanumeric value, by rejection sampling (no modulo bias).
@@ -480,29 +521,12 @@ impl SecretStore {
     }
 
     fn check_stack(&self, stack: &str) -> Result<()> {
-        let reason = if stack.is_empty() {
-            Some("it is empty")
-        } else if stack.len() > 128 {
-            Some("it is longer than 128 characters")
-        } else if stack.starts_with('.') {
-            Some("it starts with '.'")
-        } else if !stack
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
-        {
-            Some("use letters, digits, '-', '_' and '.'")
-        } else {
-            None
-        };
-        match reason {
-            None => Ok(()),
-            Some(reason) => Err(SecretError::InvalidName {
-                what: "stack",
-                name: stack.to_string(),
-                reason,
-                path: self.dir(),
-            }),
-        }
+        check_stack_name(stack).map_err(|reason| SecretError::InvalidName {
+            what: "stack",
+            name: stack.to_string(),
+            reason,
+            path: self.dir(),
+        })
     }
 
     fn check(&self, stack: &str, instance: &str, name: &str) -> Result<()> {
@@ -528,6 +552,29 @@ impl SecretStore {
         }
         Ok(())
     }
+
+    /// Associated data binding a ciphertext to its folder, stack, instance and name.
+    fn aad(&self, stack: &str, instance: &str, name: &str) -> Vec<u8> {
+        aad(&self.owner, stack, instance, name)
+    }
+}
+
+/// Why `stack` cannot name a secrets file, if it cannot.
+fn check_stack_name(stack: &str) -> std::result::Result<(), &'static str> {
+    if stack.is_empty() {
+        Err("it is empty")
+    } else if stack.len() > 128 {
+        Err("it is longer than 128 characters")
+    } else if stack.starts_with('.') {
+        Err("it starts with '.'")
+    } else if !stack
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+    {
+        Err("use letters, digits, '-', '_' and '.'")
+    } else {
+        Ok(())
+    }
 }
 
 /// The entry of a secret in its stack file.
@@ -535,11 +582,9 @@ fn entry_key(instance: &str, name: &str) -> String {
     format!("{instance}/{name}")
 }
 
-impl SecretStore {
-    /// Associated data binding a ciphertext to its folder, stack, instance and name.
-    fn aad(&self, stack: &str, instance: &str, name: &str) -> Vec<u8> {
-        length_prefixed(AAD_DOMAIN, &[&self.owner, stack, instance, name])
-    }
+/// Associated data of a value of `owner`'s `stack`.
+fn aad(owner: &str, stack: &str, instance: &str, name: &str) -> Vec<u8> {
+    length_prefixed(AAD_DOMAIN, &[owner, stack, instance, name])
 }
 
 /// Associated data of a secret stored before secrets were kept per folder.
@@ -557,128 +602,68 @@ fn length_prefixed(domain: &[u8], parts: &[&str]) -> Vec<u8> {
     out
 }
 
-/// Writes a stack file (mode 0600), or removes it when `map` is empty.
-fn write_map(path: &Path, map: &BTreeMap<String, String>) -> Result<()> {
-    if map.is_empty() {
-        return match fs::remove_file(path) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(io_err("remove", path)(e)),
-        };
-    }
-    let mut json = serde_json::to_vec_pretty(map).map_err(|_| SecretError::Corrupt {
+/// Seals `value` under `key` with associated data `aad`: `base64(nonce || ciphertext || tag)`.
+fn seal(
+    key: &LessSafeKey,
+    rng: &SystemRandom,
+    path: &Path,
+    aad: &[u8],
+    value: &str,
+) -> Result<String> {
+    let random = || SecretError::Random {
         path: path.to_path_buf(),
-        detail: "cannot serialize".into(),
-    })?;
-    json.push(b'\n');
-    write_atomic(path, &json, FileMode::Private).map_err(io_err("write", path))
+    };
+    let mut nonce = [0u8; NONCE_LEN];
+    rng.fill(&mut nonce).map_err(|_| random())?;
+    let mut in_out = value.as_bytes().to_vec();
+    key.seal_in_place_append_tag(
+        Nonce::assume_unique_for_key(nonce),
+        Aad::from(aad),
+        &mut in_out,
+    )
+    .map_err(|_| random())?;
+    let mut out = Vec::with_capacity(NONCE_LEN + in_out.len());
+    out.extend_from_slice(&nonce);
+    out.extend_from_slice(&in_out);
+    Ok(BASE64.encode(out))
 }
 
-/// The stack file's entries; empty when the file does not exist. Never read through a link.
-fn read_map(path: &Path) -> Result<BTreeMap<String, String>> {
-    let Some(bytes) = home::read_file(path, STATE_FILE_LIMIT)? else {
-        return Ok(BTreeMap::new());
-    };
-    // Report only the position: serde_json messages may quote file content.
-    serde_json::from_slice(&bytes).map_err(|e| SecretError::Corrupt {
+/// Decrypts the entry `key` of `path` sealed with associated data `aad`, under whichever of
+/// `keys` sealed it.
+fn open_value(keys: &Keys, path: &Path, key: &str, aad: &[u8], sealed: &str) -> Result<Secret> {
+    let malformed = || SecretError::Malformed {
         path: path.to_path_buf(),
-        detail: format!(
-            "expected a JSON object of strings ({:?} error at line {} column {})",
-            e.classify(),
-            e.line(),
-            e.column()
-        ),
-    })
-}
-
-/// Read the key, or `None` when the file does not exist. It is opened without following a
-/// link, and checked on the opened file (a swap between check and read is not possible):
-/// a regular file, owned by the current user (a key another user wrote, whatever its mode,
-/// is known to them), mode 0600 or stricter, 32 bytes.
-fn read_key(path: &Path) -> Result<Option<[u8; KEY_LEN]>> {
-    let Some(mut file) = home::open_nofollow(path)? else {
-        return Ok(None);
+        key: key.to_string(),
     };
-    let meta = file.metadata().map_err(io_err("inspect", path))?;
-    if !meta.is_file() {
-        return Err(SecretError::KeyNotAFile {
-            path: path.to_path_buf(),
-        });
+    let bytes = BASE64.decode(sealed).map_err(|_| malformed())?;
+    if bytes.len() < NONCE_LEN + AES_256_GCM.tag_len() {
+        return Err(malformed());
     }
-    home::check_owner(path, &meta)?;
-    let mode = meta.permissions().mode() & 0o777;
-    if mode & 0o077 != 0 {
-        return Err(SecretError::KeyPermissions {
-            path: path.to_path_buf(),
-            mode,
-        });
-    }
-    if meta.len() != KEY_LEN as u64 {
-        return Err(SecretError::KeyWrongSize {
-            path: path.to_path_buf(),
-            len: meta.len(),
-        });
-    }
-    let mut buf = Vec::with_capacity(KEY_LEN + 1);
-    (&mut file)
-        .take(KEY_LEN as u64 + 1)
-        .read_to_end(&mut buf)
-        .map_err(io_err("read", path))?;
-    if buf.len() != KEY_LEN {
-        let len = buf.len() as u64;
+    for k in keys.all() {
+        let mut buf = bytes.clone();
+        let nonce = Nonce::try_assume_unique_for_key(&buf[..NONCE_LEN]).map_err(|_| malformed())?;
+        let opened = k
+            .open_in_place(nonce, Aad::from(aad), &mut buf[NONCE_LEN..])
+            .map(|plain| String::from_utf8(plain.to_vec()));
         buf.fill(0);
-        return Err(SecretError::KeyWrongSize {
-            path: path.to_path_buf(),
-            len,
-        });
+        match opened {
+            Ok(Ok(value)) => return Ok(Secret(value)),
+            Ok(Err(_)) => return Err(malformed()),
+            Err(_) => continue,
+        }
     }
-    let mut key = [0u8; KEY_LEN];
-    key.copy_from_slice(&buf);
-    buf.fill(0);
-    Ok(Some(key))
-}
-
-/// Create the key: write it complete to a fresh temporary file (`create_new`, mode
-/// 0600), then publish it with `hard_link`, which fails rather than replace an
-/// existing key. When another process wins the race, its key is read and used; a
-/// reader never sees a half-written key.
-fn create_key(path: &Path, rng: &SystemRandom) -> Result<[u8; KEY_LEN]> {
-    let mut key = [0u8; KEY_LEN];
-    rng.fill(&mut key).map_err(|_| SecretError::Random {
+    Err(SecretError::Decrypt {
         path: path.to_path_buf(),
-    })?;
-    // A random O_EXCL name next to the key: nothing planted there can be written through.
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let written = (|| {
-        let mut file = tempfile::Builder::new()
-            .prefix(".secret.key.")
-            .suffix(".tmp")
-            .permissions(fs::Permissions::from_mode(0o600))
-            .tempfile_in(dir)?;
-        file.write_all(&key)?;
-        file.as_file().sync_all()?;
-        Ok::<_, io::Error>(file)
-    })();
-    key.fill(0);
-    let tmp = written.map_err(io_err("create", path))?;
-    let linked = fs::hard_link(tmp.path(), path);
-    drop(tmp);
-    match linked {
-        Ok(()) => {}
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-        Err(e) => return Err(io_err("create", path)(e)),
-    }
-    read_key(path)?.ok_or_else(|| {
-        io_err("read", path)(io::Error::new(
-            io::ErrorKind::NotFound,
-            "key vanished right after creation",
-        ))
+        key: key.to_string(),
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use key::KEY_LEN;
+    use std::fs;
+    use std::os::unix::fs::PermissionsExt;
 
     const STACK: &str = "blog";
     const OWNER: &str = "/work/manifests";
@@ -688,10 +673,16 @@ mod tests {
         SecretStore::open(home, OWNER).unwrap()
     }
 
+    /// The sealed values of a stack file.
     fn read_json(path: &Path) -> BTreeMap<String, String> {
-        serde_json::from_slice(&fs::read(path).unwrap()).unwrap()
+        let file = file::read(path).unwrap();
+        file.entries
+            .into_iter()
+            .map(|(k, e)| (k, e.sealed))
+            .collect()
     }
 
+    /// Writes sealed values in the flat form (as an earlier devarch did).
     fn write_json(path: &Path, map: &BTreeMap<String, String>) {
         fs::write(path, serde_json::to_vec(map).unwrap()).unwrap();
     }
@@ -708,8 +699,14 @@ mod tests {
             s.get(STACK, "db", "password").unwrap().unwrap().expose(),
             PLAIN
         );
+        let listed: Vec<(String, String)> = s
+            .list(STACK)
+            .unwrap()
+            .into_iter()
+            .map(|i| (i.instance, i.name))
+            .collect();
         assert_eq!(
-            s.list(STACK).unwrap(),
+            listed,
             vec![
                 ("app".to_string(), "key".to_string()),
                 ("db".to_string(), "password".to_string()),
@@ -983,22 +980,13 @@ mod tests {
             .unwrap()
             .dir(&[SECRETS_DIR])
             .unwrap();
-        let mut nonce = [0u8; NONCE_LEN];
-        a.rng.fill(&mut nonce).unwrap();
-        let mut sealed = PLAIN.as_bytes().to_vec();
-        a.key
-            .seal_in_place_append_tag(
-                Nonce::assume_unique_for_key(nonce),
-                Aad::from(legacy_aad(STACK, "db", "password")),
-                &mut sealed,
-            )
-            .unwrap();
-        let value = BASE64.encode([nonce.as_slice(), &sealed].concat());
-        write_map(
+        let keys = a.keys().unwrap();
+        let aad = legacy_aad(STACK, "db", "password");
+        let value = seal(&keys.current, &a.rng, &legacy, &aad, PLAIN).unwrap();
+        write_json(
             &legacy,
             &BTreeMap::from([("db/password".to_string(), value)]),
-        )
-        .unwrap();
+        );
 
         assert_eq!(
             a.get_or_generate(STACK, "db", "password").unwrap().expose(),
