@@ -24,6 +24,9 @@ pub const LABEL_TEMPLATE: &str = "devarch.template_service_id";
 pub const LABEL_CONFIG_HASH: &str = "devarch.config_hash";
 /// Label holding per-field hashes (`field=hash,...`), to name the fields that force a recreate.
 pub const LABEL_CONFIG_FIELDS: &str = "devarch.config_fields";
+/// Label holding the container's limits as people read them (`cpus=1.5,memory=512Mi,pids=256`,
+/// empty for none), so a plan shows old → new values ([`Limits`]).
+pub const LABEL_LIMITS: &str = "devarch.limits";
 /// Label identifying the manifests folder that owns the object.
 pub const LABEL_OWNER: &str = "devarch.owner";
 
@@ -277,6 +280,79 @@ pub fn decode_config_fields(s: &str) -> BTreeMap<String, String> {
         .collect()
 }
 
+/// A container's CPU, memory and process limits as people read them (`1.5`, `512Mi`, `256`);
+/// `None` is no limit. Written to [`LABEL_LIMITS`] and read back from it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Limits {
+    /// CPU cores.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpus: Option<String>,
+    /// Memory.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memory: Option<String>,
+    /// Processes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pids: Option<String>,
+}
+
+impl Limits {
+    /// The limits a container spec asks for.
+    pub fn of(spec: &crate::runtime::ContainerSpec) -> Limits {
+        use crate::manifests::quantity::{format_cpus, format_memory};
+        Limits {
+            cpus: spec.nano_cpus.map(format_cpus),
+            memory: spec.memory.map(format_memory),
+            pids: spec.pids_limit.map(|p| p.to_string()),
+        }
+    }
+
+    /// `(name, value)` of each limit, in label order.
+    fn entries(&self) -> [(&'static str, &Option<String>); 3] {
+        [
+            ("cpus", &self.cpus),
+            ("memory", &self.memory),
+            ("pids", &self.pids),
+        ]
+    }
+
+    /// The [`LABEL_LIMITS`] value: `cpus=1.5,memory=512Mi`, empty for none.
+    pub fn label(&self) -> String {
+        self.entries()
+            .iter()
+            .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={v}")))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// Parses a [`LABEL_LIMITS`] value; unknown entries are skipped.
+    pub fn parse(label: &str) -> Limits {
+        let mut out = Limits::default();
+        for (k, v) in label.split(',').filter_map(|kv| kv.split_once('=')) {
+            let slot = match k {
+                "cpus" => &mut out.cpus,
+                "memory" => &mut out.memory,
+                "pids" => &mut out.pids,
+                _ => continue,
+            };
+            *slot = Some(v.to_string());
+        }
+        out
+    }
+
+    /// `(name, old, new)` of each limit that differs from `old`.
+    pub fn changes_from(
+        &self,
+        old: &Limits,
+    ) -> Vec<(&'static str, Option<String>, Option<String>)> {
+        self.entries()
+            .into_iter()
+            .zip(old.entries())
+            .filter(|((_, new), (_, was))| new != was)
+            .map(|((name, new), (_, was))| (name, was.clone(), new.clone()))
+            .collect()
+    }
+}
+
 /// Reading devarch's labels back from an object the engine listed (or an event about it).
 pub trait Labelled {
     /// The object's labels as the engine reports them.
@@ -309,6 +385,11 @@ pub trait Labelled {
             .get(LABEL_CONFIG_FIELDS)
             .map(|s| decode_config_fields(s))
             .unwrap_or_default()
+    }
+    /// The limits it was created with (`devarch.limits`); `None` when it carries no such
+    /// label (created by an earlier devarch, or not by devarch).
+    fn limits(&self) -> Option<Limits> {
+        self.labels().get(LABEL_LIMITS).map(|l| Limits::parse(l))
     }
     /// The manifests folder that owns it (`devarch.owner`).
     fn owner(&self) -> Option<&str> {

@@ -405,3 +405,24 @@ fn a_huge_healthcheck_duration_is_a_located_validation_error() {
     );
     assert!(!err.contains("panicked"), "{err}");
 }
+
+#[test]
+fn more_cpus_than_the_machine_has_is_a_located_validation_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(
+        tmp.path().join("s.yaml"),
+        "apiVersion: devarch.io/v1alpha1\nkind: Stack\nmetadata: {name: blog}\nspec:\n  instances:\n    web:\n      template: redis\n      resources: {cpus: 1000}\n",
+    )
+    .unwrap();
+    let out = devarch()
+        .args(["--dir", tmp.path().to_str().unwrap(), "validate"])
+        .assert()
+        .code(1)
+        .get_output()
+        .clone();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("s.yaml:8:25: error: spec.instances.web.resources.cpus: 1000 is more than this machine's"),
+        "{err}"
+    );
+}

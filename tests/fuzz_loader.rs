@@ -474,20 +474,37 @@ fn memory() -> impl Strategy<Value = (String, Verdict)> {
     ]
 }
 
+/// The most CPUs a manifest may give here: the schema's bound, or this machine's CPU count
+/// when it has fewer (the engine refuses more than it has).
+fn max_cpus() -> f64 {
+    MAX_CPUS.min(devarch::manifests::values::machine_cpus() as f64)
+}
+
 /// A CPU count within its bounds, as YAML writes it.
-fn cpus_within() -> impl Strategy<Value = (String, bool)> {
-    (MIN_CPUS..=MAX_CPUS).prop_map(|c| (format!("{c:?}"), true))
+fn cpus_within() -> impl Strategy<Value = (String, Verdict)> {
+    (MIN_CPUS..=max_cpus()).prop_map(|c| (format!("{c:?}"), Verdict::Within))
 }
 
 /// A CPU count around and far beyond its bounds, as YAML writes it, and whether it is within.
-fn cpus() -> impl Strategy<Value = (String, bool)> {
+/// Within the schema's bound but beyond this machine is [`Verdict::AtTheEdge`]: a located
+/// error, unless another error in the instance keeps the machine check from running.
+fn cpus() -> impl Strategy<Value = (String, Verdict)> {
     let any = prop_oneof![
         3 => 0.0..2048.0f64,
         1 => -10.0..0.02f64,
         1 => prop::sample::select(vec![MIN_CPUS, MAX_CPUS, 0.0, 1024.000001, 0.00999, 1e300, f64::MAX]),
         1 => any::<f64>().prop_filter("finite", |f| f.is_finite()),
     ]
-    .prop_map(|c| (format!("{c:?}"), (MIN_CPUS..=MAX_CPUS).contains(&c)));
+    .prop_map(|c| {
+        let verdict = if (MIN_CPUS..=max_cpus()).contains(&c) {
+            Verdict::Within
+        } else if (MIN_CPUS..=MAX_CPUS).contains(&c) {
+            Verdict::AtTheEdge
+        } else {
+            Verdict::Beyond
+        };
+        (format!("{c:?}"), verdict)
+    });
     prop_oneof![cpus_within(), any]
 }
 
@@ -513,7 +530,7 @@ struct Limits {
     timeout: (String, Verdict),
     start_period: (String, Verdict),
     retries: (String, bool),
-    cpus: (String, bool),
+    cpus: (String, Verdict),
     memory: (String, Verdict),
 }
 
@@ -584,7 +601,7 @@ impl Limits {
         if !self.retries.1 {
             out.push("healthcheck.retries");
         }
-        if !self.cpus.1 {
+        if self.cpus.1 == Verdict::Beyond {
             out.push("resources.cpus");
         }
         out
@@ -597,11 +614,11 @@ impl Limits {
             self.timeout.1,
             self.start_period.1,
             self.memory.1,
+            self.cpus.1,
         ]
         .iter()
         .all(|v| *v == Verdict::Within)
             && self.retries.1
-            && self.cpus.1
     }
 }
 
@@ -800,12 +817,13 @@ fn exact_deadline(h: &HealthSpec) -> Option<u128> {
 
 #[test]
 fn values_at_their_bounds_are_valid_and_built_as_written() {
-    let at = manifest(["1h", "59m60s", "3600000ms", "100", "1024", "1Ti"]);
+    let cpus = max_cpus();
+    let at = manifest(["1h", "59m60s", "3600000ms", "100", &cpus.to_string(), "1Ti"]);
     let out = run(&[at]);
     assert!(out.diagnostics.is_empty(), "{:?}", out.diagnostics);
     let stack = out.desired[0].as_ref().unwrap();
     let c = &stack.containers["a"];
-    assert_eq!(c.spec.nano_cpus, Some(1_024_000_000_000));
+    assert_eq!(c.spec.nano_cpus, Some((cpus * 1e9) as i64));
     assert_eq!(c.spec.memory, Some(1 << 40));
     assert_eq!(health_deadline(c, &ApplyOptions::default()), max_deadline());
 }

@@ -10,7 +10,7 @@ use super::context::{engine_context, runtime, tokio_rt};
 use super::{exit, output};
 use serde_json::{Value, json};
 
-use crate::identity::Labelled;
+use crate::identity::{Labelled, Limits};
 use crate::plan::Summary;
 use crate::printable;
 use crate::reconcile::{self, Context, Planned, Selection};
@@ -137,6 +137,7 @@ async fn instance(
         "state": state.unwrap_or(json!("absent")),
         "health": health,
         "ports": ports,
+        "limits": Limits::of(&d.spec),
         "wires": wires,
         "dependsOn": depends_on,
         "upToDate": observed.is_some_and(|c| c.config_hash() == Some(d.config_hash.as_str())),
@@ -185,6 +186,7 @@ fn print_text(ctx: &Context<'_>, stack: &ResolvedStack, doc: &Value) -> Result<(
         "CONTAINER",
         "IMAGE",
         "STATE",
+        "LIMITS",
         "PORTS",
         "WIRES",
         "DEPENDS ON",
@@ -222,10 +224,24 @@ fn instance_row(i: &Value) -> Vec<String> {
         s("container"),
         s("image"),
         state,
+        limits_cell(&i["limits"]),
         j("ports"),
         j("wires"),
         j("dependsOn"),
     ]
+}
+
+/// `cpus 1.5, memory 512Mi, pids 256` from an instance's `limits`, `-` for none.
+fn limits_cell(limits: &Value) -> String {
+    let parts: Vec<String> = ["cpus", "memory", "pids"]
+        .iter()
+        .filter_map(|k| limits[*k].as_str().map(|v| format!("{k} {v}")))
+        .collect();
+    if parts.is_empty() {
+        "-".into()
+    } else {
+        parts.join(", ")
+    }
 }
 
 /// The controller's conditions and generations.

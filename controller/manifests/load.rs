@@ -642,7 +642,8 @@ fn json_type(v: &Value) -> &'static str {
     }
 }
 
-fn field_path(pointer: &str) -> String {
+/// A JSON pointer as messages name a field: `spec.instances.web.resources.cpus`.
+pub(crate) fn field_path(pointer: &str) -> String {
     if pointer.is_empty() {
         return "the document".into();
     }

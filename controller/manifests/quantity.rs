@@ -191,9 +191,61 @@ pub fn nano_cpus(cpus: f64) -> Result<i64, QuantityError> {
     Ok((cpus * 1e9).round() as i64)
 }
 
+/// Most processes `resources.pids` may allow: 4194304, the largest `kernel.pid_max`.
+pub const MAX_PIDS: i64 = 4_194_304;
+
+/// Nano-CPUs as cores, the way manifests write them: `2`, `1.5`, `0.25`.
+pub fn format_cpus(nano_cpus: i64) -> String {
+    let whole = nano_cpus / 1_000_000_000;
+    let frac = nano_cpus % 1_000_000_000;
+    if frac == 0 {
+        return whole.to_string();
+    }
+    let digits = format!("{frac:09}");
+    format!("{whole}.{}", digits.trim_end_matches('0'))
+}
+
+/// Bytes as the largest binary unit that divides them exactly (`512Mi`, `1Gi`), else plain
+/// bytes: text [`parse_memory`] reads back to the same number.
+pub fn format_memory(bytes: i64) -> String {
+    for (unit, size) in [
+        ("Ti", 1i64 << 40),
+        ("Gi", 1 << 30),
+        ("Mi", 1 << 20),
+        ("Ki", 1 << 10),
+    ] {
+        if bytes >= size && bytes % size == 0 {
+            return format!("{}{unit}", bytes / size);
+        }
+    }
+    bytes.to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn limits_format_as_manifests_write_them_and_read_back() {
+        for (nanos, text) in [
+            (2_000_000_000, "2"),
+            (1_500_000_000, "1.5"),
+            (10_000_000, "0.01"),
+        ] {
+            assert_eq!(format_cpus(nanos), text);
+            assert_eq!(nano_cpus(text.parse().unwrap()).unwrap(), nanos);
+        }
+        for (bytes, text) in [
+            (512 << 20, "512Mi"),
+            (1 << 30, "1Gi"),
+            (1000, "1000"),
+            (1536, "1536"),
+        ] {
+            assert_eq!(format_memory(bytes), text);
+            assert_eq!(parse_memory(text).unwrap() as i64, bytes);
+        }
+        assert_eq!(format_memory(3 << 29), "1536Mi");
+    }
 
     #[test]
     fn durations_and_memory_parse() {

@@ -349,7 +349,7 @@ impl From<DependencyForm> for Dependency {
     }
 }
 
-/// CPU and memory limits.
+/// CPU, memory and process limits.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Resources {
@@ -364,6 +364,10 @@ pub struct Resources {
         extend("format" = MEMORY_FORMAT)
     )]
     pub memory: Option<String>,
+    /// Most processes (and threads) the container may run at once, e.g. `256`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = MAX_PIDS))]
+    pub pids: Option<i64>,
 }
 
 /// An endpoint a service offers to the other instances of its stack.

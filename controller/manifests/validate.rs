@@ -10,7 +10,7 @@ use super::diagnostics::Diagnostic;
 use super::load::{Loaded, ManifestSet, Origin};
 use super::schema::Kind;
 use super::types::{InstanceBody, ServiceSpec, StackSpec, Template};
-use super::values::{check_container_path, check_env};
+use super::values::{check_container_path, check_env, check_resources};
 use super::yaml::Pos;
 use crate::identity::{NameKind, check_name};
 
@@ -462,6 +462,7 @@ pub fn check_service(spec: &ServiceSpec, origin: &Origin, base: &str, diags: &mu
         }
     }
     check_env(spec, origin, base, diags);
+    check_resources(spec, origin, base, diags);
     let mut deps: HashMap<&str, usize> = HashMap::new();
     for (i, d) in spec.depends_on.iter().enumerate() {
         if let Some(prev) = deps.insert(d.name.as_str(), i) {

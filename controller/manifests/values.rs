@@ -81,6 +81,40 @@ fn check_env_key(key: &str) -> Result<(), &'static str> {
     }
 }
 
+/// `resources.cpus` the engine would refuse: more CPUs than the machine has (Docker and
+/// Podman refuse `NanoCpus` beyond the host's count at create). Judged against this
+/// machine, where the local engine runs.
+pub fn check_resources(
+    spec: &ServiceSpec,
+    origin: &Origin,
+    base: &str,
+    diags: &mut Vec<Diagnostic>,
+) {
+    let Some(cpus) = spec.resources.as_ref().and_then(|r| r.cpus) else {
+        return;
+    };
+    let machine = machine_cpus();
+    if cpus > machine as f64 {
+        let ptr = format!("{base}/resources/cpus");
+        diags.push(
+            Diagnostic::new(
+                &origin.file,
+                Some(origin.at(&ptr)),
+                format!(
+                    "{}: {cpus} is more than this machine's {machine} CPUs: the engine would refuse to create the container",
+                    super::load::field_path(&ptr)
+                ),
+            )
+            .with_help(format!("use at most {machine}, or leave cpus out for no limit")),
+        );
+    }
+}
+
+/// The CPUs of this machine, where the engine runs: the most `resources.cpus` may give.
+pub fn machine_cpus() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
+}
+
 /// Reports environment entries the engine would refuse: keys that are empty or hold `=` or
 /// NUL, and values holding NUL (runc refuses such a container at start, after it was
 /// created). Covers `env` and the `env` templates of `imports`.

@@ -6,13 +6,14 @@ engine. Objects that are not ours (another folder's, or not devarch's at all) ar
 acted on; when they hold a name the stack needs they become [`Conflict`]s.
 */
 
-use crate::identity::{self, Labelled};
+use crate::identity::{self, Labelled, Limits};
 use crate::observe::ObservedWorld;
 use crate::resolve::desired::{DesiredContainer, DesiredStack};
 use crate::runtime::{ContainerState, ContainerSummary};
 
 use super::fingerprint::{fingerprint, removal_fingerprint};
 use super::render::container_detail;
+use super::types::ValueChange;
 use super::{Action, ActionReason, Conflict, ConflictKind, HostAccess, Op, PlanOptions, StackPlan};
 
 /// Plans one stack that has manifests: network, volumes, containers, then the stack's
@@ -227,9 +228,24 @@ fn changed_container(
         instance: instance.to_string(),
         old_id: c.id.clone(),
     };
+    // Values are shown only where the old ones are on record (the limits label).
+    let changes = c
+        .limits()
+        .map(|was| {
+            Limits::of(&want.spec)
+                .changes_from(&was)
+                .into_iter()
+                .map(|(name, old, new)| ValueChange {
+                    name: name.into(),
+                    old,
+                    new,
+                })
+                .collect()
+        })
+        .unwrap_or_default();
     Some(Action {
         op,
-        reason: ActionReason::ConfigChanged { fields },
+        reason: ActionReason::ConfigChanged { fields, changes },
         detail: container_detail(want),
         host: HostAccess::of(want, owner),
     })
@@ -572,6 +588,53 @@ mod tests {
         let mut w2 = w.clone();
         w2.containers[0].state = ContainerState::Exited;
         assert_ne!(p.fingerprint, plan_stack(&d, &w2, OWNER).fingerprint);
+    }
+
+    #[test]
+    fn changed_limits_show_old_and_new_values() {
+        let mut db = want(
+            "blog",
+            "db",
+            "new",
+            &[("env", "b"), ("memory", "m2"), ("nano_cpus", "c2")],
+        );
+        db.spec.nano_cpus = Some(2_000_000_000);
+        db.spec.memory = Some(512 << 20);
+        let d = desired("blog", true, vec![db]);
+        let mut was = labels(
+            "blog",
+            "db",
+            "old",
+            &[("env", "a"), ("memory", "m1"), ("nano_cpus", "c1")],
+            OWNER,
+        );
+        was.insert(identity::LABEL_LIMITS.into(), "cpus=0.5".into());
+        let container_was = |labels| ObservedWorld {
+            containers: vec![container(
+                "devarch-blog-db",
+                labels,
+                ContainerState::Running,
+                &["devarch-blog-net"],
+            )],
+            networks: vec![network("blog", OWNER)],
+            volumes: vec![volume("blog")],
+        };
+        let p = plan_stack(&d, &container_was(was.clone()), OWNER);
+        let reason = p.actions[0].reason.to_string();
+        assert_eq!(
+            reason, "cpus 0.5 → 2, memory none → 512Mi; env changed",
+            "{p:?}"
+        );
+        let json = serde_json::to_value(&p.actions[0].reason).unwrap();
+        assert_eq!(json["changes"][0]["old"], "0.5");
+        assert_eq!(json["changes"][1]["new"], "512Mi");
+        // A container without the label (an earlier devarch's): field names only.
+        was.remove(identity::LABEL_LIMITS);
+        let p = plan_stack(&d, &container_was(was), OWNER);
+        assert_eq!(
+            p.actions[0].reason.to_string(),
+            "env, memory, nano_cpus changed"
+        );
     }
 
     #[test]

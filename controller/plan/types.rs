@@ -20,6 +20,9 @@ pub enum ActionReason {
         /// The fields whose per-field hashes differ (`image`, `env`, `ports`...), sorted;
         /// empty when the container carries no per-field hashes to compare.
         fields: Vec<String>,
+        /// Old and new values of the changed fields whose values may be shown (limits).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        changes: Vec<ValueChange>,
     },
     /// The container exists but its process is not up.
     NotRunning {
@@ -44,8 +47,22 @@ impl fmt::Display for ActionReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Missing => f.write_str("does not exist"),
-            Self::ConfigChanged { fields } if fields.is_empty() => f.write_str("config changed"),
-            Self::ConfigChanged { fields } => write!(f, "{} changed", fields.join(", ")),
+            Self::ConfigChanged { fields, changes } => {
+                let shown: Vec<String> = changes.iter().map(ToString::to_string).collect();
+                let others: Vec<&str> = fields
+                    .iter()
+                    .map(String::as_str)
+                    .filter(|f| changes.is_empty() || !LIMIT_FIELDS.contains(f))
+                    .collect();
+                match (shown.is_empty(), others.is_empty()) {
+                    (true, true) => f.write_str("config changed"),
+                    (true, false) => write!(f, "{} changed", others.join(", ")),
+                    (false, true) => f.write_str(&shown.join(", ")),
+                    (false, false) => {
+                        write!(f, "{}; {} changed", shown.join(", "), others.join(", "))
+                    }
+                }
+            }
             Self::NotRunning { state } => write!(f, "is {state}"),
             Self::StackDisabled => f.write_str("stack is disabled"),
             Self::Orphan => f.write_str("instance is no longer in the manifests"),
@@ -54,6 +71,28 @@ impl fmt::Display for ActionReason {
             Self::Detached => f.write_str("not attached to the stack network"),
             Self::Purge => f.write_str("--purge-volumes"),
         }
+    }
+}
+
+/// The container spec fields (as the per-field hashes name them) that [`ValueChange`]s of
+/// limits stand for in a plan.
+pub const LIMIT_FIELDS: &[&str] = &["nano_cpus", "memory", "pids_limit"];
+
+/// A changed value a plan shows: `cpus 1 → 2`, `memory none → 512Mi`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ValueChange {
+    /// What changed (`cpus`, `memory`, `pids`).
+    pub name: String,
+    /// Before; `None`: unset.
+    pub old: Option<String>,
+    /// After; `None`: unset.
+    pub new: Option<String>,
+}
+
+impl fmt::Display for ValueChange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let show = |v: &Option<String>| v.clone().unwrap_or_else(|| "none".into());
+        write!(f, "{} {} → {}", self.name, show(&self.old), show(&self.new))
     }
 }
 

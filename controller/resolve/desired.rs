@@ -13,10 +13,11 @@ use std::time::Duration;
 use super::hash::{combine, field_hashes};
 use super::{EffectiveInstance, EnvPart, ResolvedStack};
 use crate::identity::{
-    self, LABEL_CONFIG_FIELDS, LABEL_CONFIG_HASH, LABEL_INSTANCE, LABEL_TEMPLATE,
+    self, LABEL_CONFIG_FIELDS, LABEL_CONFIG_HASH, LABEL_INSTANCE, LABEL_LIMITS, LABEL_TEMPLATE,
 };
 use crate::manifests::types::{
-    DependencyCondition, MAX_HEALTH_DURATION, Protocol, nano_cpus, parse_duration, parse_memory,
+    DependencyCondition, MAX_HEALTH_DURATION, MAX_PIDS, Protocol, nano_cpus, parse_duration,
+    parse_memory,
 };
 use crate::runtime::{ContainerSpec, HealthSpec, Mount, MountSource, PortBinding, PortProtocol};
 use crate::state::secrets::Secret;
@@ -383,11 +384,24 @@ fn healthcheck(inst: &EffectiveInstance) -> Result<Option<HealthSpec>, DesiredEr
     }))
 }
 
-/// CPU and memory limits.
+/// CPU, memory and process limits.
 fn set_resources(inst: &EffectiveInstance, spec: &mut ContainerSpec) -> Result<(), DesiredError> {
     let Some(r) = &inst.spec.resources else {
         return Ok(());
     };
+    spec.pids_limit = r
+        .pids
+        .map(|p| {
+            if (1..=MAX_PIDS).contains(&p) {
+                Ok(p)
+            } else {
+                Err(invalid(
+                    inst,
+                    format!("pids {p}: not between 1 and {MAX_PIDS}"),
+                ))
+            }
+        })
+        .transpose()?;
     spec.nano_cpus = r
         .cpus
         .map(|c| nano_cpus(c).map_err(|e| invalid(inst, format!("cpus {c}: {e}"))))
@@ -421,6 +435,9 @@ fn finish(
     spec.labels.insert(LABEL_INSTANCE.into(), inst.name.clone());
     spec.labels
         .insert(LABEL_TEMPLATE.into(), inst.template.clone());
+    // Derived from fields hashed already, so left out of the labels' hash.
+    spec.labels
+        .insert(LABEL_LIMITS.into(), identity::Limits::of(&spec).label());
     let field_hashes = field_hashes(&spec, &files);
     let config_hash = combine(&field_hashes);
     spec.labels

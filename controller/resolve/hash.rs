@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use sha2::{Digest, Sha256};
 
 use super::desired::MaterializedFile;
-use crate::identity::{LABEL_CONFIG_FIELDS, LABEL_CONFIG_HASH};
+use crate::identity::{LABEL_CONFIG_FIELDS, LABEL_CONFIG_HASH, LABEL_LIMITS};
 use crate::runtime::ContainerSpec;
 
 /// Version of the hash format; part of every config hash.
@@ -41,7 +41,9 @@ pub fn field_hashes(spec: &ContainerSpec, files: &[MaterializedFile]) -> BTreeMa
     let labels: BTreeMap<&String, &String> = spec
         .labels
         .iter()
-        .filter(|(k, _)| *k != LABEL_CONFIG_HASH && *k != LABEL_CONFIG_FIELDS)
+        .filter(|(k, _)| {
+            ![LABEL_CONFIG_HASH, LABEL_CONFIG_FIELDS, LABEL_LIMITS].contains(&k.as_str())
+        })
         .collect();
     out.insert(
         "labels".into(),

@@ -52,6 +52,7 @@ pub(super) fn create_body(spec: &ContainerSpec) -> ContainerCreateBody {
             network_mode: attach.then(|| spec.network.clone()),
             nano_cpus: spec.nano_cpus,
             memory: spec.memory,
+            pids_limit: spec.pids_limit,
             ..Default::default()
         }),
         networking_config: attach.then(|| networking_config(spec)),

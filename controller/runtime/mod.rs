@@ -330,6 +330,10 @@ pub struct ContainerSpec {
     pub nano_cpus: Option<i64>,
     /// Memory limit in bytes.
     pub memory: Option<i64>,
+    /// Most processes the container may run (absent from the spec's hashes when unset, so
+    /// containers from before it existed keep theirs).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pids_limit: Option<i64>,
 }
 
 /// Progress of an image pull.
