@@ -170,6 +170,49 @@ pub enum Command {
         #[command(subcommand)]
         action: SecretAction,
     },
+    /// Show the output of a stack's containers, each line prefixed with its instance (like
+    /// `docker compose logs`).
+    Logs {
+        /// Stack whose containers to show
+        stack: String,
+        /// Only these instances [default: all]
+        instances: Vec<String>,
+        /// Keep streaming new output until the containers stop (Ctrl-C ends it)
+        #[arg(short, long)]
+        follow: bool,
+        /// Only the last N lines of each container
+        #[arg(long, value_name = "N")]
+        tail: Option<u64>,
+        /// Only output younger than this (e.g. 10m, 1h30m; at most 10000h)
+        #[arg(long, value_name = "DURATION", value_parser = since_arg)]
+        since: Option<Duration>,
+        /// Prefix each line with the engine's timestamp
+        #[arg(short, long)]
+        timestamps: bool,
+        /// Plain prefixes (also when NO_COLOR is set or stdout is not a terminal)
+        #[arg(long)]
+        no_color: bool,
+    },
+    /// Run a command in an instance's container and exit with its code; a TTY when stdin and
+    /// stdout are terminals.
+    Exec {
+        /// Stack of the instance
+        stack: String,
+        /// Instance whose container runs the command
+        instance: String,
+        /// No TTY, even on a terminal (for scripts that read the output)
+        #[arg(short = 'T', long = "no-tty")]
+        no_tty: bool,
+        /// The command and its arguments (put `--` before a command whose arguments start
+        /// with `-`)
+        #[arg(
+            required = true,
+            trailing_var_arg = true,
+            allow_hyphen_values = true,
+            value_name = "COMMAND"
+        )]
+        command: Vec<String>,
+    },
     /// Write the JSON Schemas (schemas/) and CRDs (crds/), or check they are up to date.
     Schema {
         /// Fail if the files on disk differ instead of writing them.
@@ -260,6 +303,13 @@ fn duration_arg(s: &str, min: Duration, max: Duration) -> Result<Duration, Strin
         return Err(QuantityError::TooSmall(format_duration(min)).to_string());
     }
     Ok(d)
+}
+
+/// Longest `logs --since`: 10000 hours (over a year).
+pub const MAX_SINCE: Duration = Duration::from_secs(10_000 * 60 * 60);
+
+fn since_arg(s: &str) -> Result<Duration, String> {
+    duration_arg(s, Duration::ZERO, MAX_SINCE)
 }
 
 fn lock_timeout_arg(s: &str) -> Result<Duration, String> {

@@ -57,3 +57,58 @@ pub(crate) fn engine_context<'a>(
         owner: crate::identity::owner_of(&cli.dir),
     }
 }
+
+/// The containers of `stack` on the engine that this folder owns, by instance (temporary
+/// `_next` containers of a recreate left out).
+pub(crate) async fn stack_containers(
+    ctx: &crate::reconcile::Context<'_>,
+    stack: &str,
+) -> Result<std::collections::BTreeMap<String, crate::runtime::ContainerSummary>> {
+    use crate::identity::Labelled;
+    let prefix = format!("{}{stack}-", crate::identity::OBJECT_PREFIX);
+    let listed = ctx.runtime.list_containers(&prefix).await?;
+    Ok(listed
+        .into_iter()
+        .filter(|c| c.is_ours(&ctx.owner) && c.stack() == Some(stack))
+        .filter_map(|c| {
+            let instance = c.instance()?.to_string();
+            (c.name == crate::identity::container_name(stack, &instance)).then_some((instance, c))
+        })
+        .collect())
+}
+
+/// The containers of `instances` (all when empty) of `stack`; an unknown instance or a stack
+/// without containers is an error listing what there is.
+pub(crate) async fn select_containers(
+    ctx: &crate::reconcile::Context<'_>,
+    stack: &str,
+    instances: &[String],
+) -> Result<Vec<(String, crate::runtime::ContainerSummary)>> {
+    let mut all = stack_containers(ctx, stack).await?;
+    if all.is_empty() {
+        bail!(
+            "stack {stack:?} has no containers on {} (apply it first: `devarch apply {stack}`)",
+            ctx.runtime.engine().kind
+        );
+    }
+    if instances.is_empty() {
+        return Ok(all.into_iter().collect());
+    }
+    let mut out = Vec::new();
+    for name in instances {
+        match all.remove(name) {
+            Some(c) => out.push((name.clone(), c)),
+            None if out.iter().any(|(n, _)| n == name) => {}
+            None => bail!(
+                "stack {stack:?} has no container for instance {name:?} (instances with containers: {})",
+                stack_containers(ctx, stack)
+                    .await?
+                    .keys()
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        }
+    }
+    Ok(out)
+}

@@ -5,8 +5,10 @@ pub mod args;
 pub mod context;
 pub mod delete;
 pub mod describe;
+pub mod exec;
 pub mod get;
 pub mod init;
+pub mod logs;
 pub mod output;
 pub mod plan;
 pub mod progress;
@@ -144,6 +146,31 @@ pub fn run(cli: Cli) -> Result<u8> {
             delete::delete(&cli, stack, purge, *lock_timeout)
         }
         Command::Secret { action } => secret::secret(&cli, action),
+        Command::Logs {
+            stack,
+            instances,
+            follow,
+            tail,
+            since,
+            timestamps,
+            no_color,
+        } => {
+            let req = logs::LogsRequest {
+                instances: instances.clone(),
+                follow: *follow,
+                tail: *tail,
+                since: *since,
+                timestamps: *timestamps,
+                no_color: *no_color,
+            };
+            logs::logs(&cli, stack, &req)
+        }
+        Command::Exec {
+            stack,
+            instance,
+            no_tty,
+            command,
+        } => exec::exec(&cli, stack, instance, command, *no_tty),
         Command::Completions { shell } => {
             clap_complete::generate(
                 *shell,

@@ -519,6 +519,22 @@ impl Runtime for EngineRuntime {
         }
     }
 
+    async fn logs(&self, id: &str, options: &super::LogOptions) -> Result<super::OutputStream> {
+        Ok(super::attach::logs(&self.docker, id, options))
+    }
+
+    async fn exec(&self, id: &str, cmd: &[String], tty: bool) -> Result<super::ExecSession> {
+        super::attach::exec(&self.docker, id, cmd, tty).await
+    }
+
+    async fn exec_exit_code(&self, exec_id: &str) -> Result<Option<i64>> {
+        super::attach::exec_exit_code(&self.docker, exec_id).await
+    }
+
+    async fn resize_exec(&self, exec_id: &str, rows: u16, cols: u16) -> Result<()> {
+        super::attach::resize_exec(&self.docker, exec_id, rows, cols).await
+    }
+
     async fn events(&self, label_filter: &str) -> Result<EventStream> {
         events::subscribe(&self.http, &self.info.api_version, label_filter).await
     }
@@ -526,7 +542,7 @@ impl Runtime for EngineRuntime {
 
 /// Maps a bollard error of `"{verb} {what}"`: 404 is [`RuntimeError::NotFound`]`(what)`,
 /// everything else [`RuntimeError::Api`].
-fn engine_error(verb: &str, what: &str, error: BollardError) -> RuntimeError {
+pub(super) fn engine_error(verb: &str, what: &str, error: BollardError) -> RuntimeError {
     match error {
         BollardError::DockerResponseServerError {
             status_code: 404, ..

@@ -18,6 +18,7 @@ One file per concept:
 - `http.rs`: the plain HTTP client beside bollard.
 */
 
+mod attach;
 pub mod connect;
 mod create_body;
 pub mod engine;
@@ -431,6 +432,52 @@ impl RuntimeError {
 /// Result of runtime calls.
 pub type Result<T, E = RuntimeError> = std::result::Result<T, E>;
 
+/// Which of a container's output streams a chunk came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pipe {
+    /// Standard output (and everything a TTY container prints).
+    Stdout,
+    /// Standard error.
+    Stderr,
+}
+
+/// A piece of a container's output, as the engine sent it (not split into lines).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutputChunk {
+    /// Where it came from.
+    pub pipe: Pipe,
+    /// The bytes.
+    pub bytes: Vec<u8>,
+}
+
+/// A container's output as it arrives; ends when the engine closes it.
+pub type OutputStream =
+    std::pin::Pin<Box<dyn futures_util::Stream<Item = Result<OutputChunk>> + Send>>;
+
+/// What [`Runtime::logs`] asks for.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LogOptions {
+    /// Keep streaming new output until the container stops.
+    pub follow: bool,
+    /// Only the last this many lines (None: all).
+    pub tail: Option<u64>,
+    /// Only output since this Unix time, in seconds.
+    pub since: Option<i64>,
+    /// The engine prefixes each line with its RFC 3339 time.
+    pub timestamps: bool,
+}
+
+/// A command running in a container ([`Runtime::exec`]).
+pub struct ExecSession {
+    /// The engine's ID of the exec, for [`Runtime::exec_exit_code`] and
+    /// [`Runtime::resize_exec`].
+    pub id: String,
+    /// Its output (one [`Pipe::Stdout`] stream when it has a TTY).
+    pub output: OutputStream,
+    /// Its standard input; shut it down to send end-of-file.
+    pub input: std::pin::Pin<Box<dyn tokio::io::AsyncWrite + Send>>,
+}
+
 /// A container engine.
 ///
 /// # Guarantees
@@ -538,6 +585,36 @@ pub trait Runtime: Send + Sync {
     /// The default implementation (for runtimes without events) never yields anything.
     async fn events(&self, _label_filter: &str) -> Result<EventStream> {
         Ok(Box::pin(futures_util::stream::pending()))
+    }
+
+    /// A container's output (both streams), as `docker logs` shows it.
+    async fn logs(&self, id: &str, _options: &LogOptions) -> Result<OutputStream> {
+        Err(unsupported("read the logs of", id))
+    }
+
+    /// Runs `cmd` in a running container, attached to its input and output, with a
+    /// pseudo-terminal when `tty`.
+    async fn exec(&self, id: &str, _cmd: &[String], _tty: bool) -> Result<ExecSession> {
+        Err(unsupported("run a command in", id))
+    }
+
+    /// The exit code of an exec, once its command has ended (`None` while it runs).
+    async fn exec_exit_code(&self, exec_id: &str) -> Result<Option<i64>> {
+        Err(unsupported("inspect exec", exec_id))
+    }
+
+    /// Tells an exec with a TTY its terminal's size.
+    async fn resize_exec(&self, exec_id: &str, _rows: u16, _cols: u16) -> Result<()> {
+        Err(unsupported("resize exec", exec_id))
+    }
+}
+
+/// The error of a call a runtime does not implement.
+fn unsupported(verb: &str, what: &str) -> RuntimeError {
+    RuntimeError::Api {
+        operation: format!("{verb} {what}"),
+        status: None,
+        message: "not supported by this runtime".into(),
     }
 }
 
