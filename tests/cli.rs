@@ -181,6 +181,73 @@ fn effective_config_json_is_json_and_redacts_secrets() {
 }
 
 #[test]
+fn laravel_mysql_app_is_wired_to_the_provider_its_effective_config_shows() {
+    let v = stdout_json(devarch().args([
+        "--dir",
+        "examples/laravel-mysql",
+        "effective-config",
+        "shop",
+        "app",
+        "-o",
+        "json",
+    ]));
+    let db = stdout_json(devarch().args([
+        "--dir",
+        "examples/laravel-mysql",
+        "effective-config",
+        "shop",
+        "db",
+        "-o",
+        "json",
+    ]));
+    // What the app is told is what the MySQL container is configured with.
+    assert_eq!(v["env"]["DB_CONNECTION"], "mysql");
+    assert_eq!(v["env"]["DB_HOST"], "devarch-shop-db");
+    assert_eq!(v["env"]["DB_PORT"], "3306");
+    assert_eq!(v["env"]["DB_DATABASE"], db["env"]["MYSQL_DATABASE"]);
+    assert_eq!(v["env"]["DB_USERNAME"], db["env"]["MYSQL_USER"]);
+    assert_eq!(v["env"]["DB_PASSWORD"], "${secret:db/password}");
+    assert_eq!(db["env"]["MYSQL_PASSWORD"], "${secret:db/password}");
+    assert_eq!(v["env"]["REDIS_HOST"], "devarch-shop-cache");
+    assert_eq!(v["env"]["MAIL_HOST"], "devarch-shop-mail");
+    assert_eq!(db["image"], "mysql:8.4");
+}
+
+#[test]
+fn django_postgres_web_gets_the_user_and_database_the_db_is_configured_with() {
+    let v = stdout_json(devarch().args([
+        "--dir",
+        "examples/django-postgres",
+        "effective-config",
+        "blog",
+        "web",
+        "-o",
+        "json",
+    ]));
+    let db = stdout_json(devarch().args([
+        "--dir",
+        "examples/django-postgres",
+        "effective-config",
+        "blog",
+        "db",
+        "-o",
+        "json",
+    ]));
+    let (user, database) = (
+        db["env"]["POSTGRES_USER"].as_str().unwrap(),
+        db["env"]["POSTGRES_DB"].as_str().unwrap(),
+    );
+    assert_eq!(
+        v["env"]["DATABASE_URL"],
+        format!("postgres://{user}:${{secret:db/password}}@devarch-blog-db:5432/{database}")
+    );
+    assert_eq!(
+        db["image"].as_str().map(|i| i.starts_with("postgres:")),
+        Some(true)
+    );
+}
+
+#[test]
 fn effective_config_yaml_is_the_default() {
     devarch()
         .args([
