@@ -21,7 +21,8 @@
 #   Podman  unix:///run/podman/podman.sock (Docker-compatible API and libpod API, Podman 4.3)
 #
 # Fixture images (tests/fixtures/images/README.md): devarch-fixture/busybox:1,
-# devarch-fixture/debian:12, devarch-fixture/redis:7. Podman names them
+# devarch-fixture/debian:12, devarch-fixture/redis:7, devarch-fixture/postgres:15,
+# devarch-fixture/mariadb:10, devarch-fixture/dbclient:1 (psql and mariadb). Podman names them
 # localhost/devarch-fixture/...; Docker names them without a registry prefix.
 #
 # Tunables (environment):
@@ -322,6 +323,9 @@ recipe_hash() {
 hash_busybox() { recipe_hash "$IMAGES_DIR/busybox" "$(sha256sum </bin/busybox)"; }
 hash_debian() { recipe_hash "$IMAGES_DIR/debian" "debootstrap --variant=minbase $DEBIAN_SUITE"; }
 hash_redis() { recipe_hash "$IMAGES_DIR/redis" "$(hash_debian)"; }
+hash_postgres() { recipe_hash "$IMAGES_DIR/postgres" "$(hash_debian)"; }
+hash_mariadb() { recipe_hash "$IMAGES_DIR/mariadb" "$(hash_debian)"; }
+hash_dbclient() { recipe_hash "$IMAGES_DIR/dbclient" "$(hash_debian)"; }
 
 # The label value of image $2 in engine $1, or nothing if the image does not exist.
 image_hash() {
@@ -434,9 +438,9 @@ ensure_image() {
         --change 'CMD ["bash"]' \
         "$DEBIAN_TAR" "$ref"
       ;;
-    redis)
+    redis | postgres | mariadb | dbclient)
       logged "$engine build $ref" "${build[@]}" --label "$LABEL_KEY=$h" -t "$ref" \
-        "$IMAGES_DIR/redis"
+        "$IMAGES_DIR/$fixture"
       ;;
   esac
   [[ $(image_hash "$engine" "$ref") == "$h" ]] || die "$engine: $ref missing after build"
@@ -446,6 +450,9 @@ FIXTURES=(
   "busybox devarch-fixture/busybox:1"
   "debian devarch-fixture/debian:12"
   "redis devarch-fixture/redis:7"
+  "postgres devarch-fixture/postgres:15"
+  "mariadb devarch-fixture/mariadb:10"
+  "dbclient devarch-fixture/dbclient:1"
 )
 
 cmd_images() {
