@@ -155,6 +155,7 @@ fn a_secret_set_through_the_cli_reaches_the_container_and_no_output(env: Env) {
         &["get", "instances", "-o", "json"],
         &["secret", "list"],
         &["secret", "list", "-o", "json"],
+        &["logs", &s],
     ] {
         seen.run(&env, args, 0);
     }
