@@ -161,15 +161,7 @@ fn get_instances_lists_every_instance() {
 
 #[test]
 fn effective_config_json_is_json_and_redacts_secrets() {
-    let v = stdout_json(devarch().args([
-        "--dir",
-        "examples/django-postgres",
-        "effective-config",
-        "blog",
-        "web",
-        "-o",
-        "json",
-    ]));
+    let v = effective_config("examples/django-postgres", "blog", "web");
     assert_eq!(v["stack"], "blog");
     assert_eq!(v["instance"], "web");
     assert_eq!(v["container"], "devarch-blog-web");
@@ -180,26 +172,23 @@ fn effective_config_json_is_json_and_redacts_secrets() {
     assert_eq!(v["env"]["DB_PASSWORD"], "${secret:db/password}");
 }
 
+/// `devarch --dir DIR effective-config STACK INSTANCE -o json`, parsed.
+fn effective_config(dir: &str, stack: &str, instance: &str) -> serde_json::Value {
+    stdout_json(devarch().args([
+        "--dir",
+        dir,
+        "effective-config",
+        stack,
+        instance,
+        "-o",
+        "json",
+    ]))
+}
+
 #[test]
 fn laravel_mysql_app_is_wired_to_the_provider_its_effective_config_shows() {
-    let v = stdout_json(devarch().args([
-        "--dir",
-        "examples/laravel-mysql",
-        "effective-config",
-        "shop",
-        "app",
-        "-o",
-        "json",
-    ]));
-    let db = stdout_json(devarch().args([
-        "--dir",
-        "examples/laravel-mysql",
-        "effective-config",
-        "shop",
-        "db",
-        "-o",
-        "json",
-    ]));
+    let v = effective_config("examples/laravel-mysql", "shop", "app");
+    let db = effective_config("examples/laravel-mysql", "shop", "db");
     // What the app is told is what the MySQL container is configured with.
     assert_eq!(v["env"]["DB_CONNECTION"], "mysql");
     assert_eq!(v["env"]["DB_HOST"], "devarch-shop-db");
@@ -215,24 +204,8 @@ fn laravel_mysql_app_is_wired_to_the_provider_its_effective_config_shows() {
 
 #[test]
 fn django_postgres_web_gets_the_user_and_database_the_db_is_configured_with() {
-    let v = stdout_json(devarch().args([
-        "--dir",
-        "examples/django-postgres",
-        "effective-config",
-        "blog",
-        "web",
-        "-o",
-        "json",
-    ]));
-    let db = stdout_json(devarch().args([
-        "--dir",
-        "examples/django-postgres",
-        "effective-config",
-        "blog",
-        "db",
-        "-o",
-        "json",
-    ]));
+    let v = effective_config("examples/django-postgres", "blog", "web");
+    let db = effective_config("examples/django-postgres", "blog", "db");
     let (user, database) = (
         db["env"]["POSTGRES_USER"].as_str().unwrap(),
         db["env"]["POSTGRES_DB"].as_str().unwrap(),
@@ -451,21 +424,25 @@ fn durations_and_counts_on_the_command_line_are_bounded() {
     );
 }
 
-#[test]
-fn a_huge_healthcheck_duration_is_a_located_validation_error() {
+/// `devarch validate` of a folder holding only `name` with `text`: must exit 1; its stderr.
+fn invalid_file_errors(name: &str, text: &str) -> String {
     let tmp = tempfile::tempdir().unwrap();
-    std::fs::write(
-        tmp.path().join("t.yaml"),
-        "apiVersion: devarch.io/v1alpha1\nkind: Template\nmetadata: {name: slow}\nspec:\n  image: busybox\n  healthcheck: {test: [CMD, \"true\"], interval: 99999999999999999999999h}\n",
-    )
-    .unwrap();
+    std::fs::write(tmp.path().join(name), text).unwrap();
     let out = devarch()
         .args(["--dir", tmp.path().to_str().unwrap(), "validate"])
         .assert()
         .code(1)
         .get_output()
         .clone();
-    let err = String::from_utf8(out.stderr).unwrap();
+    String::from_utf8(out.stderr).unwrap()
+}
+
+#[test]
+fn a_huge_healthcheck_duration_is_a_located_validation_error() {
+    let err = invalid_file_errors(
+        "t.yaml",
+        "apiVersion: devarch.io/v1alpha1\nkind: Template\nmetadata: {name: slow}\nspec:\n  image: busybox\n  healthcheck: {test: [CMD, \"true\"], interval: 99999999999999999999999h}\n",
+    );
     assert!(
         err.contains("t.yaml:6:48: error: invalid value \"99999999999999999999999h\" for spec.healthcheck.interval: more than the limit of 1h"),
         "{err}"
@@ -475,19 +452,10 @@ fn a_huge_healthcheck_duration_is_a_located_validation_error() {
 
 #[test]
 fn more_cpus_than_the_machine_has_is_a_located_validation_error() {
-    let tmp = tempfile::tempdir().unwrap();
-    std::fs::write(
-        tmp.path().join("s.yaml"),
+    let err = invalid_file_errors(
+        "s.yaml",
         "apiVersion: devarch.io/v1alpha1\nkind: Stack\nmetadata: {name: blog}\nspec:\n  instances:\n    web:\n      template: redis\n      resources: {cpus: 1000}\n",
-    )
-    .unwrap();
-    let out = devarch()
-        .args(["--dir", tmp.path().to_str().unwrap(), "validate"])
-        .assert()
-        .code(1)
-        .get_output()
-        .clone();
-    let err = String::from_utf8_lossy(&out.stderr);
+    );
     assert!(
         err.contains("s.yaml:8:25: error: spec.instances.web.resources.cpus: 1000 is more than this machine's"),
         "{err}"
