@@ -17,6 +17,7 @@ pub mod allocate;
 pub mod apply;
 pub mod catalog;
 pub mod cli;
+pub mod compose;
 pub mod errors;
 pub mod identity;
 pub mod manifests;

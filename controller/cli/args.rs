@@ -170,6 +170,19 @@ pub enum Command {
         #[command(subcommand)]
         action: SecretAction,
     },
+    /// Print the stack as a Compose file (same containers, labels, network and volumes as
+    /// apply creates; secrets as ${DEVARCH_SECRET_...} placeholders).
+    Compose {
+        /// Stack to print
+        stack: String,
+        /// Only this instance's service
+        #[arg(long, value_name = "NAME")]
+        instance: Option<String>,
+        /// Also write the secrets' values to this new file (mode 0600), for
+        /// `docker-compose --env-file`
+        #[arg(long, value_name = "FILE")]
+        env_file: Option<PathBuf>,
+    },
     /// Show the output of a stack's containers, each line prefixed with its instance (like
     /// `docker compose logs`).
     Logs {

@@ -2,6 +2,7 @@
 The only module that uses `anyhow`. */
 
 pub mod args;
+pub mod compose;
 pub mod context;
 pub mod delete;
 pub mod describe;
@@ -146,6 +147,11 @@ pub fn run(cli: Cli) -> Result<u8> {
             delete::delete(&cli, stack, purge, *lock_timeout)
         }
         Command::Secret { action } => secret::secret(&cli, action),
+        Command::Compose {
+            stack,
+            instance,
+            env_file,
+        } => compose::compose(&cli, stack, instance.as_deref(), env_file.as_deref()),
         Command::Logs {
             stack,
             instances,

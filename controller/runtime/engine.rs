@@ -486,10 +486,21 @@ impl Runtime for EngineRuntime {
             link: false,
         };
         let _one_at_a_time = self.teardown_turn().await;
-        self.docker
-            .remove_container(id, Some(options))
-            .await
-            .map_err(|e| engine_error("remove", &format!("container {id}"), e))
+        // Podman refuses to remove a container others were created to depend on
+        // (podman-compose's `depends_on` makes such containers): asked again once those
+        // removed alongside are gone, it succeeds.
+        ask_again_on(
+            "has dependent containers",
+            50,
+            Duration::from_millis(200),
+            || async {
+                self.docker
+                    .remove_container(id, Some(options.clone()))
+                    .await
+                    .map_err(|e| engine_error("remove", &format!("container {id}"), e))
+            },
+        )
+        .await
     }
 
     async fn rename_container(&self, id: &str, new_name: &str) -> Result<()> {

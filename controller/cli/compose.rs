@@ -1,0 +1,105 @@
+//! `devarch compose STACK [--instance NAME] [--env-file FILE]`: the stack as a Compose file on
+//! stdout ([`crate::compose`]); secrets as placeholders, their values only in the env file.
+
+use std::path::Path;
+
+use anyhow::{Context as _, Result, bail};
+
+use super::args::Cli;
+use super::context::{engine_context, home, runtime, tokio_rt};
+use super::{exit, output};
+use crate::compose::{env_file, render};
+use crate::reconcile::{self, Selection};
+use crate::state::secrets::SecretStore;
+use crate::workspace::Workspace;
+
+/// `devarch compose`.
+pub fn compose(
+    cli: &Cli,
+    stack: &str,
+    instance: Option<&str>,
+    env_out: Option<&Path>,
+) -> Result<u8> {
+    let ws = Workspace::load(&cli.dir)?;
+    let Some(resolved) = ws.stacks.get(stack) else {
+        if ws.model.stacks.contains_key(stack) {
+            output::print_diagnostics(&ws.diagnostics, &super::sources(&ws));
+            bail!("stack {stack:?} has manifest errors; fix them first");
+        }
+        bail!("no stack {stack:?} in {}", cli.dir.display());
+    };
+    if let Some(i) = instance
+        && !resolved.instances.contains_key(i)
+    {
+        bail!(
+            "stack {stack:?} has no instance {i:?} (instances: {})",
+            resolved
+                .instances
+                .keys()
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    if let Some(path) = env_out
+        && std::fs::symlink_metadata(path).is_ok()
+    {
+        bail!(
+            "{} exists; --env-file writes a new file (remove it first, or name another)",
+            path.display()
+        );
+    }
+    tokio_rt()?.block_on(async {
+        let rt = runtime(cli).await?;
+        let ctx = engine_context(cli, rt.as_ref());
+        let sel = Selection {
+            stacks: vec![stack.to_string()],
+            ..Selection::default()
+        };
+        let planned = reconcile::plan(&ctx, &reconcile::Manifests::of(&ws), &sel).await?;
+        let desired = planned
+            .desired
+            .get(stack)
+            .with_context(|| format!("stack {stack:?} has no desired state"))?;
+        let file = render(resolved, desired, instance).map_err(anyhow::Error::msg)?;
+        // The bind sources of config files must exist before `docker-compose up`.
+        for (name, c) in &desired.containers {
+            if instance.is_none_or(|i| i == name) {
+                for f in &c.files {
+                    crate::apply::files::materialize(f)?;
+                }
+            }
+        }
+        // docker-compose reads YAML 1.1, where `on`, `no` or `1:30` are not strings.
+        let mut options = serde_saphyr::SerializerOptions::default();
+        options.quote_all = true;
+        let yaml = serde_saphyr::to_string_with_options(&file.document, options)?;
+        print!("# Written by `devarch compose {stack}`; run it with: docker-compose -p devarch-{stack} -f FILE up -d\n{yaml}");
+        if let Some(path) = env_out {
+            let store = SecretStore::open(&home(cli), &ctx.owner)?;
+            let mut values = Vec::new();
+            for (var, inst, name) in &file.secrets {
+                let value = store
+                    .get(stack, inst, name)?
+                    .with_context(|| format!("secret {inst}/{name} of stack {stack} is not set"))?;
+                values.push((var.clone(), value.expose().to_string()));
+            }
+            let text = env_file(&values).map_err(anyhow::Error::msg)?;
+            crate::safe_fs::write_new(path, text.as_bytes(), 0o600)
+                .with_context(|| format!("writing {}", path.display()))?;
+            eprintln!(
+                "Wrote the values of {} secret{} to {} (mode 0600); pass it with --env-file.",
+                file.secrets.len(),
+                super::plural(file.secrets.len()),
+                path.display()
+            );
+        } else if !file.secrets.is_empty() {
+            eprintln!(
+                "The file refers to {} secret{} as ${{DEVARCH_SECRET_...}}; --env-file FILE writes their values for docker-compose --env-file.",
+                file.secrets.len(),
+                super::plural(file.secrets.len())
+            );
+        }
+        Ok(exit::OK)
+    })
+}
