@@ -120,4 +120,15 @@ impl ObservedWorld {
             .filter_map(|n| n.stack());
         c.chain(n).map(str::to_string).collect()
     }
+
+    /// The stacks (of the manifests folder `owner`) that have named volumes: kept after the
+    /// rest of a stack is gone, so they count only for a purge.
+    pub fn stacks_with_volumes(&self, owner: &str) -> std::collections::BTreeSet<String> {
+        self.volumes
+            .iter()
+            .filter(|v| v.is_ours(owner))
+            .filter_map(|v| v.stack())
+            .map(str::to_string)
+            .collect()
+    }
 }

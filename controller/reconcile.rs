@@ -190,7 +190,8 @@ impl Manifests {
 }
 
 /// The stacks a selection covers: named ones, or every stack in the manifests plus every
-/// stack on the engine owned by this folder.
+/// stack on the engine owned by this folder (with containers or a network; one with only
+/// volumes left counts when named for a purge).
 ///
 /// # Errors
 /// [`ReconcileError::UnknownStack`] for a named stack neither in the manifests nor on the
@@ -201,7 +202,16 @@ pub fn stacks_in_scope(
     owner: &str,
     sel: &Selection,
 ) -> Result<Vec<String>, ReconcileError> {
-    let owned = observed.owned_stacks(owner);
+    let mut owned = observed.owned_stacks(owner);
+    if sel.options.purge_volumes {
+        // A stack whose volumes are all that is left, named for a purge.
+        owned.extend(
+            observed
+                .stacks_with_volumes(owner)
+                .into_iter()
+                .filter(|s| sel.stacks.contains(s)),
+        );
+    }
     if sel.stacks.is_empty() {
         let mut all: BTreeSet<String> = ws.known.clone();
         all.extend(owned);

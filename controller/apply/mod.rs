@@ -20,6 +20,7 @@ pub mod images;
 pub mod lock;
 pub mod progress;
 pub mod teardown;
+pub mod volume_copy;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};

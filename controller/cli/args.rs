@@ -170,6 +170,13 @@ pub enum Command {
         #[command(subcommand)]
         action: SecretAction,
     },
+    /// Clone, rename, enable or disable a stack by editing its manifests (comments and
+    /// formatting kept), then show the plan that follows.
+    Stack {
+        /// What to do.
+        #[command(subcommand)]
+        action: StackAction,
+    },
     /// Print the stack as a Compose file (same containers, labels, network and volumes as
     /// apply creates; secrets as ${DEVARCH_SECRET_...} placeholders).
     Compose {
@@ -239,6 +246,43 @@ pub enum Command {
     Completions {
         /// Shell the script is written for
         shell: clap_complete::Shell,
+    },
+}
+
+/// `devarch stack` actions.
+#[derive(Debug, Subcommand)]
+pub enum StackAction {
+    /// A copy of stack SRC named DST, in a new file DST.yaml: same instances and overrides,
+    /// its own containers, network, volumes, host ports (auto ones picked afresh) and secrets.
+    Clone {
+        /// Stack to copy
+        src: String,
+        /// Name of the copy
+        dst: String,
+        /// Copy SRC's secret values too (default: DST generates its own)
+        #[arg(long)]
+        with_secrets: bool,
+    },
+    /// Rename a stack and apply: its containers and network follow, named volumes' data is
+    /// copied to volumes of the new name (the old ones are kept), secrets move.
+    Rename {
+        /// Current name
+        old: String,
+        /// New name
+        new: String,
+        /// Wait this long for another apply of either stack to finish (at most 24h).
+        #[arg(long, value_name = "DURATION", value_parser = lock_timeout_arg)]
+        lock_timeout: Option<Duration>,
+    },
+    /// Set `enabled: true`: the stack's containers run again.
+    Enable {
+        /// Stack to enable
+        name: String,
+    },
+    /// Set `enabled: false`: the stack's containers stop; nothing is removed.
+    Disable {
+        /// Stack to disable
+        name: String,
     },
 }
 

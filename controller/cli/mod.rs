@@ -14,6 +14,7 @@ pub mod output;
 pub mod plan;
 pub mod progress;
 pub mod secret;
+pub mod stack;
 pub mod watch;
 
 use std::io::Write;
@@ -147,6 +148,20 @@ pub fn run(cli: Cli) -> Result<u8> {
             delete::delete(&cli, stack, purge, *lock_timeout)
         }
         Command::Secret { action } => secret::secret(&cli, action),
+        Command::Stack { action } => match action {
+            args::StackAction::Clone {
+                src,
+                dst,
+                with_secrets,
+            } => stack::clone(&cli, src, dst, *with_secrets),
+            args::StackAction::Rename {
+                old,
+                new,
+                lock_timeout,
+            } => stack::rename(&cli, old, new, *lock_timeout),
+            args::StackAction::Enable { name } => stack::set_enabled(&cli, name, true),
+            args::StackAction::Disable { name } => stack::set_enabled(&cli, name, false),
+        },
         Command::Compose {
             stack,
             instance,

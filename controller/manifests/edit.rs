@@ -123,6 +123,38 @@ fn spans(text: &str) -> Result<Vec<Span>, EditError> {
     Ok(spans)
 }
 
+/// The text of manifest document `doc` (numbered as the loader numbers them) as a document
+/// of its own: its region of the file, comments included, starting with `---`, ending with a
+/// line break and without an `...` end marker.
+///
+/// # Errors
+/// [`EditError::Syntax`] when the text does not parse; [`EditError::Unverified`] when there is
+/// no such document.
+pub fn document_text(text: &str, doc: usize) -> Result<String, EditError> {
+    let span = spans(text)?
+        .into_iter()
+        .filter(|s| !s.null)
+        .nth(doc)
+        .ok_or(EditError::Unverified)?;
+    let mut region = text[span.start..span.end].to_string();
+    if span.explicit_end
+        && let Some(i) = region.trim_end().rfind("...")
+    {
+        region.truncate(i);
+    }
+    if !region.ends_with('\n') {
+        region.push('\n');
+    }
+    let starts_marked = region
+        .lines()
+        .find(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
+        .is_some_and(|l| l.starts_with("---") || l.starts_with('%'));
+    if !starts_marked {
+        region.insert_str(0, "---\n");
+    }
+    Ok(region)
+}
+
 /// `text` without the manifest documents numbered in `drop` (numbered as the loader does);
 /// `None` when no manifest document is left (the file can go).
 ///

@@ -14,6 +14,7 @@ pub mod ports;
 pub mod quantity;
 pub mod schema;
 pub mod service;
+pub mod splice;
 pub mod types;
 pub mod validate;
 pub mod values;

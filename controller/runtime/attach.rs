@@ -1,4 +1,5 @@
-//! Container output and commands run inside containers, over bollard: [`logs`] (`GET
+//! Container output, commands run inside containers and waiting for containers to stop, over
+//! bollard: [`logs`] (`GET
 //! /containers/{id}/logs`) and [`exec`] (`POST /containers/{id}/exec`, then `/exec/{id}/start`
 //! upgraded to a raw stream). Both engines serve them through the compat API; Podman reads
 //! the logs from its `k8s-file` log driver.
@@ -132,4 +133,21 @@ pub(super) async fn resize_exec(
         .resize_exec(exec_id, options)
         .await
         .map_err(|e| engine_error("resize", &format!("exec {exec_id}"), e))
+}
+
+/// [`super::Runtime::wait_container`].
+pub(super) async fn wait_container(docker: &Docker, id: &str) -> Result<i64> {
+    let mut waits =
+        docker.wait_container(id, None::<bollard::query_parameters::WaitContainerOptions>);
+    match waits.next().await {
+        Some(Ok(response)) => Ok(response.status_code),
+        // Docker reports a non-zero exit as an error carrying the code.
+        Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. })) => Ok(code),
+        Some(Err(e)) => Err(engine_error("wait for", &format!("container {id}"), e)),
+        None => Err(RuntimeError::Api {
+            operation: format!("wait for container {id}"),
+            status: None,
+            message: "the engine closed the wait without an exit code".into(),
+        }),
+    }
 }

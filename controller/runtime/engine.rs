@@ -530,6 +530,10 @@ impl Runtime for EngineRuntime {
         }
     }
 
+    async fn wait_container(&self, id: &str) -> Result<i64> {
+        super::attach::wait_container(&self.docker, id).await
+    }
+
     async fn logs(&self, id: &str, options: &super::LogOptions) -> Result<super::OutputStream> {
         Ok(super::attach::logs(&self.docker, id, options))
     }

@@ -587,6 +587,11 @@ pub trait Runtime: Send + Sync {
         Ok(Box::pin(futures_util::stream::pending()))
     }
 
+    /// Waits until a container has stopped; its exit code.
+    async fn wait_container(&self, id: &str) -> Result<i64> {
+        Err(unsupported("wait for", id))
+    }
+
     /// A container's output (both streams), as `docker logs` shows it.
     async fn logs(&self, id: &str, _options: &LogOptions) -> Result<OutputStream> {
         Err(unsupported("read the logs of", id))

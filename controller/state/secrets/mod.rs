@@ -404,6 +404,31 @@ impl SecretStore {
         })
     }
 
+    /// Copies every secret of stack `from` to stack `to` (of this store's folder), re-encrypted
+    /// for `to`, keeping origin and change time; values `to` has already are replaced. Returns
+    /// how many were copied.
+    pub fn copy_stack(&self, from: &str, to: &str) -> Result<usize> {
+        self.check_stack(from)?;
+        self.check_stack(to)?;
+        let source = self.stack_file(from);
+        self.update(to, |keys, path, map| {
+            let entries = file::read(&source)?.entries;
+            for (key, entry) in &entries {
+                let (instance, name) = key.split_once('/').unwrap_or((key, ""));
+                let value = self.decrypt(keys, &source, from, instance, name, &entry.sealed)?;
+                let sealed = self.encrypt(keys, path, to, instance, name, value.expose())?;
+                map.insert(
+                    key.clone(),
+                    Entry {
+                        sealed,
+                        ..entry.clone()
+                    },
+                );
+            }
+            Ok((entries.len(), !entries.is_empty()))
+        })
+    }
+
     /// Delete every secret of `stack` (of this store's folder); `true` when there was any.
     pub fn purge_stack(&self, stack: &str) -> Result<bool> {
         self.check_stack(stack)?;

@@ -1,0 +1,206 @@
+//! `devarch stack clone|rename|enable|disable` on Docker and Podman (issue #12, section 4):
+//! edits that keep the user's comments, a clone running next to its original, a rename that
+//! carries volume data and secrets over, and disable/enable keeping the same containers.
+
+mod common;
+
+use common::{Env, unique};
+
+engine_tests!(
+    a_clone_runs_next_to_the_original_with_its_own_ports_and_secrets,
+    a_rename_keeps_the_volume_data_and_the_secrets,
+    disable_stops_without_removing_and_enable_restarts_the_same_containers,
+);
+
+/// A commented file: a template keeping data in a volume, a stack with an inline instance,
+/// and a separate Instance document.
+fn manifests(stack: &str) -> String {
+    format!(
+        r#"# Team stack: keep these comments
+apiVersion: devarch.io/v1alpha1
+kind: Template
+metadata: {{name: keep}}
+spec:
+  image: devarch-fixture/busybox:1
+  command: [sh, -c, "trap 'exit 0' TERM INT; sleep 3600 & wait"]
+  volumes: [{{name: data, target: /data}}]
+  ports: [{{container: 8080, host: auto}}]
+  env: {{PW: {{secret: pw, generate: true}}}}
+---
+apiVersion: devarch.io/v1alpha1
+kind: Stack
+metadata:
+  name: {stack}   # the stack's name
+spec:
+  description: verbs
+  instances:
+    app: {{template: keep}}
+---
+# a separate instance
+apiVersion: devarch.io/v1alpha1
+kind: Instance
+metadata: {{name: side}}
+spec: {{stack: {stack}, template: keep}}
+"#
+    )
+}
+
+/// `sh -c script` in a container with the engine's own CLI; its stdout.
+fn exec(env: &Env, container: &str, script: &str) -> String {
+    let out = env
+        .engine
+        .cli()
+        .args(["exec", container, "sh", "-c", script])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{script}: {out:?}");
+    String::from_utf8_lossy(&out.stdout).trim_end().to_string()
+}
+
+fn a_clone_runs_next_to_the_original_with_its_own_ports_and_secrets(env: Env) {
+    let (a, b, c) = (
+        format!("va{}", unique()),
+        format!("vb{}", unique()),
+        format!("vc{}", unique()),
+    );
+    env.write("s.yaml", &manifests(&a));
+    env.expect(&["apply"], 0);
+    let (out, _) = env.expect(&["stack", "clone", &a, &b], 0);
+    assert!(
+        out.contains(&format!("+ container devarch-{b}-app")),
+        "{out}"
+    );
+    let clone = std::fs::read_to_string(env.path(&format!("{b}.yaml"))).unwrap();
+    assert!(
+        clone.contains(&format!("name: {b}   # the stack's name")),
+        "{clone}"
+    );
+    assert!(clone.contains("# a separate instance"), "{clone}");
+    assert!(
+        !clone.contains("kind: Template"),
+        "templates are shared: {clone}"
+    );
+    env.expect(&["stack", "clone", &a, &c, "--with-secrets"], 0);
+    env.expect(&["apply"], 0);
+    let running = env.containers("devarch-");
+    for s in [&a, &b, &c] {
+        for i in ["app", "side"] {
+            let name = format!("devarch-{s}-{i}");
+            assert!(running.get(&name).is_some_and(|c| c.1), "{name} runs");
+        }
+    }
+    let pw = |s: &str| exec(&env, &format!("devarch-{s}-app"), "printf %s \"$PW\"");
+    assert_ne!(pw(&a), pw(&b), "a clone generates its own secrets");
+    assert_eq!(pw(&a), pw(&c), "--with-secrets copies them");
+    let port = |s: &str| {
+        let out = env
+            .engine
+            .cli()
+            .args(["port", &format!("devarch-{s}-app"), "8080/tcp"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert_ne!(port(&a), port(&b));
+    // The original is untouched, and cloning onto an existing name is refused.
+    assert_eq!(
+        std::fs::read_to_string(env.path("s.yaml")).unwrap(),
+        manifests(&a)
+    );
+    let (code, _, err) = env.run(&["stack", "clone", &a, &b]);
+    assert_eq!(code, 1);
+    assert!(err.contains(&format!("a stack \"{b}\" already")), "{err}");
+}
+
+fn a_rename_keeps_the_volume_data_and_the_secrets(env: Env) {
+    let (old, new) = (format!("ro{}", unique()), format!("rn{}", unique()));
+    env.write("s.yaml", &manifests(&old));
+    env.expect(&["apply"], 0);
+    let app = format!("devarch-{old}-app");
+    exec(
+        &env,
+        &app,
+        "echo precious > /data/f && chown 101:102 /data/f && chmod 640 /data/f",
+    );
+    let pw = exec(&env, &app, "printf %s \"$PW\"");
+
+    let (out, err) = env.expect(&["stack", "rename", &old, &new], 0);
+    assert!(
+        out.contains(&format!("Stack {old} is now {new}.")),
+        "{out}\n{err}"
+    );
+    // Only the names changed in the file: comments and layout stay.
+    assert_eq!(
+        std::fs::read_to_string(env.path("s.yaml")).unwrap(),
+        manifests(&new)
+    );
+    let renamed = format!("devarch-{new}-app");
+    assert_eq!(exec(&env, &renamed, "cat /data/f"), "precious");
+    assert_eq!(
+        exec(&env, &renamed, "stat -c '%u:%g %a' /data/f"),
+        "101:102 640"
+    );
+    assert_eq!(
+        exec(&env, &renamed, "printf %s \"$PW\""),
+        pw,
+        "the secret moved"
+    );
+    assert!(env.containers(&format!("devarch-{old}-")).is_empty());
+    assert!(env.networks(&format!("devarch-{old}-")).is_empty());
+    assert_eq!(
+        env.volumes(&format!("devarch-{old}-")).len(),
+        2,
+        "old volumes kept until purged"
+    );
+    env.expect(&["plan"], 0);
+    // A purge of the old name removes what is left of it.
+    env.expect(&["delete", &old, "--purge-volumes"], 0);
+    assert!(env.volumes(&format!("devarch-{old}-")).is_empty());
+    assert_eq!(env.volumes(&format!("devarch-{new}-")).len(), 2);
+    // A name the folder has is refused, with nothing changed.
+    let other = format!("ox{}", unique());
+    env.write(
+        "o.yaml",
+        &manifests(&other)
+            .replace("name: keep", "name: keep2")
+            .replace("template: keep", "template: keep2"),
+    );
+    let (code, _, err) = env.run(&["stack", "rename", &new, &other]);
+    assert_eq!(code, 1);
+    assert!(err.contains("already"), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(env.path("s.yaml")).unwrap(),
+        manifests(&new)
+    );
+}
+
+fn disable_stops_without_removing_and_enable_restarts_the_same_containers(env: Env) {
+    let s = format!("vd{}", unique());
+    env.write("s.yaml", &manifests(&s));
+    env.expect(&["apply"], 0);
+    let before = env.containers(&format!("devarch-{s}-"));
+    let (out, _) = env.expect(&["stack", "disable", &s], 0);
+    assert!(out.contains("stop: stack is disabled"), "{out}");
+    assert!(
+        std::fs::read_to_string(env.path("s.yaml"))
+            .unwrap()
+            .contains("spec:\n  enabled: false\n  description: verbs"),
+    );
+    env.expect(&["apply"], 0);
+    let stopped = env.containers(&format!("devarch-{s}-"));
+    assert_eq!(stopped.len(), 2);
+    assert!(stopped.values().all(|c| !c.1), "{stopped:?}");
+    env.expect(&["stack", "enable", &s], 0);
+    env.expect(&["apply"], 0);
+    let after = env.containers(&format!("devarch-{s}-"));
+    for (name, (id, running)) in &before {
+        assert_eq!(after[name].0, *id, "{name}: the same container");
+        assert!(after[name].1 && *running);
+    }
+    let (out, _) = env.expect(&["stack", "enable", &s], 0);
+    assert!(out.contains("already enabled"), "{out}");
+}
