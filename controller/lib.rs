@@ -19,6 +19,7 @@ pub mod catalog;
 pub mod cli;
 pub mod compose;
 pub mod errors;
+pub mod export;
 pub mod identity;
 pub mod manifests;
 pub mod observe;

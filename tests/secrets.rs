@@ -157,6 +157,7 @@ fn a_secret_set_through_the_cli_reaches_the_container_and_no_output(env: Env) {
         &["secret", "list", "-o", "json"],
         &["logs", &s],
         &["compose", &s],
+        &["export", &s],
     ] {
         seen.run(&env, args, 0);
     }

@@ -177,6 +177,24 @@ pub enum Command {
         #[command(subcommand)]
         action: StackAction,
     },
+    /// Write a stack as one self-contained file: the stack with its instances inline, wires
+    /// pinned, the folder's templates it uses; secrets as references.
+    Export {
+        /// Stack to export
+        stack: String,
+        /// Write to this file instead of stdout
+        #[arg(short = 'o', long = "output", value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+    /// Add the stack of an exported file to the folder as STACK.yaml (or update one an import
+    /// wrote), after checking the folder stays valid; prints the plan.
+    Import {
+        /// The exported file
+        file: PathBuf,
+        /// Remove the folder's instances of the stack that the file does not have
+        #[arg(long)]
+        prune: bool,
+    },
     /// Print the stack as a Compose file (same containers, labels, network and volumes as
     /// apply creates; secrets as ${DEVARCH_SECRET_...} placeholders).
     Compose {

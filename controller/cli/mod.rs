@@ -15,6 +15,7 @@ pub mod plan;
 pub mod progress;
 pub mod secret;
 pub mod stack;
+pub mod transfer;
 pub mod watch;
 
 use std::io::Write;
@@ -148,6 +149,8 @@ pub fn run(cli: Cli) -> Result<u8> {
             delete::delete(&cli, stack, purge, *lock_timeout)
         }
         Command::Secret { action } => secret::secret(&cli, action),
+        Command::Export { stack, out } => transfer::export_stack(&cli, stack, out.as_deref()),
+        Command::Import { file, prune } => transfer::import(&cli, file, *prune),
         Command::Stack { action } => match action {
             args::StackAction::Clone {
                 src,

@@ -1,0 +1,94 @@
+/*! `devarch export`: one stack as a single self-contained `devarch.yml`.
+
+The file holds the Stack with its instances inline (each as its manifests write it: the
+template and only what differs from it), every wire pinned as an explicit `wires` entry (so
+the import wires the same way whatever else its folder holds), and, as further documents,
+the Templates from the folder that the instances use (built-in ones ship with devarch and
+are named, not copied). Secrets stay references (`{secret: NAME}`); values never leave
+`--home`.
+
+The text is a function of the model only — key order fixed, instances and templates sorted
+by name — so exporting what an import of it wrote gives the same bytes.
+*/
+
+use indexmap::IndexMap;
+
+use crate::manifests::types::{ObjectMeta, Stack, StackSpec, Template};
+use crate::workspace::Workspace;
+
+/// The first line of an exported file; `import` recognises files it wrote by it.
+pub const HEADER: &str = "# devarch export";
+
+/// Exporting failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    /// The stack is not (validly) in the folder.
+    #[error("no valid stack {0:?} in the folder")]
+    NoStack(String),
+}
+
+/// The exported text of `stack`.
+///
+/// # Errors
+/// [`ExportError::NoStack`] when the folder has no valid stack of that name.
+pub fn export(ws: &Workspace, stack: &str) -> Result<String, ExportError> {
+    let (Some(model), Some(resolved)) = (ws.model.stacks.get(stack), ws.stacks.get(stack)) else {
+        return Err(ExportError::NoStack(stack.to_string()));
+    };
+    let mut instances = IndexMap::new();
+    let mut templates: std::collections::BTreeMap<String, Template> = Default::default();
+    for (name, inst) in &model.instances {
+        let mut body = inst.body.clone();
+        body.wires = IndexMap::new();
+        if let Some(effective) = resolved.instances.get(name) {
+            let mut wires: Vec<_> = effective.wires.iter().collect();
+            wires.sort_by(|a, b| a.import.cmp(&b.import));
+            for w in wires {
+                body.wires.insert(w.import.clone(), w.provider.clone());
+            }
+        }
+        if let Some(t) = ws.model.templates.get(&body.template)
+            && !t.builtin
+        {
+            templates.insert(body.template.clone(), t.template.clone());
+        }
+        instances.insert(name.clone(), body);
+    }
+    let doc = Stack {
+        api_version: Default::default(),
+        kind: Default::default(),
+        metadata: ObjectMeta {
+            name: stack.to_string(),
+            labels: model.labels.clone(),
+            annotations: IndexMap::new(),
+        },
+        spec: StackSpec {
+            description: model.spec.description.clone(),
+            enabled: model.spec.enabled,
+            instances,
+            wires: IndexMap::new(),
+        },
+    };
+    Ok(render(&doc, templates.values()))
+}
+
+/// The exported text of a Stack document (instances inline) and templates.
+pub fn render<'a>(stack: &Stack, templates: impl IntoIterator<Item = &'a Template>) -> String {
+    let name = &stack.metadata.name;
+    let mut out = format!(
+        "{HEADER} of stack {name}: the stack, its instances (wires pinned) and the folder's templates they use.\n# Import it with `devarch import FILE`. Secrets are references; set their values where it is imported.\n"
+    );
+    out.push_str("---\n");
+    out.push_str(&to_yaml(stack));
+    for t in templates {
+        out.push_str("---\n");
+        out.push_str(&to_yaml(t));
+    }
+    out
+}
+
+/// One exported document as YAML. The resource types always serialize (strings, numbers,
+/// maps and lists only).
+fn to_yaml(doc: &impl serde::Serialize) -> String {
+    serde_saphyr::to_string(doc).expect("a manifest resource serializes")
+}
