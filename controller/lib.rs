@@ -18,6 +18,7 @@ pub mod apply;
 pub mod catalog;
 pub mod cli;
 pub mod compose;
+pub mod compose_import;
 pub mod errors;
 pub mod export;
 pub mod identity;

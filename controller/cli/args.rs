@@ -189,11 +189,20 @@ pub enum Command {
     /// Add the stack of an exported file to the folder as STACK.yaml (or update one an import
     /// wrote), after checking the folder stays valid; prints the plan.
     Import {
-        /// The exported file
+        /// The file: an export (`devarch export`), or a Compose file with `--from compose`
         file: PathBuf,
+        /// What the file is
+        #[arg(long, value_enum, default_value_t = ImportFrom::Devarch)]
+        from: ImportFrom,
         /// Remove the folder's instances of the stack that the file does not have
         #[arg(long)]
         prune: bool,
+        /// Compose: the stack's name [default: the file's `name`, else its folder's name]
+        #[arg(long, value_name = "NAME")]
+        stack: Option<String>,
+        /// Compose: make the file's single service a Template (written to NAME.yaml), no stack
+        #[arg(long)]
+        as_template: bool,
     },
     /// Print the stack as a Compose file (same containers, labels, network and volumes as
     /// apply creates; secrets as ${DEVARCH_SECRET_...} placeholders).
@@ -265,6 +274,15 @@ pub enum Command {
         /// Shell the script is written for
         shell: clap_complete::Shell,
     },
+}
+
+/// What `devarch import` reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ImportFrom {
+    /// A file `devarch export` wrote
+    Devarch,
+    /// A Compose project file (docker-compose.yml, compose.yaml)
+    Compose,
 }
 
 /// `devarch stack` actions.

@@ -150,7 +150,19 @@ pub fn run(cli: Cli) -> Result<u8> {
         }
         Command::Secret { action } => secret::secret(&cli, action),
         Command::Export { stack, out } => transfer::export_stack(&cli, stack, out.as_deref()),
-        Command::Import { file, prune } => transfer::import(&cli, file, *prune),
+        Command::Import {
+            file,
+            from: args::ImportFrom::Devarch,
+            prune,
+            ..
+        } => transfer::import(&cli, file, *prune),
+        Command::Import {
+            file,
+            from: args::ImportFrom::Compose,
+            prune,
+            stack,
+            as_template,
+        } => transfer::import_compose(&cli, file, stack.as_deref(), *as_template, *prune),
         Command::Stack { action } => match action {
             args::StackAction::Clone {
                 src,

@@ -64,8 +64,8 @@ fn folder_with(dir: &Path, skip: Option<&Path>, extra: (&Path, &str)) -> Result<
     Ok(Workspace::from_set(set, diags, dir))
 }
 
-/// `devarch import FILE [--prune]`.
-pub fn import(cli: &Cli, file: &Path, prune: bool) -> Result<u8> {
+/// The text of a file to import, bounded.
+fn read_input(file: &Path) -> Result<String> {
     let opened =
         std::fs::File::open(file).with_context(|| format!("cannot read {}", file.display()))?;
     let bytes = crate::safe_fs::read_bounded(opened, MAX_FILE_BYTES)
@@ -77,9 +77,111 @@ pub fn import(cli: &Cli, file: &Path, prune: bool) -> Result<u8> {
                 MAX_FILE_BYTES / 1024
             )
         })?;
-    let text = String::from_utf8(bytes).map_err(|_| {
-        anyhow::anyhow!("{} is not UTF-8 text; nothing was imported", file.display())
-    })?;
+    String::from_utf8(bytes)
+        .map_err(|_| anyhow::anyhow!("{} is not UTF-8 text; nothing was imported", file.display()))
+}
+
+/// `devarch import FILE [--prune]`.
+pub fn import(cli: &Cli, file: &Path, prune: bool) -> Result<u8> {
+    let text = read_input(file)?;
+    import_text(cli, file, &text, prune, &[])
+}
+
+/// `devarch import --from compose FILE [--stack NAME] [--as-template]`.
+pub fn import_compose(
+    cli: &Cli,
+    file: &Path,
+    stack: Option<&str>,
+    as_template: bool,
+    prune: bool,
+) -> Result<u8> {
+    use crate::compose_import::{Options, import};
+    let text = read_input(file)?;
+    let default_name = || {
+        let from_file = crate::manifests::yaml::parse_documents(&text)
+            .ok()
+            .and_then(|d| d.first()?.value.get("name")?.as_str().map(str::to_string));
+        let folder = std::path::absolute(file)
+            .ok()
+            .and_then(|p| p.parent()?.file_name()?.to_str().map(str::to_string));
+        let raw = from_file.or(folder).unwrap_or_else(|| "imported".into());
+        raw.to_ascii_lowercase()
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+            .collect::<String>()
+            .trim_matches('-')
+            .to_string()
+    };
+    let name = stack.map_or_else(default_name, str::to_string);
+    crate::identity::check_name(crate::identity::NameKind::Stack, &name)
+        .map_err(|e| anyhow::anyhow!("{e} (choose one with --stack); nothing was imported"))?;
+    let options = Options {
+        stack: name.clone(),
+        as_template,
+        dir: cli.dir.clone(),
+    };
+    let env = |var: &str| std::env::var(var).ok();
+    let imported = import(&text, file, &env, &options)?;
+    for n in &imported.notes {
+        eprintln!(
+            "note: {}:{}: {}: {}",
+            file.display(),
+            n.line,
+            crate::printable::line(&n.key),
+            crate::printable::line(&n.message)
+        );
+    }
+    if !imported.notes.is_empty() {
+        eprintln!(
+            "{} note{} above: what was not carried over as it was.",
+            imported.notes.len(),
+            super::plural(imported.notes.len())
+        );
+    }
+    if as_template {
+        return write_template(cli, &imported.text);
+    }
+    import_text(cli, file, &imported.text, prune, &imported.secrets)
+}
+
+/// `--as-template`: the single Template of `text` into `NAME.yaml`, the folder checked first.
+fn write_template(cli: &Cli, text: &str) -> Result<u8> {
+    let docs = crate::manifests::yaml::parse_documents(text)
+        .map_err(|e| anyhow::anyhow!("the imported template does not parse: {}", e.message))?;
+    let name = docs
+        .first()
+        .and_then(|d| {
+            d.value
+                .pointer("/metadata/name")?
+                .as_str()
+                .map(str::to_string)
+        })
+        .context("the imported template has no name")?;
+    let target = cli.dir.join(format!("{name}.yaml"));
+    if std::fs::symlink_metadata(&target).is_ok() {
+        bail!("{} exists; nothing was imported", target.display());
+    }
+    let after = folder_with(&cli.dir, None, (&target, text))?;
+    if !after.is_valid() || after.model.templates.get(&name).is_none_or(|t| t.builtin) {
+        output::print_diagnostics(&after.diagnostics, &super::sources(&after));
+        bail!("the folder would not be valid with template {name}; nothing was imported");
+    }
+    crate::safe_fs::write_new(&target, text.as_bytes(), 0o644)
+        .with_context(|| format!("writing {}", target.display()))?;
+    println!("Wrote template {name} to {}.", target.display());
+    Ok(exit::OK)
+}
+
+/// Imports `text` (read from `file`): see [`import`]. `secrets` (`(instance, name, value)`)
+/// are stored for the stack once its manifests are written.
+fn import_text(
+    cli: &Cli,
+    file: &Path,
+    text: &str,
+    prune: bool,
+    secrets: &[(String, String, crate::state::secrets::Secret)],
+) -> Result<u8> {
+    let text = text.to_string();
 
     // The file on its own: valid, one stack, nothing else's instances.
     let (alone, diags) = {
@@ -230,6 +332,12 @@ pub fn import(cli: &Cli, file: &Path, prune: bool) -> Result<u8> {
             ..Selection::default()
         };
         let store = crate::state::secrets::SecretStore::open(&home(cli), &ctx.owner)?;
+        for (instance, secret, value) in secrets {
+            store.set(stack, instance, secret, value.expose())?;
+            println!(
+                "Stored the value of {instance}/{secret} as a devarch secret (the manifests refer to it, the value is not in them)."
+            );
+        }
         for ((instance, name), generate) in crate::allocate::referenced_secrets(&after.stacks[stack]) {
             if !generate && store.get(stack, &instance, &name)?.is_none() {
                 println!(
