@@ -83,18 +83,6 @@ fn compose_tool(env: &Env, project: &str, file: &Path, args: &[&str]) -> std::pr
         .unwrap()
 }
 
-/// `sh -c script` in a container, with the engine's own CLI; its stdout.
-fn exec(env: &Env, container: &str, script: &str) -> String {
-    let out = env
-        .engine
-        .cli()
-        .args(["exec", container, "sh", "-c", script])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{script}: {out:?}");
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 fn compose_output_runs_under_compose_and_devarch_agrees_with_what_it_made(env: Env) {
     let s = format!("cz{}", unique());
     env.write("t.yaml", TEMPLATE);
@@ -143,9 +131,9 @@ fn compose_output_runs_under_compose_and_devarch_agrees_with_what_it_made(env: E
     let (plan, _) = env.expect(&["plan", &s], 0);
     assert!(plan.contains("up to date"), "{plan}");
     let api = format!("devarch-{s}-api");
-    assert_eq!(exec(&env, &api, "printf %s \"$TOKEN\""), token);
-    assert_eq!(exec(&env, &api, "printf %s \"$PRICE|$WHEN\""), "5$ on|1:30");
-    assert_eq!(exec(&env, &api, "cat /etc/app.conf"), "x=1");
+    assert_eq!(env.sh(&api, "printf %s \"$TOKEN\""), token);
+    assert_eq!(env.sh(&api, "printf %s \"$PRICE|$WHEN\""), "5$ on|1:30");
+    assert_eq!(env.sh(&api, "cat /etc/app.conf"), "x=1");
     let limits = env
         .engine
         .cli()

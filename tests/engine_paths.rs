@@ -15,18 +15,6 @@ engine_tests!(
     a_provider_env_value_consumers_see_recreates_exactly_those_consumers,
 );
 
-/// Run `sh -c script` in a container with the engine's own CLI; its stdout.
-fn exec(env: &Env, container: &str, script: &str) -> String {
-    let out = env
-        .engine
-        .cli()
-        .args(["exec", container, "sh", "-c", script])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{script}: {out:?}");
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 fn config_instances(one: &str) -> String {
     format!(
         "    one:\n      template: bb\n      configFiles: [{{path: /etc/app/one.conf, content: \"{one}\", mode: \"0640\"}}]\n    two:\n      template: bb\n      configFiles: [{{path: /etc/app/two.conf, content: \"two\", mode: \"0600\"}}]\n"
@@ -41,15 +29,9 @@ fn config_files_are_mounted_with_content_and_mode_and_an_edit_recreates_only_the
     env.write("s.yaml", &stack(&s, &config_instances("first")));
     env.expect(&["apply"], 0);
     let (one, two) = (format!("devarch-{s}-one"), format!("devarch-{s}-two"));
-    assert_eq!(exec(&env, &one, "cat /etc/app/one.conf"), "first");
-    assert_eq!(
-        exec(&env, &one, "stat -c %a /etc/app/one.conf").trim(),
-        "640"
-    );
-    assert_eq!(
-        exec(&env, &two, "stat -c %a /etc/app/two.conf").trim(),
-        "600"
-    );
+    assert_eq!(env.sh(&one, "cat /etc/app/one.conf"), "first");
+    assert_eq!(env.sh(&one, "stat -c %a /etc/app/one.conf").trim(), "640");
+    assert_eq!(env.sh(&two, "stat -c %a /etc/app/two.conf").trim(), "600");
     let before = env.containers(&format!("devarch-{s}-"));
 
     env.write("s.yaml", &stack(&s, &config_instances("second")));
@@ -59,7 +41,7 @@ fn config_files_are_mounted_with_content_and_mode_and_an_edit_recreates_only_the
     let after = env.containers(&format!("devarch-{s}-"));
     assert_ne!(after[&one].0, before[&one].0, "one was recreated");
     assert_eq!(after[&two].0, before[&two].0, "two was left alone");
-    assert_eq!(exec(&env, &one, "cat /etc/app/one.conf"), "second");
+    assert_eq!(env.sh(&one, "cat /etc/app/one.conf"), "second");
     env.expect(&["plan"], 0);
 }
 
@@ -182,14 +164,13 @@ fn explicit_wires_choose_between_two_providers(env: Env) {
         ),
     );
     env.expect(&["apply"], 0);
-    let url = |consumer: &str| exec(&env, &format!("devarch-{s}-{consumer}"), "echo $API_URL");
+    let url = |consumer: &str| env.sh(&format!("devarch-{s}-{consumer}"), "echo $API_URL");
     assert_eq!(url("c").trim(), format!("http://devarch-{s}-b:8080/"));
     assert_eq!(url("d").trim(), format!("http://devarch-{s}-a:8080/"));
     // And the wire works on the stack network: c reaches b's server by that URL.
-    exec(
-        &env,
+    env.sh(
         &format!("devarch-{s}-c"),
-        "wget -q -O /dev/null \"${API_URL}ready\"",
+        "wget -q -O /dev/null \"${API_URL}ready\" && echo reached",
     );
 }
 
@@ -226,7 +207,7 @@ fn a_provider_env_value_consumers_see_recreates_exactly_those_consumers(env: Env
     );
     env.expect(&["apply"], 0);
     let name = |i: &str| format!("devarch-{s}-{i}");
-    assert_eq!(exec(&env, &name("c"), "echo $SVC_USER").trim(), "alice");
+    assert_eq!(env.sh(&name("c"), "echo $SVC_USER").trim(), "alice");
     let before = env.containers(&format!("devarch-{s}-"));
 
     env.write("t.yaml", &provider_templates("bob"));
@@ -239,5 +220,5 @@ fn a_provider_env_value_consumers_see_recreates_exactly_those_consumers(env: Env
     );
     assert_ne!(after[&name("c")].0, before[&name("c")].0, "c sees the user");
     assert_eq!(after[&name("d")].0, before[&name("d")].0, "d does not");
-    assert_eq!(exec(&env, &name("c"), "echo $SVC_USER").trim(), "bob");
+    assert_eq!(env.sh(&name("c"), "echo $SVC_USER").trim(), "bob");
 }

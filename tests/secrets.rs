@@ -33,31 +33,6 @@ fn set_secret(env: &Env, stack: &str, name: &str, value: &str) -> (i32, String, 
     )
 }
 
-/// The value of `VAR` in the container's environment, read with the engine's own CLI; `None`
-/// when the container cannot run the command (it is being recreated).
-fn try_container_env(env: &Env, container: &str, var: &str) -> Option<String> {
-    let out = env
-        .engine
-        .cli()
-        .args([
-            "exec",
-            container,
-            "sh",
-            "-c",
-            &format!("printf %s \"${var}\""),
-        ])
-        .output()
-        .unwrap();
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).trim_end().to_string())
-}
-
-fn container_env(env: &Env, container: &str, var: &str) -> String {
-    try_container_env(env, container, var)
-        .unwrap_or_else(|| panic!("printenv {var} in {container}"))
-}
-
 /// Every file under `root` that holds `needle`.
 fn files_holding(root: &Path, needle: &str) -> Vec<String> {
     let mut found = Vec::new();
@@ -139,8 +114,8 @@ fn a_secret_set_through_the_cli_reaches_the_container_and_no_output(env: Env) {
     seen.run(&env, &["plan", "--out", plan_file.to_str().unwrap()], 2);
     seen.add("saved plan", std::fs::read_to_string(&plan_file).unwrap());
     seen.run(&env, &["apply", "--plan", plan_file.to_str().unwrap()], 0);
-    assert_eq!(container_env(&env, &app, "API_KEY"), canary);
-    assert_eq!(container_env(&env, &app, "PLAIN"), "visible");
+    assert_eq!(env.sh(&app, "printf %s \"$API_KEY\""), canary);
+    assert_eq!(env.sh(&app, "printf %s \"$PLAIN\""), "visible");
 
     for args in [
         &["plan"][..],
@@ -174,7 +149,7 @@ fn a_secret_set_through_the_cli_reaches_the_container_and_no_output(env: Env) {
     seen.run(&env, &["plan"], 2);
     let mut w = env.watch(&["--resync", "1s", "--log-format", "text"]);
     w.wait_for(Duration::from_secs(60), "the new value applied", |_, _| {
-        try_container_env(&env, &app, "API_KEY").as_deref() == Some(canary2.as_str())
+        env.try_sh(&app, "printf %s \"$API_KEY\"").as_deref() == Some(canary2.as_str())
     });
     w.stop();
     assert!(
@@ -191,7 +166,7 @@ fn a_secret_set_through_the_cli_reaches_the_container_and_no_output(env: Env) {
     w.wait_for(
         Duration::from_secs(60),
         "the third value applied",
-        |_, _| try_container_env(&env, &app, "API_KEY").as_deref() == Some(canary3.as_str()),
+        |_, _| env.try_sh(&app, "printf %s \"$API_KEY\"").as_deref() == Some(canary3.as_str()),
     );
     w.stop();
     assert!(w.stderr().starts_with('{'), "JSON log lines: {}", w.logs());

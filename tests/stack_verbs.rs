@@ -45,18 +45,6 @@ spec: {{stack: {stack}, template: keep}}
     )
 }
 
-/// `sh -c script` in a container with the engine's own CLI; its stdout.
-fn exec(env: &Env, container: &str, script: &str) -> String {
-    let out = env
-        .engine
-        .cli()
-        .args(["exec", container, "sh", "-c", script])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{script}: {out:?}");
-    String::from_utf8_lossy(&out.stdout).trim_end().to_string()
-}
-
 fn a_clone_runs_next_to_the_original_with_its_own_ports_and_secrets(env: Env) {
     let (a, b, c) = (
         format!("va{}", unique()),
@@ -89,7 +77,7 @@ fn a_clone_runs_next_to_the_original_with_its_own_ports_and_secrets(env: Env) {
             assert!(running.get(&name).is_some_and(|c| c.1), "{name} runs");
         }
     }
-    let pw = |s: &str| exec(&env, &format!("devarch-{s}-app"), "printf %s \"$PW\"");
+    let pw = |s: &str| env.sh(&format!("devarch-{s}-app"), "printf %s \"$PW\"");
     assert_ne!(pw(&a), pw(&b), "a clone generates its own secrets");
     assert_eq!(pw(&a), pw(&c), "--with-secrets copies them");
     let port = |s: &str| {
@@ -121,12 +109,11 @@ fn a_rename_keeps_the_volume_data_and_the_secrets(env: Env) {
     env.write("s.yaml", &manifests(&old));
     env.expect(&["apply"], 0);
     let app = format!("devarch-{old}-app");
-    exec(
-        &env,
+    env.sh(
         &app,
-        "echo precious > /data/f && chown 101:102 /data/f && chmod 640 /data/f",
+        "echo precious > /data/f && chown 101:102 /data/f && chmod 640 /data/f && echo done",
     );
-    let pw = exec(&env, &app, "printf %s \"$PW\"");
+    let pw = env.sh(&app, "printf %s \"$PW\"");
 
     let (out, err) = env.expect(&["stack", "rename", &old, &new], 0);
     assert!(
@@ -139,13 +126,13 @@ fn a_rename_keeps_the_volume_data_and_the_secrets(env: Env) {
         manifests(&new)
     );
     let renamed = format!("devarch-{new}-app");
-    assert_eq!(exec(&env, &renamed, "cat /data/f"), "precious");
+    assert_eq!(env.sh(&renamed, "cat /data/f"), "precious\n");
     assert_eq!(
-        exec(&env, &renamed, "stat -c '%u:%g %a' /data/f"),
-        "101:102 640"
+        env.sh(&renamed, "stat -c '%u:%g %a' /data/f"),
+        "101:102 640\n"
     );
     assert_eq!(
-        exec(&env, &renamed, "printf %s \"$PW\""),
+        env.sh(&renamed, "printf %s \"$PW\""),
         pw,
         "the secret moved"
     );

@@ -303,6 +303,36 @@ impl Env {
         (o, e)
     }
 
+    /// `sh -c script` in a running container with the engine's own CLI; its stdout, `None`
+    /// when the command fails (or the container is being recreated). Podman 4.3's `exec` now
+    /// and then returns no output at all right after a start, exit 0: an empty answer is asked
+    /// again (a few times) before it counts.
+    pub fn try_sh(&self, container: &str, script: &str) -> Option<String> {
+        for _ in 0..5 {
+            let out = self
+                .engine
+                .cli()
+                .args(["exec", container, "sh", "-c", script])
+                .output()
+                .unwrap();
+            if !out.status.success() {
+                return None;
+            }
+            let text = String::from_utf8_lossy(&out.stdout).into_owned();
+            if !text.is_empty() {
+                return Some(text);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+        Some(String::new())
+    }
+
+    /// [`Env::try_sh`] that must succeed.
+    pub fn sh(&self, container: &str, script: &str) -> String {
+        self.try_sh(container, script)
+            .unwrap_or_else(|| panic!("{script} failed in {container}"))
+    }
+
     /// A container's labels, as the engine reports them.
     pub fn labels(&self, container: &str) -> std::collections::BTreeMap<String, String> {
         block_on(self.rt.inspect_container(container))
