@@ -398,8 +398,9 @@ debian_tarball() {
 
 copy_to_podman() { docker save "$1" | podman load; }
 
-# Build or copy one fixture into engine $1 (docker|podman). $2 is the fixture (busybox,
-# debian, redis), $3 its image name.
+# Build or copy one fixture into engine $1 (docker|podman). $2 is the fixture (a directory
+# of tests/fixtures/images: busybox, debian, redis, postgres, mariadb, dbclient), $3 its image
+# name.
 ensure_image() {
   local engine=$1 fixture=$2 ref=$3 h have ctx
   h=$(hash_"$fixture")
