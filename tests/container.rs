@@ -81,7 +81,9 @@ impl Controller {
 impl Drop for Controller {
     fn drop(&mut self) {
         let e = self.engine;
-        let _ = e.cli().args(["rm", "-f", &self.name]).output();
+        // `-v`: the image's VOLUME (/var/lib/devarch) is an anonymous volume; without it every
+        // run left one behind on each engine.
+        let _ = e.cli().args(["rm", "-f", "-v", &self.name]).output();
         let _ = e.cli().args(["rmi", &self.image]).output();
     }
 }
