@@ -54,7 +54,8 @@ fn logs_interleave_instances_with_their_prefix_and_follow_until_the_containers_s
     assert!(
         wait_until(Duration::from_secs(20), || {
             out = logs(&[]);
-            out.contains("tick 2\n")
+            // Both containers have had their say (they start a moment apart).
+            out.contains("web | tick 2\n") && out.contains("db  | tick 2\n")
         }),
         "{out}"
     );
