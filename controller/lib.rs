@@ -14,6 +14,7 @@ whose outputs go to a [`sink`]. [`runtime`] holds the engine backends behind one
 #![deny(missing_docs)]
 
 pub mod allocate;
+pub mod api;
 pub mod apply;
 pub mod catalog;
 pub mod cli;

@@ -163,6 +163,14 @@ pub enum Command {
         /// Format of the log lines on stderr (filter with DEVARCH_LOG, default info)
         #[arg(long, value_enum, default_value_t = LogFormat::Text)]
         log_format: LogFormat,
+        /// Serve the HTTP API and dashboard on this address (e.g. 127.0.0.1:7420; port 0 picks
+        /// a free one). Loopback only unless --listen-beyond-loopback.
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<std::net::SocketAddr>,
+        /// Allow a --listen address other than loopback (anyone who can reach it and has the
+        /// token can change your stacks).
+        #[arg(long, requires = "listen")]
+        listen_beyond_loopback: bool,
     },
     /// Set, list and remove a stack's secrets; re-encrypt them all under a new key.
     Secret {

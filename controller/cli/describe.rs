@@ -48,7 +48,11 @@ pub fn describe_stack(cli: &Cli, name: &str, format: ListFormat) -> Result<u8> {
 }
 
 /// The description as JSON (`-o json` prints it; the text form is made from it).
-async fn document(ctx: &Context<'_>, stack: &ResolvedStack, planned: &Planned) -> Result<Value> {
+pub(crate) async fn document(
+    ctx: &Context<'_>,
+    stack: &ResolvedStack,
+    planned: &Planned,
+) -> Result<Value> {
     let name = stack.name.as_str();
     let desired = planned
         .desired

@@ -128,13 +128,19 @@ pub fn run(cli: Cli) -> Result<u8> {
             concurrency,
             debounce,
             log_format,
+            listen,
+            listen_beyond_loopback,
         } => watch::watch(
             &cli,
-            *plan_only,
-            *resync,
-            *concurrency,
-            *debounce,
-            *log_format,
+            watch::Flags {
+                plan_only: *plan_only,
+                resync: *resync,
+                concurrency: *concurrency,
+                debounce: *debounce,
+                log_format: *log_format,
+                listen: *listen,
+                listen_beyond_loopback: *listen_beyond_loopback,
+            },
         ),
         Command::Delete {
             stack,
@@ -257,9 +263,27 @@ fn print_json(v: &impl Serialize) -> Result<()> {
 
 fn effective_config(cli: &Cli, stack: &str, instance: &str, format: DocFormat) -> Result<u8> {
     let ws = load(cli)?;
+    let doc = effective_config_doc(&ws, &cli.dir, stack, instance)?;
+    match format {
+        DocFormat::Json => print_json(&doc)?,
+        DocFormat::Yaml => print!("{}", serde_saphyr::to_string(&doc)?),
+    }
+    Ok(exit::OK)
+}
+
+/// An instance's merged configuration, secrets redacted (`effective-config`, and the API).
+///
+/// # Errors
+/// No such (valid) stack or instance, named with what there is.
+pub(crate) fn effective_config_doc(
+    ws: &Workspace,
+    dir: &std::path::Path,
+    stack: &str,
+    instance: &str,
+) -> Result<serde_json::Value> {
     let Some(s) = ws.stacks.get(stack) else {
         if ws.model.stacks.contains_key(stack) {
-            output::print_diagnostics(&ws.diagnostics, &sources(&ws));
+            output::print_diagnostics(&ws.diagnostics, &sources(ws));
             bail!(
                 "stack {stack:?} has manifest errors ({}); fix them first",
                 output::summary(&ws.diagnostics)
@@ -268,7 +292,7 @@ fn effective_config(cli: &Cli, stack: &str, instance: &str, format: DocFormat) -
         let known: Vec<&str> = ws.model.stacks.keys().map(String::as_str).collect();
         bail!(
             "no stack {stack:?} in {} (stacks: {})",
-            cli.dir.display(),
+            dir.display(),
             if known.is_empty() {
                 "none".into()
             } else {
@@ -305,16 +329,28 @@ fn effective_config(cli: &Cli, stack: &str, instance: &str, format: DocFormat) -
     if !i.depends_on.is_empty() {
         obj.insert("dependsOn".into(), serde_json::to_value(&i.depends_on)?);
     }
-    match format {
-        DocFormat::Json => print_json(&doc)?,
-        DocFormat::Yaml => print!("{}", serde_saphyr::to_string(&doc)?),
-    }
-    Ok(exit::OK)
+    Ok(doc)
 }
 
+/// Where the API's OpenAPI document is kept, under the project root.
+pub const OPENAPI_FILE: &str = "schemas/openapi.json";
+
 fn schema(root: &std::path::Path, check: bool) -> Result<u8> {
-    let stale = crate::manifests::schema::write_or_check(root, check)
+    let mut stale = crate::manifests::schema::write_or_check(root, check)
         .with_context(|| format!("writing schemas under {}", root.display()))?;
+    let openapi = root.join(OPENAPI_FILE);
+    let document = crate::api::openapi::document();
+    if std::fs::read_to_string(&openapi).ok().as_deref() != Some(document.as_str()) {
+        stale.push(PathBuf::from(OPENAPI_FILE));
+        if !check {
+            crate::safe_fs::write_atomic(
+                &openapi,
+                document.as_bytes(),
+                crate::safe_fs::FileMode::Keep { default: 0o644 },
+            )
+            .with_context(|| format!("writing {}", openapi.display()))?;
+        }
+    }
     if check {
         if stale.is_empty() {
             println!("schemas/ and crds/ are up to date");

@@ -38,7 +38,11 @@ pub fn export_stack(cli: &Cli, stack: &str, out: Option<&Path>) -> Result<u8> {
 }
 
 /// The manifests of `dir` but `skip`, plus `extra` (`(path, text)`), loaded and validated.
-fn folder_with(dir: &Path, skip: Option<&Path>, extra: (&Path, &str)) -> Result<Workspace> {
+pub(crate) fn folder_with(
+    dir: &Path,
+    skip: Option<&Path>,
+    extra: (&Path, &str),
+) -> Result<Workspace> {
     let mut set = ManifestSet::default();
     let mut diags = Vec::new();
     for entry in list_manifests(dir)? {

@@ -10,15 +10,44 @@ use super::context::{home, runtime, tokio_rt};
 use super::exit;
 use crate::runtime::Runtime;
 
+/// The flags of `devarch watch`.
+#[derive(Clone, Copy, Debug)]
+pub struct Flags {
+    /// `--plan-only`.
+    pub plan_only: bool,
+    /// `--resync`.
+    pub resync: Duration,
+    /// `--concurrency`.
+    pub concurrency: usize,
+    /// `--debounce`.
+    pub debounce: Duration,
+    /// `--log-format`.
+    pub log_format: super::args::LogFormat,
+    /// `--listen`.
+    pub listen: Option<std::net::SocketAddr>,
+    /// `--listen-beyond-loopback`.
+    pub listen_beyond_loopback: bool,
+}
+
 /// `devarch watch`.
-pub fn watch(
-    cli: &Cli,
-    plan_only: bool,
-    resync: Duration,
-    concurrency: usize,
-    debounce: Duration,
-    log_format: super::args::LogFormat,
-) -> Result<u8> {
+pub fn watch(cli: &Cli, flags: Flags) -> Result<u8> {
+    let Flags {
+        plan_only,
+        resync,
+        concurrency,
+        debounce,
+        log_format,
+        listen,
+        listen_beyond_loopback,
+    } = flags;
+    if let Some(addr) = listen
+        && !addr.ip().is_loopback()
+        && !listen_beyond_loopback
+    {
+        bail!(
+            "--listen {addr} is not a loopback address; the API changes your stacks, so serving it beyond this machine needs --listen-beyond-loopback"
+        );
+    }
     let filter = tracing_subscriber::EnvFilter::try_from_env("DEVARCH_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
@@ -65,7 +94,33 @@ pub fn watch(
                 }
             }
         };
-        let sink: std::sync::Arc<dyn crate::sink::Sink> = std::sync::Arc::new(super::progress::WatchSink);
+        let hub = crate::api::events::EventHub::new(std::sync::Arc::new(super::progress::WatchSink));
+        if let Some(addr) = listen {
+            let home = home(cli);
+            let token = crate::api::auth::load_or_create_token(&home)?;
+            let listener = crate::api::bind(addr).await?;
+            let local = listener.local_addr()?;
+            if !addr.ip().is_loopback() {
+                tracing::warn!("the API listens on {local}, beyond this machine's loopback: anyone who reaches it with the token can change your stacks");
+            }
+            let state = crate::api::AppState {
+                dir: cli.dir.clone(),
+                home: home.clone(),
+                owner: crate::identity::owner_of(&cli.dir),
+                runtime: rt.clone(),
+                events: hub.clone(),
+                token: token.clone(),
+                extra_hosts: std::sync::Arc::new(if addr.ip().is_loopback() { vec![] } else { vec![local.to_string()] }),
+            };
+            eprintln!("API and dashboard on http://{local}/ — log in with http://{local}/login?token={token} (the token is in {})", home.join(crate::api::auth::TOKEN_FILE).display());
+            let stop = shutdown.clone();
+            tokio::spawn(async move {
+                if let Err(e) = crate::api::serve(listener, state, stop).await {
+                    tracing::error!("the API server stopped: {e}");
+                }
+            });
+        }
+        let sink: std::sync::Arc<dyn crate::sink::Sink> = std::sync::Arc::new(hub);
         crate::watch::run(opts, rt, sink, shutdown).await?;
         Ok(exit::OK)
     })

@@ -1,0 +1,49 @@
+//! The OpenAPI 3.1 document of the API, generated from the handlers' annotations; checked in
+//! as `schemas/openapi.json` (`devarch schema` writes it, `--check` fails when it is stale).
+
+use utoipa::OpenApi;
+
+use super::handlers;
+use super::problem::Problem;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "devarch API",
+        description = "The local HTTP API of `devarch watch --listen`. Every request needs the token of `{home}/api.token` (`Authorization: Bearer TOKEN`, or the login cookie), a loopback Host, and writes a same-origin request. Errors are RFC 9457 problem documents."
+    ),
+    paths(
+        handlers::stacks,
+        handlers::stack,
+        handlers::create_stack,
+        handlers::templates,
+        handlers::effective_config,
+        handlers::plan,
+        handlers::apply,
+        handlers::secrets,
+        handlers::set_secret,
+        handlers::events,
+    ),
+    components(schemas(
+        Problem,
+        handlers::StackRow,
+        handlers::TemplateRow,
+        handlers::PlanResponse,
+        handlers::ApplyRequest,
+        handlers::ApplyResponse,
+        handlers::CreateStack,
+        handlers::Created,
+        handlers::SecretRow,
+        handlers::SetSecret,
+    ))
+)]
+struct Api;
+
+/// The document, pretty-printed, with a final newline.
+pub fn document() -> String {
+    let mut text = Api::openapi()
+        .to_pretty_json()
+        .expect("the OpenAPI document serializes");
+    text.push('\n');
+    text
+}

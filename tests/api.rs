@@ -1,0 +1,290 @@
+//! The HTTP API of `devarch watch --listen` against a real engine (issue #13), on Docker and
+//! Podman: a stack created through the API lands as a manifest file and runs; a stale apply is
+//! 409; requests without the token, with a foreign Host or a cross-origin write are refused;
+//! an oversized body is 413; the secret canary appears in no response and no event; the
+//! OpenAPI document served is the one checked in.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use common::{Env, idle_template, unique, wait_until};
+
+engine_tests!(the_api_creates_plans_applies_and_guards_itself,);
+
+/// One HTTP/1.1 exchange over a fresh connection; (status, head, body).
+fn http(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, String, String) {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let mut req = format!("{method} {path} HTTP/1.1\r\nConnection: close\r\n");
+    if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
+        req.push_str(&format!("Host: {addr}\r\n"));
+    }
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    if !body.is_empty() {
+        req.push_str(&format!(
+            "Content-Type: application/json\r\nContent-Length: {}\r\n",
+            body.len()
+        ));
+    }
+    req.push_str("\r\n");
+    stream.write_all(req.as_bytes()).unwrap();
+    stream.write_all(body.as_bytes()).unwrap();
+    let mut raw = Vec::new();
+    let _ = stream.read_to_end(&mut raw);
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, head.to_string(), body.to_string())
+}
+
+/// The `code` of a problem document.
+fn code(body: &str) -> String {
+    serde_json::from_str::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v["code"].as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+fn the_api_creates_plans_applies_and_guards_itself(env: Env) {
+    let s = format!("ap{}", unique());
+    env.write(
+        "t.yaml",
+        &idle_template("idle", "  env: {KEY: {secret: key}}\n"),
+    );
+    let w = env.watch(&["--listen", "127.0.0.1:0", "--plan-only"]);
+    w.wait_for(Duration::from_secs(30), "the login link", |_, err| {
+        err.contains("/login?token=")
+    });
+    let err = w.stderr();
+    let link = err
+        .split_whitespace()
+        .find(|t| t.contains("/login?token="))
+        .unwrap()
+        .to_string();
+    let addr = link
+        .trim_start_matches("http://")
+        .split('/')
+        .next()
+        .unwrap()
+        .to_string();
+    let token = link.split("token=").nth(1).unwrap().to_string();
+    let auth = format!("Bearer {token}");
+    let ok = |method: &str, path: &str, body: &str| {
+        http(
+            &addr,
+            method,
+            path,
+            &[("Authorization", auth.as_str())],
+            body,
+        )
+    };
+    let mut seen: Vec<String> = Vec::new();
+
+    // Guards.
+    let (status, _, body) = http(&addr, "GET", "/api/v1/stacks", &[], "");
+    assert_eq!(
+        (status, code(&body).as_str()),
+        (401, "unauthorized"),
+        "{body}"
+    );
+    let (status, _, _) = http(
+        &addr,
+        "GET",
+        "/api/v1/stacks",
+        &[("Authorization", "Bearer 0000")],
+        "",
+    );
+    assert_eq!(status, 401);
+    let (status, _, body) = http(
+        &addr,
+        "GET",
+        "/api/v1/stacks",
+        &[("Authorization", &auth), ("Host", "evil.example:80")],
+        "",
+    );
+    assert_eq!(
+        (status, code(&body).as_str()),
+        (421, "foreign-host"),
+        "{body}"
+    );
+    let create = format!(r#"{{"name":"{s}","instances":{{"app":{{"template":"idle"}}}}}}"#);
+    let (status, _, body) = http(
+        &addr,
+        "POST",
+        "/api/v1/stacks",
+        &[("Authorization", &auth), ("Origin", "http://evil.example")],
+        &create,
+    );
+    assert_eq!(
+        (status, code(&body).as_str()),
+        (403, "cross-origin"),
+        "{body}"
+    );
+    assert!(!env.path(&format!("{s}.yaml")).exists());
+    let big = format!(
+        r#"{{"name":"x","instances":{{}},"pad":"{}"}}"#,
+        "x".repeat(300 * 1024)
+    );
+    let (status, _, body) = ok("POST", "/api/v1/stacks", &big);
+    assert_eq!((status, code(&body).as_str()), (413, "too-large"), "{body}");
+    assert!(body.starts_with('{'), "a problem document: {body}");
+
+    // The login link sets a cookie that authenticates too.
+    let (status, head, _) = http(&addr, "GET", &format!("/login?token={token}"), &[], "");
+    assert_eq!(status, 303, "{head}");
+    let cookie = head
+        .lines()
+        .find_map(|l| l.strip_prefix("set-cookie: "))
+        .expect("a cookie")
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    assert!(
+        head.to_ascii_lowercase().contains("httponly") && head.contains("SameSite=Strict"),
+        "{head}"
+    );
+    let (status, _, page) = http(&addr, "GET", "/", &[("Cookie", &cookie)], "");
+    assert_eq!(status, 200);
+    assert!(page.contains("<title>devarch</title>"));
+
+    // Create: a manifest file appears; the stack is listed.
+    let (status, _, body) = ok("POST", "/api/v1/stacks", &create);
+    assert_eq!(status, 201, "{body}");
+    assert!(env.path(&format!("{s}.yaml")).is_file());
+    let (status, _, body) = ok("POST", "/api/v1/stacks", &create);
+    assert_eq!((status, code(&body).as_str()), (409, "exists"), "{body}");
+
+    // The secret it needs, set through the API; its value never comes back.
+    let canary = format!("canary-{}-Hw3", unique());
+    let (status, _, body) = ok(
+        "PUT",
+        &format!("/api/v1/stacks/{s}/secrets/app/key"),
+        &format!(r#"{{"value":"{canary}"}}"#),
+    );
+    assert_eq!(status, 204, "{body}");
+    seen.push(body);
+
+    // Plan, a stale apply, then the real one: the container runs with the secret.
+    let (status, _, body) = ok("GET", &format!("/api/v1/stacks/{s}/plan"), "");
+    assert_eq!(status, 200, "{body}");
+    let plan: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(plan["changes"], true, "{body}");
+    seen.push(body.clone());
+    let (status, _, body) = ok(
+        "POST",
+        &format!("/api/v1/stacks/{s}/apply"),
+        r#"{"fingerprint":"00000000000000000000000000000000"}"#,
+    );
+    assert_eq!(
+        (status, code(&body).as_str()),
+        (409, "stale-plan"),
+        "{body}"
+    );
+    let events_stream = std::thread::spawn({
+        let (addr, auth) = (addr.clone(), auth.clone());
+        move || {
+            let mut stream = TcpStream::connect(&addr).unwrap();
+            stream
+                .set_read_timeout(Some(Duration::from_secs(8)))
+                .unwrap();
+            let req = format!(
+                "GET /api/v1/events HTTP/1.1\r\nHost: {addr}\r\nAuthorization: {auth}\r\n\r\n"
+            );
+            stream.write_all(req.as_bytes()).unwrap();
+            let mut raw = Vec::new();
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = stream.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                raw.extend_from_slice(&buf[..n]);
+            }
+            String::from_utf8_lossy(&raw).into_owned()
+        }
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let apply = format!(
+        r#"{{"fingerprint":"{}"}}"#,
+        plan["fingerprint"].as_str().unwrap()
+    );
+    let (status, _, body) = ok("POST", &format!("/api/v1/stacks/{s}/apply"), &apply);
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"errors\":[]"), "{body}");
+    seen.push(body);
+    let app = format!("devarch-{s}-app");
+    assert!(wait_until(Duration::from_secs(30), || env
+        .containers(&app)
+        .get(&app)
+        .is_some_and(|c| c.1)));
+    assert_eq!(env.sh(&app, "printf %s \"$KEY\""), canary);
+
+    for path in [
+        "/api/v1/stacks".to_string(),
+        format!("/api/v1/stacks/{s}"),
+        format!("/api/v1/stacks/{s}/secrets"),
+        format!("/api/v1/stacks/{s}/instances/app/config"),
+        format!("/api/v1/stacks/{s}/plan"),
+        "/api/v1/templates".to_string(),
+    ] {
+        let (status, _, body) = ok("GET", &path, "");
+        assert_eq!(status, 200, "{path}: {body}");
+        seen.push(body);
+    }
+    let (_, _, secrets) = ok("GET", &format!("/api/v1/stacks/{s}/secrets"), "");
+    assert!(
+        secrets.contains("\"app/key\"") && secrets.contains("\"set\""),
+        "{secrets}"
+    );
+    let (status, _, _) = ok("GET", "/api/v1/stacks/nope/plan", "");
+    assert_eq!(status, 404);
+
+    let events = events_stream.join().unwrap();
+    assert!(
+        events.contains("\"progress\""),
+        "apply progress streamed: {events}"
+    );
+    seen.push(events);
+    for text in &seen {
+        assert!(!text.contains(&canary), "the secret leaked: {text}");
+    }
+
+    // The served OpenAPI document is the checked-in one.
+    let (status, _, served) = ok("GET", "/api/v1/openapi.json", "");
+    assert_eq!(status, 200);
+    let committed =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/schemas/openapi.json"))
+            .unwrap();
+    assert_eq!(served, committed);
+    drop(w);
+
+    // A taken port, and an address beyond loopback without saying so, are clear errors.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().to_string();
+    let (code, _, err) = env.run(&["watch", "--listen", &port]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains(&format!("cannot listen on {port}")) && err.contains("--listen ADDR"),
+        "{err}"
+    );
+    let (code, _, err) = env.run(&["watch", "--listen", "0.0.0.0:7420"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("--listen-beyond-loopback"), "{err}");
+}
