@@ -248,6 +248,10 @@ fn the_api_creates_plans_applies_and_guards_itself(env: Env) {
         assert_eq!(status, 200, "{path}: {body}");
         seen.push(body);
     }
+    let (status, _, body) = ok("POST", &format!("/api/v1/stacks/{s}/restart"), "{}");
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"restarted\":[\"app\"]"), "{body}");
+    assert!(env.containers(&app).get(&app).is_some_and(|c| c.1));
     let (_, _, secrets) = ok("GET", &format!("/api/v1/stacks/{s}/secrets"), "");
     assert!(
         secrets.contains("\"app/key\"") && secrets.contains("\"set\""),

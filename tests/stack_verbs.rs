@@ -10,6 +10,7 @@ engine_tests!(
     a_clone_runs_next_to_the_original_with_its_own_ports_and_secrets,
     a_rename_keeps_the_volume_data_and_the_secrets,
     disable_stops_without_removing_and_enable_restarts_the_same_containers,
+    restart_restarts_running_containers_in_place_and_waits_for_health,
 );
 
 /// A commented file: a template keeping data in a volume, a stack with an inline instance,
@@ -190,4 +191,53 @@ fn disable_stops_without_removing_and_enable_restarts_the_same_containers(env: E
     }
     let (out, _) = env.expect(&["stack", "enable", &s], 0);
     assert!(out.contains("already enabled"), "{out}");
+}
+
+/// When a container last started, as the engine reports it.
+fn started_at(env: &Env, container: &str) -> String {
+    let out = env
+        .engine
+        .cli()
+        .args(["inspect", "--format", "{{.State.StartedAt}}", container])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+fn restart_restarts_running_containers_in_place_and_waits_for_health(env: Env) {
+    let s = format!("vr{}", unique());
+    env.write("t.yaml", &common::busybox_template("bb", 1));
+    env.write(
+        "s.yaml",
+        &common::stack(&s, "    one: {template: bb}\n    two: {template: bb}\n"),
+    );
+    env.expect(&["apply"], 0);
+    let (one, two) = (format!("devarch-{s}-one"), format!("devarch-{s}-two"));
+    let before = env.containers(&format!("devarch-{s}-"));
+    let (one_at, two_at) = (started_at(&env, &one), started_at(&env, &two));
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+
+    let (out, err) = env.expect(&["restart", &s, "one"], 0);
+    assert!(out.contains("Restarted 1 container"), "{out}\n{err}");
+    assert!(err.contains("Restarted"), "progress: {err}");
+    let after = env.containers(&format!("devarch-{s}-"));
+    assert_eq!(after[&one].0, before[&one].0, "the same container");
+    assert!(after[&one].1);
+    assert_ne!(started_at(&env, &one), one_at, "one started again");
+    assert_eq!(started_at(&env, &two), two_at, "two untouched");
+    // Healthy again by the time restart returns: nothing for apply to do.
+    env.expect(&["plan"], 0);
+
+    // All of them; a stopped one is left for apply, and said so.
+    env.engine
+        .cli()
+        .args(["stop", "-t", "1", &two])
+        .output()
+        .unwrap();
+    let (out, err) = env.expect(&["restart", &s], 0);
+    assert!(out.contains("Restarted 1 container"), "{out}");
+    assert!(err.contains("two is not running"), "{err}");
+    let (code, _, err) = env.run(&["restart", &s, "nope"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("no container for instance \"nope\""), "{err}");
 }

@@ -322,6 +322,73 @@ pub async fn apply(
     }))
 }
 
+/// Which instances to restart.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub struct RestartRequest {
+    /// Instance names; empty or absent: all.
+    #[serde(default)]
+    pub instances: Vec<String>,
+}
+
+/// What a restart did.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RestartResponse {
+    /// Restarted (and healthy where checked).
+    pub restarted: Vec<String>,
+    /// Not running: left alone.
+    pub not_running: Vec<String>,
+    /// `instance: error` of those that failed.
+    pub failed: Vec<String>,
+}
+
+/// Restarts running containers in place (not recreated), waiting for health.
+#[utoipa::path(post, path = "/api/v1/stacks/{stack}/restart", params(("stack" = String, Path)), request_body = RestartRequest, responses((status = 200, body = RestartResponse), (status = 404, body = Problem), (status = 409, body = Problem)))]
+pub async fn restart(
+    State(state): State<AppState>,
+    Path(stack): Path<String>,
+    Body(req): Body<RestartRequest>,
+) -> Result<Json<RestartResponse>, Problem> {
+    use crate::apply::restart::{Restarted, restart};
+    let ws = state.load()?;
+    valid_stack(&ws, &stack)?;
+    let ctx = state.context();
+    let _lock = reconcile::lock_stacks(
+        &state.home,
+        std::slice::from_ref(&stack),
+        Some(Duration::from_secs(30)),
+    )
+    .map_err(|e| Problem::new(StatusCode::CONFLICT, "locked", e.to_string()))?;
+    let containers = crate::cli::context::select_containers(&ctx, &stack, &req.instances)
+        .await
+        .map_err(|e| Problem::new(StatusCode::NOT_FOUND, "not-found", e.to_string()))?;
+    let sel = Selection {
+        stacks: vec![stack.clone()],
+        locked: true,
+        ..Selection::default()
+    };
+    let planned = reconcile::plan(&ctx, &reconcile::Manifests::of(&ws), &sel)
+        .await
+        .map_err(Problem::internal)?;
+    let desired = planned
+        .desired
+        .get(&stack)
+        .ok_or_else(|| Problem::not_found(format!("no desired state for {stack:?}")))?;
+    let results = restart(state.runtime.as_ref(), desired, &containers, &state.events).await;
+    let mut out = RestartResponse {
+        restarted: Vec::new(),
+        not_running: Vec::new(),
+        failed: Vec::new(),
+    };
+    for (instance, r) in results {
+        match r {
+            Restarted::Done => out.restarted.push(instance),
+            Restarted::NotRunning => out.not_running.push(instance),
+            Restarted::Failed(e) => out.failed.push(format!("{instance}: {e}")),
+        }
+    }
+    Ok(Json(out))
+}
+
 /// A new stack: written to `{dir}/{name}.yaml`, then reconciled like any editor save.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct CreateStack {

@@ -68,6 +68,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/stacks/{stack}", get(handlers::stack))
         .route("/api/v1/stacks/{stack}/plan", get(handlers::plan))
         .route("/api/v1/stacks/{stack}/apply", post(handlers::apply))
+        .route("/api/v1/stacks/{stack}/restart", post(handlers::restart))
         .route("/api/v1/stacks/{stack}/secrets", get(handlers::secrets))
         .route(
             "/api/v1/stacks/{stack}/secrets/{instance}/{name}",

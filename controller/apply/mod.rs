@@ -19,6 +19,7 @@ pub mod health;
 pub mod images;
 pub mod lock;
 pub mod progress;
+pub mod restart;
 pub mod teardown;
 pub mod volume_copy;
 

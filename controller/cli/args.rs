@@ -225,6 +225,16 @@ pub enum Command {
         #[arg(long, value_name = "FILE")]
         env_file: Option<PathBuf>,
     },
+    /// Restart a stack's running containers in place (not recreated), waiting for health.
+    Restart {
+        /// Stack
+        stack: String,
+        /// Only these instances [default: all]
+        instances: Vec<String>,
+        /// Wait this long for another apply of the stack to finish (at most 24h).
+        #[arg(long, value_name = "DURATION", value_parser = lock_timeout_arg)]
+        lock_timeout: Option<Duration>,
+    },
     /// Show the output of a stack's containers, each line prefixed with its instance (like
     /// `docker compose logs`).
     Logs {

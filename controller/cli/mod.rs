@@ -13,6 +13,7 @@ pub mod logs;
 pub mod output;
 pub mod plan;
 pub mod progress;
+pub mod restart;
 pub mod secret;
 pub mod stack;
 pub mod transfer;
@@ -155,6 +156,11 @@ pub fn run(cli: Cli) -> Result<u8> {
             delete::delete(&cli, stack, purge, *lock_timeout)
         }
         Command::Secret { action } => secret::secret(&cli, action),
+        Command::Restart {
+            stack,
+            instances,
+            lock_timeout,
+        } => restart::restart(&cli, stack, instances, *lock_timeout),
         Command::Export { stack, out } => transfer::export_stack(&cli, stack, out.as_deref()),
         Command::Import {
             file,
