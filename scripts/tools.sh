@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Third-party clients the tests judge devarch's outputs with: Python `jsonschema` and
 # docker-compose (1.29) from Debian; from npm (versions pinned in tests/tools/package-lock.json)
-# Ajv and yaml-language-server; from PyPI (pinned in tests/tools/requirements.txt)
+# Ajv, yaml-language-server and playwright-core (driving Debian's chromium); from PyPI (pinned in tests/tools/requirements.txt)
 # podman-compose. Installs what is missing from Debian, then `npm ci` into
 # tests/tools/node_modules and `pip install` into tests/tools/venv.
 set -euo pipefail
@@ -14,6 +14,7 @@ command -v python3 >/dev/null || missing+=(python3)
 if ! python3 -c 'import jsonschema' 2>/dev/null; then missing+=(python3-jsonschema); fi
 if ! python3 -c 'import yaml' 2>/dev/null; then missing+=(python3-yaml); fi
 [ -x /usr/bin/docker-compose ] || missing+=(docker-compose)
+[ -x /usr/bin/chromium ] || missing+=(chromium)
 if ! python3 -c 'import ensurepip, venv' 2>/dev/null; then missing+=(python3-venv); fi
 if ((${#missing[@]})); then
   log "installing ${missing[*]} from Debian"

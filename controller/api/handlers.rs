@@ -472,6 +472,143 @@ pub async fn create_stack(
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 
+/// A new instance of a stack.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct AddInstance {
+    /// Instance name (a DNS label).
+    pub name: String,
+    /// Template to build it from (`GET /api/v1/templates`).
+    pub template: String,
+    /// Overrides of template fields, as a Stack's instance writes them (`{env: {A: "1"}}`).
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub overrides: serde_json::Map<String, Value>,
+}
+
+/// Adds an instance to a stack: spliced into the Stack's manifest (comments and formatting
+/// elsewhere kept), checked with the folder first; the controller then reconciles it.
+#[utoipa::path(post, path = "/api/v1/stacks/{stack}/instances", params(("stack" = String, Path)), request_body = AddInstance, responses((status = 201, body = Created), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+pub async fn add_instance(
+    State(state): State<AppState>,
+    Path(stack): Path<String>,
+    Body(req): Body<AddInstance>,
+) -> Result<Response, Problem> {
+    use crate::manifests::splice::{Change, set_values};
+    crate::identity::check_name(crate::identity::NameKind::Instance, &req.name)
+        .map_err(|e| Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-name", e))?;
+    let ws = state.load()?;
+    let resolved = valid_stack(&ws, &stack)?;
+    if resolved.instances.contains_key(&req.name) {
+        return Err(Problem::new(
+            StatusCode::CONFLICT,
+            "exists",
+            format!("stack {stack:?} has an instance {:?} already", req.name),
+        ));
+    }
+    let doc = ws
+        .set
+        .stacks
+        .iter()
+        .find(|s| s.resource.metadata.name == stack)
+        .ok_or_else(|| Problem::not_found(format!("no Stack document of {stack:?}")))?;
+    let file = doc.origin.file.clone();
+    let text = ws
+        .set
+        .sources
+        .get(&file)
+        .ok_or_else(|| Problem::internal("the stack's file was not read"))?;
+    let mut body = serde_json::Map::new();
+    body.insert("template".into(), json!(req.template));
+    body.extend(req.overrides.clone());
+    let pointer = format!("/spec/instances/{}", req.name);
+    let change = Change {
+        doc: doc.origin.document,
+        pointer,
+        value: Value::Object(body),
+    };
+    let edited = set_values(text, &[change]).map_err(|e| {
+        Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "cannot-edit",
+            e.to_string(),
+        )
+    })?;
+    let after = crate::cli::transfer::folder_with(&state.dir, Some(&file), (&file, &edited))
+        .map_err(Problem::from)?;
+    if !after.is_valid()
+        || !after
+            .stacks
+            .get(&stack)
+            .is_some_and(|s| s.instances.contains_key(&req.name))
+    {
+        let messages: Vec<String> = after
+            .diagnostics
+            .iter()
+            .map(|d| d.message.clone())
+            .collect();
+        return Err(Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid-manifests",
+            format!("the instance would not validate: {}", messages.join("; ")),
+        ));
+    }
+    crate::safe_fs::write_atomic(
+        &file,
+        edited.as_bytes(),
+        crate::safe_fs::FileMode::Keep { default: 0o644 },
+    )
+    .map_err(Problem::internal)?;
+    let body = Created {
+        stack,
+        file: file.display().to_string(),
+    };
+    Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+/// How much of an instance's output to show.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct LogsQuery {
+    /// Last lines (default 200, at most 5000).
+    pub tail: Option<u64>,
+}
+
+/// The last lines of an instance's output (stdout and stderr), as text.
+#[utoipa::path(get, path = "/api/v1/stacks/{stack}/instances/{instance}/logs", params(("stack" = String, Path), ("instance" = String, Path), LogsQuery), responses((status = 200, description = "text/plain output", content_type = "text/plain", body = String), (status = 404, body = Problem)))]
+pub async fn logs(
+    State(state): State<AppState>,
+    Path((stack, instance)): Path<(String, String)>,
+    axum::extract::Query(q): axum::extract::Query<LogsQuery>,
+) -> Result<Response, Problem> {
+    use futures_util::StreamExt;
+    let ctx = state.context();
+    let containers =
+        crate::cli::context::select_containers(&ctx, &stack, std::slice::from_ref(&instance))
+            .await
+            .map_err(|e| Problem::new(StatusCode::NOT_FOUND, "not-found", e.to_string()))?;
+    let (_, c) = &containers[0];
+    let options = crate::runtime::LogOptions {
+        tail: Some(q.tail.unwrap_or(200).min(5000)),
+        ..Default::default()
+    };
+    let mut stream = state
+        .runtime
+        .logs(&c.id, &options)
+        .await
+        .map_err(Problem::internal)?;
+    let mut out = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        out.extend_from_slice(&chunk.map_err(Problem::internal)?.bytes);
+    }
+    Ok((
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; charset=utf-8",
+        )],
+        out,
+    )
+        .into_response())
+}
+
 /// A secret of a stack: never its value.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SecretRow {

@@ -71,6 +71,14 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/stacks/{stack}/restart", post(handlers::restart))
         .route("/api/v1/stacks/{stack}/secrets", get(handlers::secrets))
         .route(
+            "/api/v1/stacks/{stack}/instances",
+            post(handlers::add_instance),
+        )
+        .route(
+            "/api/v1/stacks/{stack}/instances/{instance}/logs",
+            get(handlers::logs),
+        )
+        .route(
             "/api/v1/stacks/{stack}/secrets/{instance}/{name}",
             put(handlers::set_secret),
         )

@@ -16,6 +16,8 @@ use super::problem::Problem;
         handlers::stacks,
         handlers::stack,
         handlers::create_stack,
+        handlers::add_instance,
+        handlers::logs,
         handlers::templates,
         handlers::effective_config,
         handlers::plan,
@@ -36,6 +38,7 @@ use super::problem::Problem;
         handlers::RestartResponse,
         handlers::CreateStack,
         handlers::Created,
+        handlers::AddInstance,
         handlers::SecretRow,
         handlers::SetSecret,
     ))

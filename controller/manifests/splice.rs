@@ -14,7 +14,8 @@ use super::edit::EditError;
 use super::yaml::{SyntaxError, parse_documents};
 
 /// One change: in manifest document `doc` (numbered as the loader numbers them), the value at
-/// the JSON pointer `pointer` becomes `value` (a string, number or boolean).
+/// the JSON pointer `pointer` becomes `value` (a scalar replaces a scalar in place; a new key
+/// may take any value, written in flow style).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Change {
     /// Manifest document number.
@@ -209,6 +210,7 @@ fn render(value: &Value) -> String {
                 );
             if plain { s.clone() } else { value.to_string() }
         }
+        // A mapping or list as JSON: flow style, which YAML reads the same.
         other => other.to_string(),
     }
 }
@@ -392,6 +394,22 @@ mod tests {
         let empty_flow = "kind: Stack\nspec: {}\n";
         let out = set(empty_flow, 0, "/spec/enabled", json!(true)).unwrap();
         assert_eq!(out, "kind: Stack\nspec: {enabled: true}\n");
+    }
+
+    #[test]
+    fn a_new_key_may_hold_a_mapping() {
+        let text = "kind: Stack\nspec:\n  instances:\n    web: {template: nginx}  # the site\n";
+        let out = set(
+            text,
+            0,
+            "/spec/instances/db",
+            json!({"template": "postgres", "env": {"A": "1"}}),
+        )
+        .unwrap();
+        assert_eq!(
+            out,
+            "kind: Stack\nspec:\n  instances:\n    db: {\"template\":\"postgres\",\"env\":{\"A\":\"1\"}}\n    web: {template: nginx}  # the site\n"
+        );
     }
 
     #[test]

@@ -1,0 +1,54 @@
+// Drives the dashboard in Debian's chromium (headless) with playwright-core, as a user would:
+// logs in through the link `devarch watch` printed, adds an instance from the catalog, sees
+// the plan diff, applies it, waits for the stack to turn Ready, opens the instance's logs.
+// Saves a screenshot of each main page into SHOTS. Exits non-zero on any failure.
+//
+//   node dashboard.mjs LOGIN_LINK STACK TEMPLATE SHOTS
+import { chromium } from "playwright-core";
+
+const [link, stack, template, shots] = process.argv.slice(2);
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+  args: ["--no-sandbox", "--disable-gpu"],
+});
+const step = (what) => console.log(`step: ${what}`);
+try {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  page.setDefaultTimeout(30000);
+  step("log in through the link");
+  await page.goto(link);
+  await page.waitForURL((u) => u.pathname === "/");
+  await page.locator("#conn", { hasText: "live" }).waitFor();
+  await page.screenshot({ path: `${shots}/overview.png` });
+
+  step("add an instance from the catalog, by keyboard");
+  await page.selectOption("#add-template", template);
+  await page.fill("#add-stack", stack);
+  await page.fill("#add-name", "app");
+  await page.press("#add-name", "Enter");
+  await page.locator("#add-result", { hasText: `added app to ${stack}` }).waitFor();
+
+  step("see the plan diff");
+  await page.locator("#plan-section").waitFor({ state: "visible" });
+  await page.locator("#plan .add", { hasText: "app" }).waitFor();
+  await page.screenshot({ path: `${shots}/plan.png` });
+
+  step("apply, and watch the status turn Ready");
+  await page.click("#apply");
+  await page.locator("#apply-result", { hasText: "applied" }).waitFor();
+  await page.locator(`tr[data-stack="${stack}"] td[data-status="Ready"]`).waitFor({ timeout: 60000 });
+
+  step("open the stack and its logs");
+  await page.locator(`tr[data-stack="${stack}"] button`, { hasText: "Open" }).click();
+  await page.locator("#instances button", { hasText: "Logs of app" }).click();
+  await page.locator("#logs", { hasText: "hello from the dashboard test" }).waitFor();
+  await page.screenshot({ path: `${shots}/stack-and-logs.png`, fullPage: true });
+
+  step("a narrow window still shows the stacks");
+  await page.setViewportSize({ width: 420, height: 800 });
+  await page.locator(`tr[data-stack="${stack}"]`).waitFor();
+  await page.screenshot({ path: `${shots}/narrow.png` });
+  console.log("ok");
+} finally {
+  await browser.close();
+}
