@@ -69,15 +69,7 @@ fn the_api_creates_plans_applies_and_guards_itself(env: Env) {
         &idle_template("idle", "  env: {KEY: {secret: key}}\n"),
     );
     let w = env.watch(&["--listen", "127.0.0.1:0", "--plan-only"]);
-    w.wait_for(Duration::from_secs(30), "the login link", |_, err| {
-        err.contains("/login?token=")
-    });
-    let err = w.stderr();
-    let link = err
-        .split_whitespace()
-        .find(|t| t.contains("/login?token="))
-        .unwrap()
-        .to_string();
+    let link = w.login_link();
     let addr = link
         .trim_start_matches("http://")
         .split('/')

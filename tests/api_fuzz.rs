@@ -5,8 +5,6 @@
 
 mod common;
 
-use std::time::Duration;
-
 use common::{Env, idle_template, stack, unique};
 
 engine_tests!(schemathesis_finds_no_server_error_and_no_response_off_the_schema,);
@@ -17,15 +15,7 @@ fn schemathesis_finds_no_server_error_and_no_response_off_the_schema(env: Env) {
     env.write("s.yaml", &stack(&s, "    app: {template: idle}\n"));
     // --plan-only: requests create manifests, nothing is started from them.
     let w = env.watch(&["--listen", "127.0.0.1:0", "--plan-only"]);
-    w.wait_for(Duration::from_secs(30), "the login link", |_, err| {
-        err.contains("/login?token=")
-    });
-    let err = w.stderr();
-    let link = err
-        .split_whitespace()
-        .find(|t| t.contains("/login?token="))
-        .unwrap()
-        .to_string();
+    let link = w.login_link();
     let base = link.split("/login").next().unwrap().to_string();
     let token = link.split("token=").nth(1).unwrap().to_string();
     let tool = concat!(

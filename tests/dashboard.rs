@@ -6,8 +6,6 @@
 
 mod common;
 
-use std::time::Duration;
-
 use common::{Env, idle_template, unique};
 
 engine_tests!(a_user_adds_an_instance_from_the_catalog_applies_it_and_reads_its_logs,);
@@ -22,15 +20,7 @@ fn a_user_adds_an_instance_from_the_catalog_applies_it_and_reads_its_logs(env: E
         ),
     );
     let w = env.watch(&["--listen", "127.0.0.1:0", "--plan-only"]);
-    w.wait_for(Duration::from_secs(30), "the login link", |_, err| {
-        err.contains("/login?token=")
-    });
-    let err = w.stderr();
-    let link = err
-        .split_whitespace()
-        .find(|t| t.contains("/login?token="))
-        .unwrap()
-        .to_string();
+    let link = w.login_link();
     let shots = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
         .join("../dashboard-screenshots")
         .join(env.engine.name());

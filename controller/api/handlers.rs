@@ -51,6 +51,35 @@ impl AppState {
         Workspace::load(&self.dir).map_err(Problem::internal)
     }
 
+    /// `stack`'s plan; with `lock`, made under the stack's lock, which the returned guard holds
+    /// (what apply and restart act on).
+    async fn plan_stack(
+        &self,
+        ws: &Workspace,
+        stack: &str,
+        lock: bool,
+    ) -> Result<(Vec<crate::apply::lock::StackLock>, reconcile::Planned), Problem> {
+        let guard = if lock {
+            reconcile::lock_stacks(
+                &self.home,
+                &[stack.to_string()],
+                Some(Duration::from_secs(30)),
+            )
+            .map_err(|e| Problem::new(StatusCode::CONFLICT, "locked", e.to_string()))?
+        } else {
+            Vec::new()
+        };
+        let sel = Selection {
+            stacks: vec![stack.to_string()],
+            locked: lock,
+            ..Selection::default()
+        };
+        let planned = reconcile::plan(&self.context(), &reconcile::Manifests::of(ws), &sel)
+            .await
+            .map_err(Problem::internal)?;
+        Ok((guard, planned))
+    }
+
     fn context(&self) -> Context<'_> {
         Context {
             runtime: self.runtime.as_ref(),
@@ -147,14 +176,8 @@ pub async fn stack(
 ) -> Result<Json<Value>, Problem> {
     let ws = state.load()?;
     let resolved = valid_stack(&ws, &stack)?;
+    let (_, planned) = state.plan_stack(&ws, &stack, false).await?;
     let ctx = state.context();
-    let sel = Selection {
-        stacks: vec![stack.clone()],
-        ..Selection::default()
-    };
-    let planned = reconcile::plan(&ctx, &reconcile::Manifests::of(&ws), &sel)
-        .await
-        .map_err(Problem::internal)?;
     let doc = crate::cli::describe::document(&ctx, resolved, &planned).await?;
     Ok(Json(doc))
 }
@@ -231,14 +254,7 @@ pub async fn plan(
 ) -> Result<Json<PlanResponse>, Problem> {
     let ws = state.load()?;
     valid_stack(&ws, &stack)?;
-    let ctx = state.context();
-    let sel = Selection {
-        stacks: vec![stack.clone()],
-        ..Selection::default()
-    };
-    let planned = reconcile::plan(&ctx, &reconcile::Manifests::of(&ws), &sel)
-        .await
-        .map_err(Problem::internal)?;
+    let (_, planned) = state.plan_stack(&ws, &stack, false).await?;
     let p = planned
         .plan_of(&stack)
         .ok_or_else(|| Problem::not_found(format!("no plan for {stack:?}")))?;
@@ -278,21 +294,8 @@ pub async fn apply(
 ) -> Result<Json<ApplyResponse>, Problem> {
     let ws = state.load()?;
     valid_stack(&ws, &stack)?;
+    let (_lock, planned) = state.plan_stack(&ws, &stack, true).await?;
     let ctx = state.context();
-    let _lock = reconcile::lock_stacks(
-        &state.home,
-        std::slice::from_ref(&stack),
-        Some(Duration::from_secs(30)),
-    )
-    .map_err(|e| Problem::new(StatusCode::CONFLICT, "locked", e.to_string()))?;
-    let sel = Selection {
-        stacks: vec![stack.clone()],
-        locked: true,
-        ..Selection::default()
-    };
-    let planned = reconcile::plan(&ctx, &reconcile::Manifests::of(&ws), &sel)
-        .await
-        .map_err(Problem::internal)?;
     let p = planned
         .plan_of(&stack)
         .ok_or_else(|| Problem::not_found(format!("no plan for {stack:?}")))?;
@@ -351,24 +354,11 @@ pub async fn restart(
     use crate::apply::restart::{Restarted, restart};
     let ws = state.load()?;
     valid_stack(&ws, &stack)?;
+    let (_lock, planned) = state.plan_stack(&ws, &stack, true).await?;
     let ctx = state.context();
-    let _lock = reconcile::lock_stacks(
-        &state.home,
-        std::slice::from_ref(&stack),
-        Some(Duration::from_secs(30)),
-    )
-    .map_err(|e| Problem::new(StatusCode::CONFLICT, "locked", e.to_string()))?;
     let containers = crate::cli::context::select_containers(&ctx, &stack, &req.instances)
         .await
         .map_err(|e| Problem::new(StatusCode::NOT_FOUND, "not-found", e.to_string()))?;
-    let sel = Selection {
-        stacks: vec![stack.clone()],
-        locked: true,
-        ..Selection::default()
-    };
-    let planned = reconcile::plan(&ctx, &reconcile::Manifests::of(&ws), &sel)
-        .await
-        .map_err(Problem::internal)?;
     let desired = planned
         .desired
         .get(&stack)

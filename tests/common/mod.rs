@@ -628,6 +628,19 @@ impl Watcher {
         );
         self.resyncs()[seen..seen + n].to_vec()
     }
+    /// The login link `watch --listen` prints (waited for): `http://ADDR/login?token=TOKEN`.
+    pub fn login_link(&self) -> String {
+        self.wait_for(
+            std::time::Duration::from_secs(30),
+            "the login link",
+            |_, err| err.contains("/login?token="),
+        );
+        self.stderr()
+            .split_whitespace()
+            .find(|t| t.contains("/login?token="))
+            .unwrap()
+            .to_string()
+    }
     pub fn pid(&self) -> u32 {
         self.child.as_ref().unwrap().id()
     }
