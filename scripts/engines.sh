@@ -44,6 +44,7 @@ PODMAN_IMAGES=${DEVARCH_PODMAN_IMAGES:-load}
 DOCKER_SOCK=/var/run/docker.sock
 DOCKERD_LOG=/var/log/devarch-dockerd.log
 DOCKERD_PIDFILE=/run/devarch-dockerd.pid      # written only for a dockerd this script started
+DOCKERD_POOL=base=10.201.0.0/16,size=24       # see start_docker
 PODMAN_SOCK=/run/podman/podman.sock
 PODMAN_LOG=/var/log/devarch-podman.log
 PODMAN_PIDFILE=/run/podman/devarch-podman.pid # written only for a service this script started
@@ -149,6 +150,10 @@ wait_for() {
 # accepts Docker's NAT rules, so containers on user-defined bridges reach each other by name
 # (embedded DNS at 127.0.0.11) and reach the Debian mirror (needed by `docker build`).
 # `--iptables=false` would break both outbound access and published ports, so it is not used.
+# One flag is added: Docker's default address pools hold only about 31 bridge networks, and
+# each stack has one, so a folder of 50 stacks fails (Docker answers 404 "could not find an
+# available, non-overlapping IPv4 address pool"). DOCKERD_POOL gives it 256 /24 networks in
+# 10.201.0.0/16 (Podman's default pool, 10.89.0.0/16, holds 256 already).
 # Elsewhere, DEVARCH_DOCKERD_FLAGS can add e.g. --storage-driver=vfs.
 start_docker() {
   if answers "$DOCKER_SOCK"; then
@@ -163,10 +168,10 @@ start_docker() {
     # dockerd refuses to start while its pid file names a live process, and a killed dockerd
     # can linger as a zombie (or its pid be reused): drop a pid file that is not a dockerd.
     pid_is "$(cat /var/run/docker.pid 2>/dev/null || true)" dockerd || rm -f /var/run/docker.pid
-    log "docker: starting dockerd${DEVARCH_DOCKERD_FLAGS:+ $DEVARCH_DOCKERD_FLAGS} (log: $DOCKERD_LOG)"
+    log "docker: starting dockerd --default-address-pool $DOCKERD_POOL${DEVARCH_DOCKERD_FLAGS:+ $DEVARCH_DOCKERD_FLAGS} (log: $DOCKERD_LOG)"
     printf '\n==== %s engines.sh starts dockerd\n' "$(date -Is)" >>"$DOCKERD_LOG"
     # shellcheck disable=SC2086 # DEVARCH_DOCKERD_FLAGS is a list of flags
-    (cd / && exec setsid dockerd ${DEVARCH_DOCKERD_FLAGS:-} \
+    (cd / && exec setsid dockerd --default-address-pool "$DOCKERD_POOL" ${DEVARCH_DOCKERD_FLAGS:-} \
       >>"$DOCKERD_LOG" 2>&1 </dev/null 9>&-) &
     pid=$!
     echo "$pid" >"$DOCKERD_PIDFILE"

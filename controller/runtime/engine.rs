@@ -286,8 +286,18 @@ impl Runtime for EngineRuntime {
                     .map_err(|e| engine_error("create", &format!("network {name}"), e))
             },
         )
-        .await?;
-        Ok(created.id)
+        .await;
+        match created {
+            Ok(created) => Ok(created.id),
+            // Docker answers 404 when its address pools are used up (about 31 bridge networks
+            // with the defaults): not "the network does not exist", so say what it is.
+            Err(RuntimeError::NotFound(_)) => Err(RuntimeError::Api {
+                operation: format!("create network {name}"),
+                status: Some(404),
+                message: "the engine has no free address range left for another network (Docker's default pools hold about 31 bridge networks): remove unused networks (`docker network prune`) or give dockerd more with --default-address-pool / \"default-address-pools\" in daemon.json".into(),
+            }),
+            Err(e) => Err(e),
+        }
     }
 
     async fn remove_network(&self, id: &str) -> Result<()> {
