@@ -252,6 +252,35 @@ fn the_api_creates_plans_applies_and_guards_itself(env: Env) {
     let (status, _, _) = ok("GET", "/api/v1/stacks/nope/plan", "");
     assert_eq!(status, 404);
 
+    // Export and Compose: the stack as files, the secret a reference or a placeholder.
+    let (status, _, exported) = ok("GET", &format!("/api/v1/stacks/{s}/export"), "");
+    assert_eq!(status, 200, "{exported}");
+    assert!(
+        exported.contains("kind: Stack") && exported.contains("secret: key"),
+        "{exported}"
+    );
+    let (status, _, compose) = ok("GET", &format!("/api/v1/stacks/{s}/compose"), "");
+    assert_eq!(status, 200, "{compose}");
+    assert!(compose.contains("${DEVARCH_SECRET_APP_KEY}"), "{compose}");
+    seen.push(exported);
+    seen.push(compose);
+    // Disable and enable edit the manifest; delete cuts the stack out of the folder.
+    let manifest = env.path(&format!("{s}.yaml"));
+    let (status, _, _) = ok("POST", &format!("/api/v1/stacks/{s}/disable"), "");
+    assert_eq!(status, 204);
+    assert!(
+        std::fs::read_to_string(&manifest)
+            .unwrap()
+            .contains("enabled: false")
+    );
+    let (status, _, _) = ok("POST", &format!("/api/v1/stacks/{s}/enable"), "");
+    assert_eq!(status, 204);
+    assert!(
+        std::fs::read_to_string(&manifest)
+            .unwrap()
+            .contains("enabled: true")
+    );
+
     let events = events_stream.join().unwrap();
     assert!(
         events.contains("\"progress\""),
@@ -261,6 +290,12 @@ fn the_api_creates_plans_applies_and_guards_itself(env: Env) {
     for text in &seen {
         assert!(!text.contains(&canary), "the secret leaked: {text}");
     }
+
+    let (status, _, body) = ok("DELETE", &format!("/api/v1/stacks/{s}"), "");
+    assert_eq!(status, 204, "{body}");
+    assert!(!manifest.exists(), "the stack's file held only it");
+    let (status, _, _) = ok("GET", &format!("/api/v1/stacks/{s}"), "");
+    assert_eq!(status, 404);
 
     // The served OpenAPI document is the checked-in one.
     let (status, _, served) = ok("GET", "/api/v1/openapi.json", "");

@@ -599,6 +599,139 @@ pub async fn logs(
         .into_response())
 }
 
+/// Sets a stack's `enabled` in its manifest (spliced in); the controller then stops or starts
+/// its containers.
+async fn set_enabled(state: &AppState, stack: &str, enabled: bool) -> Result<StatusCode, Problem> {
+    use crate::manifests::splice::{Change, set_values};
+    let ws = state.load()?;
+    let resolved = valid_stack(&ws, stack)?;
+    if resolved.enabled == enabled {
+        return Ok(StatusCode::NO_CONTENT);
+    }
+    let doc = ws
+        .set
+        .stacks
+        .iter()
+        .find(|s| s.resource.metadata.name == stack)
+        .ok_or_else(|| Problem::not_found(format!("no Stack document of {stack:?}")))?;
+    let file = doc.origin.file.clone();
+    let text = ws
+        .set
+        .sources
+        .get(&file)
+        .ok_or_else(|| Problem::internal("the stack's file was not read"))?;
+    let change = Change {
+        doc: doc.origin.document,
+        pointer: "/spec/enabled".into(),
+        value: json!(enabled),
+    };
+    let edited = set_values(text, &[change]).map_err(|e| {
+        Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "cannot-edit",
+            e.to_string(),
+        )
+    })?;
+    crate::safe_fs::write_atomic(
+        &file,
+        edited.as_bytes(),
+        crate::safe_fs::FileMode::Keep { default: 0o644 },
+    )
+    .map_err(Problem::internal)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Sets `enabled: true`: the controller starts the stack's containers again.
+#[utoipa::path(post, path = "/api/v1/stacks/{stack}/enable", params(("stack" = String, Path)), responses((status = 204), (status = 404, body = Problem)))]
+pub async fn enable(
+    State(state): State<AppState>,
+    Path(stack): Path<String>,
+) -> Result<StatusCode, Problem> {
+    set_enabled(&state, &stack, true).await
+}
+
+/// Sets `enabled: false`: the controller stops the stack's containers; nothing is removed.
+#[utoipa::path(post, path = "/api/v1/stacks/{stack}/disable", params(("stack" = String, Path)), responses((status = 204), (status = 404, body = Problem)))]
+pub async fn disable(
+    State(state): State<AppState>,
+    Path(stack): Path<String>,
+) -> Result<StatusCode, Problem> {
+    set_enabled(&state, &stack, false).await
+}
+
+/// Deletes a stack's manifests (documents cut out of their files, others kept); the controller
+/// then removes its containers and network. Volumes and secrets are kept.
+#[utoipa::path(delete, path = "/api/v1/stacks/{stack}", params(("stack" = String, Path)), responses((status = 204), (status = 404, body = Problem), (status = 422, body = Problem)))]
+pub async fn delete_stack(
+    State(state): State<AppState>,
+    Path(stack): Path<String>,
+) -> Result<StatusCode, Problem> {
+    let ws = state.load()?;
+    valid_stack(&ws, &stack)?;
+    if !ws.is_valid() {
+        return Err(Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid-manifests",
+            "the folder has errors that may hide the stack; fix them before deleting it",
+        ));
+    }
+    crate::cli::delete::remove_stack_documents(&ws, &stack).map_err(Problem::from)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The stack as one self-contained file (`devarch export`).
+#[utoipa::path(get, path = "/api/v1/stacks/{stack}/export", params(("stack" = String, Path)), responses((status = 200, description = "the devarch.yml", content_type = "text/plain", body = String), (status = 404, body = Problem)))]
+pub async fn export(
+    State(state): State<AppState>,
+    Path(stack): Path<String>,
+) -> Result<Response, Problem> {
+    let ws = state.load()?;
+    valid_stack(&ws, &stack)?;
+    let text = crate::export::export(&ws, &stack).map_err(Problem::internal)?;
+    Ok((
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response())
+}
+
+/// The stack as a Compose file (`devarch compose`; secrets as placeholders).
+#[utoipa::path(get, path = "/api/v1/stacks/{stack}/compose", params(("stack" = String, Path)), responses((status = 200, description = "the Compose file", content_type = "text/plain", body = String), (status = 404, body = Problem)))]
+pub async fn compose(
+    State(state): State<AppState>,
+    Path(stack): Path<String>,
+) -> Result<Response, Problem> {
+    let ws = state.load()?;
+    let resolved = valid_stack(&ws, &stack)?;
+    let (_, planned) = state.plan_stack(&ws, &stack, false).await?;
+    let desired = planned
+        .desired
+        .get(&stack)
+        .ok_or_else(|| Problem::not_found(format!("no desired state for {stack:?}")))?;
+    let file = crate::compose::render(resolved, desired, None)
+        .map_err(|e| Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "cannot-render", e))?;
+    for c in desired.containers.values() {
+        for f in &c.files {
+            crate::apply::files::materialize(f).map_err(Problem::internal)?;
+        }
+    }
+    let mut options = serde_saphyr::SerializerOptions::default();
+    options.quote_all = true;
+    let yaml =
+        serde_saphyr::to_string_with_options(&file.document, options).map_err(Problem::internal)?;
+    Ok((
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; charset=utf-8",
+        )],
+        yaml,
+    )
+        .into_response())
+}
+
 /// A secret of a stack: never its value.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SecretRow {

@@ -65,7 +65,14 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/stacks",
             get(handlers::stacks).post(handlers::create_stack),
         )
-        .route("/api/v1/stacks/{stack}", get(handlers::stack))
+        .route(
+            "/api/v1/stacks/{stack}",
+            get(handlers::stack).delete(handlers::delete_stack),
+        )
+        .route("/api/v1/stacks/{stack}/enable", post(handlers::enable))
+        .route("/api/v1/stacks/{stack}/disable", post(handlers::disable))
+        .route("/api/v1/stacks/{stack}/export", get(handlers::export))
+        .route("/api/v1/stacks/{stack}/compose", get(handlers::compose))
         .route("/api/v1/stacks/{stack}/plan", get(handlers::plan))
         .route("/api/v1/stacks/{stack}/apply", post(handlers::apply))
         .route("/api/v1/stacks/{stack}/restart", post(handlers::restart))

@@ -15,6 +15,11 @@ use super::problem::Problem;
     paths(
         handlers::stacks,
         handlers::stack,
+        handlers::delete_stack,
+        handlers::enable,
+        handlers::disable,
+        handlers::export,
+        handlers::compose,
         handlers::create_stack,
         handlers::add_instance,
         handlers::logs,

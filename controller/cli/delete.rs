@@ -18,7 +18,10 @@ use crate::reconcile::{self, Selection, lock_stacks};
 use crate::workspace::Workspace;
 
 /// Remove the documents of `stack` from the manifests folder; returns the files changed.
-fn remove_stack_documents(ws: &Workspace, stack: &str) -> Result<Vec<std::path::PathBuf>> {
+pub(crate) fn remove_stack_documents(
+    ws: &Workspace,
+    stack: &str,
+) -> Result<Vec<std::path::PathBuf>> {
     use std::collections::{BTreeMap, BTreeSet};
     let mut per_file: BTreeMap<&Path, BTreeSet<usize>> = BTreeMap::new();
     for s in ws
