@@ -413,6 +413,23 @@ impl Reconciler {
         Survey { all, up_to_date }
     }
 
+    /// Records as up to date those of `stacks` (found up to date by a periodic survey) whose
+    /// status does not say Ready yet: a stack brought up to date from outside the controller
+    /// (`devarch apply`, the API) then shows Ready by the next resync. Ready ones are not
+    /// written again.
+    pub fn record_up_to_date_if_stale(&self, stacks: &BTreeSet<String>) {
+        let stale: BTreeSet<String> = stacks
+            .iter()
+            .filter(|s| {
+                let st = self.status.read(s);
+                st.condition(crate::status::ConditionType::Ready)
+                    .is_none_or(|c| !c.status)
+            })
+            .cloned()
+            .collect();
+        self.record_up_to_date(&stale);
+    }
+
     /// Records `stacks`, found up to date by a [`Reconciler::survey`], as up to date.
     pub fn record_up_to_date(&self, stacks: &BTreeSet<String>) {
         for stack in stacks {

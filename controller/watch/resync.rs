@@ -46,6 +46,7 @@ pub async fn run(
             .await
             .unwrap_or_default();
         let survey = reconciler.survey().await;
+        reconciler.record_up_to_date_if_stale(&survey.up_to_date);
         let due: Vec<&String> = survey.all.difference(&survey.up_to_date).collect();
         let (stacks, due_count) = (survey.all.len(), due.len());
         for stack in changed.iter().chain(due) {
