@@ -44,6 +44,11 @@ try {
   await page.locator("#logs", { hasText: "hello from the dashboard test" }).waitFor();
   await page.screenshot({ path: `${shots}/stack-and-logs.png`, fullPage: true });
 
+  step("disable the stack, confirming the dialog");
+  page.once("dialog", (d) => d.accept());
+  await page.locator(`tr[data-stack="${stack}"] button`, { hasText: "Disable" }).click();
+  await page.locator(`tr[data-stack="${stack}"] button`, { hasText: "Enable" }).waitFor();
+
   step("a narrow window still shows the stacks");
   await page.setViewportSize({ width: 420, height: 800 });
   await page.locator(`tr[data-stack="${stack}"]`).waitFor();
