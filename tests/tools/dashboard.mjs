@@ -34,8 +34,21 @@ try {
   await page.screenshot({ path: `${shots}/plan.png` });
 
   step("apply, and watch the status turn Ready");
-  await page.click("#apply");
-  await page.locator("#apply-result", { hasText: "applied" }).waitFor();
+  // A plan can go stale while it is on screen (the controller's own pass holds the stack's
+  // lock, or observes first): the page says so, and the user plans and applies again.
+  for (let attempt = 1; ; attempt++) {
+    await page.click("#apply");
+    try {
+      await page.locator("#apply-result", { hasText: "applied" }).waitFor({ timeout: 15000 });
+      break;
+    } catch (e) {
+      const said = await page.textContent("#apply-result");
+      console.log(`apply attempt ${attempt}: ${said}`);
+      if (attempt === 3) throw e;
+      await page.locator(`tr[data-stack="${stack}"] button`, { hasText: "Plan" }).click();
+      await page.locator("#apply-result", { hasText: /^$/ }).waitFor();
+    }
+  }
   await page.locator(`tr[data-stack="${stack}"] td[data-status="Ready"]`).waitFor({ timeout: 60000 });
 
   step("open the stack and its logs");
