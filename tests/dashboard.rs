@@ -48,7 +48,10 @@ fn a_user_adds_an_instance_from_the_catalog_applies_it_and_reads_its_logs(env: E
     }
     // What the browser did is what the folder and the engine hold.
     let manifest = std::fs::read_to_string(env.path(&format!("{s}.yaml"))).unwrap();
-    assert!(manifest.contains("enabled: false"), "disabled from the page: {manifest}");
+    assert!(
+        manifest.contains("enabled: false"),
+        "disabled from the page: {manifest}"
+    );
     let app = format!("devarch-{s}-app");
     assert!(env.containers(&app).get(&app).is_some_and(|c| c.1));
     drop(w);
