@@ -89,6 +89,27 @@ impl AppState {
     }
 }
 
+/// The file, manifest document number and file text of `stack`'s Stack document: where the
+/// splice editor changes it.
+fn stack_document<'a>(
+    ws: &'a Workspace,
+    stack: &str,
+) -> Result<(std::path::PathBuf, usize, &'a str), Problem> {
+    let doc = ws
+        .set
+        .stacks
+        .iter()
+        .find(|s| s.resource.metadata.name == stack)
+        .ok_or_else(|| Problem::not_found(format!("no Stack document of {stack:?}")))?;
+    let file = doc.origin.file.clone();
+    let text = ws
+        .set
+        .sources
+        .get(&file)
+        .ok_or_else(|| Problem::internal("the stack's file was not read"))?;
+    Ok((file, doc.origin.document, text))
+}
+
 /// The stack's resolved state, or why there is none.
 fn valid_stack<'a>(
     ws: &'a Workspace,
@@ -495,24 +516,13 @@ pub async fn add_instance(
             format!("stack {stack:?} has an instance {:?} already", req.name),
         ));
     }
-    let doc = ws
-        .set
-        .stacks
-        .iter()
-        .find(|s| s.resource.metadata.name == stack)
-        .ok_or_else(|| Problem::not_found(format!("no Stack document of {stack:?}")))?;
-    let file = doc.origin.file.clone();
-    let text = ws
-        .set
-        .sources
-        .get(&file)
-        .ok_or_else(|| Problem::internal("the stack's file was not read"))?;
+    let (file, doc, text) = stack_document(&ws, &stack)?;
     let mut body = serde_json::Map::new();
     body.insert("template".into(), json!(req.template));
     body.extend(req.overrides.clone());
     let pointer = format!("/spec/instances/{}", req.name);
     let change = Change {
-        doc: doc.origin.document,
+        doc,
         pointer,
         value: Value::Object(body),
     };
@@ -608,20 +618,9 @@ async fn set_enabled(state: &AppState, stack: &str, enabled: bool) -> Result<Sta
     if resolved.enabled == enabled {
         return Ok(StatusCode::NO_CONTENT);
     }
-    let doc = ws
-        .set
-        .stacks
-        .iter()
-        .find(|s| s.resource.metadata.name == stack)
-        .ok_or_else(|| Problem::not_found(format!("no Stack document of {stack:?}")))?;
-    let file = doc.origin.file.clone();
-    let text = ws
-        .set
-        .sources
-        .get(&file)
-        .ok_or_else(|| Problem::internal("the stack's file was not read"))?;
+    let (file, doc, text) = stack_document(&ws, stack)?;
     let change = Change {
-        doc: doc.origin.document,
+        doc,
         pointer: "/spec/enabled".into(),
         value: json!(enabled),
     };

@@ -4,7 +4,6 @@
 //! config files — and says so; `--purge-volumes` removes the volumes, `--purge` all of it.
 
 use std::io::Write;
-use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail};
@@ -22,32 +21,10 @@ pub(crate) fn remove_stack_documents(
     ws: &Workspace,
     stack: &str,
 ) -> Result<Vec<std::path::PathBuf>> {
-    use std::collections::{BTreeMap, BTreeSet};
-    let mut per_file: BTreeMap<&Path, BTreeSet<usize>> = BTreeMap::new();
-    for s in ws
-        .set
-        .stacks
-        .iter()
-        .filter(|s| s.resource.metadata.name == stack)
-    {
-        per_file
-            .entry(s.origin.file.as_path())
-            .or_default()
-            .insert(s.origin.document);
-    }
-    for i in ws
-        .set
-        .instances
-        .iter()
-        .filter(|i| i.resource.spec.stack == stack)
-    {
-        per_file
-            .entry(i.origin.file.as_path())
-            .or_default()
-            .insert(i.origin.document);
-    }
     let mut changed = Vec::new();
-    for (file, docs) in per_file {
+    for (file, docs) in super::stack::stack_documents(ws, stack) {
+        let file = file.as_path();
+        let docs: std::collections::BTreeSet<usize> = docs.into_iter().map(|(d, _)| d).collect();
         // Edit the text the documents were numbered in, and only if the file still holds it.
         let text = ws
             .set
