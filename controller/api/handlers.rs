@@ -521,11 +521,7 @@ pub async fn add_instance(
     body.insert("template".into(), json!(req.template));
     body.extend(req.overrides.clone());
     let pointer = format!("/spec/instances/{}", req.name);
-    let change = Change {
-        doc,
-        pointer,
-        value: Value::Object(body),
-    };
+    let change = Change::set(doc, pointer, Value::Object(body));
     let edited = set_values(text, &[change]).map_err(|e| {
         Problem::new(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -619,11 +615,7 @@ async fn set_enabled(state: &AppState, stack: &str, enabled: bool) -> Result<Sta
         return Ok(StatusCode::NO_CONTENT);
     }
     let (file, doc, text) = stack_document(&ws, stack)?;
-    let change = Change {
-        doc,
-        pointer: "/spec/enabled".into(),
-        value: json!(enabled),
-    };
+    let change = Change::set(doc, "/spec/enabled", json!(enabled));
     let edited = set_values(text, &[change]).map_err(|e| {
         Problem::new(
             StatusCode::UNPROCESSABLE_ENTITY,

@@ -148,11 +148,7 @@ pub fn set_enabled(cli: &Cli, stack: &str, enabled: bool) -> Result<u8> {
         .iter()
         .find(|s| s.resource.metadata.name == stack)
         .context("the stack's document")?;
-    let change = Change {
-        doc: s.origin.document,
-        pointer: "/spec/enabled".into(),
-        value: json!(enabled),
-    };
+    let change = Change::set(s.origin.document, "/spec/enabled", json!(enabled));
     let edits = BTreeMap::from([(s.origin.file.clone(), vec![change])]);
     for f in edit_files(&ws, &edits)? {
         println!(
@@ -190,11 +186,7 @@ pub fn clone(cli: &Cli, src: &str, dst: &str, with_secrets: bool) -> Result<u8> 
             text.push_str(
                 &document_text(source, d).with_context(|| format!("reading {}", file.display()))?,
             );
-            changes.push(Change {
-                doc,
-                pointer: pointer.into(),
-                value: json!(dst),
-            });
+            changes.push(Change::set(doc, pointer, json!(dst)));
             doc += 1;
         }
     }
@@ -297,11 +289,7 @@ pub fn rename(
         let mut edits: BTreeMap<PathBuf, Vec<Change>> = BTreeMap::new();
         for (file, docs) in stack_documents(&ws, old) {
             for (doc, pointer) in docs {
-                edits.entry(file.clone()).or_default().push(Change {
-                    doc,
-                    pointer: pointer.into(),
-                    value: json!(new),
-                });
+                edits.entry(file.clone()).or_default().push(Change::set(doc, pointer, json!(new)));
             }
         }
         for f in edit_files(&ws, &edits)? {

@@ -24,6 +24,13 @@ pub enum EditError {
     /// not handle); nothing was changed.
     #[error("cannot remove the documents without touching the others; edit the file by hand")]
     Unverified,
+    /// A value could not be changed without touching the rest of its document (it is
+    /// anchored or aliased); nothing was changed.
+    #[error("cannot change {pointer} in place (it is anchored or aliased); edit the file by hand")]
+    Unspliced {
+        /// The value's JSON pointer.
+        pointer: String,
+    },
 }
 
 /// One document's place in a file.
