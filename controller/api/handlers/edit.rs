@@ -1,0 +1,239 @@
+//! Writing manifests: new stacks and instances, enable/disable, delete — each spliced into
+//! the folder's files (comments and formatting kept) after the folder is checked with it.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use utoipa::ToSchema;
+
+use super::{AppState, Body, stack_document, valid_stack};
+use crate::api::problem::Problem;
+
+/// A new stack: written to `{dir}/{name}.yaml`, then reconciled like any editor save.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct CreateStack {
+    /// Stack name (a DNS label).
+    pub name: String,
+    /// Description.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Instances by name, as a Stack's `spec.instances` writes them (`{template: redis}`).
+    #[schema(value_type = Object)]
+    pub instances: serde_json::Map<String, Value>,
+}
+
+/// Where a new stack was written.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Created {
+    /// Stack.
+    pub stack: String,
+    /// The manifest file written.
+    pub file: String,
+}
+
+/// Creates a stack: a new manifest file in the folder, checked with the folder first.
+#[utoipa::path(post, path = "/api/v1/stacks", request_body = CreateStack, responses((status = 201, body = Created), (status = 409, body = Problem), (status = 422, body = Problem)))]
+pub async fn create_stack(
+    State(state): State<AppState>,
+    Body(req): Body<CreateStack>,
+) -> Result<Response, Problem> {
+    crate::identity::check_name(crate::identity::NameKind::Stack, &req.name)
+        .map_err(|e| Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-name", e))?;
+    let ws = state.load()?;
+    if ws.model.stacks.contains_key(&req.name) {
+        return Err(Problem::new(
+            StatusCode::CONFLICT,
+            "exists",
+            format!("the folder has a stack {:?} already", req.name),
+        ));
+    }
+    let target = state.dir.join(format!("{}.yaml", req.name));
+    if std::fs::symlink_metadata(&target).is_ok() {
+        return Err(Problem::new(
+            StatusCode::CONFLICT,
+            "exists",
+            format!("{} exists", target.display()),
+        ));
+    }
+    let mut spec = serde_json::Map::new();
+    if let Some(d) = &req.description {
+        spec.insert("description".into(), json!(d));
+    }
+    spec.insert("instances".into(), Value::Object(req.instances.clone()));
+    let doc = json!({
+        "apiVersion": crate::manifests::types::API_VERSION,
+        "kind": "Stack",
+        "metadata": {"name": req.name},
+        "spec": spec,
+    });
+    let text = format!(
+        "# yaml-language-server: $schema=schemas/devarch.schema.json\n# Created through devarch's API.\n{}",
+        serde_saphyr::to_string(&doc).map_err(Problem::internal)?
+    );
+    let after = crate::cli::transfer::folder_with(&state.dir, None, (&target, &text))
+        .map_err(Problem::from)?;
+    if !after.is_valid() || !after.stacks.contains_key(&req.name) {
+        let messages: Vec<String> = after
+            .diagnostics
+            .iter()
+            .map(|d| d.message.clone())
+            .collect();
+        return Err(Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid-manifests",
+            format!("the stack would not validate: {}", messages.join("; ")),
+        ));
+    }
+    crate::safe_fs::write_new(&target, text.as_bytes(), 0o644).map_err(Problem::internal)?;
+    let body = Created {
+        stack: req.name.clone(),
+        file: target.display().to_string(),
+    };
+    Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+/// A new instance of a stack.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct AddInstance {
+    /// Instance name (a DNS label).
+    pub name: String,
+    /// Template to build it from (`GET /api/v1/templates`).
+    pub template: String,
+    /// Overrides of template fields, as a Stack's instance writes them (`{env: {A: "1"}}`).
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub overrides: serde_json::Map<String, Value>,
+}
+
+/// Adds an instance to a stack: spliced into the Stack's manifest (comments and formatting
+/// elsewhere kept), checked with the folder first; the controller then reconciles it.
+#[utoipa::path(post, path = "/api/v1/stacks/{stack}/instances", params(("stack" = String, Path)), request_body = AddInstance, responses((status = 201, body = Created), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+pub async fn add_instance(
+    State(state): State<AppState>,
+    Path(stack): Path<String>,
+    Body(req): Body<AddInstance>,
+) -> Result<Response, Problem> {
+    use crate::manifests::splice::{Change, set_values};
+    crate::identity::check_name(crate::identity::NameKind::Instance, &req.name)
+        .map_err(|e| Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-name", e))?;
+    let ws = state.load()?;
+    let resolved = valid_stack(&ws, &stack)?;
+    if resolved.instances.contains_key(&req.name) {
+        return Err(Problem::new(
+            StatusCode::CONFLICT,
+            "exists",
+            format!("stack {stack:?} has an instance {:?} already", req.name),
+        ));
+    }
+    let (file, doc, text) = stack_document(&ws, &stack)?;
+    let mut body = serde_json::Map::new();
+    body.insert("template".into(), json!(req.template));
+    body.extend(req.overrides.clone());
+    let pointer = format!("/spec/instances/{}", req.name);
+    let change = Change::set(doc, pointer, Value::Object(body));
+    let edited = set_values(text, &[change]).map_err(|e| {
+        Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "cannot-edit",
+            e.to_string(),
+        )
+    })?;
+    let after = crate::cli::transfer::folder_with(&state.dir, Some(&file), (&file, &edited))
+        .map_err(Problem::from)?;
+    if !after.is_valid()
+        || !after
+            .stacks
+            .get(&stack)
+            .is_some_and(|s| s.instances.contains_key(&req.name))
+    {
+        let messages: Vec<String> = after
+            .diagnostics
+            .iter()
+            .map(|d| d.message.clone())
+            .collect();
+        return Err(Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid-manifests",
+            format!("the instance would not validate: {}", messages.join("; ")),
+        ));
+    }
+    crate::safe_fs::write_atomic(
+        &file,
+        edited.as_bytes(),
+        crate::safe_fs::FileMode::Keep { default: 0o644 },
+    )
+    .map_err(Problem::internal)?;
+    let body = Created {
+        stack,
+        file: file.display().to_string(),
+    };
+    Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+/// Sets a stack's `enabled` in its manifest (spliced in); the controller then stops or starts
+/// its containers.
+async fn set_enabled(state: &AppState, stack: &str, enabled: bool) -> Result<StatusCode, Problem> {
+    use crate::manifests::splice::{Change, set_values};
+    let ws = state.load()?;
+    let resolved = valid_stack(&ws, stack)?;
+    if resolved.enabled == enabled {
+        return Ok(StatusCode::NO_CONTENT);
+    }
+    let (file, doc, text) = stack_document(&ws, stack)?;
+    let change = Change::set(doc, "/spec/enabled", json!(enabled));
+    let edited = set_values(text, &[change]).map_err(|e| {
+        Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "cannot-edit",
+            e.to_string(),
+        )
+    })?;
+    crate::safe_fs::write_atomic(
+        &file,
+        edited.as_bytes(),
+        crate::safe_fs::FileMode::Keep { default: 0o644 },
+    )
+    .map_err(Problem::internal)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Sets `enabled: true`: the controller starts the stack's containers again.
+#[utoipa::path(post, path = "/api/v1/stacks/{stack}/enable", params(("stack" = String, Path)), responses((status = 204), (status = 404, body = Problem)))]
+pub async fn enable(
+    State(state): State<AppState>,
+    Path(stack): Path<String>,
+) -> Result<StatusCode, Problem> {
+    set_enabled(&state, &stack, true).await
+}
+
+/// Sets `enabled: false`: the controller stops the stack's containers; nothing is removed.
+#[utoipa::path(post, path = "/api/v1/stacks/{stack}/disable", params(("stack" = String, Path)), responses((status = 204), (status = 404, body = Problem)))]
+pub async fn disable(
+    State(state): State<AppState>,
+    Path(stack): Path<String>,
+) -> Result<StatusCode, Problem> {
+    set_enabled(&state, &stack, false).await
+}
+
+/// Deletes a stack's manifests (documents cut out of their files, others kept); the controller
+/// then removes its containers and network. Volumes and secrets are kept.
+#[utoipa::path(delete, path = "/api/v1/stacks/{stack}", params(("stack" = String, Path)), responses((status = 204), (status = 404, body = Problem), (status = 422, body = Problem)))]
+pub async fn delete_stack(
+    State(state): State<AppState>,
+    Path(stack): Path<String>,
+) -> Result<StatusCode, Problem> {
+    let ws = state.load()?;
+    valid_stack(&ws, &stack)?;
+    if !ws.is_valid() {
+        return Err(Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid-manifests",
+            "the folder has errors that may hide the stack; fix them before deleting it",
+        ));
+    }
+    crate::cli::delete::remove_stack_documents(&ws, &stack).map_err(Problem::from)?;
+    Ok(StatusCode::NO_CONTENT)
+}

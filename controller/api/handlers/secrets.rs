@@ -1,0 +1,93 @@
+//! A stack's secrets: names and states; setting a value (never echoed).
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::{AppState, Body, valid_stack};
+use crate::api::problem::Problem;
+use crate::state::secrets::{Origin, SecretStore};
+
+/// A secret of a stack: never its value.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SecretRow {
+    /// `instance/name`.
+    pub secret: String,
+    /// `generated`, `set`, `unknown`, `missing` or `pending`.
+    pub state: String,
+    /// Unix seconds of the last change.
+    pub changed: Option<u64>,
+}
+
+/// A stack's secrets: names and states, never values.
+#[utoipa::path(get, path = "/api/v1/stacks/{stack}/secrets", params(("stack" = String, Path)), responses((status = 200, body = [SecretRow])))]
+pub async fn secrets(
+    State(state): State<AppState>,
+    Path(stack): Path<String>,
+) -> Result<Json<Vec<SecretRow>>, Problem> {
+    let ws = state.load()?;
+    let resolved = valid_stack(&ws, &stack)?;
+    let store = SecretStore::open(&state.home, &state.owner).map_err(Problem::internal)?;
+    let stored = store.list(&stack).map_err(Problem::internal)?;
+    let mut rows: Vec<SecretRow> = stored
+        .iter()
+        .map(|i| SecretRow {
+            secret: format!("{}/{}", i.instance, i.name),
+            state: match i.origin {
+                Some(Origin::Generated) => "generated",
+                Some(Origin::Set) => "set",
+                None => "unknown",
+            }
+            .into(),
+            changed: i.changed,
+        })
+        .collect();
+    for ((instance, name), generate) in crate::allocate::referenced_secrets(resolved) {
+        let secret = format!("{instance}/{name}");
+        if !rows.iter().any(|r| r.secret == secret) {
+            rows.push(SecretRow {
+                secret,
+                state: if generate { "pending" } else { "missing" }.into(),
+                changed: None,
+            });
+        }
+    }
+    rows.sort_by(|a, b| a.secret.cmp(&b.secret));
+    Ok(Json(rows))
+}
+
+/// A secret's new value.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct SetSecret {
+    /// The value; never echoed or logged.
+    pub value: String,
+}
+
+/// Sets a secret (the answer never holds the value).
+#[utoipa::path(put, path = "/api/v1/stacks/{stack}/secrets/{instance}/{name}", params(("stack" = String, Path), ("instance" = String, Path), ("name" = String, Path)), request_body = SetSecret, responses((status = 204), (status = 422, body = Problem)))]
+pub async fn set_secret(
+    State(state): State<AppState>,
+    Path((stack, instance, name)): Path<(String, String, String)>,
+    Body(req): Body<SetSecret>,
+) -> Result<StatusCode, Problem> {
+    if req.value.is_empty() || req.value.contains('\0') {
+        return Err(Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid-value",
+            "the value must be non-empty and hold no NUL byte",
+        ));
+    }
+    let store = SecretStore::open(&state.home, &state.owner).map_err(Problem::internal)?;
+    store
+        .set(&stack, &instance, &name, &req.value)
+        .map_err(|e| {
+            Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid-secret",
+                e.to_string(),
+            )
+        })?;
+    Ok(StatusCode::NO_CONTENT)
+}

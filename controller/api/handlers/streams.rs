@@ -1,0 +1,75 @@
+//! Streams: an instance's output and the controller's events.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+
+use super::AppState;
+use crate::api::problem::Problem;
+
+/// How much of an instance's output to show.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct LogsQuery {
+    /// Last lines (default 200, at most 5000).
+    pub tail: Option<u64>,
+}
+
+/// The last lines of an instance's output (stdout and stderr), as text.
+#[utoipa::path(get, path = "/api/v1/stacks/{stack}/instances/{instance}/logs", params(("stack" = String, Path), ("instance" = String, Path), LogsQuery), responses((status = 200, description = "text/plain output", content_type = "text/plain", body = String), (status = 404, body = Problem)))]
+pub async fn logs(
+    State(state): State<AppState>,
+    Path((stack, instance)): Path<(String, String)>,
+    axum::extract::Query(q): axum::extract::Query<LogsQuery>,
+) -> Result<Response, Problem> {
+    use futures_util::StreamExt;
+    let ctx = state.context();
+    let containers =
+        crate::cli::context::select_containers(&ctx, &stack, std::slice::from_ref(&instance))
+            .await
+            .map_err(|e| Problem::new(StatusCode::NOT_FOUND, "not-found", e.to_string()))?;
+    let (_, c) = &containers[0];
+    let options = crate::runtime::LogOptions {
+        tail: Some(q.tail.unwrap_or(200).min(5000)),
+        ..Default::default()
+    };
+    let mut stream = state
+        .runtime
+        .logs(&c.id, &options)
+        .await
+        .map_err(Problem::internal)?;
+    let mut out = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        out.extend_from_slice(&chunk.map_err(Problem::internal)?.bytes);
+    }
+    Ok((
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; charset=utf-8",
+        )],
+        out,
+    )
+        .into_response())
+}
+
+/// Server-sent events: `status`, `plan` and `progress`, as the terminal shows them.
+#[utoipa::path(get, path = "/api/v1/events", responses((status = 200, description = "text/event-stream of {type, data} JSON events")))]
+pub async fn events(State(state): State<AppState>) -> impl IntoResponse {
+    let receiver = state.events.subscribe();
+    let stream = futures_util::stream::unfold(receiver, |mut rx| async move {
+        loop {
+            match rx.recv().await {
+                Ok(text) => {
+                    return Some((
+                        Ok::<_, std::convert::Infallible>(SseEvent::default().data(text)),
+                        rx,
+                    ));
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    });
+    Sse::new(stream).keep_alive(KeepAlive::default())
+}
