@@ -22,6 +22,7 @@ pub mod compose;
 pub mod compose_import;
 pub mod errors;
 pub mod export;
+pub mod folder_edit;
 pub mod identity;
 pub mod manifests;
 pub mod observe;

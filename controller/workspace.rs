@@ -2,11 +2,14 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Arc;
 
 use crate::catalog;
 use crate::manifests::danger;
 use crate::manifests::diagnostics::{Diagnostic, sort_and_dedup};
-use crate::manifests::load::{LoadError, ManifestSet, load_dir};
+use crate::manifests::load::{
+    LoadError, ManifestSet, list_manifests, load_dir, load_text, read_manifest,
+};
 use crate::manifests::validate::{Model, build_model, inert_fields};
 use crate::resolve::{ResolvedStack, resolve};
 
@@ -55,6 +58,32 @@ impl Workspace {
             diagnostics,
             warnings,
         }
+    }
+
+    /// The folder `dir` as it would be with `file` holding `text` (a new file, or one of the
+    /// folder's replaced): what every edit is checked against before it is written.
+    ///
+    /// # Errors
+    /// The folder, or one of its other files, cannot be read.
+    pub fn with_file(dir: &Path, file: &Path, text: &str) -> anyhow::Result<Workspace> {
+        let mut set = ManifestSet::default();
+        let mut diags = Vec::new();
+        for entry in list_manifests(dir)? {
+            if entry.path == file {
+                continue;
+            }
+            set.files.push(entry.path.clone());
+            match entry.source.map(|from| read_manifest(&from)) {
+                Ok(Ok(text)) => load_text(&mut set, &mut diags, entry.path, Arc::from(text)),
+                _ => anyhow::bail!(
+                    "{} cannot be read; fix the folder first; nothing was changed",
+                    entry.path.display()
+                ),
+            }
+        }
+        set.files.push(file.to_path_buf());
+        load_text(&mut set, &mut diags, file.to_path_buf(), Arc::from(text));
+        Ok(Workspace::from_set(set, diags, dir))
     }
 
     /// The built-in catalog alone, as if the folder were empty: what commands that can answer

@@ -10,57 +10,9 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-use common::{Env, idle_template, unique, wait_until};
+use common::{Env, http, idle_template, problem_code as code, unique, wait_until};
 
 engine_tests!(the_api_creates_plans_applies_and_guards_itself,);
-
-/// One HTTP/1.1 exchange over a fresh connection; (status, head, body).
-fn http(
-    addr: &str,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: &str,
-) -> (u16, String, String) {
-    let mut stream = TcpStream::connect(addr).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .unwrap();
-    let mut req = format!("{method} {path} HTTP/1.1\r\nConnection: close\r\n");
-    if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
-        req.push_str(&format!("Host: {addr}\r\n"));
-    }
-    for (k, v) in headers {
-        req.push_str(&format!("{k}: {v}\r\n"));
-    }
-    if !body.is_empty() {
-        req.push_str(&format!(
-            "Content-Type: application/json\r\nContent-Length: {}\r\n",
-            body.len()
-        ));
-    }
-    req.push_str("\r\n");
-    stream.write_all(req.as_bytes()).unwrap();
-    stream.write_all(body.as_bytes()).unwrap();
-    let mut raw = Vec::new();
-    let _ = stream.read_to_end(&mut raw);
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    (status, head.to_string(), body.to_string())
-}
-
-/// The `code` of a problem document.
-fn code(body: &str) -> String {
-    serde_json::from_str::<serde_json::Value>(body)
-        .ok()
-        .and_then(|v| v["code"].as_str().map(str::to_string))
-        .unwrap_or_default()
-}
 
 fn the_api_creates_plans_applies_and_guards_itself(env: Env) {
     let s = format!("ap{}", unique());
@@ -69,15 +21,8 @@ fn the_api_creates_plans_applies_and_guards_itself(env: Env) {
         &idle_template("idle", "  env: {KEY: {secret: key}}\n"),
     );
     let w = env.watch(&["--listen", "127.0.0.1:0", "--plan-only"]);
-    let link = w.login_link();
-    let addr = link
-        .trim_start_matches("http://")
-        .split('/')
-        .next()
-        .unwrap()
-        .to_string();
-    let token = link.split("token=").nth(1).unwrap().to_string();
-    let auth = format!("Bearer {token}");
+    let (addr, auth) = w.api_access();
+    let token = auth.trim_start_matches("Bearer ").to_string();
     let ok = |method: &str, path: &str, body: &str| {
         http(
             &addr,

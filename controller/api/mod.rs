@@ -70,6 +70,12 @@ pub fn router(state: AppState) -> Router {
             get(handlers::stack).delete(handlers::delete_stack),
         )
         .route("/api/v1/stacks/{stack}/enable", post(handlers::enable))
+        .route("/api/v1/stacks/{stack}/clone", post(handlers::clone_stack))
+        .route("/api/v1/stacks/{stack}/wiring", get(handlers::wiring))
+        .route(
+            "/api/v1/stacks/{stack}/instances/{instance}",
+            get(handlers::get_instance).patch(handlers::patch_instance),
+        )
         .route("/api/v1/stacks/{stack}/disable", post(handlers::disable))
         .route("/api/v1/stacks/{stack}/export", get(handlers::export))
         .route("/api/v1/stacks/{stack}/compose", get(handlers::compose))

@@ -22,7 +22,7 @@ pub(crate) fn remove_stack_documents(
     stack: &str,
 ) -> Result<Vec<std::path::PathBuf>> {
     let mut changed = Vec::new();
-    for (file, docs) in super::stack::stack_documents(ws, stack) {
+    for (file, docs) in crate::folder_edit::stack_documents(ws, stack) {
         let file = file.as_path();
         let docs: std::collections::BTreeSet<usize> = docs.into_iter().map(|(d, _)| d).collect();
         // Edit the text the documents were numbered in, and only if the file still holds it.

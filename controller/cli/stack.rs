@@ -4,8 +4,7 @@
 //! and applies, see [`super::rename`]).
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::path::PathBuf;
 
 use anyhow::{Context as _, Result, bail};
 use serde_json::json;
@@ -13,44 +12,12 @@ use serde_json::json;
 use super::args::Cli;
 use super::context::{engine_context, home, load_valid, runtime, tokio_rt};
 use super::{exit, output};
-use crate::manifests::edit::document_text;
-use crate::manifests::load::{ManifestSet, load_dir, load_text, read_manifest};
-use crate::manifests::splice::{Change, set_values};
+use crate::folder_edit::{EditRefused, spliced, stack_documents};
+use crate::manifests::splice::Change;
 use crate::plan::render;
 use crate::reconcile::{self, Selection};
 use crate::state::secrets::SecretStore;
 use crate::workspace::Workspace;
-
-/// Where a stack's documents are: per file, `(document, pointer of the stack's name in it)`.
-pub(crate) fn stack_documents(
-    ws: &Workspace,
-    stack: &str,
-) -> BTreeMap<PathBuf, Vec<(usize, &'static str)>> {
-    let mut per_file: BTreeMap<PathBuf, Vec<(usize, &'static str)>> = BTreeMap::new();
-    for s in ws
-        .set
-        .stacks
-        .iter()
-        .filter(|s| s.resource.metadata.name == stack)
-    {
-        per_file
-            .entry(s.origin.file.clone())
-            .or_default()
-            .push((s.origin.document, "/metadata/name"));
-    }
-    for i in ws
-        .set
-        .instances
-        .iter()
-        .filter(|i| i.resource.spec.stack == stack)
-    {
-        per_file
-            .entry(i.origin.file.clone())
-            .or_default()
-            .push((i.origin.document, "/spec/stack"));
-    }
-    per_file
-}
 
 /// The folder, valid, with `stack` in it.
 fn load_with(cli: &Cli, stack: &str) -> Result<Workspace> {
@@ -70,23 +37,6 @@ fn load_with(cli: &Cli, stack: &str) -> Result<Workspace> {
     Ok(ws)
 }
 
-/// The text `ws` read from `file`, refusing when the file changed since.
-fn unchanged_text<'a>(ws: &'a Workspace, file: &Path) -> Result<&'a str> {
-    let text = ws
-        .set
-        .sources
-        .get(file)
-        .with_context(|| format!("{} was not read", file.display()))?;
-    let now = read_manifest(file).with_context(|| format!("reading {}", file.display()))?;
-    if now.as_bytes() != text.as_bytes() {
-        bail!(
-            "{} changed while devarch was editing it; nothing was changed, run the command again",
-            file.display()
-        );
-    }
-    Ok(text)
-}
-
 /// Splices `changes` into each file (all checked before any is written).
 pub(crate) fn edit_files(
     ws: &Workspace,
@@ -94,10 +44,7 @@ pub(crate) fn edit_files(
 ) -> Result<Vec<PathBuf>> {
     let mut new_texts = Vec::new();
     for (file, changes) in edits {
-        let text = unchanged_text(ws, file)?;
-        let edited =
-            set_values(text, changes).with_context(|| format!("editing {}", file.display()))?;
-        new_texts.push((file.clone(), edited));
+        new_texts.push((file.clone(), spliced(ws, file, changes)?));
     }
     let mut written = Vec::new();
     for (file, text) in new_texts {
@@ -169,44 +116,15 @@ pub fn clone(cli: &Cli, src: &str, dst: &str, with_secrets: bool) -> Result<u8> 
     if ws.model.stacks.contains_key(dst) {
         bail!("the folder has a stack {dst:?} already; nothing was written");
     }
-    let target = cli.dir.join(format!("{dst}.yaml"));
-    if std::fs::symlink_metadata(&target).is_ok() {
-        bail!("{} exists; nothing was written", target.display());
-    }
-    let mut text = format!(
-        "# yaml-language-server: $schema=schemas/devarch.schema.json\n# Stack {dst}: a clone of stack {src} (`devarch stack clone {src} {dst}`).\n"
-    );
-    let mut changes = Vec::new();
-    let mut doc = 0;
-    for (file, docs) in stack_documents(&ws, src) {
-        let source = unchanged_text(&ws, &file)?;
-        let mut docs = docs;
-        docs.sort();
-        for (d, pointer) in docs {
-            text.push_str(
-                &document_text(source, d).with_context(|| format!("reading {}", file.display()))?,
-            );
-            changes.push(Change::set(doc, pointer, json!(dst)));
-            doc += 1;
+    let (target, text) = match crate::folder_edit::clone_stack(&ws, &cli.dir, src, dst) {
+        Ok((target, text, _)) => (target, text),
+        Err(EditRefused::Invalid { after, .. }) => {
+            output::print_diagnostics(&after.diagnostics, &super::sources(&after));
+            bail!("the clone would not validate; nothing was written");
         }
-    }
-    let text = set_values(&text, &changes).context("renaming the copied documents")?;
-    // The folder as it will be: valid, with the clone in it.
-    let (mut set, mut diags): (ManifestSet, _) = load_dir(&cli.dir)?;
-    set.files.push(target.clone());
-    load_text(
-        &mut set,
-        &mut diags,
-        target.clone(),
-        Arc::from(text.as_str()),
-    );
-    let after = Workspace::from_set(set, diags, &cli.dir);
-    if !after.is_valid() || !after.stacks.contains_key(dst) {
-        output::print_diagnostics(&after.diagnostics, &super::sources(&after));
-        bail!("the clone would not validate; nothing was written");
-    }
-    crate::safe_fs::write_new(&target, text.as_bytes(), 0o644)
-        .with_context(|| format!("writing {}", target.display()))?;
+        Err(e) => return Err(e.into()),
+    };
+    crate::folder_edit::write(&target, &text, true)?;
     println!(
         "Wrote stack {dst} to {} (a clone of {src}).",
         target.display()

@@ -13,7 +13,7 @@ use super::{exit, output};
 use crate::export::{HEADER, export, render};
 use crate::identity::Labelled;
 use crate::manifests::edit::remove_documents;
-use crate::manifests::load::{ManifestSet, list_manifests, load_text, read_manifest};
+use crate::manifests::load::{ManifestSet, load_text};
 use crate::manifests::yaml::MAX_FILE_BYTES;
 use crate::reconcile::{self, Selection};
 use crate::workspace::Workspace;
@@ -35,37 +35,6 @@ pub fn export_stack(cli: &Cli, stack: &str, out: Option<&Path>) -> Result<u8> {
         }
     }
     Ok(exit::OK)
-}
-
-/// The manifests of `dir` but `skip`, plus `extra` (`(path, text)`), loaded and validated.
-pub(crate) fn folder_with(
-    dir: &Path,
-    skip: Option<&Path>,
-    extra: (&Path, &str),
-) -> Result<Workspace> {
-    let mut set = ManifestSet::default();
-    let mut diags = Vec::new();
-    for entry in list_manifests(dir)? {
-        if Some(entry.path.as_path()) == skip {
-            continue;
-        }
-        set.files.push(entry.path.clone());
-        match entry.source.map(|from| read_manifest(&from)) {
-            Ok(Ok(text)) => load_text(&mut set, &mut diags, entry.path, Arc::from(text)),
-            _ => bail!(
-                "{} cannot be read; fix the folder before importing",
-                entry.path.display()
-            ),
-        }
-    }
-    set.files.push(extra.0.to_path_buf());
-    load_text(
-        &mut set,
-        &mut diags,
-        extra.0.to_path_buf(),
-        Arc::from(extra.1),
-    );
-    Ok(Workspace::from_set(set, diags, dir))
 }
 
 /// The text of a file to import, bounded.
@@ -165,7 +134,7 @@ fn write_template(cli: &Cli, text: &str) -> Result<u8> {
     if std::fs::symlink_metadata(&target).is_ok() {
         bail!("{} exists; nothing was imported", target.display());
     }
-    let after = folder_with(&cli.dir, None, (&target, text))?;
+    let after = crate::workspace::Workspace::with_file(&cli.dir, &target, text)?;
     if !after.is_valid() || after.model.templates.get(&name).is_none_or(|t| t.builtin) {
         output::print_diagnostics(&after.diagnostics, &super::sources(&after));
         bail!("the folder would not be valid with template {name}; nothing was imported");
@@ -282,11 +251,7 @@ fn import_text(
         ),
     };
 
-    let after = folder_with(
-        &cli.dir,
-        replacing.then_some(target.as_path()),
-        (&target, &new_text),
-    )?;
+    let after = crate::workspace::Workspace::with_file(&cli.dir, &target, &new_text)?;
     if !after.is_valid() || !after.stacks.contains_key(stack) {
         output::print_diagnostics(&after.diagnostics, &super::sources(&after));
         bail!("the folder would not be valid with the import; nothing was imported");
@@ -368,7 +333,7 @@ fn merged(
     prune: bool,
     existing: &crate::manifests::validate::StackModel,
 ) -> Result<String> {
-    let elsewhere: Vec<PathBuf> = super::stack::stack_documents(here, stack)
+    let elsewhere: Vec<PathBuf> = crate::folder_edit::stack_documents(here, stack)
         .into_keys()
         .filter(|f| f != target)
         .collect();

@@ -52,6 +52,17 @@ impl LocationIndex {
         }
     }
 
+    /// The most specific pointer whose value or key is at `pos` (what a diagnostic at `pos` is
+    /// about).
+    pub fn pointer_at(&self, pos: Pos) -> Option<&str> {
+        self.values
+            .iter()
+            .chain(&self.keys)
+            .filter(|(_, p)| **p == pos)
+            .map(|(k, _)| k.as_str())
+            .max_by_key(|k| (k.len(), *k))
+    }
+
     /// Position of the mapping key that holds `pointer`, falling back to the value.
     pub fn key(&self, pointer: &str) -> Pos {
         self.keys
@@ -373,6 +384,17 @@ mod tests {
         assert_eq!(d.value["b"][1]["c"], serde_json::json!("no"));
         assert_eq!(d.value["b"][1]["d"], serde_json::json!("0755"));
         assert_eq!(d.locations.value("/b/0"), Pos { line: 3, column: 5 });
+        assert_eq!(
+            d.locations.pointer_at(Pos { line: 3, column: 5 }),
+            Some("/b/0")
+        );
+        assert_eq!(
+            d.locations.pointer_at(Pos {
+                line: 99,
+                column: 1
+            }),
+            None
+        );
         assert_eq!(
             d.locations.key("/b/1/d"),
             Pos {

@@ -159,6 +159,20 @@ pub fn resolve(model: &Model) -> (BTreeMap<String, ResolvedStack>, Vec<Diagnosti
     (out, diags)
 }
 
+pub use wiring::ImportChoice;
+
+/// Every import of every instance of `stack` with the instances that could provide it (what
+/// the dashboard's wiring picker shows; works on a stack that does not resolve, e.g. because
+/// an import is ambiguous).
+pub fn import_choices(model: &Model, stack: &StackModel) -> Vec<ImportChoice> {
+    let specs: wiring::Specs<'_> = stack
+        .instances
+        .values()
+        .map(|i| (i.name.as_str(), merged_spec(model, i)))
+        .collect();
+    wiring::import_choices(stack, &specs)
+}
+
 fn merged_spec(model: &Model, inst: &InstanceModel) -> ServiceSpec {
     let template = &model.templates[&inst.body.template].template.spec.service;
     merge::merge(template, &inst.body.overrides)

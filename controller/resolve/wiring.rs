@@ -116,6 +116,69 @@ fn wire_explicit(
     })
 }
 
+/// The instances of the stack other than `consumer` that export `kind`, with the export.
+fn candidates<'a>(specs: &'a Specs<'_>, consumer: &str, kind: &str) -> Vec<(&'a str, &'a str)> {
+    specs
+        .iter()
+        .filter(|(n, _)| **n != consumer)
+        .filter_map(|(n, s)| {
+            let export = s.exports.iter().find(|e| e.kind == kind)?;
+            Some((*n, export.name.as_str()))
+        })
+        .collect()
+}
+
+/// One import of an instance and who could provide it: what a wiring picker shows.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct ImportChoice {
+    /// The consuming instance.
+    pub instance: String,
+    /// The import's name.
+    pub import: String,
+    /// The contract type (`postgres`).
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Whether the instance needs it.
+    pub required: bool,
+    /// Instances of the stack exporting the type.
+    pub candidates: Vec<String>,
+    /// The provider an explicit `wires` entry names, if any.
+    pub explicit: Option<String>,
+    /// Whether that entry is in the Stack's `spec.wires` (else on the instance).
+    pub explicit_in_stack: bool,
+    /// Several candidates and no explicit choice: the stack cannot be wired until one is
+    /// chosen.
+    pub ambiguous: bool,
+}
+
+/// Every import of every instance of `stack`, with its candidates and explicit choice.
+pub(super) fn import_choices(stack: &StackModel, specs: &Specs<'_>) -> Vec<ImportChoice> {
+    let mut out = Vec::new();
+    for inst in stack.instances.values() {
+        let Some(spec) = specs.get(inst.name.as_str()) else {
+            continue;
+        };
+        for import in &spec.imports {
+            let candidates: Vec<String> = candidates(specs, &inst.name, &import.kind)
+                .into_iter()
+                .map(|(n, _)| n.to_string())
+                .collect();
+            let explicit = explicit_wire(stack, inst, &import.name);
+            out.push(ImportChoice {
+                instance: inst.name.clone(),
+                import: import.name.clone(),
+                kind: import.kind.clone(),
+                required: import.required,
+                ambiguous: explicit.is_none() && candidates.len() > 1,
+                candidates,
+                explicit: explicit.map(|(p, _)| p.clone()),
+                explicit_in_stack: explicit.is_some_and(|(_, on_instance)| !on_instance),
+            });
+        }
+    }
+    out
+}
+
 /// The wire to the only instance of the stack that exports the import's type; none for an
 /// optional import without a provider; a diagnostic when a required one has none or there
 /// are several.
@@ -126,14 +189,7 @@ fn wire_auto(
     specs: &Specs<'_>,
     diags: &mut Vec<Diagnostic>,
 ) -> Option<Wire> {
-    let candidates: Vec<(&str, &str)> = specs
-        .iter()
-        .filter(|(n, _)| **n != inst.name)
-        .filter_map(|(n, s)| {
-            let export = s.exports.iter().find(|e| e.kind == import.kind)?;
-            Some((*n, export.name.as_str()))
-        })
-        .collect();
+    let candidates = candidates(specs, &inst.name, &import.kind);
     let (file, at) = (&inst.origin.file, Some(inst.at("")));
     match candidates.as_slice() {
         [(provider, export)] => Some(Wire {

@@ -641,6 +641,19 @@ impl Watcher {
             .unwrap()
             .to_string()
     }
+    /// The API's address (`127.0.0.1:PORT`) and `Authorization` header value, from the login
+    /// link.
+    pub fn api_access(&self) -> (String, String) {
+        let link = self.login_link();
+        let addr = link
+            .trim_start_matches("http://")
+            .split('/')
+            .next()
+            .unwrap()
+            .to_string();
+        let token = link.split("token=").nth(1).unwrap();
+        (addr, format!("Bearer {token}"))
+    }
     pub fn pid(&self) -> u32 {
         self.child.as_ref().unwrap().id()
     }
@@ -772,4 +785,52 @@ pub fn allocate_and_build(
     let desired =
         devarch::resolve::desired::build(stack, &ctx, &bindings).map_err(|e| e.to_string())?;
     Ok((bindings, desired))
+}
+
+/// One HTTP/1.1 exchange over a fresh connection; (status, head, body).
+pub fn http(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, String, String) {
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .unwrap();
+    let mut req = format!("{method} {path} HTTP/1.1\r\nConnection: close\r\n");
+    if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
+        req.push_str(&format!("Host: {addr}\r\n"));
+    }
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    if !body.is_empty() {
+        req.push_str(&format!(
+            "Content-Type: application/json\r\nContent-Length: {}\r\n",
+            body.len()
+        ));
+    }
+    req.push_str("\r\n");
+    std::io::Write::write_all(&mut stream, req.as_bytes()).unwrap();
+    std::io::Write::write_all(&mut stream, body.as_bytes()).unwrap();
+    let mut raw = Vec::new();
+    let _ = std::io::Read::read_to_end(&mut stream, &mut raw);
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, head.to_string(), body.to_string())
+}
+
+/// The `code` of a problem document.
+pub fn problem_code(body: &str) -> String {
+    serde_json::from_str::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v["code"].as_str().map(str::to_string))
+        .unwrap_or_default()
 }

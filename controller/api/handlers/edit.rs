@@ -10,7 +10,9 @@ use serde_json::{Value, json};
 use utoipa::ToSchema;
 
 use super::{AppState, Body, stack_document, valid_stack};
-use crate::api::problem::Problem;
+use crate::api::problem::{FieldError, Problem};
+use crate::folder_edit::{self, EditRefused};
+use crate::manifests::splice::Change;
 
 /// A new stack: written to `{dir}/{name}.yaml`, then reconciled like any editor save.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -44,19 +46,11 @@ pub async fn create_stack(
         .map_err(|e| Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-name", e))?;
     let ws = state.load()?;
     if ws.model.stacks.contains_key(&req.name) {
-        return Err(Problem::new(
-            StatusCode::CONFLICT,
-            "exists",
-            format!("the folder has a stack {:?} already", req.name),
-        ));
+        return Err(refused(EditRefused::StackExists(req.name.clone()), None));
     }
     let target = state.dir.join(format!("{}.yaml", req.name));
     if std::fs::symlink_metadata(&target).is_ok() {
-        return Err(Problem::new(
-            StatusCode::CONFLICT,
-            "exists",
-            format!("{} exists", target.display()),
-        ));
+        return Err(refused(EditRefused::Exists(target), None));
     }
     let mut spec = serde_json::Map::new();
     if let Some(d) = &req.description {
@@ -73,21 +67,8 @@ pub async fn create_stack(
         "# yaml-language-server: $schema=schemas/devarch.schema.json\n# Created through devarch's API.\n{}",
         serde_saphyr::to_string(&doc).map_err(Problem::internal)?
     );
-    let after = crate::cli::transfer::folder_with(&state.dir, None, (&target, &text))
-        .map_err(Problem::from)?;
-    if !after.is_valid() || !after.stacks.contains_key(&req.name) {
-        let messages: Vec<String> = after
-            .diagnostics
-            .iter()
-            .map(|d| d.message.clone())
-            .collect();
-        return Err(Problem::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid-manifests",
-            format!("the stack would not validate: {}", messages.join("; ")),
-        ));
-    }
-    crate::safe_fs::write_new(&target, text.as_bytes(), 0o644).map_err(Problem::internal)?;
+    folder_edit::check(&ws, &state.dir, &target, &text).map_err(|e| refused(e, None))?;
+    folder_edit::write(&target, &text, true).map_err(|e| refused(e, None))?;
     let body = Created {
         stack: req.name.clone(),
         file: target.display().to_string(),
@@ -116,7 +97,6 @@ pub async fn add_instance(
     Path(stack): Path<String>,
     Body(req): Body<AddInstance>,
 ) -> Result<Response, Problem> {
-    use crate::manifests::splice::{Change, set_values};
     crate::identity::check_name(crate::identity::NameKind::Instance, &req.name)
         .map_err(|e| Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-name", e))?;
     let ws = state.load()?;
@@ -128,44 +108,17 @@ pub async fn add_instance(
             format!("stack {stack:?} has an instance {:?} already", req.name),
         ));
     }
-    let (file, doc, text) = stack_document(&ws, &stack)?;
+    let (file, doc) = stack_document(&ws, &stack)?;
     let mut body = serde_json::Map::new();
     body.insert("template".into(), json!(req.template));
     body.extend(req.overrides.clone());
     let pointer = format!("/spec/instances/{}", req.name);
+    let prefix = pointer.clone();
     let change = Change::set(doc, pointer, Value::Object(body));
-    let edited = set_values(text, &[change]).map_err(|e| {
-        Problem::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "cannot-edit",
-            e.to_string(),
-        )
-    })?;
-    let after = crate::cli::transfer::folder_with(&state.dir, Some(&file), (&file, &edited))
-        .map_err(Problem::from)?;
-    if !after.is_valid()
-        || !after
-            .stacks
-            .get(&stack)
-            .is_some_and(|s| s.instances.contains_key(&req.name))
-    {
-        let messages: Vec<String> = after
-            .diagnostics
-            .iter()
-            .map(|d| d.message.clone())
-            .collect();
-        return Err(Problem::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid-manifests",
-            format!("the instance would not validate: {}", messages.join("; ")),
-        ));
-    }
-    crate::safe_fs::write_atomic(
-        &file,
-        edited.as_bytes(),
-        crate::safe_fs::FileMode::Keep { default: 0o644 },
-    )
-    .map_err(Problem::internal)?;
+    let fail = |e| refused(e, Some(&prefix));
+    let edited = folder_edit::spliced(&ws, &file, &[change]).map_err(fail)?;
+    folder_edit::check(&ws, &state.dir, &file, &edited).map_err(fail)?;
+    folder_edit::write(&file, &edited, false).map_err(fail)?;
     let body = Created {
         stack,
         file: file.display().to_string(),
@@ -176,27 +129,15 @@ pub async fn add_instance(
 /// Sets a stack's `enabled` in its manifest (spliced in); the controller then stops or starts
 /// its containers.
 async fn set_enabled(state: &AppState, stack: &str, enabled: bool) -> Result<StatusCode, Problem> {
-    use crate::manifests::splice::{Change, set_values};
     let ws = state.load()?;
     let resolved = valid_stack(&ws, stack)?;
     if resolved.enabled == enabled {
         return Ok(StatusCode::NO_CONTENT);
     }
-    let (file, doc, text) = stack_document(&ws, stack)?;
+    let (file, doc) = stack_document(&ws, stack)?;
     let change = Change::set(doc, "/spec/enabled", json!(enabled));
-    let edited = set_values(text, &[change]).map_err(|e| {
-        Problem::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "cannot-edit",
-            e.to_string(),
-        )
-    })?;
-    crate::safe_fs::write_atomic(
-        &file,
-        edited.as_bytes(),
-        crate::safe_fs::FileMode::Keep { default: 0o644 },
-    )
-    .map_err(Problem::internal)?;
+    let edited = folder_edit::spliced(&ws, &file, &[change]).map_err(|e| refused(e, None))?;
+    folder_edit::write(&file, &edited, false).map_err(|e| refused(e, None))?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -236,4 +177,96 @@ pub async fn delete_stack(
     }
     crate::cli::delete::remove_stack_documents(&ws, &stack).map_err(Problem::from)?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// A clone's name.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct CloneStack {
+    /// The new stack's name (a DNS label).
+    pub name: String,
+    /// Copy the secrets too (else the clone generates its own).
+    #[serde(default)]
+    pub with_secrets: bool,
+}
+
+/// Clones a stack (`devarch stack clone`): a new file `{name}.yaml` with the stack's
+/// documents renamed; templates shared; own ports, volumes and (unless asked) secrets.
+#[utoipa::path(post, path = "/api/v1/stacks/{stack}/clone", params(("stack" = String, Path)), request_body = CloneStack, responses((status = 201, body = Created), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+pub async fn clone_stack(
+    State(state): State<AppState>,
+    Path(stack): Path<String>,
+    Body(req): Body<CloneStack>,
+) -> Result<Response, Problem> {
+    crate::identity::check_name(crate::identity::NameKind::Stack, &req.name)
+        .map_err(|e| Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-name", e))?;
+    let ws = state.load()?;
+    valid_stack(&ws, &stack)?;
+    let (target, text, _) = folder_edit::clone_stack(&ws, &state.dir, &stack, &req.name)
+        .map_err(|e| refused(e, None))?;
+    folder_edit::write(&target, &text, true).map_err(|e| refused(e, None))?;
+    if req.with_secrets {
+        let store = crate::state::secrets::SecretStore::open(&state.home, &state.owner)
+            .map_err(Problem::internal)?;
+        store
+            .copy_stack(&stack, &req.name)
+            .map_err(Problem::internal)?;
+    }
+    let body = Created {
+        stack: req.name,
+        file: target.display().to_string(),
+    };
+    Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+/// An edit that was not written, as a problem: `409` when something is in the way, `422`
+/// with each new manifest error at its place (and field, under `prefix`, an instance body's
+/// pointer in the edited file).
+pub(super) fn refused(e: EditRefused, prefix: Option<&str>) -> Problem {
+    match e {
+        EditRefused::Changed(_) | EditRefused::Exists(_) | EditRefused::StackExists(_) => {
+            let code = if matches!(e, EditRefused::Changed(_)) {
+                "changed"
+            } else {
+                "exists"
+            };
+            Problem::new(StatusCode::CONFLICT, code, e.to_string())
+        }
+        EditRefused::Splice { .. } => Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "cannot-edit",
+            e.to_string(),
+        ),
+        EditRefused::Invalid { ref after, ref new } => {
+            let errors = field_errors(after, new, prefix);
+            Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid-manifests",
+                e.to_string(),
+            )
+            .with_errors(errors)
+        }
+        EditRefused::Io(e) => Problem::from(e),
+    }
+}
+
+/// `diags` as field errors, their pointers found in the texts `ws` holds.
+pub(super) fn field_errors(
+    ws: &crate::workspace::Workspace,
+    diags: &[crate::manifests::diagnostics::Diagnostic],
+    prefix: Option<&str>,
+) -> Vec<FieldError> {
+    let mut parsed: std::collections::BTreeMap<&std::path::Path, Vec<_>> = Default::default();
+    diags
+        .iter()
+        .map(|d| {
+            let docs = parsed.entry(d.file.as_path()).or_insert_with(|| {
+                ws.set
+                    .sources
+                    .get(&d.file)
+                    .and_then(|t| crate::manifests::yaml::parse_documents(t).ok())
+                    .unwrap_or_default()
+            });
+            FieldError::of(d, docs, prefix)
+        })
+        .collect()
 }

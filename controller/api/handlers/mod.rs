@@ -2,6 +2,7 @@
 //! kind of work.
 
 mod edit;
+mod instance;
 mod plan;
 mod read;
 mod secrets;
@@ -9,6 +10,7 @@ mod streams;
 mod transfer;
 
 pub use edit::*;
+pub use instance::*;
 pub use plan::*;
 pub use read::*;
 pub use secrets::*;
@@ -96,25 +98,16 @@ impl AppState {
     }
 }
 
-/// The file, manifest document number and file text of `stack`'s Stack document: where the
-/// splice editor changes it.
-fn stack_document<'a>(
-    ws: &'a Workspace,
-    stack: &str,
-) -> Result<(std::path::PathBuf, usize, &'a str), Problem> {
+/// The file and manifest document number of `stack`'s Stack document: where the splice
+/// editor changes it.
+fn stack_document(ws: &Workspace, stack: &str) -> Result<(std::path::PathBuf, usize), Problem> {
     let doc = ws
         .set
         .stacks
         .iter()
         .find(|s| s.resource.metadata.name == stack)
         .ok_or_else(|| Problem::not_found(format!("no Stack document of {stack:?}")))?;
-    let file = doc.origin.file.clone();
-    let text = ws
-        .set
-        .sources
-        .get(&file)
-        .ok_or_else(|| Problem::internal("the stack's file was not read"))?;
-    Ok((file, doc.origin.document, text))
+    Ok((doc.origin.file.clone(), doc.origin.document))
 }
 
 /// The stack's resolved state, or why there is none.

@@ -14,6 +14,9 @@ use crate::api::problem::Problem;
 pub struct LogsQuery {
     /// Last lines (default 200, at most 5000).
     pub tail: Option<u64>,
+    /// Keep the response open and stream new output as it comes, until the container stops
+    /// or the client goes away.
+    pub follow: Option<bool>,
 }
 
 /// The last lines of an instance's output (stdout and stderr), as text.
@@ -32,6 +35,7 @@ pub async fn logs(
     let (_, c) = &containers[0];
     let options = crate::runtime::LogOptions {
         tail: Some(q.tail.unwrap_or(200).min(5000)),
+        follow: q.follow.unwrap_or(false),
         ..Default::default()
     };
     let mut stream = state
@@ -39,18 +43,19 @@ pub async fn logs(
         .logs(&c.id, &options)
         .await
         .map_err(Problem::internal)?;
+    let text_plain = [(
+        axum::http::header::CONTENT_TYPE,
+        "text/plain; charset=utf-8",
+    )];
+    if options.follow {
+        let body = stream.map(|chunk| chunk.map(|c| c.bytes));
+        return Ok((text_plain, axum::body::Body::from_stream(body)).into_response());
+    }
     let mut out = Vec::new();
     while let Some(chunk) = stream.next().await {
         out.extend_from_slice(&chunk.map_err(Problem::internal)?.bytes);
     }
-    Ok((
-        [(
-            axum::http::header::CONTENT_TYPE,
-            "text/plain; charset=utf-8",
-        )],
-        out,
-    )
-        .into_response())
+    Ok((text_plain, out).into_response())
 }
 
 /// Server-sent events: `status`, `plan` and `progress`, as the terminal shows them.

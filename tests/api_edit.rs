@@ -1,0 +1,236 @@
+//! The API's editors against a running controller and a real engine (issue #13), on Docker and
+//! Podman: the wiring picker's choices for an ambiguous import and the explicit wire that
+//! settles it; the instance editor's dry run (effective config, nothing written), its problems
+//! at their field (422, file unchanged), the saved edit spliced into the commented file and
+//! reconciled into the container; a clone; logs followed as a stream.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use common::{Env, http, problem_code, unique, wait_until};
+use serde_json::Value;
+
+engine_tests!(the_editors_write_the_manifest_and_the_controller_follows,);
+
+const TEMPLATES: &str = r#"apiVersion: devarch.io/v1alpha1
+kind: Template
+metadata: {name: kv}
+spec:
+  image: devarch-fixture/busybox:1
+  command: [sh, -c, "trap 'exit 0' TERM INT; sleep 3600 & wait"]
+  exports: [{name: kv, type: kv, port: 6379}]
+---
+apiVersion: devarch.io/v1alpha1
+kind: Template
+metadata: {name: ticker}
+spec:
+  image: devarch-fixture/busybox:1
+  command: [sh, -c, "trap 'exit 0' TERM INT; while :; do echo tick-$A; sleep 0.2; done & wait"]
+  imports: [{name: store, type: kv, env: {STORE_HOST: "{{host}}"}}]
+"#;
+
+fn the_editors_write_the_manifest_and_the_controller_follows(env: Env) {
+    let s = format!("ed{}", unique());
+    env.write("templates.yaml", TEMPLATES);
+    let stack_text = format!(
+        "# {s}: two stores, one app\napiVersion: devarch.io/v1alpha1\nkind: Stack\nmetadata:\n  name: {s}  # keep this comment\nspec:\n  instances:\n    # the app\n    app:\n      template: ticker\n    one: {{template: kv}}\n    two: {{template: kv}}\n"
+    );
+    env.write(&format!("{s}.yaml"), &stack_text);
+    let w = env.watch(&["--listen", "127.0.0.1:0"]);
+    let (addr, auth) = w.api_access();
+    let call = |method: &str, path: &str, body: &str| {
+        let (status, _, body) = http(
+            &addr,
+            method,
+            path,
+            &[("Authorization", auth.as_str())],
+            body,
+        );
+        (status, body)
+    };
+    let json = |body: &str| serde_json::from_str::<Value>(body).unwrap();
+    let file = env.path(&format!("{s}.yaml"));
+    let read = || std::fs::read_to_string(&file).unwrap();
+
+    // Ambiguous: the stack does not resolve, the picker shows the choice.
+    let (status, body) = call("GET", &format!("/api/v1/stacks/{s}"), "");
+    assert_eq!(
+        (status, problem_code(&body).as_str()),
+        (422, "invalid-manifests"),
+        "{body}"
+    );
+    let (status, body) = call("GET", &format!("/api/v1/stacks/{s}/wiring"), "");
+    assert_eq!(status, 200, "{body}");
+    let choices = json(&body);
+    let store = choices
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["instance"] == "app" && c["import"] == "store")
+        .unwrap_or_else(|| panic!("app's import: {body}"));
+    assert_eq!(store["ambiguous"], true, "{body}");
+    assert_eq!(
+        store["candidates"],
+        serde_json::json!(["one", "two"]),
+        "{body}"
+    );
+
+    // The picker's choice: an explicit wire spliced in, comments kept; the stack runs.
+    let (status, body) = call(
+        "PATCH",
+        &format!("/api/v1/stacks/{s}/instances/app"),
+        r#"{"set":{"wires":{"store":"two"}}}"#,
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(json(&body)["written"], true);
+    let text = read();
+    assert!(
+        text.contains("wires:") && text.contains("store: two"),
+        "{text}"
+    );
+    for kept in ["# keep this comment", "# the app", "one: {template: kv}"] {
+        assert!(text.contains(kept), "{kept:?} lost:\n{text}");
+    }
+    let (_, body) = call("GET", &format!("/api/v1/stacks/{s}/wiring"), "");
+    assert!(body.contains(r#""explicit":"two""#), "{body}");
+    let app = format!("devarch-{s}-app");
+    assert!(
+        wait_until(Duration::from_secs(90), || env
+            .containers(&format!("devarch-{s}-"))
+            .get(&app)
+            .is_some_and(|(_, running)| *running)),
+        "app never ran; watch:\n{}",
+        w.logs()
+    );
+    assert_eq!(
+        env.sh(&app, "echo $STORE_HOST").trim(),
+        format!("devarch-{s}-two"),
+        "wired to the chosen store"
+    );
+
+    // A dry run: the effective config it would give, nothing written.
+    let before = read();
+    let (status, body) = call(
+        "PATCH",
+        &format!("/api/v1/stacks/{s}/instances/app"),
+        r#"{"yaml":{"env":"A: \"7\"\n"},"dryRun":true}"#,
+    );
+    assert_eq!(status, 200, "{body}");
+    let preview = json(&body);
+    assert_eq!(preview["written"], false);
+    assert!(
+        preview["effective"].to_string().contains(r#""A""#),
+        "the preview has the new variable: {body}"
+    );
+    assert_eq!(read(), before, "a dry run writes nothing");
+
+    // Problems come back at their field, with a line; nothing is written.
+    let (status, body) = call(
+        "PATCH",
+        &format!("/api/v1/stacks/{s}/instances/app"),
+        r#"{"yaml":{"ports":"- {container: 99999}\n"},"dryRun":true}"#,
+    );
+    assert_eq!(
+        (status, problem_code(&body).as_str()),
+        (422, "invalid-manifests"),
+        "{body}"
+    );
+    let errors = json(&body)["errors"].clone();
+    assert!(
+        errors
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["field"] == "ports" && e["line"].as_u64().is_some()),
+        "an error at field ports with its line: {body}"
+    );
+    let (status, body) = call(
+        "PATCH",
+        &format!("/api/v1/stacks/{s}/instances/app"),
+        r#"{"yaml":{"env":"A: [\n"}}"#,
+    );
+    assert_eq!(
+        (status, problem_code(&body).as_str()),
+        (422, "invalid-fields"),
+        "{body}"
+    );
+    assert!(body.contains(r#""field":"env""#), "{body}");
+    assert_eq!(read(), before, "a refused edit writes nothing");
+
+    // The edit saved: spliced into the file, the controller recreates the container with it.
+    let (status, body) = call(
+        "PATCH",
+        &format!("/api/v1/stacks/{s}/instances/app"),
+        r#"{"yaml":{"env":"A: \"7\"\n"}}"#,
+    );
+    assert_eq!(status, 200, "{body}");
+    let text = read();
+    assert!(text.contains("env:\n        A: \"7\""), "{text}");
+    assert!(text.contains("# keep this comment"), "{text}");
+    assert!(
+        wait_until(Duration::from_secs(90), || env
+            .try_sh(&app, "echo $A")
+            .is_some_and(|a| a.trim() == "7")),
+        "the container never got A=7; watch:\n{}",
+        w.logs()
+    );
+
+    // Logs followed: the response stays open and new lines keep coming.
+    let mut stream = TcpStream::connect(&addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        stream,
+        "GET /api/v1/stacks/{s}/instances/app/logs?tail=1&follow=true HTTP/1.1\r\nHost: {addr}\r\nAuthorization: {auth}\r\n\r\n"
+    )
+    .unwrap();
+    let mut seen = String::new();
+    let mut buf = [0u8; 4096];
+    let started = std::time::Instant::now();
+    while seen.matches("tick-7").count() < 5 && started.elapsed() < Duration::from_secs(20) {
+        match stream.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => seen.push_str(&String::from_utf8_lossy(&buf[..n])),
+        }
+    }
+    assert!(seen.starts_with("HTTP/1.1 200"), "{seen}");
+    assert!(
+        seen.matches("tick-7").count() >= 5,
+        "followed lines keep coming (tail=1 alone gives one): {seen}"
+    );
+    drop(stream);
+
+    // A clone: its own file, listed, its app wired like the original.
+    let copy = format!("{s}c");
+    let (status, body) = call(
+        "POST",
+        &format!("/api/v1/stacks/{s}/clone"),
+        &format!(r#"{{"name":"{copy}"}}"#),
+    );
+    assert_eq!(status, 201, "{body}");
+    let cloned = std::fs::read_to_string(env.path(&format!("{copy}.yaml"))).unwrap();
+    assert!(cloned.contains(&format!("name: {copy}")) && cloned.contains("store: two"));
+    let (status, body) = call(
+        "POST",
+        &format!("/api/v1/stacks/{s}/clone"),
+        &format!(r#"{{"name":"{copy}"}}"#),
+    );
+    assert_eq!(
+        (status, problem_code(&body).as_str()),
+        (409, "exists"),
+        "{body}"
+    );
+    let copy_app = format!("devarch-{copy}-app");
+    assert!(
+        wait_until(Duration::from_secs(90), || env
+            .containers(&format!("devarch-{copy}-"))
+            .get(&copy_app)
+            .is_some_and(|(_, running)| *running)),
+        "the clone never ran; watch:\n{}",
+        w.logs()
+    );
+}
