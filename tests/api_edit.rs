@@ -10,34 +10,15 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-use common::{Env, http, problem_code, unique, wait_until};
+use common::{Env, http, problem_code, two_stores, unique, wait_until};
 use serde_json::Value;
 
 engine_tests!(the_editors_write_the_manifest_and_the_controller_follows,);
 
-const TEMPLATES: &str = r#"apiVersion: devarch.io/v1alpha1
-kind: Template
-metadata: {name: kv}
-spec:
-  image: devarch-fixture/busybox:1
-  command: [sh, -c, "trap 'exit 0' TERM INT; sleep 3600 & wait"]
-  exports: [{name: kv, type: kv, port: 6379}]
----
-apiVersion: devarch.io/v1alpha1
-kind: Template
-metadata: {name: ticker}
-spec:
-  image: devarch-fixture/busybox:1
-  command: [sh, -c, "trap 'exit 0' TERM INT; while :; do echo tick-$A; sleep 0.2; done & wait"]
-  imports: [{name: store, type: kv, env: {STORE_HOST: "{{host}}"}}]
-"#;
-
 fn the_editors_write_the_manifest_and_the_controller_follows(env: Env) {
     let s = format!("ed{}", unique());
-    env.write("templates.yaml", TEMPLATES);
-    let stack_text = format!(
-        "# {s}: two stores, one app\napiVersion: devarch.io/v1alpha1\nkind: Stack\nmetadata:\n  name: {s}  # keep this comment\nspec:\n  instances:\n    # the app\n    app:\n      template: ticker\n    one: {{template: kv}}\n    two: {{template: kv}}\n"
-    );
+    let (templates, stack_text) = two_stores(&s);
+    env.write("templates.yaml", &templates);
     env.write(&format!("{s}.yaml"), &stack_text);
     let w = env.watch(&["--listen", "127.0.0.1:0"]);
     let (addr, auth) = w.api_access();

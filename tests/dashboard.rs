@@ -1,12 +1,14 @@
 //! The dashboard in a real browser (issue #13): Debian's chromium, driven headless by
 //! playwright-core (tests/tools/dashboard.mjs), against `devarch watch --listen --plan-only` on
 //! a real engine: log in through the link, add an instance from the catalog, see the plan
-//! diff, apply, watch the status turn Ready, open the logs. Screenshots of each page go to
+//! diff, apply, watch the status turn Ready, open the logs, edit the instance in the override
+//! editor (a problem at its field first), settle an ambiguous import with the wiring picker,
+//! clone the stack. Screenshots of each page go to
 //! `target/dashboard-screenshots/ENGINE/` (copies in docs/screenshots/, linked from the README).
 
 mod common;
 
-use common::{Env, idle_template, unique};
+use common::{Env, idle_template, two_stores, unique};
 
 engine_tests!(a_user_adds_an_instance_from_the_catalog_applies_it_and_reads_its_logs,);
 
@@ -19,6 +21,11 @@ fn a_user_adds_an_instance_from_the_catalog_applies_it_and_reads_its_logs(env: E
             "echo hello from the dashboard test; sleep 3600 & wait",
         ),
     );
+    let wired = format!("dw{}", unique());
+    let clone = format!("{s}c");
+    let (templates, wired_stack) = two_stores(&wired);
+    env.write("kv.yaml", &templates);
+    env.write(&format!("{wired}.yaml"), &wired_stack);
     let w = env.watch(&["--listen", "127.0.0.1:0", "--plan-only"]);
     let link = w.login_link();
     let shots = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
@@ -28,7 +35,15 @@ fn a_user_adds_an_instance_from_the_catalog_applies_it_and_reads_its_logs(env: E
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/tools/dashboard.mjs");
     let out = std::process::Command::new("node")
         .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/tools"))
-        .args([script, &link, &s, "talker", shots.to_str().unwrap()])
+        .args([
+            script,
+            &link,
+            &s,
+            "talker",
+            shots.to_str().unwrap(),
+            &wired,
+            &clone,
+        ])
         .output()
         .expect("node (scripts/tools.sh installs it)");
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -38,7 +53,15 @@ fn a_user_adds_an_instance_from_the_catalog_applies_it_and_reads_its_logs(env: E
         String::from_utf8_lossy(&out.stderr),
         w.logs()
     );
-    for page in ["overview", "plan", "stack-and-logs", "narrow"] {
+    for page in [
+        "overview",
+        "plan",
+        "stack-and-logs",
+        "editor-problem",
+        "editor",
+        "wiring",
+        "narrow",
+    ] {
         let png = shots.join(format!("{page}.png"));
         assert!(
             std::fs::metadata(&png).is_ok_and(|m| m.len() > 1000),
@@ -52,6 +75,17 @@ fn a_user_adds_an_instance_from_the_catalog_applies_it_and_reads_its_logs(env: E
         manifest.contains("enabled: false"),
         "disabled from the page: {manifest}"
     );
+    assert!(
+        manifest.contains("GREETING: \"hello from the editor\""),
+        "saved from the editor: {manifest}"
+    );
+    let wiring = std::fs::read_to_string(env.path(&format!("{wired}.yaml"))).unwrap();
+    assert!(
+        wiring.contains("store: two") && wiring.contains("# keep this comment"),
+        "wired from the picker, comments kept: {wiring}"
+    );
+    let copy = std::fs::read_to_string(env.path(&format!("{clone}.yaml"))).unwrap();
+    assert!(copy.contains(&format!("name: {clone}")), "{copy}");
     let app = format!("devarch-{s}-app");
     assert!(env.containers(&app).get(&app).is_some_and(|c| c.1));
     drop(w);

@@ -834,3 +834,29 @@ pub fn problem_code(body: &str) -> String {
         .and_then(|v| v["code"].as_str().map(str::to_string))
         .unwrap_or_default()
 }
+
+/// Templates `kv` (exports type kv) and `ticker` (imports it as `store`, prints `tick-$A`
+/// every 0.2 s), and stack `name` whose `app` could be wired to either of two stores: the
+/// import is ambiguous until a wire chooses. The stack file has comments to keep.
+pub fn two_stores(name: &str) -> (String, String) {
+    let templates = r#"apiVersion: devarch.io/v1alpha1
+kind: Template
+metadata: {name: kv}
+spec:
+  image: devarch-fixture/busybox:1
+  command: [sh, -c, "trap 'exit 0' TERM INT; sleep 3600 & wait"]
+  exports: [{name: kv, type: kv, port: 6379}]
+---
+apiVersion: devarch.io/v1alpha1
+kind: Template
+metadata: {name: ticker}
+spec:
+  image: devarch-fixture/busybox:1
+  command: [sh, -c, "trap 'exit 0' TERM INT; while :; do echo tick-$A; sleep 0.2; done & wait"]
+  imports: [{name: store, type: kv, env: {STORE_HOST: "{{host}}"}}]
+"#;
+    let stack = format!(
+        "# {name}: two stores, one app\napiVersion: devarch.io/v1alpha1\nkind: Stack\nmetadata:\n  name: {name}  # keep this comment\nspec:\n  instances:\n    # the app\n    app:\n      template: ticker\n    one: {{template: kv}}\n    two: {{template: kv}}\n"
+    );
+    (templates.to_string(), stack)
+}

@@ -1,12 +1,15 @@
 // Drives the dashboard in Debian's chromium (headless) with playwright-core, as a user would:
 // logs in through the link `devarch watch` printed, adds an instance from the catalog, sees
-// the plan diff, applies it, waits for the stack to turn Ready, opens the instance's logs.
-// Saves a screenshot of each main page into SHOTS. Exits non-zero on any failure.
+// the plan diff, applies it, waits for the stack to turn Ready, opens the instance's logs;
+// edits the instance in the override editor (a problem shown at its field, the effective
+// config beside it, saved); settles an ambiguous import of stack WIRED with the wiring picker;
+// clones STACK as CLONE. Saves a screenshot of each main page into SHOTS. Exits non-zero on any
+// failure.
 //
-//   node dashboard.mjs LOGIN_LINK STACK TEMPLATE SHOTS
+//   node dashboard.mjs LOGIN_LINK STACK TEMPLATE SHOTS WIRED CLONE
 import { chromium } from "playwright-core";
 
-const [link, stack, template, shots] = process.argv.slice(2);
+const [link, stack, template, shots, wired, clone] = process.argv.slice(2);
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
   args: ["--no-sandbox", "--disable-gpu"],
@@ -56,6 +59,35 @@ try {
   await page.locator("#instances button", { hasText: "Logs of app" }).click();
   await page.locator("#logs", { hasText: "hello from the dashboard test" }).waitFor();
   await page.screenshot({ path: `${shots}/stack-and-logs.png`, fullPage: true });
+
+  step("the override editor: a problem at its field, then an edit saved");
+  await page.locator("#instances button", { hasText: "Edit app" }).click();
+  await page.locator("#editor-section").waitFor({ state: "visible" });
+  await page.fill("#field-ports", "- {container: 99999}\n");
+  await page.locator("#err-ports", { hasText: "error" }).waitFor();
+  await page.locator("#field-ports[aria-invalid=true]").waitFor();
+  await page.screenshot({ path: `${shots}/editor-problem.png`, fullPage: true });
+  await page.fill("#field-ports", "");
+  await page.fill("#field-env", "GREETING: hello from the editor\n");
+  await page.locator("#effective", { hasText: "GREETING" }).waitFor();
+  await page.locator("#field-ports:not([aria-invalid])").waitFor();
+  await page.click("#editor-save");
+  await page.locator("#editor-result", { hasText: "saved to" }).waitFor();
+  await page.screenshot({ path: `${shots}/editor.png`, fullPage: true });
+
+  step("the wiring picker settles an ambiguous import");
+  await page.locator(`tr[data-stack="${wired}"] button`, { hasText: "Open" }).click();
+  await page.locator("#wiring .ambiguous").waitFor();
+  await page.selectOption("#wire-app-store", "two");
+  await page.locator("#wiring button", { hasText: "Wire app.store" }).click();
+  await page.locator("#wiring-result", { hasText: "wired app.store to two" }).waitFor();
+  await page.locator("#wire-graph line").first().waitFor({ state: "attached" });
+  await page.screenshot({ path: `${shots}/wiring.png`, fullPage: true });
+
+  step("clone the stack, naming the copy in the prompt");
+  page.once("dialog", (d) => d.accept(clone));
+  await page.locator(`tr[data-stack="${stack}"] button`, { hasText: "Clone" }).click();
+  await page.locator(`tr[data-stack="${clone}"]`).waitFor();
 
   step("disable the stack, confirming the dialog");
   page.once("dialog", (d) => d.accept());
