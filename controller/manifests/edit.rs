@@ -33,6 +33,33 @@ pub enum EditError {
     },
 }
 
+/// The parser's events of `text` with the byte range of each (the parser counts characters;
+/// the text is cut in bytes).
+pub(super) fn byte_events(
+    text: &str,
+) -> impl Iterator<Item = Result<(Event<'_>, usize, usize), EditError>> {
+    let offsets: Vec<usize> = text.char_indices().map(|(b, _)| b).collect();
+    let byte_at = move |chars: usize| offsets.get(chars).copied().unwrap_or(text.len());
+    Parser::new_from_str(text).map(move |event| {
+        let (event, span) = event.map_err(|e| {
+            EditError::Syntax(SyntaxError {
+                message: e.info().to_string(),
+                pos: None,
+            })
+        })?;
+        Ok((
+            event,
+            byte_at(span.start.index()),
+            byte_at(span.end.index()),
+        ))
+    })
+}
+
+/// Where the line holding byte `at` begins.
+pub(super) fn line_start(text: &str, at: usize) -> usize {
+    text[..at].rfind('\n').map_or(0, |i| i + 1)
+}
+
 /// One document's place in a file.
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Span {
@@ -52,24 +79,14 @@ struct Span {
 /// The regions of every document of `text`, in order, covering the whole text.
 fn spans(text: &str) -> Result<Vec<Span>, EditError> {
     // The parser's markers count characters; the text is cut in bytes.
-    let byte_at = {
-        let offsets: Vec<usize> = text.char_indices().map(|(b, _)| b).collect();
-        move |chars: usize| offsets.get(chars).copied().unwrap_or(text.len())
-    };
-    let line_start = |b: usize| text[..b].rfind('\n').map_or(0, |i| i + 1);
+    let line_start = |b: usize| line_start(text, b);
     let line_end = |b: usize| text[b..].find('\n').map_or(text.len(), |i| b + i + 1);
 
     let mut spans: Vec<Span> = Vec::new();
     let mut depth = 0usize;
     let mut root_seen = false;
-    for event in Parser::new_from_str(text) {
-        let (event, span) = event.map_err(|e| {
-            EditError::Syntax(SyntaxError {
-                message: e.info().to_string(),
-                pos: None,
-            })
-        })?;
-        let (from, to) = (byte_at(span.start.index()), byte_at(span.end.index()));
+    for event in byte_events(text) {
+        let (event, from, to) = event?;
         match event {
             Event::DocumentStart(explicit) => {
                 let start = match spans.last() {

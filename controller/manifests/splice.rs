@@ -10,11 +10,11 @@ does not come back right, the closest enclosing mapping or list is written out a
 What `stack enable|disable|rename|clone` and the API's editors use ([`set_values`]).
 */
 
-use saphyr_parser::{Event, Parser, ScalarStyle};
+use saphyr_parser::{Event, ScalarStyle};
 use serde_json::Value;
 
-use super::edit::EditError;
-use super::yaml::{SyntaxError, parse_documents};
+use super::edit::{EditError, byte_events, line_start};
+use super::yaml::parse_documents;
 
 /// One change: in manifest document `doc` (numbered as the loader numbers them), the value at
 /// the JSON pointer `pointer` becomes `value`, or the key is removed when `value` is `None`.
@@ -71,6 +71,29 @@ struct Node {
     opaque: bool,
 }
 
+impl Node {
+    /// A scalar or an alias at `span`, the value of the key (if any) the walk is at.
+    fn leaf(
+        doc: Option<usize>,
+        pointer: String,
+        (start, end): (usize, usize),
+        stack: &[Frame],
+        opaque: bool,
+    ) -> Node {
+        Node {
+            doc,
+            pointer,
+            start,
+            end,
+            mapping: None,
+            collection: false,
+            flow: false,
+            key: next_key(stack),
+            opaque,
+        }
+    }
+}
+
 /// Where the walk is inside a mapping or a sequence.
 enum Frame {
     /// A mapping (its node's index in the output), the key whose value comes next and where
@@ -123,21 +146,13 @@ fn advance(stack: &mut [Frame], path: &mut Vec<String>) {
 
 /// Every node of the text, with its pointer and place.
 fn nodes(text: &str) -> Result<Vec<Node>, EditError> {
-    let offsets: Vec<usize> = text.char_indices().map(|(b, _)| b).collect();
-    let byte_at = |chars: usize| offsets.get(chars).copied().unwrap_or(text.len());
     let mut out: Vec<Node> = Vec::new();
     let mut stack: Vec<Frame> = Vec::new();
     let mut path: Vec<String> = Vec::new();
     let mut doc: Option<usize> = None;
     let mut next_manifest = 0usize;
-    for event in Parser::new_from_str(text) {
-        let (event, span) = event.map_err(|e| {
-            EditError::Syntax(SyntaxError {
-                message: e.info().to_string(),
-                pos: None,
-            })
-        })?;
-        let (from, to) = (byte_at(span.start.index()), byte_at(span.end.index()));
+    for event in byte_events(text) {
+        let (event, from, to) = event?;
         match event {
             Event::DocumentStart(_) => {
                 doc = None;
@@ -205,34 +220,15 @@ fn nodes(text: &str) -> Result<Vec<Node>, EditError> {
                         }
                     }
                     Some(pointer) => {
-                        out.push(Node {
-                            doc,
-                            pointer,
-                            start: from,
-                            end: to,
-                            mapping: None,
-                            collection: false,
-                            flow: false,
-                            key: next_key(&stack),
-                            opaque: anchor > 0 || tag.is_some(),
-                        });
+                        let opaque = anchor > 0 || tag.is_some();
+                        out.push(Node::leaf(doc, pointer, (from, to), &stack, opaque));
                         advance(&mut stack, &mut path);
                     }
                 }
             }
             Event::Alias(_) => {
                 if let Some(pointer) = next_pointer(&stack, &path) {
-                    out.push(Node {
-                        doc,
-                        pointer,
-                        start: from,
-                        end: to,
-                        mapping: None,
-                        collection: false,
-                        flow: false,
-                        key: next_key(&stack),
-                        opaque: true,
-                    });
+                    out.push(Node::leaf(doc, pointer, (from, to), &stack, true));
                     advance(&mut stack, &mut path);
                 }
             }
@@ -355,8 +351,7 @@ fn scalar(value: &Value, indent: usize) -> String {
 
 /// The character column of byte `at` in its line.
 fn column(text: &str, at: usize) -> usize {
-    let line_start = text[..at].rfind('\n').map_or(0, |i| i + 1);
-    text[line_start..at].chars().count()
+    text[line_start(text, at)..at].chars().count()
 }
 
 /// `text` with `changes` made (see the module docs).
@@ -526,7 +521,7 @@ fn removal(text: &str, nodes: &[Node], n: &Node) -> Option<(usize, usize, String
     if parent(nodes, n).is_none_or(|p| p.flow) {
         return None;
     }
-    let line_start = text[..key.0].rfind('\n').map_or(0, |i| i + 1);
+    let line_start = line_start(text, key.0);
     if !text[line_start..key.0].chars().all(|c| c == ' ') {
         return None;
     }
@@ -581,7 +576,7 @@ fn insertion(
             return Some((n.start + 1, 0, new));
         }
         let first = first_key?;
-        let line_start = text[..first].rfind('\n').map_or(0, |i| i + 1);
+        let line_start = line_start(text, first);
         let indent = column(text, first);
         let lines = block(&entry, indent);
         if !text[line_start..first].chars().all(|c| c == ' ') {
