@@ -155,6 +155,38 @@ pub fn check(
     Ok(after)
 }
 
+/// `changes` spliced into `file` and checked with the folder: the new text and the folder as
+/// it would be.
+///
+/// # Errors
+/// As [`spliced`] and [`check`].
+pub fn splice_checked(
+    ws: &Workspace,
+    dir: &Path,
+    file: &Path,
+    changes: &[Change],
+) -> Result<(String, Workspace), EditRefused> {
+    let text = spliced(ws, file, changes)?;
+    let after = check(ws, dir, file, &text)?;
+    Ok((text, after))
+}
+
+/// The file a new stack `name` gets, `{dir}/{name}.yaml`, when neither the name nor the file
+/// is taken.
+///
+/// # Errors
+/// [`EditRefused::StackExists`] or [`EditRefused::Exists`].
+pub fn new_stack_file(ws: &Workspace, dir: &Path, name: &str) -> Result<PathBuf, EditRefused> {
+    if ws.model.stacks.contains_key(name) {
+        return Err(EditRefused::StackExists(name.to_string()));
+    }
+    let target = dir.join(format!("{name}.yaml"));
+    if std::fs::symlink_metadata(&target).is_ok() {
+        return Err(EditRefused::Exists(target));
+    }
+    Ok(target)
+}
+
 /// Writes `text` to `file`: a new file (never replacing one), or the existing one replaced
 /// atomically with its mode kept.
 ///
@@ -185,13 +217,7 @@ pub fn clone_stack(
     src: &str,
     dst: &str,
 ) -> Result<(PathBuf, String, Workspace), EditRefused> {
-    if ws.model.stacks.contains_key(dst) {
-        return Err(EditRefused::StackExists(dst.to_string()));
-    }
-    let target = dir.join(format!("{dst}.yaml"));
-    if std::fs::symlink_metadata(&target).is_ok() {
-        return Err(EditRefused::Exists(target));
-    }
+    let target = new_stack_file(ws, dir, dst)?;
     let mut text = format!(
         "# yaml-language-server: $schema=schemas/devarch.schema.json\n# Stack {dst}: a clone of stack {src} (`devarch stack clone {src} {dst}`).\n"
     );

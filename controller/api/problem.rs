@@ -48,6 +48,24 @@ pub struct FieldError {
 }
 
 impl FieldError {
+    /// An error in what was sent for `field` (not in a file), at `pos` of its text.
+    pub fn in_field(
+        field: &str,
+        message: String,
+        pos: Option<crate::manifests::yaml::Pos>,
+    ) -> FieldError {
+        FieldError {
+            severity: "error".into(),
+            file: String::new(),
+            line: pos.map(|p| p.line),
+            column: pos.map(|p| p.column),
+            pointer: None,
+            field: Some(field.to_string()),
+            message,
+            help: None,
+        }
+    }
+
     /// `d`, its pointer found in `docs` (the parsed text of `d.file`, when it is the file
     /// edited); `field` is the first segment under `prefix` (an instance body's pointer).
     pub fn of(

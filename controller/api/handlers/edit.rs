@@ -45,13 +45,8 @@ pub async fn create_stack(
     crate::identity::check_name(crate::identity::NameKind::Stack, &req.name)
         .map_err(|e| Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-name", e))?;
     let ws = state.load()?;
-    if ws.model.stacks.contains_key(&req.name) {
-        return Err(refused(EditRefused::StackExists(req.name.clone()), None));
-    }
-    let target = state.dir.join(format!("{}.yaml", req.name));
-    if std::fs::symlink_metadata(&target).is_ok() {
-        return Err(refused(EditRefused::Exists(target), None));
-    }
+    let target =
+        folder_edit::new_stack_file(&ws, &state.dir, &req.name).map_err(|e| refused(e, None))?;
     let mut spec = serde_json::Map::new();
     if let Some(d) = &req.description {
         spec.insert("description".into(), json!(d));
@@ -116,8 +111,8 @@ pub async fn add_instance(
     let prefix = pointer.clone();
     let change = Change::set(doc, pointer, Value::Object(body));
     let fail = |e| refused(e, Some(&prefix));
-    let edited = folder_edit::spliced(&ws, &file, &[change]).map_err(fail)?;
-    folder_edit::check(&ws, &state.dir, &file, &edited).map_err(fail)?;
+    let (edited, _) =
+        folder_edit::splice_checked(&ws, &state.dir, &file, &[change]).map_err(fail)?;
     folder_edit::write(&file, &edited, false).map_err(fail)?;
     let body = Created {
         stack,

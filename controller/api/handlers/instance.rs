@@ -150,18 +150,7 @@ pub struct PatchInstance {
 
 /// A field's YAML text as a value (`None`: remove the field), or the problem at that field.
 fn parse_field(field: &str, text: &str) -> Result<Option<Value>, Box<FieldError>> {
-    let at = |message: String, pos: Option<crate::manifests::yaml::Pos>| {
-        Box::new(FieldError {
-            severity: "error".into(),
-            file: String::new(),
-            line: pos.map(|p| p.line),
-            column: pos.map(|p| p.column),
-            pointer: None,
-            field: Some(field.to_string()),
-            message,
-            help: None,
-        })
-    };
+    let at = |message: String, pos| Box::new(FieldError::in_field(field, message, pos));
     let docs = crate::manifests::yaml::parse_documents(text)
         .map_err(|e| at(format!("{field}: {}", e.message), e.pos))?;
     match docs.as_slice() {
@@ -206,16 +195,11 @@ pub async fn patch_instance(
     }
     for (field, _) in &values {
         if field.is_empty() || field.contains('/') || (pointer == "/spec" && field == "stack") {
-            bad.push(FieldError {
-                severity: "error".into(),
-                file: String::new(),
-                line: None,
-                column: None,
-                pointer: None,
-                field: Some(field.clone()),
-                message: format!("{field:?} is not a field this editor changes"),
-                help: None,
-            });
+            bad.push(FieldError::in_field(
+                field,
+                format!("{field:?} is not a field this editor changes"),
+                None,
+            ));
         }
     }
     if !bad.is_empty() {
@@ -240,8 +224,8 @@ pub async fn patch_instance(
         })
         .collect();
     let fail = |e: EditRefused| refused(e, Some(&pointer));
-    let edited = folder_edit::spliced(&ws, &file, &changes).map_err(fail)?;
-    let after = folder_edit::check(&ws, &state.dir, &file, &edited).map_err(fail)?;
+    let (edited, after) =
+        folder_edit::splice_checked(&ws, &state.dir, &file, &changes).map_err(fail)?;
     if !req.dry_run {
         folder_edit::write(&file, &edited, false).map_err(fail)?;
     }
