@@ -157,6 +157,16 @@ pub struct Selection {
     pub locked: bool,
 }
 
+impl Selection {
+    /// The stacks `names` (all when there are none), nothing else asked.
+    pub fn only<S: Into<String>>(names: impl IntoIterator<Item = S>) -> Selection {
+        Selection {
+            stacks: names.into_iter().map(Into::into).collect(),
+            ..Selection::default()
+        }
+    }
+}
+
 /// What the manifests say, as far as planning needs it.
 #[derive(Clone, Debug, Default)]
 pub struct Manifests {

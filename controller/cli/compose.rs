@@ -52,10 +52,7 @@ pub fn compose(
     tokio_rt()?.block_on(async {
         let rt = runtime(cli).await?;
         let ctx = engine_context(cli, rt.as_ref());
-        let sel = Selection {
-            stacks: vec![stack.to_string()],
-            ..Selection::default()
-        };
+        let sel = Selection::only([stack]);
         let planned = reconcile::plan(&ctx, &reconcile::Manifests::of(&ws), &sel).await?;
         let desired = planned
             .desired

@@ -32,10 +32,7 @@ pub fn describe_stack(cli: &Cli, name: &str, format: ListFormat) -> Result<u8> {
     tokio_rt()?.block_on(async {
         let rt = runtime(cli).await?;
         let ctx = engine_context(cli, rt.as_ref());
-        let sel = Selection {
-            stacks: vec![name.to_string()],
-            ..Selection::default()
-        };
+        let sel = Selection::only([name]);
         let planned = reconcile::plan(&ctx, &reconcile::Manifests::of(&ws), &sel).await?;
         let doc = document(&ctx, stack, &planned).await?;
         if format == ListFormat::Json {

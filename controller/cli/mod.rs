@@ -112,10 +112,7 @@ pub fn run(cli: Cli) -> Result<u8> {
             plan,
             lock_timeout,
         } => {
-            let sel = crate::reconcile::Selection {
-                stacks: stacks.clone(),
-                ..Default::default()
-            };
+            let sel = crate::reconcile::Selection::only(stacks);
             plan::apply(&cli, sel, plan.as_deref(), *lock_timeout)
         }
         Command::Describe {

@@ -40,10 +40,7 @@ pub fn plan(cli: &Cli, stacks: &[String], json: bool, out: Option<&Path>) -> Res
     tokio_rt()?.block_on(async {
         let rt = runtime(cli).await?;
         let ctx = engine_context(cli, rt.as_ref());
-        let sel = Selection {
-            stacks: stacks.to_vec(),
-            ..Selection::default()
-        };
+        let sel = Selection::only(stacks);
         let planned = reconcile::plan(&ctx, &reconcile::Manifests::of(&ws), &sel).await?;
         print_skipped(&planned);
         let file = PlanFile {

@@ -30,9 +30,8 @@ pub fn restart(
         let _lock = lock_stacks(&home, &[stack.to_string()], lock_timeout)?;
         let containers = select_containers(&ctx, stack, instances).await?;
         let sel = Selection {
-            stacks: vec![stack.to_string()],
             locked: true,
-            ..Selection::default()
+            ..Selection::only([stack])
         };
         let planned = reconcile::plan(&ctx, &reconcile::Manifests::of(&ws), &sel).await?;
         let desired = planned

@@ -65,10 +65,7 @@ fn print_plan(cli: &Cli, stacks: &[String]) -> Result<u8> {
     tokio_rt()?.block_on(async {
         let rt = runtime(cli).await?;
         let ctx = engine_context(cli, rt.as_ref());
-        let sel = Selection {
-            stacks: stacks.to_vec(),
-            ..Selection::default()
-        };
+        let sel = Selection::only(stacks);
         let planned = reconcile::plan(&ctx, &reconcile::Manifests::of(&ws), &sel).await?;
         print!("{}", render(&planned.plans));
         println!(
@@ -215,10 +212,9 @@ pub fn rename(
         }
         let ws = load_valid(cli)?;
         let sel = Selection {
-            stacks: names.to_vec(),
             remove: [old.to_string()].into(),
             locked: true,
-            ..Selection::default()
+            ..Selection::only(names)
         };
         let planned = reconcile::plan(&ctx, &reconcile::Manifests::of(&ws), &sel).await?;
         print!("{}", render(&planned.plans));

@@ -296,10 +296,7 @@ fn import_text(
             target.display(),
             super::plural(instances)
         );
-        let sel = Selection {
-            stacks: vec![stack.clone()],
-            ..Selection::default()
-        };
+        let sel = Selection::only([stack]);
         let store = crate::state::secrets::SecretStore::open(&home(cli), &ctx.owner)?;
         for (instance, secret, value) in secrets {
             store.set(stack, instance, secret, value.expose())?;

@@ -224,9 +224,8 @@ impl Reconciler {
         let ctx = self.context();
         let observed = observe(ctx.runtime).await?;
         let sel = Selection {
-            stacks: vec![stack.to_string()],
             locked: true,
-            ..Selection::default()
+            ..Selection::only([stack])
         };
         let planned = match plan_with(&ctx, &snapshot.manifests, &sel, observed) {
             // Gone from the manifests and from the engine: nothing left to do.

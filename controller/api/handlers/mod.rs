@@ -79,9 +79,8 @@ impl AppState {
             Vec::new()
         };
         let sel = Selection {
-            stacks: vec![stack.to_string()],
             locked: lock,
-            ..Selection::default()
+            ..Selection::only([stack])
         };
         let planned = reconcile::plan(&self.context(), &reconcile::Manifests::of(ws), &sel)
             .await
