@@ -79,6 +79,23 @@ pub enum ImportError {
     },
 }
 
+/// The stack name an import gets when none is given: the Compose file's `name`, else
+/// `folder` (the folder the file is in), else `imported`, as a DNS label.
+pub fn default_stack_name(text: &str, folder: Option<&str>) -> String {
+    let from_file = parse_documents(text)
+        .ok()
+        .and_then(|d| d.first()?.value.get("name")?.as_str().map(str::to_string));
+    let raw = from_file
+        .or(folder.map(str::to_string))
+        .unwrap_or_else(|| "imported".into());
+    raw.to_ascii_lowercase()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect::<String>()
+        .trim_matches('-')
+        .to_string()
+}
+
 /// Options of an import.
 #[derive(Clone, Debug)]
 pub struct Options {

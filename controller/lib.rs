@@ -24,6 +24,7 @@ pub mod errors;
 pub mod export;
 pub mod folder_edit;
 pub mod identity;
+pub mod import;
 pub mod manifests;
 pub mod observe;
 pub mod outcome;
