@@ -2,7 +2,10 @@
 //! Podman: the wiring picker's choices for an ambiguous import and the explicit wire that
 //! settles it; the instance editor's dry run (effective config, nothing written), its problems
 //! at their field (422, file unchanged), the saved edit spliced into the commented file and
-//! reconciled into the container; a clone; logs followed as a stream.
+//! reconciled into the container; a clone; logs followed as a stream; imports of a Compose
+//! file (its credential moved into a secret, never in the file), of a broken file (422 at its
+//! line), of an export over a stack the folder has (409), and of an export under a new name
+//! (201, then updated in place: 200).
 
 mod common;
 
@@ -97,7 +100,7 @@ fn the_editors_write_the_manifest_and_the_controller_follows(env: Env) {
     let (status, body) = call(
         "PATCH",
         &format!("/api/v1/stacks/{s}/instances/app"),
-        r#"{"yaml":{"env":"A: \"7\"\n"},"dryRun":true}"#,
+        r#"{"yaml":{"env":"A: \"7\"\n"},"dry_run":true}"#,
     );
     assert_eq!(status, 200, "{body}");
     let preview = json(&body);
@@ -112,7 +115,7 @@ fn the_editors_write_the_manifest_and_the_controller_follows(env: Env) {
     let (status, body) = call(
         "PATCH",
         &format!("/api/v1/stacks/{s}/instances/app"),
-        r#"{"yaml":{"ports":"- {container: 99999}\n"},"dryRun":true}"#,
+        r#"{"yaml":{"ports":"- {container: 99999}\n"},"dry_run":true}"#,
     );
     assert_eq!(
         (status, problem_code(&body).as_str()),
@@ -214,4 +217,92 @@ fn the_editors_write_the_manifest_and_the_controller_follows(env: Env) {
         "the clone never ran; watch:\n{}",
         w.logs()
     );
+
+    // Import: a Compose file becomes a stack file, its credential a secret (never in the
+    // file), and the controller runs it; importing it again updates the same file.
+    let imported = format!("{s}i");
+    let canary = format!("tok-{}-Zq", unique());
+    let compose = format!(
+        "services:\n  web:\n    image: devarch-fixture/busybox:1\n    command: [sh, -c, \"trap 'exit 0' TERM INT; sleep 3600 & wait\"]\n    environment:\n      API_TOKEN: {canary}\n      MODE: one\n"
+    );
+    let request = |content: &str| {
+        serde_json::json!({"content": content, "format": "compose", "stack": imported}).to_string()
+    };
+    let (status, body) = call("POST", "/api/v1/import", &request(&compose));
+    assert_eq!(status, 201, "{body}");
+    assert!(
+        !body.contains(&canary),
+        "the value never comes back: {body}"
+    );
+    let answer = json(&body);
+    assert_eq!(
+        answer["stored_secrets"],
+        serde_json::json!(["web/api-token"]),
+        "{body}"
+    );
+    let written = std::fs::read_to_string(env.path(&format!("{imported}.yaml"))).unwrap();
+    assert!(!written.contains(&canary), "{written}");
+    let web = format!("devarch-{imported}-web");
+    assert!(
+        wait_until(Duration::from_secs(90), || env
+            .try_sh(&web, "echo $API_TOKEN")
+            .is_some_and(|t| t.trim() == canary)),
+        "the imported stack never ran with its secret; watch:\n{}",
+        w.logs()
+    );
+    // Compose again: the folder's stack is not an export file, so it is not overwritten.
+    let (status, body) = call("POST", "/api/v1/import", &request(&compose));
+    assert_eq!(
+        (status, problem_code(&body).as_str()),
+        (409, "exists"),
+        "{body}"
+    );
+
+    // A file that is not valid: 422 with the problem at its line; a stack the folder has
+    // (not from an import): 409; nothing written either way.
+    let bad = format!(
+        "apiVersion: devarch.io/v1alpha1\nkind: Stack\nmetadata: {{name: {s}x}}\nspec:\n  instances:\n    a: {{template: kv, imagee: x}}\n"
+    );
+    let body_of = |content: &str| serde_json::json!({"content": content}).to_string();
+    let (status, body) = call("POST", "/api/v1/import", &body_of(&bad));
+    assert_eq!(
+        (status, problem_code(&body).as_str()),
+        (422, "invalid-manifests"),
+        "{body}"
+    );
+    assert!(
+        json(&body)["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["line"] == 6 && e["message"].as_str().unwrap().contains("imagee")),
+        "{body}"
+    );
+    assert!(!env.path(&format!("{s}x.yaml")).exists());
+    let (status, exported) = call("GET", &format!("/api/v1/stacks/{s}/export"), "");
+    assert_eq!(status, 200, "{exported}");
+    let (status, body) = call("POST", "/api/v1/import", &body_of(&exported));
+    assert_eq!(
+        (status, problem_code(&body).as_str()),
+        (409, "exists"),
+        "{body}"
+    );
+    assert!(
+        read().contains("# keep this comment"),
+        "the folder's file stays"
+    );
+
+    // The export under another name: written (201), then updated in place (200).
+    let moved = exported.replace(&s, &format!("{s}e"));
+    let (status, body) = call("POST", "/api/v1/import", &body_of(&moved));
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = call(
+        "POST",
+        "/api/v1/import",
+        &body_of(&moved.replace("A: \"7\"", "A: \"8\"")),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(json(&body)["replaced"], true, "{body}");
+    let updated = std::fs::read_to_string(env.path(&format!("{s}e.yaml"))).unwrap();
+    assert!(updated.contains("\"8\""), "{updated}");
 }

@@ -69,6 +69,7 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/stacks/{stack}",
             get(handlers::stack).delete(handlers::delete_stack),
         )
+        .route("/api/v1/import", post(handlers::import))
         .route("/api/v1/stacks/{stack}/enable", post(handlers::enable))
         .route("/api/v1/stacks/{stack}/clone", post(handlers::clone_stack))
         .route("/api/v1/stacks/{stack}/wiring", get(handlers::wiring))

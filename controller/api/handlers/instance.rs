@@ -1,5 +1,5 @@
 //! The instance editor: an instance's manifest fields as written (each also as YAML text), a
-//! patch of those fields spliced into its file — tried first with `dryRun`, which answers the
+//! patch of those fields spliced into its file — tried first with `dry_run`, which answers the
 //! effective config it would give and every problem at its field — and the stack's wiring
 //! choices for the explicit-wiring picker.
 
@@ -134,7 +134,7 @@ pub async fn get_instance(
 
 /// Fields of an instance to change.
 #[derive(Debug, Default, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(deny_unknown_fields)]
 pub struct PatchInstance {
     /// Fields as JSON values (`{"env": {"A": "1"}}`); `null` removes the field.
     #[serde(default)]
@@ -166,7 +166,7 @@ fn parse_field(field: &str, text: &str) -> Result<Option<Value>, Box<FieldError>
 
 /// Changes fields of an instance in its manifest (spliced in, comments and formatting
 /// elsewhere kept), after checking the folder with the change: `422` with each problem at its
-/// field when it adds an error. With `dryRun`, nothing is written and the answer holds the
+/// field when it adds an error. With `dry_run`, nothing is written and the answer holds the
 /// effective config the change would give.
 #[utoipa::path(patch, path = "/api/v1/stacks/{stack}/instances/{instance}", params(("stack" = String, Path), ("instance" = String, Path)), request_body = PatchInstance, responses((status = 200, body = InstanceManifest), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub async fn patch_instance(
