@@ -132,3 +132,90 @@ impl ObservedWorld {
             .collect()
     }
 }
+
+/// Why [`select_containers`] found nothing to act on.
+#[derive(Debug, thiserror::Error)]
+pub enum SelectError {
+    /// The stack has no containers.
+    #[error(
+        "stack {stack:?} has no containers on {engine} (apply it first: `devarch apply {stack}`)"
+    )]
+    NoContainers {
+        /// The stack.
+        stack: String,
+        /// The engine's kind.
+        engine: String,
+    },
+    /// An instance named has no container.
+    #[error("stack {stack:?} has no container for instance {instance:?} (instances with containers: {})", .have.join(", "))]
+    NoInstance {
+        /// The stack.
+        stack: String,
+        /// The instance.
+        instance: String,
+        /// Instances that have one.
+        have: Vec<String>,
+    },
+    /// The engine failed.
+    #[error(transparent)]
+    Engine(#[from] crate::runtime::RuntimeError),
+}
+
+/// The containers of `stack` on the engine that `ctx`'s folder owns, by instance (temporary
+/// `_next` containers of a recreate left out).
+///
+/// # Errors
+/// The engine's error.
+pub async fn instance_containers(
+    ctx: &crate::reconcile::Context<'_>,
+    stack: &str,
+) -> Result<BTreeMap<String, ContainerSummary>> {
+    let prefix = format!("{OBJECT_PREFIX}{stack}-");
+    let listed = ctx.runtime.list_containers(&prefix).await?;
+    Ok(listed
+        .into_iter()
+        .filter(|c| c.is_ours(&ctx.owner) && c.stack() == Some(stack))
+        .filter_map(|c| {
+            let instance = c.instance()?.to_string();
+            (c.name == crate::identity::container_name(stack, &instance)).then_some((instance, c))
+        })
+        .collect())
+}
+
+/// The containers of `instances` (all when empty) of `stack`, by instance (what logs, exec
+/// and restart act on).
+///
+/// # Errors
+/// [`SelectError`]: no containers, or an instance without one, naming what there is.
+pub async fn select_containers(
+    ctx: &crate::reconcile::Context<'_>,
+    stack: &str,
+    instances: &[String],
+) -> std::result::Result<Vec<(String, ContainerSummary)>, SelectError> {
+    let mut all = instance_containers(ctx, stack).await?;
+    if all.is_empty() {
+        return Err(SelectError::NoContainers {
+            stack: stack.to_string(),
+            engine: ctx.runtime.engine().kind.to_string(),
+        });
+    }
+    if instances.is_empty() {
+        return Ok(all.into_iter().collect());
+    }
+    let have: Vec<String> = all.keys().cloned().collect();
+    let mut out = Vec::new();
+    for name in instances {
+        match all.remove(name) {
+            Some(c) => out.push((name.clone(), c)),
+            None if out.iter().any(|(n, _)| n == name) => {}
+            None => {
+                return Err(SelectError::NoInstance {
+                    stack: stack.to_string(),
+                    instance: name.clone(),
+                    have,
+                });
+            }
+        }
+    }
+    Ok(out)
+}

@@ -10,7 +10,8 @@ use futures_util::StreamExt;
 use tokio::io::AsyncWriteExt;
 
 use super::args::Cli;
-use super::context::{engine_context, runtime, select_containers, tokio_rt};
+use super::context::{engine_context, runtime, tokio_rt};
+use crate::observe::select_containers;
 use crate::runtime::Pipe;
 
 /// `devarch exec`.

@@ -9,8 +9,9 @@ use futures_util::StreamExt;
 use tokio::sync::mpsc;
 
 use super::args::Cli;
-use super::context::{engine_context, runtime, select_containers, tokio_rt};
+use super::context::{engine_context, runtime, tokio_rt};
 use super::exit;
+use crate::observe::select_containers;
 use crate::runtime::LogOptions;
 
 /// What `devarch logs` was asked for.

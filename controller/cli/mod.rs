@@ -26,7 +26,6 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use clap::{CommandFactory, Parser};
 use serde::Serialize;
-use serde_json::json;
 
 use crate::catalog;
 use crate::manifests::diagnostics::SourceMap;
@@ -309,30 +308,7 @@ pub(crate) fn effective_config_doc(
             s.instances.keys().cloned().collect::<Vec<_>>().join(", ")
         )
     })?;
-    let mut spec = serde_json::to_value(&i.spec)?;
-    spec["env"] = serde_json::to_value(&i.env)?;
-    if i.env.is_empty() {
-        spec.as_object_mut().map(|o| o.remove("env"));
-    }
-    let mut doc = json!({
-        "stack": i.stack,
-        "instance": i.name,
-        "template": i.template,
-        "container": i.container,
-        "network": i.network,
-    });
-    let obj = doc.as_object_mut().expect("object");
-    if let Some(o) = spec.as_object() {
-        obj.extend(o.clone());
-    }
-    obj.remove("dependsOn");
-    if !i.wires.is_empty() {
-        obj.insert("wires".into(), serde_json::to_value(&i.wires)?);
-    }
-    if !i.depends_on.is_empty() {
-        obj.insert("dependsOn".into(), serde_json::to_value(&i.depends_on)?);
-    }
-    Ok(doc)
+    Ok(crate::resolve::effective_config(i)?)
 }
 
 /// Where the API's OpenAPI document is kept, under the project root.

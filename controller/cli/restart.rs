@@ -7,9 +7,10 @@ use std::time::Duration;
 use anyhow::{Context as _, Result, bail};
 
 use super::args::Cli;
-use super::context::{engine_context, home, load_valid, runtime, select_containers, tokio_rt};
+use super::context::{engine_context, home, load_valid, runtime, tokio_rt};
 use super::exit;
 use crate::apply::restart::{Restarted, restart as restart_containers};
+use crate::observe::select_containers;
 use crate::reconcile::{self, Selection, lock_stacks};
 
 /// `devarch restart`.

@@ -175,7 +175,7 @@ pub fn rename(
             );
         }
         let resolved = &ws.stacks[old];
-        let containers = super::context::stack_containers(&ctx, old).await?;
+        let containers = crate::observe::instance_containers(&ctx, old).await?;
         let old_prefix = format!("{}{old}-", identity::OBJECT_PREFIX);
         let volumes: Vec<_> = rt
             .list_volumes(&old_prefix)

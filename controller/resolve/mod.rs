@@ -161,6 +161,39 @@ pub fn resolve(model: &Model) -> (BTreeMap<String, ResolvedStack>, Vec<Diagnosti
 
 pub use wiring::ImportChoice;
 
+/// An instance's merged configuration as `effective-config` prints it (and the API answers):
+/// its names, the merged spec, the built env (secrets as references), wires and resolved
+/// dependencies.
+///
+/// # Errors
+/// Serialization (never, for these types).
+pub fn effective_config(i: &EffectiveInstance) -> serde_json::Result<serde_json::Value> {
+    let mut spec = serde_json::to_value(&i.spec)?;
+    spec["env"] = serde_json::to_value(&i.env)?;
+    if i.env.is_empty() {
+        spec.as_object_mut().map(|o| o.remove("env"));
+    }
+    let mut doc = serde_json::json!({
+        "stack": i.stack,
+        "instance": i.name,
+        "template": i.template,
+        "container": i.container,
+        "network": i.network,
+    });
+    let obj = doc.as_object_mut().expect("object");
+    if let Some(o) = spec.as_object() {
+        obj.extend(o.clone());
+    }
+    obj.remove("dependsOn");
+    if !i.wires.is_empty() {
+        obj.insert("wires".into(), serde_json::to_value(&i.wires)?);
+    }
+    if !i.depends_on.is_empty() {
+        obj.insert("dependsOn".into(), serde_json::to_value(&i.depends_on)?);
+    }
+    Ok(doc)
+}
+
 /// Every import of every instance of `stack` with the instances that could provide it (what
 /// the dashboard's wiring picker shows; works on a stack that does not resolve, e.g. because
 /// an import is ambiguous).

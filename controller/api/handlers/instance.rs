@@ -63,7 +63,6 @@ fn instance_model<'a>(
 /// What `ws` says of instance `inst` (defined at `file`, document `doc`, `pointer`).
 fn describe(
     ws: &Workspace,
-    dir: &std::path::Path,
     (stack, inst): (&str, &str),
     (file, doc, pointer): (&std::path::Path, usize, &str),
 ) -> Result<InstanceManifest, Problem> {
@@ -95,8 +94,8 @@ fn describe(
     let effective = ws
         .stacks
         .get(stack)
-        .filter(|s| s.instances.contains_key(inst))
-        .and_then(|_| crate::cli::effective_config_doc(ws, dir, stack, inst).ok());
+        .and_then(|s| s.instances.get(inst))
+        .and_then(|i| crate::resolve::effective_config(i).ok());
     let in_file = |d: &&crate::manifests::diagnostics::Diagnostic| d.file == file;
     let mut problems: Vec<_> = ws.diagnostics.iter().filter(in_file).cloned().collect();
     problems.extend(ws.warnings.iter().filter(in_file).cloned());
@@ -129,7 +128,7 @@ pub async fn get_instance(
         inst.origin.document,
         inst.pointer.as_str(),
     );
-    Ok(Json(describe(&ws, &state.dir, (&stack, &instance), at)?))
+    Ok(Json(describe(&ws, (&stack, &instance), at)?))
 }
 
 /// Fields of an instance to change.
@@ -229,12 +228,7 @@ pub async fn patch_instance(
     if !req.dry_run {
         folder_edit::write(&file, &edited, false).map_err(fail)?;
     }
-    let mut out = describe(
-        &after,
-        &state.dir,
-        (&stack, &instance),
-        (&file, doc, &pointer),
-    )?;
+    let mut out = describe(&after, (&stack, &instance), (&file, doc, &pointer))?;
     out.written = !req.dry_run;
     Ok(Json(out))
 }

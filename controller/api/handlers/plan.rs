@@ -138,7 +138,7 @@ pub async fn restart(
     valid_stack(&ws, &stack)?;
     let (_lock, planned) = state.plan_stack(&ws, &stack, true).await?;
     let ctx = state.context();
-    let containers = crate::cli::context::select_containers(&ctx, &stack, &req.instances)
+    let containers = crate::observe::select_containers(&ctx, &stack, &req.instances)
         .await
         .map_err(|e| Problem::new(StatusCode::NOT_FOUND, "not-found", e.to_string()))?;
     let desired = planned

@@ -122,12 +122,12 @@ pub async fn effective_config(
     Path((stack, instance)): Path<(String, String)>,
 ) -> Result<Json<Value>, Problem> {
     let ws = state.load()?;
-    valid_stack(&ws, &stack)?;
-    if !ws.stacks[&stack].instances.contains_key(&instance) {
-        return Err(Problem::not_found(format!(
-            "stack {stack:?} has no instance {instance:?}"
-        )));
-    }
-    let doc = crate::cli::effective_config_doc(&ws, &state.dir, &stack, &instance)?;
+    let i = valid_stack(&ws, &stack)?
+        .instances
+        .get(&instance)
+        .ok_or_else(|| {
+            Problem::not_found(format!("stack {stack:?} has no instance {instance:?}"))
+        })?;
+    let doc = crate::resolve::effective_config(i).map_err(Problem::internal)?;
     Ok(Json(doc))
 }

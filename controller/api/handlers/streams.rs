@@ -29,7 +29,7 @@ pub async fn logs(
     use futures_util::StreamExt;
     let ctx = state.context();
     let containers =
-        crate::cli::context::select_containers(&ctx, &stack, std::slice::from_ref(&instance))
+        crate::observe::select_containers(&ctx, &stack, std::slice::from_ref(&instance))
             .await
             .map_err(|e| Problem::new(StatusCode::NOT_FOUND, "not-found", e.to_string()))?;
     let (_, c) = &containers[0];
