@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use serde_json::json;
 
 use crate::manifests::diagnostics::{Diagnostic, Severity};
-use crate::manifests::edit::{EditError, document_text};
+use crate::manifests::edit::{EditError, document_text, remove_documents};
 use crate::manifests::load::read_manifest;
 use crate::manifests::splice::{Change, set_values};
 use crate::workspace::Workspace;
@@ -84,6 +84,35 @@ pub fn stack_documents(
             .push((i.origin.document, "/spec/stack"));
     }
     per_file
+}
+
+/// Removes the documents of `stack` from their files (a file left without documents is
+/// removed; every other document stays byte for byte); returns the files changed. Every file
+/// is checked unchanged and cut before any is written.
+///
+/// # Errors
+/// A file changed since it was read, cannot be cut, or cannot be written.
+pub fn remove_stack(ws: &Workspace, stack: &str) -> Result<Vec<PathBuf>, EditRefused> {
+    let mut cut = Vec::new();
+    for (file, docs) in stack_documents(ws, stack) {
+        let text = unchanged_text(ws, &file)?;
+        let docs: std::collections::BTreeSet<usize> = docs.into_iter().map(|(d, _)| d).collect();
+        let kept = remove_documents(text, &docs).map_err(|source| EditRefused::Splice {
+            file: file.clone(),
+            source,
+        })?;
+        cut.push((file, kept));
+    }
+    let mut changed = Vec::new();
+    for (file, kept) in cut {
+        match kept {
+            None => std::fs::remove_file(&file)
+                .map_err(|e| anyhow::anyhow!("removing {}: {e}", file.display()))?,
+            Some(kept) => write(&file, &kept, false)?,
+        }
+        changed.push(file);
+    }
+    Ok(changed)
 }
 
 /// The text `ws` read from `file`, refused when the file changed since.

@@ -6,7 +6,7 @@
 use std::io::Write;
 use std::time::Duration;
 
-use anyhow::{Context as _, Result, bail};
+use anyhow::{Result, bail};
 
 use super::args::Cli;
 use super::context::{engine_context, home, runtime, tokio_rt};
@@ -15,46 +15,6 @@ use super::{exit, output};
 use crate::plan::render;
 use crate::reconcile::{self, Selection, lock_stacks};
 use crate::workspace::Workspace;
-
-/// Remove the documents of `stack` from the manifests folder; returns the files changed.
-pub(crate) fn remove_stack_documents(
-    ws: &Workspace,
-    stack: &str,
-) -> Result<Vec<std::path::PathBuf>> {
-    let mut changed = Vec::new();
-    for (file, docs) in crate::folder_edit::stack_documents(ws, stack) {
-        let file = file.as_path();
-        let docs: std::collections::BTreeSet<usize> = docs.into_iter().map(|(d, _)| d).collect();
-        // Edit the text the documents were numbered in, and only if the file still holds it.
-        let text = ws
-            .set
-            .sources
-            .get(file)
-            .with_context(|| format!("{} was not read", file.display()))?;
-        let now = crate::manifests::load::read_manifest(file)
-            .with_context(|| format!("reading {}", file.display()))?;
-        if now.as_bytes() != text.as_bytes() {
-            bail!(
-                "{} changed while deleting stack {stack}; nothing was removed, run delete again",
-                file.display()
-            );
-        }
-        let edited = crate::manifests::edit::remove_documents(text, &docs)
-            .with_context(|| format!("removing stack {stack} from {}", file.display()))?;
-        match edited {
-            None => std::fs::remove_file(file)
-                .with_context(|| format!("removing {}", file.display()))?,
-            Some(kept) => crate::safe_fs::write_atomic(
-                file,
-                kept.as_bytes(),
-                crate::safe_fs::FileMode::Keep { default: 0o644 },
-            )
-            .with_context(|| format!("rewriting {}", file.display()))?,
-        }
-        changed.push(file.to_path_buf());
-    }
-    Ok(changed)
-}
 
 /// What `delete` removes besides the containers and the network.
 #[derive(Clone, Copy, Debug, Default)]
@@ -107,7 +67,7 @@ pub fn delete(cli: &Cli, stack: &str, purge: Purge, lock_timeout: Option<Duratio
         if let Some(planned) = &planned {
             print!("{}", render(&planned.plans));
             std::io::stdout().flush()?;
-            for f in remove_stack_documents(&ws, stack)? {
+            for f in crate::folder_edit::remove_stack(&ws, stack)? {
                 eprintln!("removed stack {stack} from {}", f.display());
             }
             let errors = apply_and_report(&ctx, planned).await;

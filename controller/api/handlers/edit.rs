@@ -170,7 +170,7 @@ pub async fn delete_stack(
             "the folder has errors that may hide the stack; fix them before deleting it",
         ));
     }
-    crate::cli::delete::remove_stack_documents(&ws, &stack).map_err(Problem::from)?;
+    folder_edit::remove_stack(&ws, &stack).map_err(|e| refused(e, None))?;
     Ok(StatusCode::NO_CONTENT)
 }
 
