@@ -1,11 +1,19 @@
-# devarch as a container image: the `devarch watch` controller, built without a registry.
+# devarch as a container image: the `devarch watch` controller.
 #
-# The binary is built outside the image and the base image is made locally
-# (`scripts/engines.sh images` debootstraps devarch-fixture/debian:12 and imports it), so no
-# registry is contacted:
+# Two ways to build it:
 #
-#   cargo build --release --locked
-#   docker build -t devarch:dev .          # podman: podman build --pull=never -t devarch:dev .
+# * Default (`docker build .`): from source, on official images — a Rust builder, a slim Debian
+#   runtime. Needs the Docker Hub registry. The commit `devarch --version` names comes from a
+#   build argument, since the build context carries no .git:
+#
+#     docker build --build-arg DEVARCH_GIT_COMMIT=$(git rev-parse --short=12 HEAD) -t devarch .
+#
+# * `--target offline`: what this repository's tests and CI build, without any registry. The
+#   binary is built outside the image and the base image is made locally
+#   (`scripts/engines.sh images` debootstraps devarch-fixture/debian:12 and imports it):
+#
+#     cargo build --release --locked
+#     docker build --target offline -t devarch:dev .   # podman: podman build --pull=never ...
 #
 # Run the controller with the engine's socket and the manifests folder mounted. Mount the
 # folder and the home at the SAME paths as on the host: the engine resolves bind-mounted
@@ -22,12 +30,31 @@
 # (Podman: mount /run/podman/podman.sock at the same path instead of docker.sock.) Without
 # DEVARCH_DIR the folder is /manifests; without DEVARCH_HOME the state is in /var/lib/devarch.
 #
-# BIN: the binary to copy, relative to the build context (tests/container.rs builds the image
-# from a stripped debug build).
+# The offline stage comes first, so a builder that runs stages in order up to --target never
+# reaches the ones that pull from a registry.
+
+# BASE: the offline stage's base image; BIN: the binary to copy, relative to the build
+# context (tests/container.rs builds the image from a stripped debug build).
 ARG BASE=devarch-fixture/debian:12
-FROM ${BASE}
+
+FROM ${BASE} AS offline
 ARG BIN=target/release/devarch
 COPY ${BIN} /usr/local/bin/devarch
+ENV DEVARCH_DIR=/manifests DEVARCH_HOME=/var/lib/devarch DEVARCH_DIAGNOSTICS=plain
+VOLUME ["/var/lib/devarch"]
+STOPSIGNAL SIGTERM
+ENTRYPOINT ["/usr/local/bin/devarch"]
+CMD ["watch"]
+
+FROM docker.io/library/rust:1.95-slim-trixie AS builder
+WORKDIR /src
+COPY . .
+ARG DEVARCH_GIT_COMMIT=
+RUN cargo build --release --locked --bin devarch \
+ && install -m 0755 target/release/devarch /usr/local/bin/devarch
+
+FROM docker.io/library/debian:trixie-slim AS default
+COPY --from=builder /usr/local/bin/devarch /usr/local/bin/devarch
 ENV DEVARCH_DIR=/manifests DEVARCH_HOME=/var/lib/devarch DEVARCH_DIAGNOSTICS=plain
 VOLUME ["/var/lib/devarch"]
 STOPSIGNAL SIGTERM

@@ -353,11 +353,25 @@ fn completions_mention_the_binary() {
 
 #[test]
 fn version_and_help() {
+    // The version and the commit it was built from (when built in a git checkout).
+    let commit = std::process::Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map_or_else(
+            || "unknown".to_string(),
+            |o| String::from_utf8_lossy(&o.stdout).trim().to_string(),
+        );
     devarch()
         .arg("--version")
         .assert()
         .success()
-        .stdout(predicate::str::starts_with("devarch "));
+        .stdout(format!(
+            "devarch {} (commit {commit})\n",
+            env!("CARGO_PKG_VERSION")
+        ));
     devarch()
         .arg("--help")
         .assert()

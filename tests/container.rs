@@ -46,7 +46,15 @@ fn build_image(e: Engine, tag: &str) {
         std::fs::copy(env!("CARGO_BIN_EXE_devarch"), &bin).unwrap();
     }
     let dockerfile = Path::new(env!("CARGO_MANIFEST_DIR")).join("Dockerfile");
-    let mut args = vec!["build", "-q", "-f", common::path_str(&dockerfile)];
+    // The offline stage: no registry (the default stage builds from official images).
+    let mut args = vec![
+        "build",
+        "-q",
+        "--target",
+        "offline",
+        "-f",
+        common::path_str(&dockerfile),
+    ];
     if e == Engine::Podman {
         args.push("--pull=never");
     }

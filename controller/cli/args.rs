@@ -7,9 +7,17 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::manifests::types::{QuantityError, format_duration, parse_duration};
 
+/// `devarch --version`: the version and the git commit it was built from.
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("DEVARCH_COMMIT"),
+    ")"
+);
+
 /// devarch: reconcile a folder of Stack, Instance and Template manifests against Docker or Podman.
 #[derive(Debug, Parser)]
-#[command(name = "devarch", version, about, propagate_version = true)]
+#[command(name = "devarch", version = VERSION, about, propagate_version = true)]
 pub struct Cli {
     /// Manifests folder: every *.yaml and *.yml under it, at any depth
     #[arg(
