@@ -25,6 +25,7 @@ pub mod export;
 pub mod folder_edit;
 pub mod identity;
 pub mod import;
+pub mod kube;
 pub mod manifests;
 pub mod observe;
 pub mod outcome;

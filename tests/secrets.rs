@@ -5,33 +5,12 @@
 
 mod common;
 
-use std::io::Write as _;
 use std::path::Path;
-use std::process::Stdio;
 use std::time::Duration;
 
 use common::{Env, idle_template, stack, unique};
 
 engine_tests!(a_secret_set_through_the_cli_reaches_the_container_and_no_output,);
-
-/// `devarch secret set STACK NAME` with `value` on stdin; (exit code, stdout, stderr).
-fn set_secret(env: &Env, stack: &str, name: &str, value: &str) -> (i32, String, String) {
-    let mut child = env
-        .cmd()
-        .args(["secret", "set", stack, name])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    writeln!(child.stdin.take().unwrap(), "{value}").unwrap();
-    let out = child.wait_with_output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into(),
-        String::from_utf8_lossy(&out.stderr).into(),
-    )
-}
 
 /// Every file under `root` that holds `needle`.
 fn files_holding(root: &Path, needle: &str) -> Vec<String> {
@@ -98,7 +77,7 @@ fn a_secret_set_through_the_cli_reaches_the_container_and_no_output(env: Env) {
     seen.run(&env, &["secret", "list", &s], 0);
 
     // Set through the CLI (stdin), the way the error says.
-    let (code, out, err) = set_secret(&env, &s, "app/api_key", &canary);
+    let (code, out, err) = env.set_secret(&s, "app/api_key", &canary);
     assert_eq!(code, 0, "{out}\n{err}");
     seen.add("secret set", format!("{out}{err}"));
     let list = seen.run(&env, &["secret", "list", &s], 0);
@@ -143,7 +122,7 @@ fn a_secret_set_through_the_cli_reaches_the_container_and_no_output(env: Env) {
 
     // A new value under `watch` (text, then JSON logs): the container is recreated with it.
     let canary2 = format!("canary-{}-Kp4vR", unique());
-    let (code, out, err) = set_secret(&env, &s, "app/api_key", &canary2);
+    let (code, out, err) = env.set_secret(&s, "app/api_key", &canary2);
     assert_eq!(code, 0, "{out}\n{err}");
     seen.add("secret set again", format!("{out}{err}"));
     seen.run(&env, &["plan"], 2);
@@ -160,7 +139,7 @@ fn a_secret_set_through_the_cli_reaches_the_container_and_no_output(env: Env) {
     seen.add("watch text stdout", w.stdout());
     seen.add("watch text stderr", w.stderr());
     let canary3 = format!("canary-{}-Jm2tY", unique());
-    let (code, _, err) = set_secret(&env, &s, "app/api_key", &canary3);
+    let (code, _, err) = env.set_secret(&s, "app/api_key", &canary3);
     assert_eq!(code, 0, "{err}");
     let mut w = env.watch(&["--resync", "1s", "--log-format", "json"]);
     w.wait_for(

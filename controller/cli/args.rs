@@ -233,6 +233,19 @@ pub enum Command {
         #[arg(long, value_name = "FILE")]
         env_file: Option<PathBuf>,
     },
+    /// Print the stack as Kubernetes objects (a Namespace; per instance a Deployment or
+    /// StatefulSet, a Service, a ConfigMap of its config files; secrets referenced by name).
+    Kube {
+        /// Stack to print
+        stack: String,
+        /// Write DIR/STACK.yaml instead of printing (created if missing)
+        #[arg(short = 'o', long = "out", value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// Also write the secrets' values as Secret objects to DIR/STACK-secrets.yaml (mode
+        /// 0600); needs --out
+        #[arg(long, requires = "out")]
+        with_secrets: bool,
+    },
     /// Restart a stack's running containers in place (not recreated), waiting for health.
     Restart {
         /// Stack

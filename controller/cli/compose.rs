@@ -21,13 +21,7 @@ pub fn compose(
     env_out: Option<&Path>,
 ) -> Result<u8> {
     let ws = Workspace::load(&cli.dir)?;
-    let Some(resolved) = ws.stacks.get(stack) else {
-        if ws.model.stacks.contains_key(stack) {
-            output::print_diagnostics(&ws.diagnostics, &super::sources(&ws));
-            bail!("stack {stack:?} has manifest errors; fix them first");
-        }
-        bail!("no stack {stack:?} in {}", cli.dir.display());
-    };
+    let resolved = resolved_stack(cli, &ws, stack)?;
     if let Some(i) = instance
         && !resolved.instances.contains_key(i)
     {
@@ -99,4 +93,20 @@ pub fn compose(
         }
         Ok(exit::OK)
     })
+}
+
+/// `stack`'s resolved state in `ws`, or why there is none (its manifest errors printed).
+pub(crate) fn resolved_stack<'a>(
+    cli: &Cli,
+    ws: &'a Workspace,
+    stack: &str,
+) -> Result<&'a crate::resolve::ResolvedStack> {
+    let Some(resolved) = ws.stacks.get(stack) else {
+        if ws.model.stacks.contains_key(stack) {
+            output::print_diagnostics(&ws.diagnostics, &super::sources(ws));
+            bail!("stack {stack:?} has manifest errors; fix them first");
+        }
+        bail!("no stack {stack:?} in {}", cli.dir.display());
+    };
+    Ok(resolved)
 }

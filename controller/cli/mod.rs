@@ -9,6 +9,7 @@ pub mod describe;
 pub mod exec;
 pub mod get;
 pub mod init;
+pub mod kube;
 pub mod logs;
 pub mod output;
 pub mod plan;
@@ -190,6 +191,11 @@ pub fn run(cli: Cli) -> Result<u8> {
             instance,
             env_file,
         } => compose::compose(&cli, stack, instance.as_deref(), env_file.as_deref()),
+        Command::Kube {
+            stack,
+            out,
+            with_secrets,
+        } => kube::kube(&cli, stack, out.as_deref(), *with_secrets),
         Command::Logs {
             stack,
             instances,

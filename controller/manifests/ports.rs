@@ -35,7 +35,8 @@ pub enum Protocol {
 }
 
 impl Protocol {
-    pub(super) fn is_tcp(&self) -> bool {
+    /// TCP.
+    pub fn is_tcp(&self) -> bool {
         *self == Protocol::Tcp
     }
 }

@@ -283,6 +283,25 @@ impl Env {
         c
     }
 
+    /// `devarch secret set STACK NAME` with `value` on stdin; (exit code, stdout, stderr).
+    pub fn set_secret(&self, stack: &str, name: &str, value: &str) -> (i32, String, String) {
+        let mut child = self
+            .cmd()
+            .args(["secret", "set", stack, name])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        writeln!(child.stdin.take().unwrap(), "{value}").unwrap();
+        let out = child.wait_with_output().unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into(),
+            String::from_utf8_lossy(&out.stderr).into(),
+        )
+    }
+
     /// Run devarch with args; returns (exit code, stdout, stderr).
     pub fn run(&self, args: &[&str]) -> (i32, String, String) {
         let out: Output = self.cmd().args(args).output().unwrap();
