@@ -4,7 +4,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Env, busybox_template, probe, stack, unique};
+use common::{Env, busybox_template, idle_template, probe, stack, unique};
 use devarch::runtime::Health;
 
 /// Generous: these wait on real engine work, which a loaded 2-core machine slows down.
@@ -18,6 +18,7 @@ engine_tests!(
     stale_saved_plan_is_refused,
     concurrent_apply_of_one_stack_is_refused_naming_the_holder,
     depends_on_healthy_starts_the_consumer_after_the_provider_is_healthy,
+    a_dependency_the_engine_calls_unhealthy_fails_apply_at_once,
     delete_keeps_volumes_unless_purged,
     fixed_host_port_held_by_another_process_is_a_plan_error,
     auto_port_taken_while_the_container_was_gone_is_replaced_by_apply_not_plan,
@@ -314,6 +315,41 @@ fn concurrent_apply_of_one_stack_is_refused_naming_the_holder(env: Env) {
     // With --lock-timeout it waits and then finds nothing to do.
     let (out, _) = env.expect(&["apply", "--lock-timeout", "30s"], 0);
     assert!(out.contains("No changes"), "{out}");
+}
+
+/// A dependency whose check always fails: apply gives up when the engine declares it
+/// unhealthy (about retries × interval), like Compose, not at the computed deadline (36 s
+/// here), and its dependent is never started.
+fn a_dependency_the_engine_calls_unhealthy_fails_apply_at_once(env: Env) {
+    let s = format!("u{}", unique());
+    env.write(
+        "t.yaml",
+        &idle_template(
+            "sick",
+            "  healthcheck: {test: [CMD, \"false\"], interval: 1s, timeout: 1s, retries: 2}\n",
+        ),
+    );
+    env.write(
+        "s.yaml",
+        &stack(
+            &s,
+            "    db: {template: sick}\n    app: {template: sick, dependsOn: [{name: db, condition: healthy}]}\n",
+        ),
+    );
+    let t = std::time::Instant::now();
+    let (code, _, err) = env.run(&["apply"]);
+    let took = t.elapsed();
+    assert_ne!(code, 0, "{err}");
+    assert!(err.contains("unhealthy"), "{err}");
+    assert!(
+        took < std::time::Duration::from_secs(20),
+        "apply waited {took:?} for a dependency the engine called unhealthy (deadline 36 s)"
+    );
+    let app = format!("devarch-{s}-app");
+    assert!(
+        env.containers(&app).get(&app).is_none_or(|c| !c.1),
+        "the dependent was started"
+    );
 }
 
 fn depends_on_healthy_starts_the_consumer_after_the_provider_is_healthy(env: Env) {

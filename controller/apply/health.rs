@@ -21,8 +21,8 @@ const DEADLINE_SLACK: Duration = Duration::from_secs(30);
 /// How a wait for health ended without the dependency becoming healthy.
 #[derive(Debug, thiserror::Error)]
 pub enum HealthWaitError {
-    /// The engine reports it unhealthy (only decided this way for a container without a
-    /// check of ours; ours get until the deadline, as retries may still pass).
+    /// The engine reports it unhealthy: its check failed as many times in a row as it
+    /// retries.
     #[error("unhealthy")]
     Unhealthy,
     /// The container disappeared while being waited on.
@@ -66,12 +66,16 @@ pub fn health_deadline(c: &DesiredContainer, opts: &ApplyOptions) -> Duration {
         .saturating_add(DEADLINE_SLACK)
 }
 
-/// Polls until `dep` is healthy (a fresh result each time), at most once per its check
-/// interval clamped to 0.2–1 s; returns how long it took.
+/// Polls until `dep` is healthy (a fresh result each time), ten times per check interval
+/// (clamped to 50–250 ms: an inspect, and on Podman a check run only when one is due), so a
+/// dependent starts within a tenth of an interval of the engine's verdict; returns how long it
+/// took. An `unhealthy` verdict ends the wait at once, as Compose does, once the container had
+/// time for a check of its own (one interval, at least 1 s, so a status left from before a
+/// restart is not taken for the new one's).
 ///
 /// # Errors
-/// [`HealthWaitError`]: gone, unhealthy (no check of ours), timed out, or an engine error
-/// that persisted past the deadline.
+/// [`HealthWaitError`]: gone, unhealthy, timed out, or an engine error that persisted past the
+/// deadline.
 pub async fn wait_healthy(
     rt: &dyn Runtime,
     dep: &DesiredContainer,
@@ -79,19 +83,18 @@ pub async fn wait_healthy(
 ) -> Result<Duration, HealthWaitError> {
     let start = Instant::now();
     let deadline = health_deadline(dep, opts);
-    let poll = dep
+    let interval = dep
         .spec
         .healthcheck
         .as_ref()
         .and_then(|h| h.interval)
-        .unwrap_or(Duration::from_secs(1))
-        .clamp(Duration::from_millis(200), Duration::from_secs(1));
+        .unwrap_or(DEFAULT_HEALTH_INTERVAL);
+    let poll = (interval / 10).clamp(Duration::from_millis(50), Duration::from_millis(250));
+    let grace = interval.max(Duration::from_secs(1));
     loop {
         match rt.check_health(&dep.spec.name).await {
             Ok(Health::Healthy) | Ok(Health::None) => return Ok(start.elapsed()),
-            Ok(Health::Unhealthy)
-                if start.elapsed() > Duration::from_secs(1) && !dep.has_healthcheck =>
-            {
+            Ok(Health::Unhealthy) if start.elapsed() > grace => {
                 return Err(HealthWaitError::Unhealthy);
             }
             Ok(_) => {}
