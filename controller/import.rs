@@ -21,7 +21,7 @@ use crate::workspace::Workspace;
 #[derive(Debug, thiserror::Error)]
 pub enum ImportRefused {
     /// The file has manifest errors on its own.
-    #[error("{} in {}; nothing was imported", crate::cli::output::summary(&.checked.diagnostics), .file.display())]
+    #[error("{} in {}; nothing was imported", crate::manifests::diagnostics::summary(&.checked.diagnostics), .file.display())]
     InvalidFile {
         /// The file.
         file: PathBuf,

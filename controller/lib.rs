@@ -20,6 +20,7 @@ pub mod catalog;
 pub mod cli;
 pub mod compose;
 pub mod compose_import;
+pub mod describe;
 pub mod errors;
 pub mod export;
 pub mod folder_edit;

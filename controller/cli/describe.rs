@@ -3,38 +3,29 @@
 
 use std::io::Write;
 
-use anyhow::{Context as _, Result, bail};
+use anyhow::Result;
 
 use super::args::{Cli, ListFormat};
 use super::context::{engine_context, runtime, tokio_rt};
 use super::{exit, output};
 use serde_json::{Value, json};
 
-use crate::identity::{Labelled, Limits};
-use crate::plan::Summary;
 use crate::printable;
-use crate::reconcile::{self, Context, Planned, Selection};
-use crate::resolve::desired::DesiredContainer;
-use crate::resolve::{EffectiveInstance, ResolvedStack};
+use crate::reconcile::{self, Context, Selection};
+use crate::resolve::ResolvedStack;
 use crate::status::{StackStatus, StatusStore};
 use crate::workspace::Workspace;
 
 /// `devarch describe stack NAME`.
 pub fn describe_stack(cli: &Cli, name: &str, format: ListFormat) -> Result<u8> {
     let ws = Workspace::load(&cli.dir)?;
-    let Some(stack) = ws.stacks.get(name) else {
-        if ws.model.stacks.contains_key(name) {
-            output::print_diagnostics(&ws.diagnostics, &super::sources(&ws));
-            bail!("stack {name:?} has manifest errors");
-        }
-        bail!("no stack {name:?} in {}", cli.dir.display());
-    };
+    let stack = super::compose::resolved_stack(cli, &ws, name)?;
     tokio_rt()?.block_on(async {
         let rt = runtime(cli).await?;
         let ctx = engine_context(cli, rt.as_ref());
         let sel = Selection::only([name]);
         let planned = reconcile::plan(&ctx, &reconcile::Manifests::of(&ws), &sel).await?;
-        let doc = document(&ctx, stack, &planned).await?;
+        let doc = crate::describe::document(&ctx, stack, &planned).await?;
         if format == ListFormat::Json {
             println!("{}", serde_json::to_string_pretty(&doc)?);
         } else {
@@ -44,108 +35,7 @@ pub fn describe_stack(cli: &Cli, name: &str, format: ListFormat) -> Result<u8> {
     })
 }
 
-/// The description as JSON (`-o json` prints it; the text form is made from it).
-pub(crate) async fn document(
-    ctx: &Context<'_>,
-    stack: &ResolvedStack,
-    planned: &Planned,
-) -> Result<Value> {
-    let name = stack.name.as_str();
-    let desired = planned
-        .desired
-        .get(name)
-        .context("stack has no desired state")?;
-    let plan = planned.plan_of(name).context("stack was not planned")?;
-    let mut instances = Vec::new();
-    for (iname, inst) in &stack.instances {
-        let d = &desired.containers[iname];
-        instances.push(instance(ctx, inst, d, planned).await);
-    }
-    let net = planned
-        .observed
-        .networks_named(&stack.network)
-        .find(|n| n.is_ours(&ctx.owner));
-    let pending = Summary::of([plan]);
-    let store = StatusStore::new(&ctx.home, &ctx.owner);
-    let controller_status = store.exists(name).then(|| store.read(name));
-    Ok(json!({
-        "name": name,
-        "description": stack.description,
-        "enabled": stack.enabled,
-        "engine": ctx.runtime.engine(),
-        "network": {"name": stack.network, "id": net.map(|n| n.id.clone())},
-        "instances": instances,
-        "conflicts": plan.conflicts.iter().map(ToString::to_string).collect::<Vec<_>>(),
-        "conditions": {
-            "Ready": pending.is_empty() && plan.conflicts.is_empty(),
-            "pendingChanges": pending.to_string(),
-        },
-        "controllerStatus": controller_status,
-    }))
-}
-
-/// One instance: its container's state (and health, asked of the engine), ports, wires.
-async fn instance(
-    ctx: &Context<'_>,
-    inst: &EffectiveInstance,
-    d: &DesiredContainer,
-    planned: &Planned,
-) -> Value {
-    let observed = planned
-        .observed
-        .container_named(&d.spec.name)
-        .filter(|c| c.is_ours(&ctx.owner));
-    let health = match observed {
-        Some(c) if c.state.is_running() && d.has_healthcheck => {
-            let details = ctx.runtime.inspect_container(&c.id).await.ok();
-            details.map(|i| format!("{:?}", i.health).to_lowercase())
-        }
-        _ => None,
-    };
-    let state = observed.map(|c| serde_json::to_value(&c.state).unwrap_or_default());
-    let ports: Vec<String> = d
-        .spec
-        .ports
-        .iter()
-        .map(|p| {
-            let ip = p.host_ip.as_deref().map(|i| format!("{i}:"));
-            let ip = ip.unwrap_or_default();
-            format!("{ip}{}->{}/{}", p.host_port, p.container_port, p.protocol)
-        })
-        .collect();
-    let wires: Vec<String> = inst
-        .wires
-        .iter()
-        .map(|w| format!("{} -> {} ({})", w.import, w.provider, w.kind))
-        .collect();
-    let depends_on: Vec<String> = inst
-        .depends_on
-        .iter()
-        .map(|dep| {
-            let condition = serde_json::to_value(dep.condition).unwrap_or_default();
-            format!(
-                "{} ({})",
-                dep.instance,
-                condition.as_str().unwrap_or_default()
-            )
-        })
-        .collect();
-    json!({
-        "name": inst.name,
-        "template": inst.template,
-        "container": d.spec.name,
-        "image": d.spec.image,
-        "state": state.unwrap_or(json!("absent")),
-        "health": health,
-        "ports": ports,
-        "limits": Limits::of(&d.spec),
-        "wires": wires,
-        "dependsOn": depends_on,
-        "upToDate": observed.is_some_and(|c| c.config_hash() == Some(d.config_hash.as_str())),
-    })
-}
-
-/// The text form of [`document`].
+/// The text form of [`crate::describe::document`].
 fn print_text(ctx: &Context<'_>, stack: &ResolvedStack, doc: &Value) -> Result<()> {
     let engine = ctx.runtime.engine();
     let mut out = std::io::stdout().lock();

@@ -65,14 +65,4 @@ pub fn print_diagnostics(diags: &[Diagnostic], sources: &SourceMap) {
     }
 }
 
-/// "N problems in M files".
-pub fn summary(diags: &[Diagnostic]) -> String {
-    let files: std::collections::BTreeSet<_> = diags.iter().map(|d| &d.file).collect();
-    format!(
-        "{} problem{} in {} file{}",
-        diags.len(),
-        if diags.len() == 1 { "" } else { "s" },
-        files.len(),
-        if files.len() == 1 { "" } else { "s" }
-    )
-}
+pub use crate::manifests::diagnostics::summary;

@@ -134,6 +134,18 @@ impl fmt::Display for Diagnostic {
     }
 }
 
+/// "N problems in M files".
+pub fn summary(diags: &[Diagnostic]) -> String {
+    let files: std::collections::BTreeSet<_> = diags.iter().map(|d| &d.file).collect();
+    format!(
+        "{} problem{} in {} file{}",
+        diags.len(),
+        if diags.len() == 1 { "" } else { "s" },
+        files.len(),
+        if files.len() == 1 { "" } else { "s" }
+    )
+}
+
 /// Sort diagnostics by file, position and message, and drop exact duplicates.
 pub fn sort_and_dedup(diags: &mut Vec<Diagnostic>) {
     diags.sort_by_key(Diagnostic::sort_key);

@@ -121,7 +121,7 @@ fn valid_stack<'a>(
                 "invalid-manifests",
                 format!(
                     "stack {stack:?} has manifest errors: {}",
-                    crate::cli::output::summary(&ws.diagnostics)
+                    crate::manifests::diagnostics::summary(&ws.diagnostics)
                 ),
             )
         } else {

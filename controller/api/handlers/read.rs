@@ -80,7 +80,7 @@ pub async fn stack(
     let resolved = valid_stack(&ws, &stack)?;
     let (_, planned) = state.plan_stack(&ws, &stack, false).await?;
     let ctx = state.context();
-    let doc = crate::cli::describe::document(&ctx, resolved, &planned).await?;
+    let doc = crate::describe::document(&ctx, resolved, &planned).await?;
     Ok(Json(doc))
 }
 
