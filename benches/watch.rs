@@ -3,7 +3,7 @@
 //!
 //! Run: `scripts/bench watch` or `cargo bench --bench watch`. Results: `docs/benchmarks.md`.
 //!
-//! Per engine, with the controller as a real process (release binary, default settings: 300 ms
+//! Per engine, with the controller as a real process (release binary, default settings: 80 ms
 //! debounce, 60 s resync), on a fresh manifests folder:
 //!
 //! 1. **Edit → converged.** A one-instance stack runs; its manifest is rewritten in place with
@@ -13,7 +13,7 @@
 //!    the engine's own time for the same recreate done by hand in process through devarch's
 //!    `Runtime` (create the new container, stop and remove the old one, rename, start: exactly
 //!    the calls `devarch apply` makes for a recreate). Overhead = median latency − median
-//!    baseline; it includes the 300 ms debounce. Also reported: file written → the engine's
+//!    baseline; it includes the 80 ms debounce. Also reported: file written → the engine's
 //!    first `create` event (the controller's reaction time, engine work excluded).
 //! 2. **Drift repair.** The container is force-removed from outside (`DEVARCH_BENCH_DRIFTS`, 10
 //!    times). Latency = the engine's `start` event of the replacement minus its `destroy` event
@@ -549,7 +549,7 @@ fn calls_per_resync(b: &mut Bench, res: &mut Results) -> Res<()> {
         plan_only: false,
         resync: Duration::from_secs(5),
         concurrency: 4,
-        debounce: Duration::from_millis(300),
+        debounce: devarch::watch::folder::DEFAULT_DEBOUNCE,
     };
     let token = CancellationToken::new();
     let stopper = token.clone();
@@ -645,7 +645,7 @@ fn run_engine(engine: &str, s: &Settings, out: &mut String) -> Res<()> {
     );
     let _ = writeln!(
         out,
-        "| **edit → converged overhead** (median − baseline median; includes the 300 ms debounce) | | **{}** | | | < 500 ms |",
+        "| **edit → converged overhead** (median − baseline median; includes the 80 ms debounce) | | **{}** | | | < 500 ms |",
         ms(edit_over)
     );
     row(

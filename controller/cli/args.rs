@@ -166,7 +166,7 @@ pub enum Command {
         concurrency: usize,
         /// Quiet time after a file change before the folder is re-read (at most 1m; under
         /// 10ms counts as 10ms).
-        #[arg(long, value_name = "DURATION", default_value = "300ms", value_parser = debounce_arg)]
+        #[arg(long, value_name = "DURATION", default_value = "80ms", value_parser = debounce_arg)]
         debounce: Duration,
         /// Format of the log lines on stderr (filter with DEVARCH_LOG, default info)
         #[arg(long, value_enum, default_value_t = LogFormat::Text)]
@@ -544,7 +544,13 @@ mod tests {
     fn the_defaults_are_within_the_bounds() {
         use clap::CommandFactory;
         Cli::command().debug_assert();
-        assert!(resync_arg("60s").is_ok() && debounce_arg("300ms").is_ok());
+        assert!(resync_arg("60s").is_ok());
         assert!(concurrency_arg("4").is_ok());
+        // The documented default is the one the folder watcher names.
+        let cli = Cli::try_parse_from(["devarch", "watch"]).unwrap();
+        let Command::Watch { debounce, .. } = cli.command else {
+            panic!("watch");
+        };
+        assert_eq!(debounce, crate::watch::folder::DEFAULT_DEBOUNCE);
     }
 }

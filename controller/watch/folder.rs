@@ -98,6 +98,11 @@ pub fn start(
     Ok(watcher)
 }
 
+/// `watch --debounce` by default: long enough that every event of one editor save (in place,
+/// temp + rename, vim's backup-rename) falls in one burst, short enough that the edit loop is
+/// mostly the engine's own work.
+pub const DEFAULT_DEBOUNCE: Duration = Duration::from_millis(80);
+
 /// The shortest debounce [`FolderWatcher::start`] uses; shorter values are raised to it (a
 /// zero debounce would make the debouncer thread spin).
 pub const MIN_DEBOUNCE: Duration = Duration::from_millis(10);
