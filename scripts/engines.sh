@@ -22,7 +22,8 @@
 #
 # Fixture images (tests/fixtures/images/README.md): devarch-fixture/busybox:1,
 # devarch-fixture/debian:12, devarch-fixture/redis:7, devarch-fixture/postgres:15,
-# devarch-fixture/mariadb:10, devarch-fixture/dbclient:1 (psql and mariadb). Podman names them
+# devarch-fixture/mariadb:10, devarch-fixture/dbclient:1 (psql and mariadb),
+# devarch-fixture/router:1 (nginx, the domain router). Podman names them
 # localhost/devarch-fixture/...; Docker names them without a registry prefix.
 #
 # Tunables (environment):
@@ -331,6 +332,7 @@ hash_redis() { recipe_hash "$IMAGES_DIR/redis" "$(hash_debian)"; }
 hash_postgres() { recipe_hash "$IMAGES_DIR/postgres" "$(hash_debian)"; }
 hash_mariadb() { recipe_hash "$IMAGES_DIR/mariadb" "$(hash_debian)"; }
 hash_dbclient() { recipe_hash "$IMAGES_DIR/dbclient" "$(hash_debian)"; }
+hash_router() { recipe_hash "$IMAGES_DIR/router" "$(hash_debian)"; }
 
 # The label value of image $2 in engine $1, or nothing if the image does not exist.
 image_hash() {
@@ -404,7 +406,7 @@ debian_tarball() {
 copy_to_podman() { docker save "$1" | podman load; }
 
 # Build or copy one fixture into engine $1 (docker|podman). $2 is the fixture (a directory
-# of tests/fixtures/images: busybox, debian, redis, postgres, mariadb, dbclient), $3 its image
+# of tests/fixtures/images: busybox, debian, redis, postgres, mariadb, dbclient, router), $3 its image
 # name.
 ensure_image() {
   local engine=$1 fixture=$2 ref=$3 h have ctx
@@ -444,7 +446,7 @@ ensure_image() {
         --change 'CMD ["bash"]' \
         "$DEBIAN_TAR" "$ref"
       ;;
-    redis | postgres | mariadb | dbclient)
+    redis | postgres | mariadb | dbclient | router)
       logged "$engine build $ref" "${build[@]}" --label "$LABEL_KEY=$h" -t "$ref" \
         "$IMAGES_DIR/$fixture"
       ;;
@@ -459,6 +461,7 @@ FIXTURES=(
   "postgres devarch-fixture/postgres:15"
   "mariadb devarch-fixture/mariadb:10"
   "dbclient devarch-fixture/dbclient:1"
+  "router devarch-fixture/router:1"
 )
 
 cmd_images() {
