@@ -383,6 +383,10 @@ impl<R: std::ops::Deref<Target = dyn Runtime> + Send + Sync> Runtime for Countin
             .connect_network(network_id, container, aliases)
             .await
     }
+    async fn disconnect_network(&self, network_id: &str, container: &str) -> RtResult<()> {
+        self.call("disconnect network");
+        self.inner.disconnect_network(network_id, container).await
+    }
     async fn create_volume(&self, name: &str, labels: &BTreeMap<String, String>) -> RtResult<()> {
         self.call("create volume");
         self.inner.create_volume(name, labels).await

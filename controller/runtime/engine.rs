@@ -45,7 +45,8 @@ use async_trait::async_trait;
 use bollard::Docker;
 use bollard::errors::Error as BollardError;
 use bollard::models::{
-    EndpointSettings, NetworkConnectRequest, NetworkCreateRequest, VolumeCreateRequest,
+    EndpointSettings, NetworkConnectRequest, NetworkCreateRequest, NetworkDisconnectRequest,
+    VolumeCreateRequest,
 };
 use bollard::query_parameters::{
     CreateContainerOptions, CreateImageOptions, ListNetworksOptions, ListVolumesOptions,
@@ -338,6 +339,23 @@ impl Runtime for EngineRuntime {
                 engine_error(
                     "connect",
                     &format!("container {container} to network {network_id}"),
+                    e,
+                )
+            })
+    }
+
+    async fn disconnect_network(&self, network_id: &str, container: &str) -> Result<()> {
+        let request = NetworkDisconnectRequest {
+            container: container.to_string(),
+            force: Some(true),
+        };
+        self.docker
+            .disconnect_network(network_id, request)
+            .await
+            .map_err(|e| {
+                engine_error(
+                    "disconnect",
+                    &format!("container {container} from network {network_id}"),
                     e,
                 )
             })

@@ -35,6 +35,15 @@ impl World {
         format!("{kind}{}", self.next_id)
     }
 
+    /// The name of a network given by ID or name.
+    fn network_name(&self, id: &str) -> Result<String> {
+        self.networks
+            .values()
+            .find(|n| n.id == id || n.name == id)
+            .map(|n| n.name.clone())
+            .ok_or_else(|| RuntimeError::NotFound(format!("network {id}")))
+    }
+
     /// A container by ID or name.
     fn container(&mut self, id: &str) -> Result<&mut ContainerSummary> {
         let key = self
@@ -201,6 +210,7 @@ impl Runtime for FakeRuntime {
             health: Health::Healthy,
             started_at: None,
             exit_code: None,
+            addresses: BTreeMap::new(),
         })
     }
 
@@ -246,13 +256,20 @@ impl Runtime for FakeRuntime {
         let name = self.name_of(container);
         self.call(format!("connect {name}"), true)?;
         let mut world = self.world();
-        let network = world
-            .networks
-            .values()
-            .find(|n| n.id == network_id || n.name == network_id)
-            .map(|n| n.name.clone())
-            .ok_or_else(|| RuntimeError::NotFound(format!("network {network_id}")))?;
+        let network = world.network_name(network_id)?;
         world.container(container)?.networks.push(network);
+        Ok(())
+    }
+
+    async fn disconnect_network(&self, network_id: &str, container: &str) -> Result<()> {
+        let name = self.name_of(container);
+        self.call(format!("disconnect {name}"), true)?;
+        let mut world = self.world();
+        let network = world.network_name(network_id)?;
+        world
+            .container(container)?
+            .networks
+            .retain(|n| *n != network);
         Ok(())
     }
 

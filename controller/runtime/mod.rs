@@ -206,6 +206,9 @@ pub struct ContainerDetails {
     pub started_at: Option<String>,
     /// Exit code of the last run, when stopped.
     pub exit_code: Option<i64>,
+    /// IPv4 address on each attached network, by network name (networks without one left
+    /// out, e.g. while the container is stopped).
+    pub addresses: BTreeMap<String, String>,
 }
 
 /// Network protocol of a published port.
@@ -510,6 +513,9 @@ pub trait Runtime: Send + Sync {
         container: &str,
         aliases: &[String],
     ) -> Result<()>;
+
+    /// Detach a container from a network (`NotFound` when either is gone).
+    async fn disconnect_network(&self, network_id: &str, container: &str) -> Result<()>;
 
     /// Create a named volume (no error if it exists with the same name).
     async fn create_volume(&self, name: &str, labels: &BTreeMap<String, String>) -> Result<()>;

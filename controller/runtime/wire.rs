@@ -148,12 +148,20 @@ pub(super) struct RawHealth {
     pub(super) status: Option<String>,
 }
 
-/// `NetworkSettings`: only the names of the attached networks are read (the map's keys).
+/// `NetworkSettings`: the attached networks (the map's keys) and each one's address.
 #[derive(Default, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 struct RawNetworkSettings {
     #[serde(default)]
-    networks: Option<HashMap<String, serde::de::IgnoredAny>>,
+    networks: Option<HashMap<String, RawEndpoint>>,
+}
+
+/// One attached network of `NetworkSettings.Networks`.
+#[derive(Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct RawEndpoint {
+    #[serde(rename = "IPAddress", default, deserialize_with = "null_default")]
+    ip_address: String,
 }
 
 /// `null` (which engines send for empty lists and maps) reads as the default. For
@@ -212,6 +220,14 @@ impl RawInspect {
             _ => None,
         };
         let config = self.config.unwrap_or_default();
+        let addresses = self
+            .network_settings
+            .networks
+            .iter()
+            .flatten()
+            .filter(|(_, e)| !e.ip_address.is_empty())
+            .map(|(n, e)| (n.clone(), e.ip_address.clone()))
+            .collect();
         ContainerDetails {
             summary: ContainerSummary {
                 id: self.id,
@@ -228,6 +244,7 @@ impl RawInspect {
             health,
             started_at,
             exit_code,
+            addresses,
         }
     }
 }
