@@ -389,6 +389,7 @@ impl Bench {
             runtime: self.rt.as_ref(),
             home: self.home.clone(),
             owner: devarch::identity::owner_of(&dir),
+            router: devarch::router::RouterSettings::default(),
         };
         let sel = Selection {
             stacks: vec![token.to_string()],

@@ -550,6 +550,7 @@ fn calls_per_resync(b: &mut Bench, res: &mut Results) -> Res<()> {
         resync: Duration::from_secs(5),
         concurrency: 4,
         debounce: devarch::watch::folder::DEFAULT_DEBOUNCE,
+        router: devarch::router::RouterSettings::default(),
     };
     let token = CancellationToken::new();
     let stopper = token.clone();

@@ -102,9 +102,16 @@ async fn instance(
             )
         })
         .collect();
+    let urls: Vec<String> = inst
+        .domains
+        .iter()
+        .flat_map(|d| &d.names)
+        .map(|n| ctx.router.url(n))
+        .collect();
     json!({
         "name": inst.name,
         "template": inst.template,
+        "urls": urls,
         "container": d.spec.name,
         "image": d.spec.image,
         "state": state.unwrap_or(json!("absent")),

@@ -67,6 +67,7 @@ pub fn export(ws: &Workspace, stack: &str) -> Result<String, ExportError> {
             enabled: model.spec.enabled,
             instances,
             wires: IndexMap::new(),
+            default_domains: model.spec.default_domains,
         },
     };
     Ok(render(&doc, templates.values()))

@@ -29,6 +29,20 @@ pub const LABEL_CONFIG_FIELDS: &str = "devarch.config_fields";
 pub const LABEL_LIMITS: &str = "devarch.limits";
 /// Label identifying the manifests folder that owns the object.
 pub const LABEL_OWNER: &str = "devarch.owner";
+/// Label holding the host names the router serves for a container (`a.localhost,b.localhost`,
+/// [`encode_domains`]); only on containers that have some.
+pub const LABEL_DOMAINS: &str = "devarch.domains";
+/// Label holding the container port the router sends a container's [`LABEL_DOMAINS`] to.
+pub const LABEL_DOMAIN_PORT: &str = "devarch.domain_port";
+/// Label marking the router container ([`ROUTER_NAME`]); value [`MANAGED_BY_VALUE`]. The
+/// router belongs to no stack and no folder: it carries no stack or owner label.
+pub const LABEL_ROUTER: &str = "devarch.router";
+/// Label holding the hash of the router container's settings (image, port).
+pub const LABEL_ROUTER_HASH: &str = "devarch.router_hash";
+
+/// Name of the one router container per engine: `devarch-router` (no stack's container can be
+/// named so: theirs are `devarch-{stack}-{instance}`).
+pub const ROUTER_NAME: &str = "devarch-router";
 
 /// Prefix of every runtime object name, without the separating `-`.
 pub const NAME_PREFIX: &str = "devarch";
@@ -260,6 +274,26 @@ pub fn stack_labels(stack: &str, owner: &str) -> BTreeMap<String, String> {
         (LABEL_STACK.to_string(), stack.to_string()),
         (LABEL_OWNER.to_string(), owner.to_string()),
     ])
+}
+
+/// The host name every instance that exports `http` gets unless its stack opts out:
+/// `{instance}.{stack}.localhost` (RFC 6761: browsers and curl resolve `*.localhost` to
+/// loopback).
+pub fn default_domain(stack: &str, instance: &str) -> String {
+    format!("{instance}.{stack}.localhost")
+}
+
+/// The [`LABEL_DOMAINS`] value of a list of host names.
+pub fn encode_domains(domains: &[String]) -> String {
+    domains.join(",")
+}
+
+/// Parses a [`LABEL_DOMAINS`] value; empty entries are skipped.
+pub fn decode_domains(s: &str) -> Vec<String> {
+    s.split(',')
+        .filter(|d| !d.is_empty())
+        .map(str::to_string)
+        .collect()
 }
 
 /// The `devarch.config_fields` label value: `field=hash,...` in field order.

@@ -34,6 +34,7 @@ pub mod plan;
 pub mod printable;
 pub mod reconcile;
 pub mod resolve;
+pub mod router;
 pub mod runtime;
 pub mod safe_fs;
 pub mod sink;

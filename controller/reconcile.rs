@@ -23,6 +23,7 @@ use crate::observe::{ObservedWorld, observe};
 use crate::plan::{PlanOptions, StackPlan, plan_removal, plan_stack};
 use crate::resolve::ResolvedStack;
 use crate::resolve::desired::{DesiredContext, DesiredError, DesiredStack, build};
+use crate::router::RouterSettings;
 use crate::runtime::{Runtime, RuntimeError};
 use crate::state::ports::{PortError, PortStore};
 use crate::state::secrets::{SecretError, SecretStore};
@@ -93,6 +94,8 @@ pub struct Context<'a> {
     pub home: PathBuf,
     /// Owner label value: the manifests folder, absolute ([`crate::identity::owner_of`]).
     pub owner: String,
+    /// How the domain router runs ([`crate::router`]).
+    pub router: RouterSettings,
 }
 
 /// Plans of a pass, with what they were made from.
@@ -436,4 +439,73 @@ pub async fn apply(
             (p.stack.clone(), report)
         });
     futures_util::future::join_all(tasks).await
+}
+
+/// Whether the router needs a sync after a pass ([`crate::router::sync`]): something was
+/// applied and the pass's stacks route names or a router exists, or they route names and the
+/// router is not running. Most folders route nothing and never pay for it.
+pub fn router_due(planned: &Planned, applied: bool) -> bool {
+    let routes = planned.desired.values().any(|d| {
+        d.containers
+            .values()
+            .any(|c| c.spec.labels.contains_key(crate::identity::LABEL_DOMAINS))
+    });
+    let router = planned
+        .observed
+        .containers
+        .iter()
+        .find(|c| crate::router::is_router(c));
+    if applied {
+        routes || router.is_some()
+    } else {
+        routes && !router.is_some_and(|r| r.state.is_running())
+    }
+}
+
+/// Syncs the router, reporting each change to `progress` as steps of `router devarch-router`.
+///
+/// # Errors
+/// [`crate::router::RouterError`], also reported to `progress` as a failed step.
+pub async fn sync_router(
+    ctx: &Context<'_>,
+    progress: &dyn Progress,
+) -> Result<crate::router::RouterReport, crate::router::RouterError> {
+    use crate::apply::{Event, StepStatus};
+    use crate::router::RouterChange;
+    let object = format!("router {}", crate::identity::ROUTER_NAME);
+    let emit = |status, message: String, elapsed| {
+        progress.event(&Event {
+            stack: String::new(),
+            object: object.clone(),
+            status,
+            message,
+            elapsed,
+        });
+    };
+    let t = std::time::Instant::now();
+    match crate::router::sync(ctx.runtime, &ctx.router).await {
+        Ok(report) => {
+            for change in &report.changes {
+                let message = match change {
+                    RouterChange::Created => {
+                        format!("Created (listening on {})", ctx.router.url("*.localhost"))
+                    }
+                    RouterChange::Recreated => "Recreated (image or port changed)".into(),
+                    RouterChange::Started => "Started".into(),
+                    RouterChange::Removed => "Removed (no names left to route)".into(),
+                    RouterChange::Connected(n) => format!("Connected to {n}"),
+                    RouterChange::Disconnected(n) => format!("Disconnected from {n}"),
+                    RouterChange::Reloaded => {
+                        format!("Reloaded ({} names routed)", report.routes.len())
+                    }
+                };
+                emit(StepStatus::Done, message, Some(t.elapsed()));
+            }
+            Ok(report)
+        }
+        Err(e) => {
+            emit(StepStatus::Failed, e.to_string(), Some(t.elapsed()));
+            Err(e)
+        }
+    }
 }

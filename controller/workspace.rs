@@ -10,7 +10,7 @@ use crate::manifests::diagnostics::{Diagnostic, sort_and_dedup};
 use crate::manifests::load::{
     LoadError, ManifestSet, list_manifests, load_dir, load_text, read_manifest,
 };
-use crate::manifests::validate::{Model, build_model, inert_fields};
+use crate::manifests::validate::{Model, build_model};
 use crate::resolve::{ResolvedStack, resolve};
 
 /// The state of a manifests folder.
@@ -49,7 +49,6 @@ impl Workspace {
         sort_and_dedup(&mut diagnostics);
         let user_home = crate::state::default_home().parent().map(Path::to_path_buf);
         let mut warnings = danger::check_model(&model, dir, user_home.as_deref());
-        warnings.extend(inert_fields(&model));
         sort_and_dedup(&mut warnings);
         Workspace {
             set,

@@ -99,6 +99,8 @@ bad_case!(short_form_values, "short-form-values");
 bad_case!(independent_mistakes, "independent-mistakes");
 bad_case!(missing_image, "missing-image");
 bad_case!(compose_paste, "compose-paste");
+bad_case!(domain_twice, "domain-twice");
+bad_case!(bad_domains, "bad-domains");
 
 /// "Fails fast": well under what an unbounded parse of these inputs would take, with room
 /// for a busy 2-core machine running tests in parallel.
@@ -231,23 +233,4 @@ fn colliding_runtime_names_fail_validate_naming_both_files() {
     ] {
         assert!(stderr.contains(needle), "{needle}\nstderr:\n{stderr}");
     }
-}
-
-#[test]
-fn a_field_without_effect_is_a_warning_and_validate_still_passes() {
-    let dir = "tests/fixtures/warn/inert-domains";
-    let ws = load(dir);
-    assert!(ws.is_valid(), "{}", render(&ws.diagnostics));
-    insta::assert_snapshot!("inert-domains", render(&ws.warnings));
-    let out = assert_cmd::Command::cargo_bin("devarch")
-        .unwrap()
-        .env("DEVARCH_DIAGNOSTICS", "plain")
-        .env_remove("DEVARCH_DIR")
-        .args(["--dir", dir, "validate"])
-        .assert()
-        .code(0)
-        .get_output()
-        .clone();
-    let stderr = slashes(String::from_utf8(out.stderr).unwrap());
-    assert!(stderr.contains(&render(&ws.warnings)), "stderr:\n{stderr}");
 }

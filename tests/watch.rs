@@ -210,6 +210,9 @@ fn removed_or_killed_containers_and_a_removed_network_are_repaired(env: Env) {
     let removed = common::block_on(async {
         env.rt.remove_container(&id, true).await?;
         let n = env.rt.list_networks(&net).await?;
+        // The stack's instances export `http`, so the router is attached to its network: an
+        // engine refuses to remove it until the router is detached (`docker network rm -f`).
+        devarch::router::release_network(env.rt.as_ref(), &n[0].id).await;
         env.rt.remove_network(&n[0].id).await
     });
     assert!(

@@ -41,6 +41,8 @@ pub struct AppState {
     pub home: PathBuf,
     /// The folder's owner label.
     pub owner: String,
+    /// How the domain router runs.
+    pub router: crate::router::RouterSettings,
     /// The engine.
     pub runtime: Arc<dyn Runtime>,
     /// The controller's outputs, for `/api/v1/events` (and apply progress).

@@ -44,7 +44,10 @@ pub(crate) async fn reattach_and_remove(
     for a in &plan.actions {
         let t = Instant::now();
         let result = match &a.op {
-            Op::RemoveNetwork { id, .. } => rt.remove_network(id).await,
+            Op::RemoveNetwork { id, .. } => {
+                crate::router::release_network(rt, id).await;
+                rt.remove_network(id).await
+            }
             Op::RemoveVolume { name } => rt.remove_volume(name).await,
             _ => continue,
         };

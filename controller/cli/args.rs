@@ -34,6 +34,13 @@ pub struct Cli {
     /// Container engine to talk to
     #[arg(long, global = true, env = "DEVARCH_RUNTIME", value_enum, default_value_t = RuntimeChoice::Auto)]
     pub runtime: RuntimeChoice,
+    /// Host port (on 127.0.0.1) of the router serving instances' `domains` and
+    /// `{instance}.{stack}.localhost` names
+    #[arg(long, global = true, env = "DEVARCH_ROUTER_PORT", value_name = "PORT", default_value_t = crate::router::DEFAULT_PORT, value_parser = clap::value_parser!(u16).range(1..))]
+    pub router_port: u16,
+    /// nginx image the router runs (conf.d/*.conf included in http {}, as in the official image)
+    #[arg(long, global = true, env = "DEVARCH_ROUTER_IMAGE", value_name = "IMAGE", default_value = crate::router::DEFAULT_IMAGE)]
+    pub router_image: String,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,

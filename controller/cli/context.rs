@@ -55,5 +55,14 @@ pub(crate) fn engine_context<'a>(
         runtime,
         home: home(cli),
         owner: crate::identity::owner_of(&cli.dir),
+        router: router_settings(cli),
+    }
+}
+
+/// The router settings of `--router-image` and `--router-port`.
+pub(crate) fn router_settings(cli: &Cli) -> crate::router::RouterSettings {
+    crate::router::RouterSettings {
+        image: cli.router_image.clone(),
+        port: cli.router_port,
     }
 }

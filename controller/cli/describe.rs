@@ -83,6 +83,27 @@ fn print_text(ctx: &Context<'_>, stack: &ResolvedStack, doc: &Value) -> Result<(
         "DEPENDS ON",
     ];
     output::table(&mut out, &header, &rows)?;
+    let urls: Vec<String> = doc["instances"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|i| {
+            let name = i["name"].as_str().unwrap_or_default().to_string();
+            i["urls"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|u| u.as_str())
+                .map(move |u| format!("  {}  {}", printable::line(&name), printable::line(u)))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    if !urls.is_empty() {
+        writeln!(out, "URLs (through the router):")?;
+        for u in urls {
+            writeln!(out, "{u}")?;
+        }
+    }
     for c in doc["conflicts"].as_array().into_iter().flatten() {
         let c = printable::line(c.as_str().unwrap_or_default());
         writeln!(out, "Conflict:     {c}")?;

@@ -30,7 +30,28 @@ pub(crate) async fn apply_and_report(ctx: &Context<'_>, planned: &reconcile::Pla
             eprintln!("error: stack {stack}: {}", printable::block(&e.to_string()));
         }
     }
-    reports.iter().map(|(_, r)| r.errors.len()).sum()
+    let failed: usize = reports.iter().map(|(_, r)| r.errors.len()).sum();
+    failed + sync_router(ctx, planned, !reports.is_empty(), &progress).await
+}
+
+/// Syncs the router when the pass calls for it ([`reconcile::router_due`]); 1 if that failed
+/// (the error printed), else 0.
+async fn sync_router(
+    ctx: &Context<'_>,
+    planned: &reconcile::Planned,
+    applied: bool,
+    progress: &dyn crate::apply::Progress,
+) -> usize {
+    if !reconcile::router_due(planned, applied) {
+        return 0;
+    }
+    match reconcile::sync_router(ctx, progress).await {
+        Ok(_) => 0,
+        Err(e) => {
+            eprintln!("error: {}", printable::block(&e.to_string()));
+            1
+        }
+    }
 }
 
 /// `devarch plan`: exit 0 without changes, 2 ([`CHANGES`]) with changes, 1 on conflicts or
@@ -150,6 +171,10 @@ pub fn apply(
         let conflicts = planned.plans.iter().any(|p| !p.conflicts.is_empty());
         if summary.is_empty() && !conflicts {
             println!("No changes. {} up to date.", if planned.plans.len() == 1 { "Stack is" } else { "Stacks are" });
+            let progress = super::progress::Lines::new();
+            if sync_router(&ctx, &planned, false, &progress).await > 0 {
+                return Ok(exit::ERROR);
+            }
             return Ok(exit::OK);
         }
         print!("{}", render(&planned.plans));

@@ -72,6 +72,7 @@ pub fn watch(cli: &Cli, flags: Flags) -> Result<u8> {
         resync,
         concurrency,
         debounce,
+        router: super::context::router_settings(cli),
     };
     tokio_rt()?.block_on(async {
         let shutdown = tokio_util::sync::CancellationToken::new();
@@ -107,6 +108,7 @@ pub fn watch(cli: &Cli, flags: Flags) -> Result<u8> {
                 dir: cli.dir.clone(),
                 home: home.clone(),
                 owner: crate::identity::owner_of(&cli.dir),
+                router: super::context::router_settings(cli),
                 runtime: rt.clone(),
                 events: hub.clone(),
                 token: token.clone(),

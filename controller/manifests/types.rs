@@ -132,6 +132,10 @@ pub struct StackSpec {
     /// Explicit wires per consumer instance: `{consumer: {import: provider}}`.
     #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
     pub wires: IndexMap<String, IndexMap<String, String>>,
+    /// `false`: instances that export `http` get no `{instance}.{stack}.localhost` name of
+    /// their own (their `domains` still get routed).
+    #[serde(default = "default_true", skip_serializing_if = "is_true")]
+    pub default_domains: bool,
 }
 
 impl Default for StackSpec {
@@ -141,6 +145,7 @@ impl Default for StackSpec {
             enabled: true,
             instances: IndexMap::new(),
             wires: IndexMap::new(),
+            default_domains: true,
         }
     }
 }

@@ -13,7 +13,8 @@ use std::time::Duration;
 use super::hash::{combine, field_hashes};
 use super::{EffectiveInstance, EnvPart, ResolvedStack};
 use crate::identity::{
-    self, LABEL_CONFIG_FIELDS, LABEL_CONFIG_HASH, LABEL_INSTANCE, LABEL_LIMITS, LABEL_TEMPLATE,
+    self, LABEL_CONFIG_FIELDS, LABEL_CONFIG_HASH, LABEL_DOMAIN_PORT, LABEL_DOMAINS, LABEL_INSTANCE,
+    LABEL_LIMITS, LABEL_TEMPLATE,
 };
 use crate::manifests::types::{
     DependencyCondition, MAX_HEALTH_DURATION, MAX_PIDS, Protocol, nano_cpus, parse_duration,
@@ -435,6 +436,12 @@ fn finish(
     spec.labels.insert(LABEL_INSTANCE.into(), inst.name.clone());
     spec.labels
         .insert(LABEL_TEMPLATE.into(), inst.template.clone());
+    if let Some(d) = &inst.domains {
+        spec.labels
+            .insert(LABEL_DOMAINS.into(), identity::encode_domains(&d.names));
+        spec.labels
+            .insert(LABEL_DOMAIN_PORT.into(), d.port.to_string());
+    }
     // Derived from fields hashed already, so left out of the labels' hash.
     spec.labels
         .insert(LABEL_LIMITS.into(), identity::Limits::of(&spec).label());

@@ -7,6 +7,7 @@ would share) come back as diagnostics, and the stacks they touch are left out of
 
 mod dependencies;
 pub mod desired;
+pub mod domains;
 pub mod hash;
 pub mod merge;
 mod names;
@@ -123,6 +124,9 @@ pub struct EffectiveInstance {
     pub wires: Vec<Wire>,
     /// Dependencies on other instances.
     pub depends_on: Vec<DependencyEdge>,
+    /// Host names the router serves for it, if any ([`domains`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub domains: Option<domains::Domains>,
     /// Folder of the manifest defining the instance (bind-mount sources are relative to it).
     #[serde(skip)]
     pub base_dir: std::path::PathBuf,
@@ -155,6 +159,7 @@ pub fn resolve(model: &Model) -> (BTreeMap<String, ResolvedStack>, Vec<Diagnosti
         }
     }
     check_host_ports(model, &mut out, &mut diags);
+    domains::check_unique(model, &mut out, &mut diags);
     names::check_runtime_names(model, &mut out, &mut diags);
     (out, diags)
 }
@@ -223,6 +228,7 @@ fn resolve_stack(model: &Model, stack: &StackModel, diags: &mut Vec<Diagnostic>)
         let wires = wiring::wire_instance(stack, inst, &spec, &specs, diags);
         let env = wiring::build_env(model, &stack.name, inst, &spec, &wires, &specs, diags);
         let depends_on = dependencies::resolve(stack, inst, &spec, &wires, diags);
+        let domains = domains::of_instance(stack, inst, &spec, diags);
         instances.insert(
             inst.name.clone(),
             EffectiveInstance {
@@ -235,6 +241,7 @@ fn resolve_stack(model: &Model, stack: &StackModel, diags: &mut Vec<Diagnostic>)
                 env,
                 wires,
                 depends_on,
+                domains,
                 base_dir: inst
                     .origin
                     .file

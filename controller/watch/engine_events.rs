@@ -121,10 +121,15 @@ async fn subscribe_and_follow(
         let item = tokio::select! { _ = token.cancelled() => return Ended::Cancelled, item = stream.next() => item };
         match item {
             Some(Ok(ev)) => {
-                if is_drift(&ev.action)
-                    && let Some(stack) = event_stack(&ev, reconciler.owner())
-                {
+                if !is_drift(&ev.action) {
+                    continue;
+                }
+                if let Some(stack) = event_stack(&ev, reconciler.owner()) {
                     let _ = handle.schedule_now(stack, Trigger::Engine(ev.action.clone()));
+                } else if ev.kind == EventKind::Container
+                    && ev.name.as_deref() == Some(identity::ROUTER_NAME)
+                {
+                    reconciler.router_due();
                 }
             }
             Some(Err(e)) => {

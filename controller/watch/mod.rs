@@ -53,6 +53,8 @@ pub struct WatchOptions {
     /// Quiet time after a file event before the folder is re-read (`--debounce`, default
     /// 300 ms).
     pub debounce: Duration,
+    /// How the domain router runs.
+    pub router: crate::router::RouterSettings,
 }
 
 /// Runs the controller until `shutdown` is cancelled; running reconciles finish first.
@@ -70,6 +72,7 @@ pub async fn run(
         home: opts.home.clone(),
         plan_only: opts.plan_only,
         lock_wait: LOCK_WAIT,
+        router: opts.router.clone(),
     };
     let reconciler = Arc::new(Reconciler::new(runtime, sink, settings));
     let scheduler: Scheduler<String, Trigger> = Scheduler::new();
@@ -92,6 +95,7 @@ pub async fn run(
         handle.clone(),
         shutdown.clone(),
     ));
+    tokio::spawn(reconciler.clone().sync_router_when_due(shutdown.clone()));
     tokio::spawn(resync::run(
         reconciler.clone(),
         handle.clone(),

@@ -32,6 +32,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
 use super::last_good::LastGood;
@@ -44,7 +45,7 @@ use crate::outcome::Outcome;
 use crate::plan::{StackPlan, Summary};
 use crate::reconcile::{
     Context, Manifests, Planned, ReconcileError, Selection, apply_one, plan_with, release_ports,
-    release_removed_instances_ports,
+    release_removed_instances_ports, router_due, sync_router,
 };
 use crate::runtime::Runtime;
 use crate::sink::Sink;
@@ -97,6 +98,8 @@ pub struct Settings {
     pub plan_only: bool,
     /// How long a reconcile waits for a stack's lock ([`LOCK_WAIT`] by default).
     pub lock_wait: Duration,
+    /// How the domain router runs.
+    pub router: crate::router::RouterSettings,
 }
 
 /// Every stack known, and those of them found up to date from one observation.
@@ -117,6 +120,8 @@ pub struct Reconciler {
     status: StatusStore,
     last_good: RwLock<LastGood>,
     status_unwritable: AtomicBool,
+    /// Wakes [`Reconciler::sync_router_when_due`].
+    router_due: tokio::sync::Notify,
 }
 
 /// What a reconcile works from, taken at its start.
@@ -139,6 +144,26 @@ impl Reconciler {
             owner,
             last_good: RwLock::new(LastGood::default()),
             status_unwritable: AtomicBool::new(false),
+            router_due: tokio::sync::Notify::new(),
+        }
+    }
+
+    /// Asks for a router sync ([`Self::sync_router_when_due`]); requests made while one runs
+    /// make one more, not one each.
+    pub fn router_due(&self) {
+        self.router_due.notify_one();
+    }
+
+    /// Syncs the router each time [`Self::router_due`] was called, one sync at a time and
+    /// outside every stack's lock (a stack's reconcile only asks for it), until `token` is
+    /// cancelled. Failures are reported through the sink; the next request tries again.
+    pub async fn sync_router_when_due(self: Arc<Self>, token: CancellationToken) {
+        loop {
+            tokio::select! {
+                () = token.cancelled() => return,
+                () = self.router_due.notified() => {}
+            }
+            let _ = sync_router(&self.context(), self.sink.as_ref()).await;
         }
     }
 
@@ -157,6 +182,7 @@ impl Reconciler {
             runtime: self.runtime.as_ref(),
             home: self.settings.home.clone(),
             owner: self.owner.clone(),
+            router: self.settings.router.clone(),
         }
     }
 
@@ -262,6 +288,9 @@ impl Reconciler {
             return Ok(Outcome::Conflicts(plan.conflicts.clone()));
         }
         if summary.is_empty() {
+            if !removal && router_due(planned, false) {
+                self.router_due();
+            }
             return Ok(if removal {
                 Outcome::Removed(summary)
             } else {
@@ -286,6 +315,9 @@ impl Reconciler {
             && let Err(e) = release_removed_instances_ports(&ctx.home, &ctx.owner, desired)
         {
             warn!(%stack, "cannot release removed instances' host ports: {e}");
+        }
+        if router_due(planned, true) {
+            self.router_due();
         }
         info!(%stack, "applied: {}", summary.counts());
         Ok(if removal {
@@ -562,6 +594,7 @@ mod tests {
                 home: home.path().to_path_buf(),
                 plan_only,
                 lock_wait: LOCK_WAIT,
+                router: crate::router::RouterSettings::default(),
             };
             let reconciler = Arc::new(Reconciler::new(rt.clone(), sink.clone(), settings));
             Fixture {

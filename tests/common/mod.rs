@@ -75,11 +75,26 @@ impl Engine {
         }
     }
 
-    /// Points a `devarch` process at the endpoint under test. (For Podman, `CONTAINER_HOST`
-    /// would come first: it is removed.)
+    /// Points a `devarch` process at the endpoint under test (for Podman, `CONTAINER_HOST`
+    /// would come first: it is removed), with this engine's test router ([`Engine::router`]).
     pub fn point(self, cmd: &mut Command) -> &mut Command {
+        let router = self.router();
         cmd.env_remove("CONTAINER_HOST")
             .env(self.devarch_var(), self.endpoint())
+            .env("DEVARCH_ROUTER_IMAGE", router.image)
+            .env("DEVARCH_ROUTER_PORT", router.port.to_string())
+    }
+
+    /// The router the tests of this engine share: the fixture nginx image, and a host port of
+    /// its own per engine (both engines publish on this machine's loopback).
+    pub fn router(self) -> devarch::router::RouterSettings {
+        devarch::router::RouterSettings {
+            image: "devarch-fixture/router:1".into(),
+            port: match self {
+                Engine::Docker => 7480,
+                Engine::Podman => 7481,
+            },
+        }
     }
 
     /// The engine's own CLI, talking to the endpoint under test (`docker -H`, `podman --url`).
@@ -434,18 +449,26 @@ impl Drop for Env {
     fn drop(&mut self) {
         // Remove everything owned by this test's manifests folder, whatever state the test left.
         let owner = self.owner.clone();
-        let rt = &self.rt;
+        let (rt, engine) = (&self.rt, self.engine);
         block_on(async {
             let owned = |l: &std::collections::BTreeMap<String, String>| {
                 l.get("devarch.owner") == Some(&owner)
             };
+            let mut routed = false;
             if let Ok(cs) = rt.list_containers("devarch-").await {
                 for c in cs.into_iter().filter(|c| owned(&c.labels)) {
+                    routed |= c.labels.contains_key(devarch::identity::LABEL_DOMAINS);
                     let _ = rt.remove_container(&c.id, true).await;
                 }
             }
+            // As devarch does after removing routed containers: the router drops their names
+            // (and is removed when nothing is routed any more).
+            if routed && let Err(e) = devarch::router::sync(rt.as_ref(), &engine.router()).await {
+                eprintln!("cleanup: router sync: {e}");
+            }
             if let Ok(ns) = rt.list_networks("devarch-").await {
                 for n in ns.into_iter().filter(|n| owned(&n.labels)) {
+                    devarch::router::release_network(rt.as_ref(), &n.id).await;
                     let _ = rt.remove_network(&n.id).await;
                 }
             }

@@ -93,6 +93,7 @@ impl AppState {
             runtime: self.runtime.as_ref(),
             home: self.home.clone(),
             owner: self.owner.clone(),
+            router: self.router.clone(),
         }
     }
 }

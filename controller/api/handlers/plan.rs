@@ -96,10 +96,15 @@ pub async fn apply(
         crate::apply::ApplyOptions::default(),
     )
     .await;
-    let errors = reports
+    let mut errors: Vec<String> = reports
         .iter()
         .flat_map(|(_, r)| r.errors.iter().map(ToString::to_string))
         .collect();
+    if reconcile::router_due(&planned, !reports.is_empty())
+        && let Err(e) = reconcile::sync_router(&ctx, &state.events).await
+    {
+        errors.push(e.to_string());
+    }
     Ok(Json(ApplyResponse {
         stack,
         summary,
