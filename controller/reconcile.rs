@@ -509,3 +509,75 @@ pub async fn sync_router(
         }
     }
 }
+
+/// Host names a pass adds to and removes from the router, for the plan: what the pass's
+/// stacks want (`devarch.domains` of their desired containers) against what their containers
+/// on the engine carry now.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RouteChanges {
+    /// Names to be routed, each with `stack/instance`.
+    pub added: Vec<(String, String)>,
+    /// Names no longer routed, each with `stack/instance`.
+    pub removed: Vec<(String, String)>,
+}
+
+impl RouteChanges {
+    /// Of the plans in `planned`, for the folder `owner`.
+    pub fn of(planned: &Planned, owner: &str) -> RouteChanges {
+        use crate::identity::{LABEL_DOMAINS, Labelled, decode_domains};
+        let stacks: BTreeSet<&str> = planned.plans.iter().map(|p| p.stack.as_str()).collect();
+        let routes = |labels: &BTreeMap<String, String>, stack: &str, instance: &str| {
+            let at = format!("{stack}/{instance}");
+            labels
+                .get(LABEL_DOMAINS)
+                .map(|d| decode_domains(d))
+                .unwrap_or_default()
+                .into_iter()
+                .map(move |d| (d, at.clone()))
+        };
+        let wanted: BTreeSet<(String, String)> = planned
+            .desired
+            .iter()
+            .filter(|(s, _)| stacks.contains(s.as_str()))
+            .flat_map(|(s, d)| {
+                d.containers
+                    .iter()
+                    .flat_map(move |(i, c)| routes(&c.spec.labels, s, i))
+            })
+            .collect();
+        let current: BTreeSet<(String, String)> = planned
+            .observed
+            .containers
+            .iter()
+            .filter(|c| c.is_ours(owner) && !crate::identity::is_next_container_name(&c.name))
+            .filter_map(|c| Some((c.stack()?, c.instance()?, c)))
+            .filter(|(s, _, _)| stacks.contains(s))
+            .flat_map(|(s, i, c)| routes(&c.labels, s, i))
+            .collect();
+        RouteChanges {
+            added: wanted.difference(&current).cloned().collect(),
+            removed: current.difference(&wanted).cloned().collect(),
+        }
+    }
+
+    /// Whether the pass changes no route.
+    pub fn is_empty(&self) -> bool {
+        self.added.is_empty() && self.removed.is_empty()
+    }
+}
+
+impl std::fmt::Display for RouteChanges {
+    /// The plan's router section: `+ name  # stack/instance` and `- name  # stack/instance`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.is_empty() {
+            return Ok(());
+        }
+        writeln!(f, "Router {}:", crate::identity::ROUTER_NAME)?;
+        for (mark, list) in [('+', &self.added), ('-', &self.removed)] {
+            for (name, at) in list {
+                writeln!(f, "  {mark} {name}  # {at}")?;
+            }
+        }
+        Ok(())
+    }
+}

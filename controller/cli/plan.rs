@@ -21,6 +21,15 @@ fn print_skipped(planned: &reconcile::Planned) {
     }
 }
 
+/// The router lines of the plan: names the pass adds or removes (escaped: they are checked
+/// host names, but the labels they are read back from are anyone's).
+fn print_routes(planned: &reconcile::Planned, owner: &str) {
+    let routes = reconcile::RouteChanges::of(planned, owner);
+    if !routes.is_empty() {
+        print!("{}", printable::block(&routes.to_string()));
+    }
+}
+
 /// Apply planned stacks with progress lines; print each failed step; return how many failed.
 pub(crate) async fn apply_and_report(ctx: &Context<'_>, planned: &reconcile::Planned) -> usize {
     let progress = super::progress::Lines::new();
@@ -73,6 +82,7 @@ pub fn plan(cli: &Cli, stacks: &[String], json: bool, out: Option<&Path>) -> Res
             println!("{}", serde_json::to_string_pretty(&file)?);
         } else {
             print!("{}", render(&planned.plans));
+            print_routes(&planned, &ctx.owner);
         }
         if let Some(path) = out {
             crate::safe_fs::write_atomic(
@@ -178,6 +188,7 @@ pub fn apply(
             return Ok(exit::OK);
         }
         print!("{}", render(&planned.plans));
+        print_routes(&planned, &ctx.owner);
         std::io::stdout().flush()?;
         let errors = apply_and_report(&ctx, &planned).await;
         if conflicts {
