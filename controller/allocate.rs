@@ -61,6 +61,10 @@ pub struct Allocation<'a> {
     /// lock the observation may be older than a container another apply just started on
     /// that port, so the recorded port is kept (the apply that follows decides).
     pub repick_busy: bool,
+    /// The engine publishes ports on this machine, so this machine's kernel says which are
+    /// free. A remote engine's are not this machine's: a fixed port is then left to the
+    /// engine, which refuses a taken one when the container starts.
+    pub local_ports: bool,
 }
 
 /// Decides the secret values and host ports of `stack`.
@@ -142,7 +146,7 @@ fn host_port(
     match p.host {
         None => Ok(None),
         Some(HostPort::Fixed(h)) => {
-            if new && !PortStore::is_free_on_host(h, p.protocol) {
+            if new && a.local_ports && !PortStore::is_free_on_host(h, p.protocol) {
                 let holder = match a.ports.holder(h, p.protocol) {
                     Some(held)
                         if held.owner.as_deref() != Some(a.owner)
@@ -174,6 +178,7 @@ fn host_port(
                     .assigned(a.owner, &stack.name, &inst.name, p.container, p.protocol);
             if new
                 && a.repick_busy
+                && a.local_ports
                 && recorded.is_some_and(|h| !PortStore::is_free_on_host(h, p.protocol))
             {
                 // Taken by someone else since it was picked: pick another.

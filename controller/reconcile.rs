@@ -292,6 +292,7 @@ pub fn plan_with(
         home: &ctx.home,
         owner: &ctx.owner,
         user_home: user_home.as_deref(),
+        remote: ctx.runtime.engine().remote,
     };
     let mut planned = Planned {
         plans: Vec::new(),
@@ -324,6 +325,7 @@ pub fn plan_with(
                 fixed_in_use: &fixed,
                 existing: &existing,
                 repick_busy: sel.locked,
+                local_ports: !ctx.runtime.engine().remote,
             };
             allocate(resolved, &mut a).map_err(|source| ReconcileError::Allocate {
                 stack: name.clone(),

@@ -19,7 +19,7 @@ use crate::identity;
 use crate::manifests::types::DependencyCondition;
 use crate::plan::{Action, Op};
 use crate::resolve::desired::{DesiredContainer, DesiredStack};
-use crate::runtime::{Runtime, RuntimeError};
+use crate::runtime::{FileCopy, Runtime, RuntimeError};
 
 /// What one container's task came to: `Ok(true)` when its operation ran, `Ok(false)` when it
 /// had none, `Err(None)` when it failed earlier (already reported), `Err(Some(_))` on failure.
@@ -174,6 +174,7 @@ async fn run_container_op(
     match op {
         Op::CreateContainer { .. } => {
             let id = rt.create_container(&c.spec).await?;
+            copy_files(rt, c, &id).await?;
             rt.start_container(&id).await?;
             Ok("Started")
         }
@@ -190,6 +191,24 @@ async fn run_container_op(
     }
 }
 
+/// On a remote engine, which cannot bind-mount files from this machine, writes the
+/// container's config files into it before it starts.
+async fn copy_files(rt: &dyn Runtime, c: &DesiredContainer, id: &str) -> Result<(), RuntimeError> {
+    if !rt.engine().remote || c.files.is_empty() {
+        return Ok(());
+    }
+    let files: Vec<FileCopy> = c
+        .files
+        .iter()
+        .map(|f| FileCopy {
+            path: f.target.clone(),
+            content: f.content.clone().into_bytes(),
+            mode: f.mode,
+        })
+        .collect();
+    rt.copy_files(id, &files).await
+}
+
 /// Create `{name}_next`, stop and remove the old container, rename the new one, start it.
 async fn recreate(
     rt: &dyn Runtime,
@@ -204,6 +223,10 @@ async fn recreate(
         rt.remove_container(&d.summary.id, true).await?;
     }
     let new_id = rt.create_container(&next).await?;
+    if let Err(e) = copy_files(rt, c, &new_id).await {
+        let _ = rt.remove_container(&new_id, true).await;
+        return Err(e.into());
+    }
     if let Err(e) = remove_container(rt, old_id, opts.stop_timeout).await {
         let _ = rt.remove_container(&new_id, true).await;
         return Err(StepFailure::RemoveOld(e));

@@ -31,8 +31,9 @@ pub struct Cli {
     /// State folder (secret key, secrets, locks, materialized config files) [default: ~/.devarch].
     #[arg(long, global = true, env = "DEVARCH_HOME", value_name = "DIR")]
     pub home: Option<PathBuf>,
-    /// Container engine to talk to
-    #[arg(long, global = true, env = "DEVARCH_RUNTIME", value_enum, default_value_t = RuntimeChoice::Auto)]
+    /// Container engine to talk to: auto (Docker if it answers, else Podman), docker (DOCKER_HOST
+    /// honoured), podman, or an endpoint: unix:///path, tcp://host:port, ssh://[user@]host[:port][/socket]
+    #[arg(long, global = true, env = "DEVARCH_RUNTIME", value_name = "ENGINE", default_value = "auto", value_parser = runtime_arg)]
     pub runtime: RuntimeChoice,
     /// Host port (on 127.0.0.1) of the router serving instances' `domains` and
     /// `{instance}.{stack}.localhost` names
@@ -47,7 +48,7 @@ pub struct Cli {
 }
 
 /// Which engine to talk to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum RuntimeChoice {
     /// Docker if it answers, else Podman.
     Auto,
@@ -55,6 +56,26 @@ pub enum RuntimeChoice {
     Docker,
     /// Podman's Docker-compatible API.
     Podman,
+    /// Whatever engine answers at this endpoint (`unix://`, `tcp://`, `http://`, `ssh://`).
+    Endpoint(String),
+}
+
+/// `--runtime`: a word, or an endpoint URL.
+fn runtime_arg(s: &str) -> Result<RuntimeChoice, String> {
+    match s.to_ascii_lowercase().as_str() {
+        "auto" => Ok(RuntimeChoice::Auto),
+        "docker" => Ok(RuntimeChoice::Docker),
+        "podman" => Ok(RuntimeChoice::Podman),
+        _ if ["unix://", "tcp://", "http://", "ssh://"]
+            .iter()
+            .any(|p| s.starts_with(p)) =>
+        {
+            Ok(RuntimeChoice::Endpoint(s.to_string()))
+        }
+        _ => Err(format!(
+            "{s:?} is not auto, docker, podman or an endpoint (unix:///path, tcp://host:port, ssh://[user@]host[:port][/socket])"
+        )),
+    }
 }
 
 /// Output format of listings.

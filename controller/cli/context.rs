@@ -17,10 +17,11 @@ pub(crate) fn home(cli: &Cli) -> std::path::PathBuf {
 }
 
 pub(crate) async fn runtime(cli: &Cli) -> Result<Box<dyn Runtime>> {
-    let choice = match cli.runtime {
+    let choice = match &cli.runtime {
         RuntimeChoice::Auto => Choice::Auto,
         RuntimeChoice::Docker => Choice::Docker,
         RuntimeChoice::Podman => Choice::Podman,
+        RuntimeChoice::Endpoint(e) => return Ok(Box::new(connect::connect_endpoint(e).await?)),
     };
     Ok(connect::connect(choice).await?)
 }

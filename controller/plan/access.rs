@@ -123,6 +123,7 @@ mod tests {
             files: vec![MaterializedFile {
                 home: "/h".into(),
                 host_path: config.into(),
+                target: "/etc/app.conf".into(),
                 content: String::new(),
                 mode: 0o644,
             }],

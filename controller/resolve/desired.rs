@@ -30,6 +30,8 @@ pub struct MaterializedFile {
     pub home: PathBuf,
     /// Where it is written on the host ([`crate::state::config_file_path`]).
     pub host_path: PathBuf,
+    /// Its path in the container.
+    pub target: String,
     /// Its content, as in the manifest.
     pub content: String,
     /// Unix permission bits (`0o644` when the manifest sets none).
@@ -131,6 +133,10 @@ pub struct DesiredContext<'a> {
     pub owner: &'a str,
     /// The user's home folder, for bind sources written `~/…` (None: taken literally).
     pub user_home: Option<&'a Path>,
+    /// The engine does not share this machine's file system ([`crate::runtime::EngineInfo`]):
+    /// config files are copied into the container after it is created (not bind-mounted),
+    /// and bind sources relative to the manifests folder are refused.
+    pub remote: bool,
 }
 
 /// Builds the desired state of a resolved stack from its bindings.
@@ -282,6 +288,14 @@ fn volume_mounts(
                 (MountSource::Volume { name: name.clone() }, Some(name))
             }
             (None, Some(src)) => {
+                if ctx.remote && !Path::new(src).is_absolute() {
+                    return Err(invalid(
+                        inst,
+                        format!(
+                            "bind mount source {src:?} is a path on this machine, and the engine is remote: it cannot see this machine's files. Use an absolute path on the engine's machine, a named volume, or `configFiles` (copied into the container)"
+                        ),
+                    ));
+                }
                 let path = bind_source(inst, src, ctx.user_home);
                 (MountSource::Bind { path }, None)
             }
@@ -305,7 +319,8 @@ fn bind_source(inst: &EffectiveInstance, src: &str, user_home: Option<&Path>) ->
         .to_string()
 }
 
-/// Config files to materialise, each also added to `spec` as a read-only bind mount.
+/// Config files to materialise, each also added to `spec` as a read-only bind mount (on a
+/// remote engine they are copied into the container instead, see [`DesiredContext::remote`]).
 fn config_files(
     stack: &ResolvedStack,
     inst: &EffectiveInstance,
@@ -328,16 +343,19 @@ fn config_files(
                 })?,
             None => 0o644,
         };
-        spec.mounts.push(Mount {
-            source: MountSource::Bind {
-                path: host_path.display().to_string(),
-            },
-            target: f.path.clone(),
-            read_only: true,
-        });
+        if !ctx.remote {
+            spec.mounts.push(Mount {
+                source: MountSource::Bind {
+                    path: host_path.display().to_string(),
+                },
+                target: f.path.clone(),
+                read_only: true,
+            });
+        }
         files.push(MaterializedFile {
             home: ctx.home.to_path_buf(),
             host_path,
+            target: f.path.clone(),
             content: f.content.clone(),
             mode,
         });

@@ -150,9 +150,16 @@ fn dedup(endpoints: Vec<String>) -> Vec<String> {
 /// Podman, whose `/version` takes about 0.65 s (it runs `conmon` and `runc` to report their
 /// versions). Without those headers, bollard's `negotiate_version()` and `/version` decide.
 async fn try_endpoint(endpoint: &str) -> Result<EngineRuntime, String> {
+    if endpoint.starts_with("ssh://") {
+        let target = super::ssh::SshTarget::parse(endpoint)?;
+        let tunnel = super::ssh::SshTunnel::open(&target).await?;
+        let local = format!("unix://{}", tunnel.socket.display());
+        let runtime = Box::pin(try_endpoint(&local)).await?;
+        return Ok(runtime.through(tunnel, endpoint));
+    }
     let socket = endpoint.strip_prefix("unix://");
     if !(socket.is_some() || endpoint.starts_with("tcp://") || endpoint.starts_with("http://")) {
-        return Err("unsupported endpoint (use unix://, tcp:// or http://)".to_string());
+        return Err("unsupported endpoint (use unix://, tcp://, http:// or ssh://)".to_string());
     }
     if let Some(path) = socket
         && !std::path::Path::new(path).exists()
@@ -179,6 +186,7 @@ async fn try_endpoint(endpoint: &str) -> Result<EngineRuntime, String> {
                 version: id.version,
                 api_version: docker.client_version().to_string(),
                 endpoint: endpoint.to_string(),
+                remote: !endpoint.starts_with("unix://"),
             };
             EngineRuntime::new(docker, info).with_libpod(id.libpod_api)
         }
@@ -206,6 +214,7 @@ async fn try_endpoint(endpoint: &str) -> Result<EngineRuntime, String> {
                     .unwrap_or_default(),
                 api_version: docker.client_version().to_string(),
                 endpoint: endpoint.to_string(),
+                remote: !endpoint.starts_with("unix://"),
             };
             EngineRuntime::new(docker, info).with_libpod(podman.map(|(_, api)| api.to_string()))
         }

@@ -85,6 +85,8 @@ pub struct EngineRuntime {
     /// Docker before 20.10.27: container stops and removals go one at a time (see
     /// [`EngineInfo::network_teardown_deadlocks`]).
     teardown: Option<tokio::sync::Mutex<()>>,
+    /// The ssh tunnel the socket goes through, for an `ssh://` endpoint; closed with this.
+    tunnel: Option<super::ssh::SshTunnel>,
 }
 
 /// Runs `call` up to `tries` times, `pause` apart, while it fails with an engine error whose
@@ -126,7 +128,17 @@ impl EngineRuntime {
             http,
             libpod: None,
             teardown,
+            tunnel: None,
         }
+    }
+
+    /// This runtime, reached through `tunnel` (its socket is the endpoint it was made for):
+    /// named by the `ssh://` URL, and remote.
+    pub(super) fn through(mut self, tunnel: super::ssh::SshTunnel, endpoint: &str) -> Self {
+        self.info.endpoint = endpoint.to_string();
+        self.info.remote = true;
+        self.tunnel = Some(tunnel);
+        self
     }
 
     /// Waits for this process's turn to stop or remove a container, on an engine that needs
@@ -578,9 +590,45 @@ impl Runtime for EngineRuntime {
         super::attach::resize_exec(&self.docker, exec_id, rows, cols).await
     }
 
+    async fn copy_files(&self, id: &str, files: &[super::FileCopy]) -> Result<()> {
+        let archive = tar_of(files).map_err(|e| RuntimeError::Api {
+            operation: format!("copy files into container {id}"),
+            status: None,
+            message: e.to_string(),
+        })?;
+        let options = bollard::query_parameters::UploadToContainerOptions {
+            path: "/".into(),
+            ..Default::default()
+        };
+        self.docker
+            .upload_to_container(id, Some(options), bollard::body_full(archive.into()))
+            .await
+            .map_err(|e| engine_error("copy files into", &format!("container {id}"), e))
+    }
+
     async fn events(&self, label_filter: &str) -> Result<EventStream> {
         events::subscribe(&self.http, &self.info.api_version, label_filter).await
     }
+}
+
+/// A tar archive of `files`, paths relative to `/`, owned by root, with their modes.
+fn tar_of(files: &[super::FileCopy]) -> std::io::Result<Vec<u8>> {
+    let mut builder = tar::Builder::new(Vec::new());
+    for f in files {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(f.content.len() as u64);
+        header.set_mode(f.mode);
+        header.set_uid(0);
+        header.set_gid(0);
+        header.set_mtime(0);
+        header.set_entry_type(tar::EntryType::Regular);
+        builder.append_data(
+            &mut header,
+            f.path.trim_start_matches('/'),
+            f.content.as_slice(),
+        )?;
+    }
+    builder.into_inner()
 }
 
 /// Maps a bollard error of `"{verb} {what}"`: 404 is [`RuntimeError::NotFound`]`(what)`,

@@ -71,6 +71,7 @@ impl FakeRuntime {
     pub(crate) fn new() -> Self {
         FakeRuntime {
             info: EngineInfo {
+                remote: false,
                 kind: EngineKind::Docker,
                 version: "fake".into(),
                 api_version: "1.41".into(),

@@ -27,6 +27,7 @@ mod events;
 pub(crate) mod fake;
 mod http;
 mod libpod;
+mod ssh;
 mod wire;
 
 use std::collections::BTreeMap;
@@ -65,8 +66,12 @@ pub struct EngineInfo {
     pub version: String,
     /// Negotiated API version, e.g. `1.41`.
     pub api_version: String,
-    /// Where it was reached (`unix:///var/run/docker.sock`, `tcp://...`).
+    /// Where it was reached (`unix:///var/run/docker.sock`, `tcp://...`, `ssh://...`).
     pub endpoint: String,
+    /// Reached over the network (`tcp://`, `ssh://`): it does not share this machine's file
+    /// system, so config files are copied into containers instead of bind-mounted, and
+    /// host paths relative to the manifests folder are refused.
+    pub remote: bool,
 }
 
 impl EngineInfo {
@@ -435,6 +440,17 @@ impl RuntimeError {
 /// Result of runtime calls.
 pub type Result<T, E = RuntimeError> = std::result::Result<T, E>;
 
+/// A file [`Runtime::copy_files`] writes into a container.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileCopy {
+    /// Absolute path in the container.
+    pub path: String,
+    /// Content.
+    pub content: Vec<u8>,
+    /// Unix permission bits.
+    pub mode: u32,
+}
+
 /// Which of a container's output streams a chunk came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Pipe {
@@ -609,6 +625,12 @@ pub trait Runtime: Send + Sync {
         Err(unsupported("run a command in", id))
     }
 
+    /// Writes files into a created container (a tar archive extracted at `/`; missing folders
+    /// are made), for engines that cannot bind-mount files from this machine.
+    async fn copy_files(&self, id: &str, _files: &[FileCopy]) -> Result<()> {
+        Err(unsupported("copy files into", id))
+    }
+
     /// The exit code of an exec, once its command has ended (`None` while it runs).
     async fn exec_exit_code(&self, exec_id: &str) -> Result<Option<i64>> {
         Err(unsupported("inspect exec", exec_id))
@@ -636,6 +658,7 @@ mod tests {
     #[test]
     fn only_docker_before_20_10_27_has_the_teardown_deadlock() {
         let info = |kind, version: &str| EngineInfo {
+            remote: false,
             kind,
             version: version.to_string(),
             api_version: "1.41".into(),

@@ -286,14 +286,7 @@ impl Env {
     }
 
     pub fn cmd(&self) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_devarch"));
-        c.arg("--dir")
-            .arg(self.dir.path())
-            .arg("--home")
-            .arg(self.home.path())
-            .arg("--runtime")
-            .arg(self.engine.name());
-        c.env("DEVARCH_DIAGNOSTICS", "plain");
+        let mut c = devarch_on(self.dir.path(), self.home.path(), self.engine.name());
         self.engine.point(&mut c);
         c
     }
@@ -479,6 +472,19 @@ impl Drop for Env {
             }
         });
     }
+}
+
+/// `devarch --dir DIR --home HOME --runtime RUNTIME` with plain diagnostics.
+pub fn devarch_on(dir: &Path, home: &Path, runtime: &str) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_devarch"));
+    c.arg("--dir")
+        .arg(dir)
+        .arg("--home")
+        .arg(home)
+        .arg("--runtime")
+        .arg(runtime)
+        .env("DEVARCH_DIAGNOSTICS", "plain");
+    c
 }
 
 /// A Stack document with the given (indented) `instances:` entries.
@@ -814,6 +820,7 @@ pub fn allocate_and_build(
             fixed_in_use: &no_ports,
             existing: &no_containers,
             repick_busy: true,
+            local_ports: true,
         };
         Ok::<_, PortError>(allocate(stack, &mut a))
     })
@@ -823,6 +830,7 @@ pub fn allocate_and_build(
         home,
         owner,
         user_home: None,
+        remote: false,
     };
     let desired =
         devarch::resolve::desired::build(stack, &ctx, &bindings).map_err(|e| e.to_string())?;
