@@ -40,5 +40,6 @@ pub mod safe_fs;
 pub mod sink;
 pub mod state;
 pub mod status;
+pub mod swarm;
 pub mod watch;
 pub mod workspace;

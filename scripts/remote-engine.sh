@@ -68,6 +68,11 @@ start_dockerd() {
     ip link set "$BRIDGE" up
   fi
   mkdir -p "$DATA" "$EXEC"
+  # dockerd 20.10, started with --default-address-pool and finding its "bridge" network from an
+  # earlier run in its network store, deletes the interface docker0, whatever its own --bridge
+  # is (daemon_unix.go, removeDefaultBridgeInterface): the MAIN engine's bridge. Seen here on
+  # the second start. Its network store is dropped before every start, so it never finds one.
+  rm -f "$DATA/network/files/local-kv.db"
   log "starting the test-only dockerd (log: $LOG)"
   (cd / && exec setsid dockerd --data-root "$DATA" --exec-root "$EXEC" --pidfile "$PIDFILE" \
     -H "unix://$SOCK" -H "tcp://$TCP" --bridge "$BRIDGE" --default-address-pool "$POOL" \
@@ -121,7 +126,12 @@ start_sshd() {
 
 cmd_start() {
   [[ $(id -u) == 0 ]] || die "run as root"
+  local had_docker0=no
+  ip link show docker0 >/dev/null 2>&1 && had_docker0=yes
   start_dockerd
+  if [[ $had_docker0 == yes ]] && ! ip link show docker0 >/dev/null 2>&1; then
+    die "starting the test-only dockerd removed the main engine's docker0; restart the main dockerd (scripts/engines.sh stop docker; scripts/engines.sh start docker)"
+  fi
   load_images
   start_sshd
 }

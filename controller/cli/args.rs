@@ -78,6 +78,15 @@ fn runtime_arg(s: &str) -> Result<RuntimeChoice, String> {
     }
 }
 
+/// What `devarch compose` writes for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ComposeTarget {
+    /// docker-compose / podman-compose, creating the containers devarch would
+    Compose,
+    /// `docker stack deploy` on a Docker Swarm
+    Swarm,
+}
+
 /// Output format of listings.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum ListFormat {
@@ -260,6 +269,10 @@ pub enum Command {
         /// `docker-compose --env-file`
         #[arg(long, value_name = "FILE")]
         env_file: Option<PathBuf>,
+        /// compose: for docker-compose / podman-compose; swarm: for `docker stack deploy`
+        /// (DNS round-robin endpoints, host-mode ports, configs, no start order)
+        #[arg(long, value_enum, default_value_t = ComposeTarget::Compose)]
+        target: ComposeTarget,
     },
     /// Print the stack as Kubernetes objects (a Namespace; per instance a Deployment or
     /// StatefulSet, a Service, a ConfigMap of its config files; secrets referenced by name).

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use anyhow::{Context as _, Result, bail};
 
-use super::args::Cli;
+use super::args::{Cli, ComposeTarget};
 use super::context::{engine_context, home, runtime, tokio_rt};
 use super::{exit, output};
 use crate::compose::{env_file, render};
@@ -19,6 +19,7 @@ pub fn compose(
     stack: &str,
     instance: Option<&str>,
     env_out: Option<&Path>,
+    target: ComposeTarget,
 ) -> Result<u8> {
     let ws = Workspace::load(&cli.dir)?;
     let resolved = resolved_stack(cli, &ws, stack)?;
@@ -52,7 +53,10 @@ pub fn compose(
             .desired
             .get(stack)
             .with_context(|| format!("stack {stack:?} has no desired state"))?;
-        let file = render(resolved, desired, instance).map_err(anyhow::Error::msg)?;
+        let mut file = render(resolved, desired, instance).map_err(anyhow::Error::msg)?;
+        if target == ComposeTarget::Swarm {
+            file.document = crate::swarm::reshape(file.document, desired);
+        }
         // The bind sources of config files must exist before `docker-compose up`.
         for (name, c) in &desired.containers {
             if instance.is_none_or(|i| i == name) {
@@ -65,7 +69,10 @@ pub fn compose(
         let mut options = serde_saphyr::SerializerOptions::default();
         options.quote_all = true;
         let yaml = serde_saphyr::to_string_with_options(&file.document, options)?;
-        print!("# Written by `devarch compose {stack}`; run it with: docker-compose -p devarch-{stack} -f FILE up -d\n{yaml}");
+        match target {
+            ComposeTarget::Compose => print!("# Written by `devarch compose {stack}`; run it with: docker-compose -p devarch-{stack} -f FILE up -d\n{yaml}"),
+            ComposeTarget::Swarm => print!("# Written by `devarch compose {stack} --target swarm`; deploy it with: docker stack deploy -c FILE devarch-{stack}\n{yaml}"),
+        }
         if let Some(path) = env_out {
             let store = SecretStore::open(&home(cli), &ctx.owner)?;
             let mut values = Vec::new();

@@ -190,7 +190,14 @@ pub fn run(cli: Cli) -> Result<u8> {
             stack,
             instance,
             env_file,
-        } => compose::compose(&cli, stack, instance.as_deref(), env_file.as_deref()),
+            target,
+        } => compose::compose(
+            &cli,
+            stack,
+            instance.as_deref(),
+            env_file.as_deref(),
+            *target,
+        ),
         Command::Kube {
             stack,
             out,
