@@ -14,7 +14,7 @@ What it decides comes out as [`Bindings`], which the pure desired-state build
 
 use std::collections::{BTreeMap, HashSet};
 
-use crate::manifests::types::{EnvValue, HostPort, PortSpec};
+use crate::manifests::types::{EnvValue, HostPort, PortSpec, Protocol};
 use crate::resolve::desired::{Bindings, BusyPort};
 use crate::resolve::{EffectiveInstance, EnvPart, ResolvedStack};
 use crate::state::ports::{PortError, PortStore};
@@ -61,10 +61,20 @@ pub struct Allocation<'a> {
     /// lock the observation may be older than a container another apply just started on
     /// that port, so the recorded port is kept (the apply that follows decides).
     pub repick_busy: bool,
-    /// The engine publishes ports on this machine, so this machine's kernel says which are
-    /// free. A remote engine's are not this machine's: a fixed port is then left to the
-    /// engine, which refuses a taken one when the container starts.
-    pub local_ports: bool,
+    /// `None`: the engine publishes on this machine, whose kernel says which ports are free.
+    /// A remote engine's ports are not this machine's: then the host ports its running
+    /// containers publish (from the observation) are the ones taken.
+    pub engine_ports: Option<&'a HashSet<(u16, Protocol)>>,
+}
+
+impl Allocation<'_> {
+    /// Whether host port `port` is free where the engine publishes.
+    fn is_free(&self, port: u16, proto: Protocol) -> bool {
+        match self.engine_ports {
+            None => PortStore::is_free_on_host(port, proto),
+            Some(taken) => !taken.contains(&(port, proto)),
+        }
+    }
 }
 
 /// Decides the secret values and host ports of `stack`.
@@ -146,7 +156,7 @@ fn host_port(
     match p.host {
         None => Ok(None),
         Some(HostPort::Fixed(h)) => {
-            if new && a.local_ports && !PortStore::is_free_on_host(h, p.protocol) {
+            if new && !a.is_free(h, p.protocol) {
                 let holder = match a.ports.holder(h, p.protocol) {
                     Some(held)
                         if held.owner.as_deref() != Some(a.owner)
@@ -162,6 +172,9 @@ fn host_port(
                             held.stack, held.instance
                         )
                     }
+                    _ if a.engine_ports.is_some() => {
+                        "another container on the (remote) engine".to_string()
+                    }
                     _ => "another process on this machine".to_string(),
                 };
                 busy.push(BusyPort {
@@ -176,21 +189,19 @@ fn host_port(
             let recorded =
                 a.ports
                     .assigned(a.owner, &stack.name, &inst.name, p.container, p.protocol);
-            if new
-                && a.repick_busy
-                && a.local_ports
-                && recorded.is_some_and(|h| !PortStore::is_free_on_host(h, p.protocol))
-            {
+            if new && a.repick_busy && recorded.is_some_and(|h| !a.is_free(h, p.protocol)) {
                 // Taken by someone else since it was picked: pick another.
                 a.ports.release_instance(a.owner, &stack.name, &inst.name);
             }
-            let host = a.ports.assign_auto(
-                a.owner,
-                &stack.name,
-                &inst.name,
-                p.container,
-                p.protocol,
+            let engine_ports = a.engine_ports;
+            let is_free = move |port, proto| match engine_ports {
+                None => PortStore::is_free_on_host(port, proto),
+                Some(taken) => !taken.contains(&(port, proto)),
+            };
+            let host = a.ports.assign_auto_where(
+                (a.owner, &stack.name, &inst.name, p.container, p.protocol),
                 a.fixed_in_use,
+                &is_free,
             )?;
             Ok(Some(host))
         }

@@ -25,9 +25,16 @@ pub const OBSERVE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(
 /// # Errors
 /// The engine's error.
 pub async fn observe(rt: &dyn Runtime) -> Result<ObservedWorld> {
+    // On a remote engine every container is listed, devarch's or not: the host ports they
+    // publish are the taken ones there (this machine's kernel knows nothing of them).
+    let containers = if rt.engine().remote {
+        ""
+    } else {
+        OBJECT_PREFIX
+    };
     let lists = async {
         tokio::try_join!(
-            rt.list_containers(OBJECT_PREFIX),
+            rt.list_containers(containers),
             rt.list_networks(OBJECT_PREFIX),
             rt.list_volumes(OBJECT_PREFIX)
         )

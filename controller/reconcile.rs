@@ -18,7 +18,7 @@ use std::time::Duration;
 use crate::allocate::{AllocateError, Allocation, allocate};
 use crate::apply::lock::{LockError, StackLock, acquire};
 use crate::apply::{ApplyOptions, ApplyReport, Progress, StepError, apply_stack};
-use crate::manifests::types::HostPort;
+use crate::manifests::types::{HostPort, Protocol};
 use crate::observe::{ObservedWorld, observe};
 use crate::plan::{PlanOptions, StackPlan, plan_removal, plan_stack};
 use crate::resolve::ResolvedStack;
@@ -294,6 +294,23 @@ pub fn plan_with(
         user_home: user_home.as_deref(),
         remote: ctx.runtime.engine().remote,
     };
+    // A remote engine's free host ports are not this machine's: those its running
+    // containers publish are the taken ones.
+    let engine_ports: Option<HashSet<(u16, Protocol)>> = ctx.runtime.engine().remote.then(|| {
+        observed
+            .containers
+            .iter()
+            .filter(|c| c.state.is_running())
+            .flat_map(|c| &c.published)
+            .map(|&(port, proto)| {
+                let proto = match proto {
+                    crate::runtime::PortProtocol::Tcp => Protocol::Tcp,
+                    crate::runtime::PortProtocol::Udp => Protocol::Udp,
+                };
+                (port, proto)
+            })
+            .collect()
+    });
     let mut planned = Planned {
         plans: Vec::new(),
         desired: BTreeMap::new(),
@@ -325,7 +342,7 @@ pub fn plan_with(
                 fixed_in_use: &fixed,
                 existing: &existing,
                 repick_busy: sel.locked,
-                local_ports: !ctx.runtime.engine().remote,
+                engine_ports: engine_ports.as_ref(),
             };
             allocate(resolved, &mut a).map_err(|source| ReconcileError::Allocate {
                 stack: name.clone(),

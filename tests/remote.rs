@@ -289,3 +289,45 @@ fn an_ssh_endpoint_that_cannot_be_reached_is_a_clear_error() {
     );
     assert!(!err.contains("panicked"), "{err}");
 }
+
+#[test]
+fn a_fixed_host_port_taken_on_the_remote_engine_is_a_conflict_in_the_plan() {
+    let Some(r) = Remote::new(var("DEVARCH_TEST_REMOTE_TCP", TCP)) else {
+        return;
+    };
+    let s = format!("rp{}", unique());
+    // A port nothing on this machine holds, but a container of the remote engine publishes:
+    // only the engine knows it is taken.
+    let port = 20000 + std::process::id() % 10000;
+    let holder = format!("not-devarch-{s}");
+    let (ok, out) = {
+        let o = rdocker()
+            .args(["run", "-d", "--name", &holder, "-p"])
+            .arg(format!("127.0.0.1:{port}:80"))
+            .args(["devarch-fixture/busybox:1", "sleep", "300"])
+            .output()
+            .unwrap();
+        (
+            o.status.success(),
+            String::from_utf8_lossy(&o.stderr).to_string(),
+        )
+    };
+    assert!(ok, "{out}");
+    r.write(
+        "s.yaml",
+        &site(&s, "x").replace(
+            "    web: {template: site}",
+            &format!("    web: {{template: site, ports: [\"{port}:8080\"]}}"),
+        ),
+    );
+    let (code, stdout, stderr) = r.run(&["apply"]);
+    let _ = rdocker().args(["rm", "-f", &holder]).output();
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    let text = format!("{stdout}{stderr}");
+    assert!(
+        text.contains(&format!("{port}/tcp"))
+            && text.contains("another container on the (remote) engine"),
+        "{text}"
+    );
+    assert!(!running(&format!("devarch-{s}-web")));
+}

@@ -433,6 +433,7 @@ mod tests {
             labels,
             state,
             networks: networks.iter().map(|s| s.to_string()).collect(),
+            published: Vec::new(),
         }
     }
 

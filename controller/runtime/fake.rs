@@ -132,6 +132,7 @@ impl FakeRuntime {
                 labels,
                 state: ContainerState::Running,
                 networks: Vec::new(),
+                published: Vec::new(),
             },
         );
         id
@@ -337,6 +338,11 @@ impl Runtime for FakeRuntime {
             } else {
                 vec![spec.network.clone()]
             },
+            published: spec
+                .ports
+                .iter()
+                .map(|p| (p.host_port, p.protocol))
+                .collect(),
         };
         world.containers.insert(id.clone(), container);
         Ok(id)

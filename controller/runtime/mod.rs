@@ -176,6 +176,9 @@ pub struct ContainerSummary {
     pub state: ContainerState,
     /// Names of the networks it is attached to.
     pub networks: Vec<String>,
+    /// Host ports it publishes, while it runs (what a remote engine's free ports are judged
+    /// by: see [`EngineInfo::remote`]).
+    pub published: Vec<(u16, PortProtocol)>,
 }
 
 /// A network as listed.

@@ -18,7 +18,7 @@ use std::collections::{BTreeMap, HashMap};
 use serde::Deserialize;
 
 use super::http::encode;
-use super::{ContainerDetails, ContainerState, ContainerSummary, Health};
+use super::{ContainerDetails, ContainerState, ContainerSummary, Health, PortProtocol};
 
 /// One entry of `GET /containers/json` (compat) or Podman's `GET /libpod/containers/json`;
 /// states are plain strings. Read with [`Self::into_summary`].
@@ -39,6 +39,18 @@ pub(super) struct RawListed {
     state: String,
     #[serde(default, deserialize_with = "null_default")]
     network_settings: RawNetworkSettings,
+    #[serde(default, deserialize_with = "null_default")]
+    ports: Vec<RawPort>,
+}
+
+/// One published port of a listed container: compat `{"PublicPort": 8080, "Type": "tcp"}`,
+/// libpod `{"host_port": 8080, "protocol": "tcp"}`.
+#[derive(Default, Deserialize)]
+struct RawPort {
+    #[serde(rename = "PublicPort", alias = "host_port", default)]
+    public_port: Option<u16>,
+    #[serde(rename = "Type", alias = "protocol", default)]
+    kind: Option<String>,
 }
 
 impl RawListed {
@@ -60,6 +72,17 @@ impl RawListed {
                 }
                 None => network_names(self.network_settings.networks),
             },
+            published: self
+                .ports
+                .iter()
+                .filter_map(|p| {
+                    let proto = match p.kind.as_deref() {
+                        Some("udp") => PortProtocol::Udp,
+                        _ => PortProtocol::Tcp,
+                    };
+                    p.public_port.filter(|&h| h != 0).map(|h| (h, proto))
+                })
+                .collect(),
         })
     }
 }
@@ -240,6 +263,7 @@ impl RawInspect {
                 labels: sorted(config.labels),
                 state,
                 networks: network_names(self.network_settings.networks),
+                published: Vec::new(),
             },
             health,
             started_at,

@@ -205,10 +205,24 @@ impl PortStore {
         proto: Protocol,
         fixed_in_use: &HashSet<u16>,
     ) -> Result<u16> {
+        self.assign_auto_where(
+            (owner, stack, instance, port, proto),
+            fixed_in_use,
+            &Self::is_free_on_host,
+        )
+    }
+
+    /// [`PortStore::assign_auto`] with what says a port is free given (a remote engine's
+    /// published ports, rather than this machine's kernel).
+    pub fn assign_auto_where(
+        &mut self,
+        id: (&str, &str, &str, u16, Protocol),
+        fixed_in_use: &HashSet<u16>,
+        is_free: &dyn Fn(u16, Protocol) -> bool,
+    ) -> Result<u16> {
         let range = auto_range(&local_port_range());
         let candidates = std::iter::repeat_with(|| random_port(&range));
-        let id = (owner, stack, instance, port, proto);
-        self.assign_from(id, fixed_in_use, candidates)
+        self.assign_from(id, fixed_in_use, candidates, is_free)
     }
 
     /// [`PortStore::assign_auto`] with the candidate ports given.
@@ -217,6 +231,7 @@ impl PortStore {
         (owner, stack, instance, port, proto): (&str, &str, &str, u16, Protocol),
         fixed_in_use: &HashSet<u16>,
         candidates: impl Iterator<Item = io::Result<u16>>,
+        is_free: &dyn Fn(u16, Protocol) -> bool,
     ) -> Result<u16> {
         let key = slot(Some(owner), stack, instance, port, proto);
         if let Some(host) = self.slots.remove(&slot(None, stack, instance, port, proto)) {
@@ -237,7 +252,7 @@ impl PortStore {
             if candidate == 0
                 || taken.contains(&candidate)
                 || fixed_in_use.contains(&candidate)
-                || !Self::is_free_on_host(candidate, proto)
+                || !is_free(candidate, proto)
             {
                 continue;
             }
@@ -588,21 +603,36 @@ mod tests {
         let fixed_in_use = HashSet::from([fixed]);
         let candidates = [busy_tcp, recorded, fixed, good].map(Ok).into_iter();
         let got = store
-            .assign_from((O, "blog", "web", 80, TCP), &fixed_in_use, candidates)
+            .assign_from(
+                (O, "blog", "web", 80, TCP),
+                &fixed_in_use,
+                candidates,
+                &PortStore::is_free_on_host,
+            )
             .unwrap();
         assert_eq!(got, good);
 
         let udp_good = free_port(UDP);
         let candidates = [busy_udp, udp_good].map(Ok).into_iter();
         let got = store
-            .assign_from((O, "blog", "dns", 53, UDP), &none(), candidates)
+            .assign_from(
+                (O, "blog", "dns", 53, UDP),
+                &none(),
+                candidates,
+                &PortStore::is_free_on_host,
+            )
             .unwrap();
         assert_eq!(got, udp_good);
 
         // Only busy candidates: a clear error, nothing recorded.
         let candidates = std::iter::repeat_with(|| Ok(busy_tcp));
         let err = store
-            .assign_from((O, "blog", "api", 8080, TCP), &none(), candidates)
+            .assign_from(
+                (O, "blog", "api", 8080, TCP),
+                &none(),
+                candidates,
+                &PortStore::is_free_on_host,
+            )
             .unwrap_err();
         assert!(matches!(err, PortError::Exhausted { .. }), "{err:?}");
         assert!(err.to_string().contains(PORTS_FILE));
@@ -669,6 +699,7 @@ mod tests {
                     (O, "wiki", "db", 5432, TCP),
                     &none(),
                     [a].map(Ok).into_iter(),
+                    &PortStore::is_free_on_host,
                 )
                 .unwrap();
             assert_eq!(again, a);

@@ -820,7 +820,7 @@ pub fn allocate_and_build(
             fixed_in_use: &no_ports,
             existing: &no_containers,
             repick_busy: true,
-            local_ports: true,
+            engine_ports: None,
         };
         Ok::<_, PortError>(allocate(stack, &mut a))
     })
