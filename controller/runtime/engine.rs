@@ -638,6 +638,13 @@ pub(super) fn engine_error(verb: &str, what: &str, error: BollardError) -> Runti
         BollardError::DockerResponseServerError {
             status_code: 404, ..
         } => RuntimeError::NotFound(what.to_string()),
+        // Podman 4.3 answers 500 "...: no such container" for a container removed a moment
+        // ago (seen when a router sync inspected one another process had just removed).
+        BollardError::DockerResponseServerError { message, .. }
+            if message.contains("no such container") =>
+        {
+            RuntimeError::NotFound(what.to_string())
+        }
         BollardError::DockerResponseServerError {
             status_code,
             message,
