@@ -70,10 +70,16 @@ pub struct Allocation<'a> {
 impl Allocation<'_> {
     /// Whether host port `port` is free where the engine publishes.
     fn is_free(&self, port: u16, proto: Protocol) -> bool {
-        match self.engine_ports {
-            None => PortStore::is_free_on_host(port, proto),
-            Some(taken) => !taken.contains(&(port, proto)),
-        }
+        port_free(self.engine_ports, port, proto)
+    }
+}
+
+/// Whether `port` is free: in this machine's kernel, or, for a remote engine, not among the
+/// host ports its containers publish ([`Allocation::engine_ports`]).
+fn port_free(engine_ports: Option<&HashSet<(u16, Protocol)>>, port: u16, proto: Protocol) -> bool {
+    match engine_ports {
+        None => PortStore::is_free_on_host(port, proto),
+        Some(taken) => !taken.contains(&(port, proto)),
     }
 }
 
@@ -194,10 +200,7 @@ fn host_port(
                 a.ports.release_instance(a.owner, &stack.name, &inst.name);
             }
             let engine_ports = a.engine_ports;
-            let is_free = move |port, proto| match engine_ports {
-                None => PortStore::is_free_on_host(port, proto),
-                Some(taken) => !taken.contains(&(port, proto)),
-            };
+            let is_free = move |port, proto| port_free(engine_ports, port, proto);
             let host = a.ports.assign_auto_where(
                 (a.owner, &stack.name, &inst.name, p.container, p.protocol),
                 a.fixed_in_use,

@@ -13,7 +13,7 @@
 mod common;
 
 use std::io::Write;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::{unique, wait_until};
@@ -79,12 +79,7 @@ impl Remote {
     }
 
     fn run(&self, args: &[&str]) -> (i32, String, String) {
-        let out: Output = self.cmd().args(args).output().unwrap();
-        (
-            out.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&out.stdout).into(),
-            String::from_utf8_lossy(&out.stderr).into(),
-        )
+        common::run_cmd(self.cmd().args(args))
     }
 
     fn expect(&self, args: &[&str], code: i32) -> (String, String) {

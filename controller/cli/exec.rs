@@ -3,7 +3,6 @@
 //! exec`).
 
 use std::io::{IsTerminal, Write};
-use std::time::Duration;
 
 use anyhow::{Result, bail};
 use futures_util::StreamExt;
@@ -81,15 +80,10 @@ pub fn exec(
                 }
             }
         }
-        // The engine may still report the command as running for a moment after its output
-        // closed.
-        for _ in 0..250 {
-            if let Some(code) = ctx.runtime.exec_exit_code(&session.id).await? {
-                return Ok(u8::try_from(code.rem_euclid(256)).unwrap_or(1));
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
+        match crate::runtime::exec_exit_code_after_output(ctx.runtime, &session.id).await? {
+            Some(code) => Ok(u8::try_from(code.rem_euclid(256)).unwrap_or(1)),
+            None => bail!("the command's output ended but the engine did not report its exit code"),
         }
-        bail!("the command's output ended but the engine did not report its exit code");
     });
     rt.shutdown_background();
     code

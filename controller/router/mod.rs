@@ -437,15 +437,7 @@ exit 10"#;
             stderr.extend_from_slice(&chunk.bytes);
         }
     }
-    let mut code = None;
-    for _ in 0..250 {
-        code = rt.exec_exit_code(&session.id).await?;
-        if code.is_some() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    match code {
+    match crate::runtime::exec_exit_code_after_output(rt, &session.id).await? {
         Some(0) => Ok(false),
         Some(10) => Ok(true),
         other => Err(RouterError::Config(format!(

@@ -646,6 +646,22 @@ pub trait Runtime: Send + Sync {
 }
 
 /// The error of a call a runtime does not implement.
+/// The exit code of an exec whose output has ended: the engine may still report the command
+/// as running for a moment after its output closed, so it is asked again (every 20 ms, for
+/// up to 5 s). `None` when it never says.
+///
+/// # Errors
+/// The engine's error.
+pub async fn exec_exit_code_after_output(rt: &dyn Runtime, exec_id: &str) -> Result<Option<i64>> {
+    for _ in 0..250 {
+        if let Some(code) = rt.exec_exit_code(exec_id).await? {
+            return Ok(Some(code));
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok(None)
+}
+
 fn unsupported(verb: &str, what: &str) -> RuntimeError {
     RuntimeError::Api {
         operation: format!("{verb} {what}"),

@@ -312,12 +312,7 @@ impl Env {
 
     /// Run devarch with args; returns (exit code, stdout, stderr).
     pub fn run(&self, args: &[&str]) -> (i32, String, String) {
-        let out: Output = self.cmd().args(args).output().unwrap();
-        (
-            out.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&out.stdout).into(),
-            String::from_utf8_lossy(&out.stderr).into(),
-        )
+        run_cmd(self.cmd().args(args))
     }
 
     /// Run devarch and require an exit code.
@@ -472,6 +467,16 @@ impl Drop for Env {
             }
         });
     }
+}
+
+/// Runs `cmd` to its end: (exit code, stdout, stderr).
+pub fn run_cmd(cmd: &mut Command) -> (i32, String, String) {
+    let out: Output = cmd.output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
 }
 
 /// `devarch --dir DIR --home HOME --runtime RUNTIME` with plain diagnostics.
