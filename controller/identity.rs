@@ -37,8 +37,11 @@ pub const LABEL_DOMAIN_PORT: &str = "devarch.domain_port";
 /// Label marking the router container ([`ROUTER_NAME`]); value [`MANAGED_BY_VALUE`]. The
 /// router belongs to no stack and no folder: it carries no stack or owner label.
 pub const LABEL_ROUTER: &str = "devarch.router";
-/// Label holding the hash of the router container's settings (image, port).
+/// Label holding the hash of the router container's settings (image, port, reach).
 pub const LABEL_ROUTER_HASH: &str = "devarch.router_hash";
+/// Label saying how the router reaches the instances it proxies to (`networks` or `host`: see
+/// `router::Reach`).
+pub const LABEL_ROUTER_REACH: &str = "devarch.router_reach";
 
 /// Name of the one router container per engine: `devarch-router` (no stack's container can be
 /// named so: theirs are `devarch-{stack}-{instance}`).

@@ -18,13 +18,12 @@ use common::{Env, stack, unique, wait_until};
 engine_tests!(
     two_stacks_from_one_template_are_each_reachable_at_their_own_name,
     a_router_removed_behind_devarchs_back_is_recreated_by_the_next_apply,
+    a_taken_router_port_fails_the_apply_naming_the_flag_and_tears_nothing_down,
 );
 
-/// Held by each test of this file for its whole run: the second one removes the engine's
-/// router behind devarch's back, and Podman 4.3 (netavark) can leave the removed router's
-/// port-forward rules behind when that removal races a network connect of the other test's
-/// sync — after which the router's host port leads nowhere on that machine. (Both engines'
-/// tests still run side by side: the lock is per engine.)
+/// Held by each test of this file for its whole run: two of them remove or replace the
+/// engine's router, which the others' assertions go through. (Both engines' tests still run
+/// side by side: the lock is per engine.)
 static SERIAL: [std::sync::Mutex<()>; 2] = [std::sync::Mutex::new(()), std::sync::Mutex::new(())];
 
 fn serial(env: &Env) -> std::sync::MutexGuard<'static, ()> {
@@ -179,6 +178,42 @@ fn a_router_removed_behind_devarchs_back_is_recreated_by_the_next_apply(env: Env
         wait_until(Duration::from_secs(10), || get(&env, &host)
             == (200, format!("site {a}"))),
         "{host} not routed again: {:?}",
+        get(&env, &host)
+    );
+}
+
+fn a_taken_router_port_fails_the_apply_naming_the_flag_and_tears_nothing_down(env: Env) {
+    let _serial = serial(&env);
+    let n = unique();
+    let (a, b) = (format!("re{n}"), format!("rf{n}"));
+    write_stacks(&env, &a, &b, "", "");
+    // Another process holds the port asked for: the engine's port forward (Docker) or nginx
+    // in the host's namespace (Podman) cannot have it.
+    let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = held.local_addr().unwrap().port().to_string();
+    let (_, err) = env.expect(&["apply", "--router-port", &port], 1);
+    for part in [
+        format!("cannot listen on 127.0.0.1:{port}"),
+        "--router-port".into(),
+    ] {
+        assert!(err.contains(&part), "{part:?} not in:\n{err}");
+    }
+    // The stacks themselves were applied and keep running.
+    let web = format!("devarch-{a}-web");
+    assert!(
+        env.containers(&web).get(&web).is_some_and(|c| c.1),
+        "{web} not running"
+    );
+    drop(held);
+
+    // With the usual port again, the next apply (nothing of its own to change) routes them.
+    let (out, _) = env.expect(&["apply"], 0);
+    assert!(out.contains("No changes"), "{out}");
+    let host = format!("web.{b}.localhost");
+    assert!(
+        wait_until(Duration::from_secs(10), || get(&env, &host)
+            == (200, format!("site {b}"))),
+        "{host} not routed: {:?}",
         get(&env, &host)
     );
 }

@@ -387,6 +387,10 @@ impl<R: std::ops::Deref<Target = dyn Runtime> + Send + Sync> Runtime for Countin
         self.call("disconnect network");
         self.inner.disconnect_network(network_id, container).await
     }
+    async fn rootless(&self) -> RtResult<bool> {
+        self.call("info");
+        self.inner.rootless().await
+    }
     async fn create_volume(&self, name: &str, labels: &BTreeMap<String, String>) -> RtResult<()> {
         self.call("create volume");
         self.inner.create_volume(name, labels).await

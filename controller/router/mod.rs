@@ -6,9 +6,10 @@ containers labelled with [`LABEL_DOMAINS`] (written by [`crate::resolve::desired
 names go where. [`sync`] reconciles it after every apply that changed something:
 
 1. no routed container on the engine: the router is removed (it holds a host port);
-2. otherwise the router exists, runs, has the settings asked for (image and host port, else it
-   is recreated) and is attached to every stack network with a routed container (and to no
-   other stack network);
+2. otherwise the router exists, runs, has the settings asked for (image, host port and
+   [`Reach`], else it is recreated) and, where it reaches instances through their networks,
+   is attached to every stack network with a routed container (and to no other stack
+   network);
 3. its configuration ([`nginx::render`]) is written into it and nginx reloaded gracefully
    (`nginx -s reload`: connections in flight finish on the old workers) when the text changed.
 
@@ -28,11 +29,11 @@ use sha2::{Digest, Sha256};
 
 use crate::identity::{
     self, LABEL_DOMAIN_PORT, LABEL_DOMAINS, LABEL_MANAGED_BY, LABEL_ROUTER, LABEL_ROUTER_HASH,
-    LABEL_STACK, MANAGED_BY_VALUE, OBJECT_PREFIX, ROUTER_NAME,
+    LABEL_ROUTER_REACH, LABEL_STACK, MANAGED_BY_VALUE, OBJECT_PREFIX, ROUTER_NAME,
 };
 use crate::resolve::domains;
 use crate::runtime::{
-    ContainerSpec, ContainerSummary, PortBinding, PortProtocol, Runtime, RuntimeError,
+    ContainerSpec, ContainerSummary, EngineKind, PortBinding, PortProtocol, Runtime, RuntimeError,
 };
 use nginx::Route;
 
@@ -63,13 +64,23 @@ impl Default for RouterSettings {
 }
 
 impl RouterSettings {
-    /// Hash of the settings, kept in [`LABEL_ROUTER_HASH`]: another value recreates it.
-    fn hash(&self) -> String {
+    /// Hash of the settings and `reach`, kept in [`LABEL_ROUTER_HASH`]: another value
+    /// recreates the router.
+    fn hash(&self, reach: Reach) -> String {
         let mut h = Sha256::new();
         h.update(self.image.as_bytes());
         h.update([0]);
         h.update(self.port.to_be_bytes());
+        h.update(reach.label().as_bytes());
         hex::encode(h.finalize())[..12].to_string()
+    }
+
+    /// Where nginx listens, in its own syntax.
+    fn listen(&self, reach: Reach) -> String {
+        match reach {
+            Reach::Networks => nginx::LISTEN_PORT.to_string(),
+            Reach::Host => format!("{HOST_IP}:{}", self.port),
+        }
     }
 
     /// URL of a routed host name (`http://web.blog.localhost`, with the port unless 80).
@@ -78,6 +89,54 @@ impl RouterSettings {
             format!("http://{domain}/")
         } else {
             format!("http://{domain}:{}/", self.port)
+        }
+    }
+}
+
+/// How the router reaches the instances it proxies to.
+///
+/// Rootful Podman gets [`Reach::Host`]: Podman 4.3 (netavark) forwards a published port with
+/// one DNAT rule per network the container is attached to, appended in attach order, and
+/// when it loses track of an attachment (seen in CI after a test suite: the rules of two
+/// removed stack networks stayed, ahead of the live one) the router's host port leads to an
+/// address nobody has — for good, whatever devarch recreates. A router in the host's network
+/// namespace publishes nothing and is attached to nothing: nginx listens on [`HOST_IP`] itself
+/// and proxies to the instances' addresses on their bridges, which the host reaches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reach {
+    /// Attached to every routed stack network, its port published by the engine (Docker;
+    /// rootless Podman, whose bridges the host cannot reach).
+    Networks,
+    /// In the host's network namespace (rootful Podman).
+    Host,
+}
+
+impl Reach {
+    /// Its value in [`LABEL_ROUTER_REACH`].
+    fn label(self) -> &'static str {
+        match self {
+            Reach::Networks => "networks",
+            Reach::Host => "host",
+        }
+    }
+
+    /// The reach a router container was made with, from its label (`None`: a router from
+    /// before the label, recreated).
+    fn of(c: &ContainerSummary) -> Option<Reach> {
+        match c.labels.get(LABEL_ROUTER_REACH).map(String::as_str) {
+            Some("networks") => Some(Reach::Networks),
+            Some("host") => Some(Reach::Host),
+            _ => None,
+        }
+    }
+
+    /// The reach for a new router on the engine (asks a Podman engine whether it is
+    /// rootless).
+    async fn for_engine(rt: &dyn Runtime) -> Result<Reach, RuntimeError> {
+        if rt.engine().kind == EngineKind::Podman && !rt.rootless().await? {
+            Ok(Reach::Host)
+        } else {
+            Ok(Reach::Networks)
         }
     }
 }
@@ -194,22 +253,37 @@ async fn sync_once(
         .filter_map(|c| routed_stack(c))
         .map(identity::network_name)
         .collect();
-    let (id, attached) = ensure_running(rt, settings, router, &networks, &mut report).await?;
-    for net in networks.difference(&attached) {
-        rt.connect_network(net, &id, &[]).await?;
-        report.changes.push(RouterChange::Connected(net.clone()));
-    }
-    for net in attached.difference(&networks) {
-        // A stale attachment is harmless (and its network may be going away right now).
-        if identity::stack_of_network(net).is_some() {
-            match rt.disconnect_network(net, &id).await {
-                Ok(()) => report.changes.push(RouterChange::Disconnected(net.clone())),
-                Err(e) => tracing::debug!(network = %net, "router not detached: {e}"),
+    // The engine's kind and rootlessness do not change under a running router: its label
+    // says (and saves a Podman engine the question on every sync).
+    let reach = match router.and_then(Reach::of) {
+        Some(reach) => reach,
+        None => Reach::for_engine(rt).await?,
+    };
+    let (id, attached) =
+        ensure_running(rt, settings, reach, router, &networks, &mut report).await?;
+    if reach == Reach::Networks {
+        for net in networks.difference(&attached) {
+            rt.connect_network(net, &id, &[]).await?;
+            report.changes.push(RouterChange::Connected(net.clone()));
+        }
+        for net in attached.difference(&networks) {
+            // A stale attachment is harmless (and its network may be going away right now).
+            if identity::stack_of_network(net).is_some() {
+                match rt.disconnect_network(net, &id).await {
+                    Ok(()) => report.changes.push(RouterChange::Disconnected(net.clone())),
+                    Err(e) => tracing::debug!(network = %net, "router not detached: {e}"),
+                }
             }
         }
     }
     report.routes = routes(rt, &routed).await?;
-    if push(rt, &id, &nginx::render(&report.routes)).await? {
+    if push(
+        rt,
+        &id,
+        &nginx::render(&report.routes, &settings.listen(reach)),
+    )
+    .await?
+    {
         report.changes.push(RouterChange::Reloaded);
     }
     Ok(report)
@@ -241,15 +315,17 @@ fn routed_stack(c: &ContainerSummary) -> Option<&str> {
     c.labels.get(LABEL_STACK).map(String::as_str)
 }
 
-/// Makes the router exist with `settings` and run; its ID and the networks it is attached to.
+/// Makes the router exist with `settings` and `reach` and run; its ID and the networks it is
+/// attached to.
 async fn ensure_running(
     rt: &dyn Runtime,
     settings: &RouterSettings,
+    reach: Reach,
     router: Option<&ContainerSummary>,
     networks: &BTreeSet<String>,
     report: &mut RouterReport,
 ) -> Result<(String, BTreeSet<String>), RouterError> {
-    let hash = settings.hash();
+    let hash = settings.hash(reach);
     if let Some(r) = router {
         if r.labels.get(LABEL_ROUTER_HASH) == Some(&hash) {
             if !r.state.is_running() {
@@ -263,24 +339,60 @@ async fn ensure_running(
     if !rt.image_present(&settings.image).await? {
         rt.pull_image(&settings.image, &|_| {}).await?;
     }
-    let first = networks.first().cloned().unwrap_or_default();
-    let spec = ContainerSpec {
+    let first = match reach {
+        Reach::Networks => networks.first().cloned().unwrap_or_default(),
+        Reach::Host => {
+            // nginx would retry a held port for seconds, then exit: on this machine the
+            // kernel can tell at once.
+            if !rt.engine().remote
+                && let Err(e) = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, settings.port))
+                && e.kind() == std::io::ErrorKind::AddrInUse
+            {
+                return Err(RouterError::PortTaken {
+                    port: settings.port,
+                    source: RuntimeError::Api {
+                        operation: format!("start container {ROUTER_NAME}"),
+                        status: None,
+                        message: format!("listen tcp4 {HOST_IP}:{}: {e}", settings.port),
+                    },
+                });
+            }
+            "host".to_string()
+        }
+    };
+    let mut spec = ContainerSpec {
         name: ROUTER_NAME.into(),
         image: settings.image.clone(),
         labels: BTreeMap::from([
             (LABEL_MANAGED_BY.into(), MANAGED_BY_VALUE.into()),
             (LABEL_ROUTER.into(), MANAGED_BY_VALUE.into()),
             (LABEL_ROUTER_HASH.into(), hash),
+            (LABEL_ROUTER_REACH.into(), reach.label().into()),
         ]),
-        ports: vec![PortBinding {
-            container_port: nginx::LISTEN_PORT,
-            protocol: PortProtocol::Tcp,
-            host_ip: Some(HOST_IP.into()),
-            host_port: settings.port,
-        }],
         network: first.clone(),
         ..ContainerSpec::default()
     };
+    match reach {
+        Reach::Networks => {
+            spec.ports = vec![PortBinding {
+                container_port: nginx::LISTEN_PORT,
+                protocol: PortProtocol::Tcp,
+                host_ip: Some(HOST_IP.into()),
+                host_port: settings.port,
+            }];
+        }
+        Reach::Host => {
+            // In the host's namespace nginx must never start on the image's own server (port
+            // 80 on every address): it starts on devarch's, with no names routed yet.
+            spec.command = Some(vec![
+                "sh".into(),
+                "-c".into(),
+                HOST_START.into(),
+                nginx::render(&[], &settings.listen(reach)).concat(),
+                nginx::CONFIG_PATH.into(),
+            ]);
+        }
+    }
     let id = rt.create_container(&spec).await?;
     if let Err(e) = start(rt, settings, &id).await {
         // No half-made router left holding the name.
@@ -294,6 +406,11 @@ async fn ensure_running(
     });
     Ok((id, BTreeSet::from([first])))
 }
+
+/// The command of a [`Reach::Host`] router: its first configuration (`$0`) written to `$1`
+/// ([`nginx::CONFIG_PATH`]) in place of the image's default server, then nginx in the
+/// foreground.
+const HOST_START: &str = r#"rm -f /etc/nginx/conf.d/default.conf && printf '%s' "$0" > "$1" && exec nginx -g 'daemon off;'"#;
 
 /// Starts the router; a host port held by something else is [`RouterError::PortTaken`].
 async fn start(rt: &dyn Runtime, settings: &RouterSettings, id: &str) -> Result<(), RouterError> {

@@ -12,7 +12,8 @@ use std::net::Ipv4Addr;
 /// `http {}` by both the official nginx image and Debian's package).
 pub const CONFIG_PATH: &str = "/etc/nginx/conf.d/devarch.conf";
 
-/// The port nginx listens on inside the router container.
+/// The port nginx listens on inside the router container when it has a network namespace of
+/// its own (the engine publishes it on the host port).
 pub const LISTEN_PORT: u16 = 80;
 
 /// One routed host name.
@@ -29,12 +30,13 @@ pub struct Route {
 }
 
 /// The configuration text, one chunk per server block (passed to the router as separate
-/// arguments, each well under the kernel's 128 KiB per-argument limit).
-pub fn render(routes: &[Route]) -> Vec<String> {
+/// arguments, each well under the kernel's 128 KiB per-argument limit). Every server listens
+/// at `listen` (nginx's `listen` syntax: `80`, `127.0.0.1:7480`).
+pub fn render(routes: &[Route], listen: &str) -> Vec<String> {
     let mut out = vec![format!(
         "# Written by devarch: rewritten whenever routes change; do not edit.\n\
          map $http_upgrade $devarch_connection {{\n    default upgrade;\n    '' close;\n}}\n\
-         server {{\n    listen {LISTEN_PORT} default_server;\n    \
+         server {{\n    listen {listen} default_server;\n    \
          default_type text/plain;\n    \
          return 404 \"devarch: no instance is routed at this host name\\n\";\n}}\n"
     )];
@@ -58,7 +60,7 @@ pub fn render(routes: &[Route]) -> Vec<String> {
             ),
         };
         out.push(format!(
-            "server {{\n    listen {LISTEN_PORT};\n    server_name {};\n{body}}}\n",
+            "server {{\n    listen {listen};\n    server_name {};\n{body}}}\n",
             r.domain
         ));
     }
@@ -85,8 +87,15 @@ mod tests {
                 upstream: None,
             },
         ];
-        let text = render(&routes).concat();
+        let text = render(&routes, "80").concat();
         assert!(text.contains("listen 80 default_server;"), "{text}");
+        assert_eq!(text.matches("listen 80").count(), 3, "{text}");
+        let host = render(&routes, "127.0.0.1:7480").concat();
+        assert!(
+            host.contains("listen 127.0.0.1:7480 default_server;"),
+            "{host}"
+        );
+        assert_eq!(host.matches("listen 127.0.0.1:7480").count(), 3, "{host}");
         assert!(
             text.contains("server_name web.blog.localhost;\n    location / {\n        proxy_pass http://10.0.0.2:8080;"),
             "{text}"

@@ -55,7 +55,9 @@ pub(super) fn create_body(spec: &ContainerSpec) -> ContainerCreateBody {
             pids_limit: spec.pids_limit,
             ..Default::default()
         }),
-        networking_config: attach.then(|| networking_config(spec)),
+        // A network mode that is no network (the host's namespace) has no endpoint to
+        // configure, and Podman refuses one.
+        networking_config: (attach && spec.network != "host").then(|| networking_config(spec)),
         ..Default::default()
     }
 }

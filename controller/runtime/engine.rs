@@ -373,6 +373,13 @@ impl Runtime for EngineRuntime {
             })
     }
 
+    async fn rootless(&self) -> Result<bool> {
+        match &self.libpod {
+            Some(libpod) => libpod.rootless().await,
+            None => Ok(false),
+        }
+    }
+
     async fn create_volume(&self, name: &str, labels: &BTreeMap<String, String>) -> Result<()> {
         let request = VolumeCreateRequest {
             name: Some(name.to_string()),

@@ -263,6 +263,10 @@ impl Runtime for FakeRuntime {
         Ok(())
     }
 
+    async fn rootless(&self) -> Result<bool> {
+        Ok(false)
+    }
+
     async fn disconnect_network(&self, network_id: &str, container: &str) -> Result<()> {
         let name = self.name_of(container);
         self.call(format!("disconnect {name}"), true)?;

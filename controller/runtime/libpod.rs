@@ -26,7 +26,9 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use super::http::{RawClient, body_message, encode};
-use super::wire::{RawHealth, RawInspect, RawLibpodNetwork, RawListed, name_filter_query, sorted};
+use super::wire::{
+    RawHealth, RawInspect, RawLibpodInfo, RawLibpodNetwork, RawListed, name_filter_query, sorted,
+};
 use super::{
     DEFAULT_HEALTH_INTERVAL, DEFAULT_HEALTH_TIMEOUT, NetworkSummary, Result, RuntimeError,
 };
@@ -113,6 +115,19 @@ impl Libpod {
         let what = format!("network {id}");
         let network: RawLibpodNetwork = self.http.get_json(&path, "inspect", &what).await?;
         Ok(network.name)
+    }
+
+    /// Whether the service runs rootless (`host.security.rootless` of libpod's info).
+    ///
+    /// # Errors
+    /// As [`RawClient::get_json`], for "read info of the engine".
+    pub(super) async fn rootless(&self) -> Result<bool> {
+        let path = format!("/v{}/libpod/info", self.api);
+        let info: RawLibpodInfo = self
+            .http
+            .get_json(&path, "read", "info of the engine")
+            .await?;
+        Ok(info.host.security.rootless)
     }
 
     /// Runs the health check of the container `details` describes, unless it ran less than

@@ -536,6 +536,11 @@ pub trait Runtime: Send + Sync {
     /// Detach a container from a network (`NotFound` when either is gone).
     async fn disconnect_network(&self, network_id: &str, container: &str) -> Result<()>;
 
+    /// Whether the engine runs without root (rootless Podman): its containers' addresses are
+    /// then out of reach of the host's network namespace. One engine call on Podman (about
+    /// 0.3 s: ask it only when it matters); Docker answers `false` without a call.
+    async fn rootless(&self) -> Result<bool>;
+
     /// Create a named volume (no error if it exists with the same name).
     async fn create_volume(&self, name: &str, labels: &BTreeMap<String, String>) -> Result<()>;
     /// Remove a named volume.

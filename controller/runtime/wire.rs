@@ -100,6 +100,25 @@ pub(super) struct RawLibpodNetwork {
     pub(super) labels: Option<HashMap<String, String>>,
 }
 
+/// Podman's `GET /libpod/info`, the one field devarch reads (`host.security.rootless`).
+#[derive(Deserialize)]
+pub(super) struct RawLibpodInfo {
+    pub(super) host: RawLibpodHost,
+}
+
+/// `host` of [`RawLibpodInfo`].
+#[derive(Deserialize)]
+pub(super) struct RawLibpodHost {
+    pub(super) security: RawLibpodSecurity,
+}
+
+/// `host.security` of [`RawLibpodInfo`].
+#[derive(Deserialize)]
+pub(super) struct RawLibpodSecurity {
+    #[serde(default)]
+    pub(super) rootless: bool,
+}
+
 /// `GET /containers/{id}/json`, the fields devarch reads. Read with [`Self::into_details`],
 /// [`Self::health`] and [`Self::health_check`].
 #[derive(Deserialize)]
