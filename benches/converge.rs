@@ -432,20 +432,8 @@ impl Bench {
     }
 
     fn devarch(&self, dir: &Path, args: &[&str]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_devarch"));
-        c.arg("--dir")
-            .arg(dir)
-            .arg("--home")
-            .arg(&self.home)
-            .arg("--runtime")
-            .arg(self.engine)
-            .args(args)
-            .env("DEVARCH_DIAGNOSTICS", "plain")
-            .env_remove("DOCKER_HOST")
-            .env_remove("CONTAINER_HOST")
-            .env_remove("DEVARCH_DIR")
-            .env_remove("DEVARCH_HOME")
-            .env_remove("DEVARCH_RUNTIME");
+        let mut c = support::devarch_cmd(dir, &self.home, self.engine);
+        c.args(args);
         c
     }
 

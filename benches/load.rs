@@ -1,6 +1,7 @@
-//! Load, validate and resolve a generated folder of 200 stacks × 5 instances.
+//! Load, validate and resolve a generated folder of 200 and of 1,000 stacks × 5 instances.
 //!
-//! Run: `cargo bench --bench load`. Target (issue: foundation): under 200 ms on a 2-core machine.
+//! Run: `cargo bench --bench load`. Targets: 200 × 5 under 200 ms on a 2-core machine (issue:
+//! foundation); 1,000 × 5 is the scale issue's (#15 §4) folder.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -23,19 +24,21 @@ pub fn generate(dir: &Path, stacks: usize) {
 }
 
 fn bench(c: &mut Criterion) {
-    let dir = tempfile::tempdir().unwrap();
-    generate(dir.path(), 200);
-    let ws = Workspace::load(dir.path()).unwrap();
-    assert!(ws.is_valid(), "{:?}", ws.diagnostics.first());
-    assert_eq!(
-        ws.stacks.values().map(|s| s.instances.len()).sum::<usize>(),
-        1000
-    );
     let mut g = c.benchmark_group("workspace");
-    g.sample_size(20);
-    g.bench_function("load_validate_resolve_200x5", |b| {
-        b.iter(|| Workspace::load(dir.path()).unwrap())
-    });
+    g.sample_size(10);
+    for stacks in [200, 1000] {
+        let dir = tempfile::tempdir().unwrap();
+        generate(dir.path(), stacks);
+        let ws = Workspace::load(dir.path()).unwrap();
+        assert!(ws.is_valid(), "{:?}", ws.diagnostics.first());
+        assert_eq!(
+            ws.stacks.values().map(|s| s.instances.len()).sum::<usize>(),
+            stacks * 5
+        );
+        g.bench_function(format!("load_validate_resolve_{stacks}x5"), |b| {
+            b.iter(|| Workspace::load(dir.path()).unwrap())
+        });
+    }
     g.finish();
 }
 

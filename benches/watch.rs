@@ -43,7 +43,10 @@ use devarch::runtime::connect::connect_endpoint;
 use devarch::runtime::{ContainerSpec, Runtime};
 use devarch::sink::{Discard, Sink};
 use devarch::watch::{WatchOptions, run};
-use support::{Counting, EventWatch, Mode, Res, Samples, env_num, fmt_d, nanos};
+use support::{
+    Counting, EventWatch, Mode, Res, Samples, clock_ticks, describe_calls, env_num, fmt_d, nanos,
+    per_period, proc_sample, socket, tokio_rt, wait_until,
+};
 use tokio_util::sync::CancellationToken;
 
 const IMAGE: &str = "devarch-fixture/busybox:1";
@@ -69,22 +72,6 @@ impl Settings {
             stacks: env_num("DEVARCH_BENCH_STACKS", 20).clamp(1, 99),
         }
     }
-}
-
-fn socket(engine: &str) -> &'static str {
-    if engine == "docker" {
-        "/var/run/docker.sock"
-    } else {
-        "/run/podman/podman.sock"
-    }
-}
-
-fn tokio_rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("tokio runtime")
 }
 
 fn template() -> String {
@@ -257,17 +244,6 @@ impl Drop for Bench {
     }
 }
 
-fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let start = Instant::now();
-    while start.elapsed() < timeout {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    false
-}
-
 fn since_ns(from: i64, to: i64) -> Duration {
     Duration::from_nanos(u64::try_from(to - from).unwrap_or(0))
 }
@@ -437,33 +413,6 @@ fn edits_and_drift(b: &mut Bench, s: &Settings, res: &mut Results) -> Res<()> {
     Ok(())
 }
 
-/// (utime + stime in clock ticks, RSS in KiB) of a process.
-fn proc_sample(pid: u32) -> Option<(u64, u64)> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let after = &stat[stat.rfind(')')? + 2..];
-    let f: Vec<&str> = after.split_whitespace().collect();
-    // Fields 14 and 15 of stat (utime, stime), counted from the state field (3rd).
-    let ticks = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let rss = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))?
-        .split_whitespace()
-        .next()?
-        .parse()
-        .ok()?;
-    Some((ticks, rss))
-}
-
-fn clock_ticks() -> f64 {
-    Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
-        .unwrap_or(100.0)
-}
-
 fn idle(b: &mut Bench, s: &Settings, res: &mut Results) -> Res<()> {
     // The edit stack is one of the stacks.
     for k in 1..s.stacks {
@@ -513,30 +462,6 @@ fn idle(b: &mut Bench, s: &Settings, res: &mut Results) -> Res<()> {
     res.idle_rss_mean_mib = rss.iter().sum::<f64>() / rss.len().max(1) as f64;
     res.idle_rss_max_mib = rss.iter().copied().fold(0.0, f64::max);
     Ok(())
-}
-
-/// Calls grouped by resync period after `start`: group 0 is the startup, group k the k-th
-/// periodic resync (the controller's timer fires at `start + k × period`).
-fn per_period(
-    log: &[(Instant, &'static str)],
-    start: Instant,
-    period: Duration,
-) -> Vec<BTreeMap<&'static str, usize>> {
-    let mut out: Vec<BTreeMap<&'static str, usize>> = Vec::new();
-    for (t, what) in log {
-        let k = (t.saturating_duration_since(start).as_millis() / period.as_millis()) as usize;
-        if out.len() <= k {
-            out.resize(k + 1, BTreeMap::new());
-        }
-        *out[k].entry(what).or_default() += 1;
-    }
-    out
-}
-
-fn describe_calls(m: &BTreeMap<&'static str, usize>) -> String {
-    let total: usize = m.values().sum();
-    let parts: Vec<String> = m.iter().map(|(k, n)| format!("{n} {k}")).collect();
-    format!("{total} ({})", parts.join(", "))
 }
 
 fn calls_per_resync(b: &mut Bench, res: &mut Results) -> Res<()> {

@@ -440,3 +440,106 @@ impl<R: std::ops::Deref<Target = dyn Runtime> + Send + Sync> Runtime for Countin
         self.inner.events(label_filter).await
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Engines, processes and call logs (watch.rs, scale.rs)
+
+pub fn socket(engine: &str) -> &'static str {
+    if engine == "docker" {
+        "/var/run/docker.sock"
+    } else {
+        "/run/podman/podman.sock"
+    }
+}
+
+pub fn tokio_rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+}
+
+pub fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < timeout {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+/// (utime + stime in clock ticks, RSS in KiB) of a process.
+pub fn proc_sample(pid: u32) -> Option<(u64, u64)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after = &stat[stat.rfind(')')? + 2..];
+    let f: Vec<&str> = after.split_whitespace().collect();
+    // Fields 14 and 15 of stat (utime, stime), counted from the state field (3rd).
+    let ticks = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let rss = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()?;
+    Some((ticks, rss))
+}
+
+pub fn clock_ticks() -> f64 {
+    std::process::Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+        .unwrap_or(100.0)
+}
+
+/// Calls grouped by resync period after `start`: group 0 is the startup, group k the k-th
+/// periodic resync (the controller's timer fires at `start + k × period`).
+pub fn per_period(
+    log: &[(Instant, &'static str)],
+    start: Instant,
+    period: Duration,
+) -> Vec<BTreeMap<&'static str, usize>> {
+    let mut out: Vec<BTreeMap<&'static str, usize>> = Vec::new();
+    for (t, what) in log {
+        let k = (t.saturating_duration_since(start).as_millis() / period.as_millis()) as usize;
+        if out.len() <= k {
+            out.resize(k + 1, BTreeMap::new());
+        }
+        *out[k].entry(what).or_default() += 1;
+    }
+    out
+}
+
+pub fn describe_calls(m: &BTreeMap<&'static str, usize>) -> String {
+    let total: usize = m.values().sum();
+    let parts: Vec<String> = m.iter().map(|(k, n)| format!("{n} {k}")).collect();
+    format!("{total} ({})", parts.join(", "))
+}
+
+/// The release `devarch` binary on a folder and home, talking to `engine` only (no endpoint
+/// or folder from the caller's environment), with plain diagnostics.
+pub fn devarch_cmd(
+    dir: &std::path::Path,
+    home: &std::path::Path,
+    engine: &str,
+) -> std::process::Command {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_devarch"));
+    c.arg("--dir")
+        .arg(dir)
+        .arg("--home")
+        .arg(home)
+        .args(["--runtime", engine])
+        .env("DEVARCH_DIAGNOSTICS", "plain")
+        .env_remove("DOCKER_HOST")
+        .env_remove("CONTAINER_HOST")
+        .env_remove("DEVARCH_DIR")
+        .env_remove("DEVARCH_HOME")
+        .env_remove("DEVARCH_RUNTIME");
+    c
+}
