@@ -1,9 +1,10 @@
 /*! Observe: one snapshot of the engine (three list calls, whatever the number of objects),
-then per-stack views keyed like the desired state. No decisions here. */
+or of the few stacks a pass is about ([`observe_stacks`]), then per-stack views keyed like the
+desired state. No decisions here. */
 
 use std::collections::BTreeMap;
 
-use crate::identity::{Labelled, OBJECT_PREFIX};
+use crate::identity::{self, Labelled, OBJECT_PREFIX, ROUTER_NAME};
 use crate::runtime::{ContainerSummary, NetworkSummary, Result, Runtime, VolumeSummary};
 
 /// Everything named `devarch-*` on the engine.
@@ -41,20 +42,9 @@ pub async fn observe(rt: &dyn Runtime) -> Result<ObservedWorld> {
     };
     // A wedged engine (seen: Docker 20.10's network list under heavy churn) must not hang
     // every command: give up with a clear error instead.
-    let timed_out = || crate::runtime::RuntimeError::Api {
-        operation: format!(
-            "listing containers, networks and volumes on {}",
-            rt.engine().endpoint
-        ),
-        status: None,
-        message: format!(
-            "the engine did not answer within {}s",
-            OBSERVE_TIMEOUT.as_secs()
-        ),
-    };
     let (containers, networks, volumes) = tokio::time::timeout(OBSERVE_TIMEOUT, lists)
         .await
-        .map_err(|_| timed_out())??;
+        .map_err(|_| timed_out(rt))??;
     let mut w = ObservedWorld {
         containers,
         networks,
@@ -65,6 +55,75 @@ pub async fn observe(rt: &dyn Runtime) -> Result<ObservedWorld> {
         .sort_by(|a, b| (&a.name, &a.id).cmp(&(&b.name, &b.id)));
     w.volumes.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(w)
+}
+
+/// Most stacks [`observe_stacks`] lists by name; more are cheaper in one [`observe`].
+pub const MAX_SCOPED_STACKS: usize = 3;
+
+/// A snapshot of what `stacks` can own or collide with: every object named
+/// `devarch-{stack}-…` (the names devarch gives a stack's objects, whoever holds them now), and
+/// the router. Its cost follows the stacks, not the engine: in a 100-stack folder (500
+/// containers) one stack's is 4 small lists where [`observe`] reads all 500 containers (206 ms
+/// on Podman). Everything else on the engine is left out, so it serves a pass over these
+/// stacks only. Falls back to [`observe`] for more than [`MAX_SCOPED_STACKS`] stacks, none,
+/// or a remote engine (whose every published port matters).
+///
+/// # Errors
+/// As [`observe`].
+pub async fn observe_stacks(rt: &dyn Runtime, stacks: &[String]) -> Result<ObservedWorld> {
+    if stacks.is_empty() || stacks.len() > MAX_SCOPED_STACKS || rt.engine().remote {
+        return observe(rt).await;
+    }
+    let prefixes: Vec<String> = stacks.iter().map(|s| identity::stack_prefix(s)).collect();
+    let lists = async {
+        let per_stack = prefixes.iter().map(|p| async move {
+            tokio::try_join!(
+                rt.list_containers(p),
+                rt.list_networks(p),
+                rt.list_volumes(p)
+            )
+        });
+        tokio::try_join!(
+            futures_util::future::try_join_all(per_stack),
+            rt.list_containers(ROUTER_NAME)
+        )
+    };
+    let (per_stack, router) = tokio::time::timeout(OBSERVE_TIMEOUT, lists)
+        .await
+        .map_err(|_| timed_out(rt))??;
+    let mut w = ObservedWorld::default();
+    for (containers, networks, volumes) in per_stack {
+        w.containers.extend(containers);
+        w.networks.extend(networks);
+        w.volumes.extend(volumes);
+    }
+    w.containers
+        .extend(router.into_iter().filter(|c| c.name == ROUTER_NAME));
+    // One stack's name may start with another's (`blog`, `blog-x`): the same object twice.
+    w.containers
+        .sort_by(|a, b| (&a.name, &a.id).cmp(&(&b.name, &b.id)));
+    w.containers.dedup_by(|a, b| a.id == b.id);
+    w.networks
+        .sort_by(|a, b| (&a.name, &a.id).cmp(&(&b.name, &b.id)));
+    w.networks.dedup_by(|a, b| a.id == b.id);
+    w.volumes.sort_by(|a, b| a.name.cmp(&b.name));
+    w.volumes.dedup_by(|a, b| a.name == b.name);
+    Ok(w)
+}
+
+/// The error of a snapshot that took longer than [`OBSERVE_TIMEOUT`].
+fn timed_out(rt: &dyn Runtime) -> crate::runtime::RuntimeError {
+    crate::runtime::RuntimeError::Api {
+        operation: format!(
+            "listing containers, networks and volumes on {}",
+            rt.engine().endpoint
+        ),
+        status: None,
+        message: format!(
+            "the engine did not answer within {}s",
+            OBSERVE_TIMEOUT.as_secs()
+        ),
+    }
 }
 
 impl Labelled for ContainerSummary {
@@ -225,4 +284,55 @@ pub async fn select_containers(
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::ContainerSpec;
+    use crate::runtime::fake::FakeRuntime;
+
+    #[tokio::test]
+    async fn a_scoped_snapshot_holds_the_stacks_names_and_the_router_only() {
+        let rt = FakeRuntime::new();
+        for (stack, instance) in [("blog", "web"), ("blog-x", "web"), ("shop", "web")] {
+            let net = identity::network_name(stack);
+            rt.create_network(&net, &BTreeMap::new()).await.unwrap();
+            let spec = ContainerSpec {
+                name: identity::container_name(stack, instance),
+                network: net,
+                ..ContainerSpec::default()
+            };
+            rt.create_container(&spec).await.unwrap();
+            rt.create_volume(
+                &identity::volume_name(stack, instance, "data"),
+                &BTreeMap::new(),
+            )
+            .await
+            .unwrap();
+        }
+        let router = ContainerSpec {
+            name: ROUTER_NAME.into(),
+            ..ContainerSpec::default()
+        };
+        rt.create_container(&router).await.unwrap();
+
+        let w = observe_stacks(&rt, &["blog".to_string()]).await.unwrap();
+        let names = |v: Vec<&str>| v.join(" ");
+        // `blog-x` shares the prefix `devarch-blog-`: listed, once; `shop` is not.
+        assert_eq!(
+            names(w.containers.iter().map(|c| c.name.as_str()).collect()),
+            "devarch-blog-web devarch-blog-x-web devarch-router"
+        );
+        assert_eq!(
+            names(w.networks.iter().map(|n| n.name.as_str()).collect()),
+            "devarch-blog-net devarch-blog-x-net"
+        );
+        assert_eq!(w.volumes.len(), 2, "{:?}", w.volumes);
+
+        // Four stacks are more than a scoped snapshot serves: the whole engine.
+        let many: Vec<String> = ["a", "b", "c", "d"].map(String::from).to_vec();
+        let all = observe_stacks(&rt, &many).await.unwrap();
+        assert_eq!(all.containers.len(), 4);
+    }
 }

@@ -19,7 +19,7 @@ use crate::allocate::{AllocateError, Allocation, allocate};
 use crate::apply::lock::{LockError, StackLock, acquire};
 use crate::apply::{ApplyOptions, ApplyReport, Progress, StepError, apply_stack};
 use crate::manifests::types::{HostPort, Protocol};
-use crate::observe::{ObservedWorld, observe};
+use crate::observe::{ObservedWorld, observe_stacks};
 use crate::plan::{PlanOptions, StackPlan, plan_removal, plan_stack};
 use crate::resolve::ResolvedStack;
 use crate::resolve::desired::{DesiredContext, DesiredError, DesiredStack, build};
@@ -269,7 +269,8 @@ pub async fn plan(
     ws: &Manifests,
     sel: &Selection,
 ) -> Result<Planned, ReconcileError> {
-    let observed = observe(ctx.runtime).await?;
+    // Named stacks (`apply blog`): only what they can own or collide with.
+    let observed = observe_stacks(ctx.runtime, &sel.stacks).await?;
     plan_with(ctx, ws, sel, observed)
 }
 

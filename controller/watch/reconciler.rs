@@ -40,7 +40,7 @@ use super::scheduler::{self, ExponentialBackoff, Requeue, ScheduleReason};
 use crate::apply::ApplyOptions;
 use crate::apply::lock::{StackLock, acquire};
 use crate::identity;
-use crate::observe::{ObservedWorld, observe};
+use crate::observe::{ObservedWorld, observe, observe_stacks};
 use crate::outcome::Outcome;
 use crate::plan::{StackPlan, Summary};
 use crate::reconcile::{
@@ -248,7 +248,7 @@ impl Reconciler {
     ) -> Result<Outcome, ReconcileError> {
         let _lock = self.lock(stack).await?;
         let ctx = self.context();
-        let observed = observe(ctx.runtime).await?;
+        let observed = observe_stacks(ctx.runtime, &[stack.to_string()]).await?;
         let sel = Selection {
             locked: true,
             ..Selection::only([stack])
