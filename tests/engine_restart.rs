@@ -15,59 +15,14 @@
 
 mod common;
 
-use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{Engine, Env, busybox_template, stack, unique};
+use common::{Engine, Env, Stopped, busybox_template, stack, unique};
 
 engine_tests!(the_controller_reconnects_after_an_engine_restart_and_converges);
 
 const T: Duration = Duration::from_secs(90);
-
-/// `scripts/engines.sh ACTION ENGINE`.
-fn engines_sh(action: &str, e: Engine) -> Result<(), String> {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/engines.sh");
-    let out = Command::new("bash")
-        .arg(script)
-        .args([action, e.name()])
-        .output()
-        .map_err(|err| err.to_string())?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "scripts/engines.sh {action} {} failed:\n{}{}",
-            e.name(),
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ))
-    }
-}
-
-/// The engine is started again when the test ends, whatever happened (the suites after this
-/// one need it).
-struct Stopped(Engine);
-
-impl Stopped {
-    /// Stop `e`; fails when this script does not own its daemon.
-    fn stop(e: Engine) -> Result<Stopped, String> {
-        engines_sh("stop", e).map(|()| Stopped(e))
-    }
-    fn start(self) {
-        let e = self.0;
-        std::mem::forget(self);
-        engines_sh("start", e).unwrap();
-    }
-}
-
-impl Drop for Stopped {
-    fn drop(&mut self) {
-        if let Err(err) = engines_sh("start", self.0) {
-            eprintln!("{err}");
-        }
-    }
-}
 
 fn the_controller_reconnects_after_an_engine_restart_and_converges(mut env: Env) {
     let e = env.engine;

@@ -915,3 +915,47 @@ spec:
     );
     (templates.to_string(), stack)
 }
+
+/// `scripts/engines.sh ACTION ENGINE`.
+pub fn engines_sh(action: &str, e: Engine) -> Result<(), String> {
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/engines.sh");
+    let out = Command::new("bash")
+        .arg(script)
+        .args([action, e.name()])
+        .output()
+        .map_err(|err| err.to_string())?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "scripts/engines.sh {action} {} failed:\n{}{}",
+            e.name(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
+}
+
+/// The engine is started again when the test ends, whatever happened (the suites after this
+/// one need it).
+pub struct Stopped(Engine);
+
+impl Stopped {
+    /// Stop `e`; fails when this script does not own its daemon.
+    pub fn stop(e: Engine) -> Result<Stopped, String> {
+        engines_sh("stop", e).map(|()| Stopped(e))
+    }
+    pub fn start(self) {
+        let e = self.0;
+        std::mem::forget(self);
+        engines_sh("start", e).unwrap();
+    }
+}
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        if let Err(err) = engines_sh("start", self.0) {
+            eprintln!("{err}");
+        }
+    }
+}
