@@ -157,12 +157,14 @@ pub fn apply(
             sel.stacks.iter().filter(|s| manifests.known.contains(*s)).cloned().collect()
         };
         let mut locks = lock_stacks(&home, &first, lock_timeout)?;
-        let mut observed = crate::observe::observe(ctx.runtime).await?;
+        // Named stacks: only what they can own or collide with is read.
+        let observe = || crate::observe::observe_stacks(ctx.runtime, &sel.stacks);
+        let mut observed = observe().await?;
         let scope = reconcile::stacks_in_scope(&manifests, &observed, &ctx.owner, &sel)?;
         let more: Vec<String> = scope.iter().filter(|s| !first.contains(*s)).cloned().collect();
         if !more.is_empty() {
             locks.extend(lock_stacks(&home, &more, lock_timeout)?);
-            observed = crate::observe::observe(ctx.runtime).await?;
+            observed = observe().await?;
         }
         let _locks = locks;
         sel.locked = true;
