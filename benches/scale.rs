@@ -21,7 +21,9 @@
 //!    runtime and a sink that records status changes): startup until every stack is Ready,
 //!    with its engine calls; the engine calls and list time of each of 2 periodic resyncs
 //!    (10 s period); then the edit loop of one stack inside the folder (`DEVARCH_BENCH_EDITS`,
-//!    5: a rewritten env value → the engine's `start` event of the recreated container).
+//!    5: a rewritten env value → the engine's `start` event of the recreated container), with
+//!    its baseline at the same size: the same recreate done by hand through the `Runtime`
+//!    (the engine's own time, which grows with what the engine holds).
 //! 4. **Idle** (largest folder only): `devarch watch` as a real process, its CPU and RSS over
 //!    `DEVARCH_BENCH_IDLE_S` (60) seconds after it settled (one periodic resync in the window).
 //!
@@ -107,6 +109,7 @@ struct Size {
     resync_calls: Vec<String>,
     resync_list_time: Vec<Duration>,
     edit: Samples,
+    recreate: Samples,
     idle: Option<(f64, f64, f64)>,
 }
 
@@ -395,8 +398,10 @@ fn controller(b: &Bench, s: &Settings, size: usize, out: &mut Size) -> Res<()> {
             let events = EventWatch::start(socket(&b.engine))?;
             let written = nanos(SystemTime::now());
             b.write_stack(size, 0, s.instances, e)?;
+            // (Podman delivers events up to ~250 ms late: the previous edit's start may arrive
+            // on this subscription.)
             let (ev, _) = events.wait_for(Duration::from_secs(60), |ev| {
-                ev.action == "start" && ev.name == cname
+                ev.action == "start" && ev.name == cname && ev.time_nano >= written
             })?;
             out.edit.push(Duration::from_nanos(
                 u64::try_from(ev.time_nano - written).unwrap_or(0),
@@ -409,7 +414,55 @@ fn controller(b: &Bench, s: &Settings, size: usize, out: &mut Size) -> Res<()> {
     })();
     stopper.cancel();
     let _ = b.block_on(task);
-    result
+    result?;
+    floor_recreates(b, s, size, out)
+}
+
+/// The edit loop's baseline at this size: the engine's own time for the recreate an edit
+/// causes (create the next container, stop and remove the old one, rename, start), done by
+/// hand on a copy of the edited container, `edits` times.
+fn floor_recreates(b: &Bench, s: &Settings, size: usize, out: &mut Size) -> Res<()> {
+    let stack = b.stack_name(size, 0);
+    let specs = b.plan_specs(size)?;
+    let mut spec = specs
+        .into_iter()
+        .find(|(net, _, _)| *net == devarch::identity::network_name(&stack))
+        .and_then(|(_, _, specs)| specs.into_iter().find(|c| c.name.ends_with("-i0")))
+        .ok_or("no spec for the edited instance")?;
+    spec.name = format!("devarch-{}z{size:03}floor", b.run);
+    spec.aliases.clear();
+    spec.labels = BTreeMap::from([(BENCH_LABEL.0.to_string(), BENCH_LABEL.1.to_string())]);
+    let rt = b.rt.as_ref();
+    b.block_on(async {
+        let mut old = rt
+            .create_container(&spec)
+            .await
+            .map_err(|e| e.to_string())?;
+        rt.start_container(&old).await.map_err(|e| e.to_string())?;
+        for _ in 0..s.edits {
+            let mut next = spec.clone();
+            next.name = format!("{}_next", spec.name);
+            let t = Instant::now();
+            let id = rt
+                .create_container(&next)
+                .await
+                .map_err(|e| e.to_string())?;
+            let _ = rt.stop_container(&old, Duration::from_secs(10)).await;
+            rt.remove_container(&old, true)
+                .await
+                .map_err(|e| e.to_string())?;
+            rt.rename_container(&id, &spec.name)
+                .await
+                .map_err(|e| e.to_string())?;
+            rt.start_container(&id).await.map_err(|e| e.to_string())?;
+            out.recreate.push(t.elapsed());
+            old = id;
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+        rt.remove_container(&old, true)
+            .await
+            .map_err(|e| e.to_string())
+    })
 }
 
 fn idle(b: &Bench, s: &Settings, size: usize) -> Res<(f64, f64, f64)> {
@@ -487,12 +540,12 @@ fn report(engine: &str, sizes: &[Size], out: &mut String) {
     let _ = writeln!(out, "\n### {engine}\n");
     let _ = writeln!(
         out,
-        "| stacks | containers | floor | devarch apply | ratio | no-op all (median) | no-op one stack | watch startup → all Ready | edit loop (median of edits) | resync: calls, list time |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+        "| stacks | containers | floor | devarch apply | ratio | no-op all (median) | no-op one stack | watch startup → all Ready | edit loop (median of edits) | the same recreate by hand | edit overhead | resync: calls, list time |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
     );
     for z in sizes {
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} | {:.2}× | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {:.2}× | {} | {} | {} | {} | {} | {} | {} |",
             z.stacks,
             z.containers,
             ms(z.floor),
@@ -502,6 +555,8 @@ fn report(engine: &str, sizes: &[Size], out: &mut String) {
             ms(z.noop_one.median()),
             ms(z.startup_ready),
             ms(z.edit.median()),
+            ms(z.recreate.median()),
+            ms(z.edit.median().saturating_sub(z.recreate.median())),
             z.resync_calls
                 .iter()
                 .zip(&z.resync_list_time)
