@@ -29,7 +29,10 @@
 //!
 //! Knobs: `DEVARCH_BENCH_ENGINES` (`docker,podman`), `DEVARCH_BENCH_SIZES` (`1,10,50,100`),
 //! `DEVARCH_BENCH_INSTANCES` (5), `DEVARCH_BENCH_NOOPS` (3), `DEVARCH_BENCH_EDITS` (5),
-//! `DEVARCH_BENCH_IDLE_S` (60), `DEVARCH_BENCH_SETTLE_MS` (3000).
+//! `DEVARCH_BENCH_IDLE_S` (60), `DEVARCH_BENCH_SETTLE_MS` (3000), `DEVARCH_BENCH_FLOOR_BOUND`
+//! (8: at the largest size the floor runs a second time with at most this many stacks under
+//! way, to see whether a bound on parallel engine work would beat "everything at once"; 0 skips
+//! it).
 //! `cargo bench --bench scale -- --cleanup` removes what an interrupted run left.
 //! Under `cargo test --all-targets` it does nothing.
 
@@ -73,6 +76,8 @@ struct Settings {
     edits: usize,
     idle: Duration,
     settle: Duration,
+    /// Stacks at a time of the bounded floor at the largest size (0: not measured).
+    floor_bound: usize,
 }
 
 impl Settings {
@@ -91,6 +96,7 @@ impl Settings {
             edits: env_num("DEVARCH_BENCH_EDITS", 5).max(1),
             idle: Duration::from_secs(env_num("DEVARCH_BENCH_IDLE_S", 60).max(5) as u64),
             settle: Duration::from_millis(env_num("DEVARCH_BENCH_SETTLE_MS", 3000) as u64),
+            floor_bound: env_num("DEVARCH_BENCH_FLOOR_BOUND", 8),
         }
     }
 }
@@ -101,6 +107,8 @@ struct Size {
     stacks: usize,
     containers: usize,
     floor: Duration,
+    /// The floor with a bound on the stacks under way (largest size only): (bound, time).
+    floor_bounded: Option<(usize, Duration)>,
     devarch: Duration,
     noop_all: Samples,
     noop_one: Samples,
@@ -285,12 +293,19 @@ impl Bench {
             .collect())
     }
 
-    fn floor(&self, size: usize) -> Res<Duration> {
+    /// The floor with at most `bound` stacks under way at once (0: all at once).
+    fn floor(&self, size: usize, bound: usize) -> Res<Duration> {
+        use futures_util::StreamExt;
         let stacks = self.plan_specs(size)?;
         let rt = self.rt.as_ref();
+        let bound = if bound == 0 {
+            stacks.len().max(1)
+        } else {
+            bound
+        };
         let t = Instant::now();
-        let results = self.block_on(join_all(stacks.iter().map(
-            |(net, labels, specs)| async move {
+        let results: Vec<_> = self.block_on(
+            futures_util::stream::iter(stacks.iter().map(|(net, labels, specs)| async move {
                 rt.create_network(net, labels).await?;
                 for r in join_all(specs.iter().map(|spec| async move {
                     let id = rt.create_container(spec).await?;
@@ -301,8 +316,10 @@ impl Bench {
                     r?;
                 }
                 Ok::<_, devarch::runtime::RuntimeError>(())
-            },
-        )));
+            }))
+            .buffer_unordered(bound)
+            .collect(),
+        );
         let d = t.elapsed();
         for r in results {
             r.map_err(|e| format!("floor: {e}"))?;
@@ -507,11 +524,26 @@ fn run_size(b: &Bench, s: &Settings, size: usize, largest: bool) -> Res<Size> {
     let want = out.containers;
     b.write_folder(size, s.instances)?;
     eprintln!("[{}] {size} stacks: floor", b.engine);
-    out.floor = b.floor(size)?;
+    out.floor = b.floor(size, 0)?;
     if b.running(size) != want {
         return Err(format!("floor: {} of {want} running", b.running(size)));
     }
     b.sweep(false);
+    if largest && s.floor_bound > 0 {
+        eprintln!(
+            "[{}] {size} stacks: floor, {} stacks at a time",
+            b.engine, s.floor_bound
+        );
+        let d = b.floor(size, s.floor_bound)?;
+        if b.running(size) != want {
+            return Err(format!(
+                "bounded floor: {} of {want} running",
+                b.running(size)
+            ));
+        }
+        out.floor_bounded = Some((s.floor_bound, d));
+        b.sweep(false);
+    }
     eprintln!("[{}] {size} stacks: devarch apply", b.engine);
     out.devarch = b.run_devarch(size, &["apply"])?;
     if b.running(size) != want {
@@ -573,6 +605,16 @@ fn report(engine: &str, sizes: &[Size], out: &mut String) {
             z.startup_calls,
             z.edit.0.iter().map(|d| ms(*d)).collect::<Vec<_>>()
         );
+        if let Some((bound, d)) = z.floor_bounded {
+            let _ = writeln!(
+                out,
+                "\nFloor with at most {bound} stacks under way, {} stacks: {} ({:.2}× the unbounded floor, {:.2}× devarch apply)",
+                z.stacks,
+                ms(d),
+                d.as_secs_f64() / z.floor.as_secs_f64().max(1e-9),
+                d.as_secs_f64() / z.devarch.as_secs_f64().max(1e-9)
+            );
+        }
         if let Some((cpu, mean, max)) = z.idle {
             let _ = writeln!(
                 out,
