@@ -9,33 +9,44 @@ use std::process::Command;
 
 use common::{Env, busybox_template, stack, unique};
 
-engine_tests!(forged_devarch_labels_are_overwritten_by_devarch_own);
+engine_tests!(forged_devarch_labels_are_refused_before_anything_is_created);
 
-/// A manifest cannot claim another folder's or stack's identity: its `devarch.*` labels are
-/// replaced by devarch's own on the container it creates.
-fn forged_devarch_labels_are_overwritten_by_devarch_own(env: Env) {
+/// A manifest cannot claim another folder's or stack's identity, nor another folder's host
+/// names: `devarch.*` labels are refused at validation (they used to be overwritten, but
+/// `devarch.domains` was carried and routed another folder's name), and nothing is created.
+fn forged_devarch_labels_are_refused_before_anything_is_created(env: Env) {
     let s = format!("lab{}", unique());
     env.write("t.yaml", &busybox_template("bb", 0));
     env.write(
         "s.yaml",
         &stack(
             &s,
-            "    web:\n      template: bb\n      labels:\n        devarch.owner: /somebody/else\n        devarch.stack_id: victim\n        devarch.managed_by: not-devarch\n        devarch.instance_id: db\n        devarch.config_hash: forged\n        team: ours\n",
+            "    web:\n      template: bb\n      labels:\n        devarch.owner: /somebody/else\n        devarch.domains: web.victim.localhost\n        devarch.domain_port: \"8080\"\n        team: ours\n",
+        ),
+    );
+    let (_, err) = env.expect(&["apply"], 1);
+    for label in ["devarch.owner", "devarch.domains", "devarch.domain_port"] {
+        assert!(
+            err.contains(&format!("label \"{label}\" is under devarch's own prefix")),
+            "{label} not refused:\n{err}"
+        );
+    }
+    assert!(
+        env.containers(&format!("devarch-{s}-")).is_empty(),
+        "something was created"
+    );
+    // The user's own labels are fine.
+    env.write(
+        "s.yaml",
+        &stack(
+            &s,
+            "    web:\n      template: bb\n      labels: {team: ours}\n",
         ),
     );
     env.expect(&["apply"], 0);
     let labels = env.labels(&format!("devarch-{s}-web"));
+    assert_eq!(labels["team"], "ours", "{labels:?}");
     assert_eq!(labels["devarch.owner"], env.owner, "{labels:?}");
-    assert_eq!(labels["devarch.stack_id"], s, "{labels:?}");
-    assert_eq!(labels["devarch.instance_id"], "web", "{labels:?}");
-    assert_eq!(labels["devarch.managed_by"], "devarch", "{labels:?}");
-    assert_ne!(labels["devarch.config_hash"], "forged", "{labels:?}");
-    assert_eq!(
-        labels["team"], "ours",
-        "the user's own labels are kept: {labels:?}"
-    );
-    // And the stack is still ours: a re-plan sees nothing to do.
-    env.expect(&["plan"], 0);
 }
 
 fn validate(dir: &std::path::Path) -> (i32, String) {

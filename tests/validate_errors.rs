@@ -101,6 +101,8 @@ bad_case!(missing_image, "missing-image");
 bad_case!(compose_paste, "compose-paste");
 bad_case!(domain_twice, "domain-twice");
 bad_case!(bad_domains, "bad-domains");
+bad_case!(schema_error_and_wiring, "schema-error-and-wiring");
+bad_case!(reserved_labels, "reserved-labels");
 
 /// "Fails fast": well under what an unbounded parse of these inputs would take, with room
 /// for a busy 2-core machine running tests in parallel.

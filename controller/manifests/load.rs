@@ -927,6 +927,25 @@ fn describe(
                 ),
             ));
         }
+        ValidationErrorKind::PropertyNames { error } if pointer.ends_with("/labels") => {
+            // `propertyNames: {not: ...}` of `labels`: a key under devarch's own prefix.
+            let key = error.instance().as_str().unwrap_or_default();
+            let key_pointer = format!("{pointer}/{}", key.replace('~', "~0").replace('/', "~1"));
+            out.push(
+                Diagnostic::new(
+                    file,
+                    at(&key_pointer),
+                    format!(
+                        "label {:?} is under devarch's own prefix `{}`: devarch sets those labels itself",
+                        crate::printable::line(key),
+                        crate::identity::LABEL_PREFIX
+                    ),
+                )
+                .with_help(
+                    "rename the label (e.g. `app.domains`); host names are claimed with `domains`",
+                ),
+            );
+        }
         ValidationErrorKind::Pattern { pattern } => {
             out.push(Diagnostic::new(
                 file,

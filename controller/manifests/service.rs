@@ -66,8 +66,10 @@ pub struct ServiceSpec {
     /// Start-order dependencies, by import or instance name.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub depends_on: Vec<Dependency>,
-    /// Extra container labels (`null` deletes an inherited key).
+    /// Extra container labels (`null` deletes an inherited key). Keys under `devarch.` are
+    /// devarch's own and refused.
     #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    #[schemars(extend("propertyNames" = {"not": {"pattern": "^[dD][eE][vV][aA][rR][cC][hH]\\."}}))]
     pub labels: IndexMap<String, Option<String>>,
     /// Host names the service answers to.
     #[serde(default, skip_serializing_if = "Option::is_none")]

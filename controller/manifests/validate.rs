@@ -67,6 +67,9 @@ pub struct StackModel {
     /// Some instance of the stack is broken (already reported): the stack cannot be
     /// resolved until it is fixed, and must be left as it is.
     pub incomplete: bool,
+    /// An instance of the stack was left out (broken, or its document unreadable): checks
+    /// that need all of them (wiring) would report mistakes that are not there.
+    pub missing_instances: bool,
 }
 
 /// The validated content of a manifests folder plus the built-in catalog.
@@ -76,6 +79,10 @@ pub struct Model {
     pub templates: BTreeMap<String, TemplateEntry>,
     /// Stacks by name.
     pub stacks: BTreeMap<String, StackModel>,
+    /// Stacks whose own document has problems (already reported), with every instance in
+    /// it: never resolved into a desired state, but checked for their other mistakes
+    /// (wiring), so every mistake in a folder shows at once.
+    pub checked_only: BTreeMap<String, StackModel>,
 }
 
 fn first_here(o: &Origin, pos: Pos) -> (PathBuf, Pos) {
@@ -179,6 +186,7 @@ pub fn build_model(set: &ManifestSet, builtin: &[Loaded<Template>]) -> (Model, V
             origin: s.origin.clone(),
             instances: BTreeMap::new(),
             incomplete: partial || set.incomplete_stacks.contains(name),
+            missing_instances: set.incomplete_stacks.contains(name),
         };
         for (iname, body) in inline {
             let inst = InstanceModel {
@@ -189,6 +197,7 @@ pub fn build_model(set: &ManifestSet, builtin: &[Loaded<Template>]) -> (Model, V
             };
             if !add_instance(&mut stack, inst, &model.templates, &broken, &mut diags) {
                 stack.incomplete = true;
+                stack.missing_instances = true;
             }
         }
         if partial {
@@ -239,10 +248,12 @@ pub fn build_model(set: &ManifestSet, builtin: &[Loaded<Template>]) -> (Model, V
         };
         if !add_instance(stack, inst, &model.templates, &broken, &mut diags) {
             stack.incomplete = true;
+            stack.missing_instances = true;
         } else if partial {
             // Checked, but its document is broken: it stays out of the stack.
             stack.instances.remove(name);
             stack.incomplete = true;
+            stack.missing_instances = true;
         }
     }
 
@@ -264,6 +275,7 @@ pub fn build_model(set: &ManifestSet, builtin: &[Loaded<Template>]) -> (Model, V
             }
         }
     }
+    model.checked_only = scratch;
     (model, diags)
 }
 

@@ -158,6 +158,12 @@ pub fn resolve(model: &Model) -> (BTreeMap<String, ResolvedStack>, Vec<Diagnosti
             out.insert(stack.name.clone(), resolved);
         }
     }
+    // Stacks with problems of their own, whole otherwise: their wiring is checked too, so
+    // one mistake does not hide another; they are never resolved into a desired state.
+    let incomplete = model.stacks.values().chain(model.checked_only.values());
+    for stack in incomplete.filter(|s| s.incomplete && !s.missing_instances) {
+        resolve_stack(model, stack, &mut diags);
+    }
     check_host_ports(model, &mut out, &mut diags);
     domains::check_unique(model, &mut out, &mut diags);
     names::check_runtime_names(model, &mut out, &mut diags);
