@@ -6,7 +6,7 @@ use std::path::Path;
 use anyhow::{Context as _, Result, bail};
 
 use super::args::{Cli, ComposeTarget};
-use super::context::{engine_context, home, runtime, tokio_rt};
+use super::context::{engine_context, home, runtime_or_offline, tokio_rt};
 use super::{exit, output};
 use crate::compose::{env_file, render};
 use crate::reconcile::{self, Selection};
@@ -45,7 +45,7 @@ pub fn compose(
         );
     }
     tokio_rt()?.block_on(async {
-        let rt = runtime(cli).await?;
+        let rt = runtime_or_offline(cli).await;
         let ctx = engine_context(cli, rt.as_ref());
         let sel = Selection::only([stack]);
         let planned = reconcile::plan(&ctx, &reconcile::Manifests::of(&ws), &sel).await?;

@@ -26,6 +26,23 @@ pub(crate) async fn runtime(cli: &Cli) -> Result<Box<dyn Runtime>> {
     Ok(connect::connect(choice).await?)
 }
 
+/// The engine, or, when none answers, the [`crate::runtime::offline::Offline`] stand-in with
+/// a note on stderr: for the commands that only write a file from the manifests and use the
+/// engine only to see which names are taken there.
+pub(crate) async fn runtime_or_offline(cli: &Cli) -> Box<dyn Runtime> {
+    match runtime(cli).await {
+        Ok(rt) => rt,
+        Err(e) => {
+            let why = format!("{e:#}");
+            eprintln!(
+                "note: {}; going on without one: names and host ports in use on an engine were not checked",
+                crate::printable::line(&why)
+            );
+            Box::new(crate::runtime::offline::Offline::new(why))
+        }
+    }
+}
+
 pub(crate) fn tokio_rt() -> Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -9,7 +9,7 @@ use anyhow::{Context as _, Result};
 
 use super::args::Cli;
 use super::compose::resolved_stack;
-use super::context::{engine_context, home, runtime, tokio_rt};
+use super::context::{engine_context, home, runtime_or_offline, tokio_rt};
 use super::exit;
 use crate::reconcile::{self, Selection};
 use crate::state::secrets::SecretStore;
@@ -30,7 +30,7 @@ pub fn kube(cli: &Cli, stack: &str, out: Option<&Path>, with_secrets: bool) -> R
     let ws = Workspace::load(&cli.dir)?;
     let resolved = resolved_stack(cli, &ws, stack)?;
     tokio_rt()?.block_on(async {
-        let rt = runtime(cli).await?;
+        let rt = runtime_or_offline(cli).await;
         let ctx = engine_context(cli, rt.as_ref());
         let planned = reconcile::plan(&ctx, &reconcile::Manifests::of(&ws), &Selection::only([stack])).await?;
         let desired = planned

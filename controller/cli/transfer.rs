@@ -6,7 +6,7 @@ use std::path::Path;
 use anyhow::{Context as _, Result, bail};
 
 use super::args::Cli;
-use super::context::{engine_context, home, runtime, tokio_rt};
+use super::context::{engine_context, home, runtime_or_offline, tokio_rt};
 use super::{exit, output};
 use crate::export::export;
 use crate::manifests::yaml::MAX_FILE_BYTES;
@@ -150,7 +150,7 @@ fn import_text(
     };
     let stack = &p.stack;
     tokio_rt()?.block_on(async {
-        let rt = runtime(cli).await?;
+        let rt = runtime_or_offline(cli).await;
         let ctx = engine_context(cli, rt.as_ref());
         let foreign = crate::import::foreign_owners(rt.as_ref(), &ctx.owner, stack).await?;
         if !foreign.is_empty() {

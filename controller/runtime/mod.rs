@@ -27,6 +27,7 @@ mod events;
 pub(crate) mod fake;
 mod http;
 mod libpod;
+pub mod offline;
 mod ssh;
 mod wire;
 
@@ -513,6 +514,20 @@ pub trait Runtime: Send + Sync {
 
     /// Every container (running or not) whose name starts with `prefix`.
     async fn list_containers(&self, prefix: &str) -> Result<Vec<ContainerSummary>>;
+    /// Every container whose name starts with `prefix` and that carries the label key
+    /// `label` (whatever its value): one engine request with a label filter, so its cost
+    /// follows the labelled containers, not the engine.
+    async fn list_labelled_containers(
+        &self,
+        prefix: &str,
+        label: &str,
+    ) -> Result<Vec<ContainerSummary>> {
+        let all = self.list_containers(prefix).await?;
+        Ok(all
+            .into_iter()
+            .filter(|c| c.labels.contains_key(label))
+            .collect())
+    }
     /// Every network whose name starts with `prefix`.
     async fn list_networks(&self, prefix: &str) -> Result<Vec<NetworkSummary>>;
     /// Every volume whose name starts with `prefix`.
