@@ -102,6 +102,9 @@ pub fn allocate(stack: &ResolvedStack, a: &mut Allocation<'_>) -> Result<Binding
             name: name.clone(),
         })?;
         bindings.secrets.insert((instance, name), value);
+        if bindings.hash_key.is_none() {
+            bindings.hash_key = Some(a.secrets.hash_key()?);
+        }
     }
     for inst in stack.instances.values() {
         for p in &inst.spec.ports {

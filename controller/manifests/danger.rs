@@ -42,6 +42,9 @@ pub enum Danger {
     OutsideFolder,
     /// The process runs as root (user `0` or `root`).
     RootUser,
+    /// A port published on an address other than loopback (`hostIp: 0.0.0.0`): reachable
+    /// from other machines on the network.
+    PublicPort,
 }
 
 /// A dangerous setting of a container: what it is and why.
@@ -72,6 +75,10 @@ impl fmt::Display for Warning {
             ),
             Danger::OutsideFolder => write!(f, "bind {s} is outside the manifests folder"),
             Danger::RootUser => write!(f, "user {s} runs the container's process as root"),
+            Danger::PublicPort => write!(
+                f,
+                "port {s} is published beyond this machine's loopback: other machines on the network can reach it"
+            ),
         }
     }
 }
@@ -213,6 +220,27 @@ fn check_service(
         let at = origin.at(&format!("{base}/user"));
         out.push(Diagnostic::warning(&origin.file, Some(at), w.to_string()));
     }
+    for (i, p) in spec.ports.iter().enumerate() {
+        if let Some(ip) = p.host_ip.as_deref().filter(|ip| public_address(ip)) {
+            let w = Warning {
+                danger: Danger::PublicPort,
+                subject: format!("{}/{} on {ip}", p.container, p.protocol),
+            };
+            let at = origin.at(&format!("{base}/ports/{i}/hostIp"));
+            out.push(
+                Diagnostic::warning(&origin.file, Some(at), w.to_string())
+                    .with_help("leave `hostIp` out to publish on 127.0.0.1 only"),
+            );
+        }
+    }
+}
+
+/// Whether a `hostIp` publishes beyond loopback (`0.0.0.0`, `::`, a LAN address); an address
+/// that does not parse is left to validation.
+pub fn public_address(ip: &str) -> bool {
+    let ip = ip.trim_start_matches('[').trim_end_matches(']');
+    ip.parse::<std::net::IpAddr>()
+        .is_ok_and(|a| !a.is_loopback())
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::manifests::danger::{self, Warning};
+use crate::manifests::danger::{self, Danger, Warning};
 use crate::resolve::desired::DesiredContainer;
 use crate::runtime::MountSource;
 
@@ -72,7 +72,16 @@ impl HostAccess {
             }
             access.user = Some(u.clone());
         }
-        (!access.binds.is_empty() || access.user.is_some()).then_some(access)
+        for p in &want.spec.ports {
+            if let Some(ip) = p.host_ip.as_deref().filter(|ip| danger::public_address(ip)) {
+                access.warnings.push(Warning {
+                    danger: Danger::PublicPort,
+                    subject: format!("{}/{} on {ip}", p.container_port, p.protocol),
+                });
+            }
+        }
+        (!access.binds.is_empty() || access.user.is_some() || !access.warnings.is_empty())
+            .then_some(access)
     }
 }
 

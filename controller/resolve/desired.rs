@@ -21,7 +21,7 @@ use crate::manifests::types::{
     parse_memory,
 };
 use crate::runtime::{ContainerSpec, HealthSpec, Mount, MountSource, PortBinding, PortProtocol};
-use crate::state::secrets::Secret;
+use crate::state::secrets::{HashKey, Secret};
 
 /// A config file devarch writes under `--home` and bind-mounts read-only into its container.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -100,6 +100,9 @@ pub struct Bindings {
     pub host_ports: HashMap<(String, u16, Protocol), u16>,
     /// Fixed host ports that containers still to be created need but something else holds.
     pub busy_ports: Vec<BusyPort>,
+    /// The key of hashes over secret values (set when the stack uses a secret): the config
+    /// hash labels of an instance whose environment holds one are keyed with it.
+    pub hash_key: Option<HashKey>,
 }
 
 /// Building the desired state of an instance failed.
@@ -167,7 +170,10 @@ pub fn build(
         let files = config_files(stack, inst, ctx, &mut spec)?;
         spec.healthcheck = healthcheck(inst)?;
         set_resources(inst, &mut spec)?;
-        containers.insert(inst.name.clone(), finish(inst, spec, files, &labels));
+        containers.insert(
+            inst.name.clone(),
+            finish(inst, spec, files, &labels, bindings),
+        );
     }
     Ok(DesiredStack {
         name: stack.name.clone(),
@@ -245,6 +251,9 @@ fn environment(
     Ok(out)
 }
 
+/// The address a port is published on when the manifest names none.
+pub const LOOPBACK: &str = "127.0.0.1";
+
 /// Published ports with their allocated host ports (ports without `host` are not published).
 fn port_bindings(
     inst: &EffectiveInstance,
@@ -266,7 +275,9 @@ fn port_bindings(
                 Protocol::Tcp => PortProtocol::Tcp,
                 Protocol::Udp => PortProtocol::Udp,
             },
-            host_ip: p.host_ip.clone(),
+            // Local means local: published on loopback unless the manifest asks otherwise
+            // (and the plan says so).
+            host_ip: Some(p.host_ip.clone().unwrap_or_else(|| LOOPBACK.to_string())),
             host_port,
         });
     }
@@ -444,6 +455,7 @@ fn finish(
     mut spec: ContainerSpec,
     files: Vec<MaterializedFile>,
     labels: &BTreeMap<String, String>,
+    bindings: &Bindings,
 ) -> DesiredContainer {
     for (k, v) in &inst.spec.labels {
         if let Some(v) = v {
@@ -463,7 +475,9 @@ fn finish(
     // Derived from fields hashed already, so left out of the labels' hash.
     spec.labels
         .insert(LABEL_LIMITS.into(), identity::Limits::of(&spec).label());
-    let field_hashes = field_hashes(&spec, &files);
+    let secret_env = inst.env.values().any(super::EnvTemplate::has_secret);
+    let key = bindings.hash_key.as_ref().filter(|_| secret_env);
+    let field_hashes = field_hashes(&spec, &files, key);
     let config_hash = combine(&field_hashes);
     spec.labels
         .insert(LABEL_CONFIG_HASH.into(), config_hash.clone());

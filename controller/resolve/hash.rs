@@ -15,6 +15,7 @@ use sha2::{Digest, Sha256};
 use super::desired::MaterializedFile;
 use crate::identity::{LABEL_CONFIG_FIELDS, LABEL_CONFIG_HASH, LABEL_LIMITS};
 use crate::runtime::ContainerSpec;
+use crate::state::secrets::HashKey;
 
 /// Version of the hash format; part of every config hash.
 pub const HASH_VERSION: &str = "1";
@@ -27,7 +28,15 @@ fn hash_hex(bytes: &[u8]) -> String {
 /// container: every serialized field of the spec but its labels, the labels without the two
 /// hash labels, the environment (secret values included, so a changed secret recreates the
 /// container; only hashes are ever shown), and the config files' paths, contents and modes.
-pub fn field_hashes(spec: &ContainerSpec, files: &[MaterializedFile]) -> BTreeMap<String, String> {
+///
+/// With `key` (an environment that holds a secret value) the environment's hash is an
+/// HMAC under it: the hash labels go into shared outputs (compose, kube), and an unkeyed hash
+/// of a weak secret could be checked against guesses offline.
+pub fn field_hashes(
+    spec: &ContainerSpec,
+    files: &[MaterializedFile],
+    key: Option<&HashKey>,
+) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
     let value = serde_json::to_value(spec).expect("a container spec serializes");
     if let serde_json::Value::Object(fields) = value {
@@ -54,14 +63,18 @@ pub fn field_hashes(spec: &ContainerSpec, files: &[MaterializedFile]) -> BTreeMa
         )[..12]
             .to_string(),
     );
-    let mut env = Sha256::new();
+    let mut env = Vec::new();
     for (k, v) in &spec.env {
-        env.update(k.as_bytes());
-        env.update([0]);
-        env.update(v.as_bytes());
-        env.update([0]);
+        env.extend_from_slice(k.as_bytes());
+        env.push(0);
+        env.extend_from_slice(v.as_bytes());
+        env.push(0);
     }
-    out.insert("env".into(), hex::encode(env.finalize())[..12].to_string());
+    let env_hash = match key {
+        Some(key) => key.sign_hex(&env),
+        None => hash_hex(&env),
+    };
+    out.insert("env".into(), env_hash[..12].to_string());
     let mut f = Sha256::new();
     for file in files {
         f.update(file.host_path.display().to_string().as_bytes());

@@ -22,6 +22,10 @@ use crate::state::home;
 pub const KEY_FILE: &str = "secret.key";
 /// File name of the key a rotation re-encrypts to; renamed over [`KEY_FILE`] when it is done.
 pub const NEXT_KEY_FILE: &str = "secret.key.next";
+/// File name of the key that makes hashes over secret values (in the config hash labels)
+/// keyed: a hash in a shared output (compose, kube) cannot be checked against guesses
+/// without it. Apart from [`KEY_FILE`] so that a key rotation does not recreate containers.
+pub const HASH_KEY_FILE: &str = "hash.key";
 /// Length of the AES-256 key in bytes.
 pub(super) const KEY_LEN: usize = 32;
 
@@ -50,6 +54,23 @@ impl Keys {
 
 /// The key at `path`, or `None` when the file does not exist.
 pub(super) fn read_key(path: &Path) -> Result<Option<LessSafeKey>> {
+    let Some(mut bytes) = read_key_bytes(path)? else {
+        return Ok(None);
+    };
+    let key = UnboundKey::new(&AES_256_GCM, &bytes).ok();
+    bytes.fill(0);
+    match key {
+        Some(key) => Ok(Some(LessSafeKey::new(key))),
+        None => Err(SecretError::KeyWrongSize {
+            path: path.to_path_buf(),
+            len: KEY_LEN as u64,
+        }),
+    }
+}
+
+/// The 32 bytes of the key file at `path` (checked as the module docs say), or `None` when
+/// the file does not exist.
+pub(super) fn read_key_bytes(path: &Path) -> Result<Option<[u8; KEY_LEN]>> {
     let Some(mut file) = home::open_nofollow(path)? else {
         return Ok(None);
     };
@@ -78,13 +99,11 @@ pub(super) fn read_key(path: &Path) -> Result<Option<LessSafeKey>> {
         .take(KEY_LEN as u64 + 1)
         .read_to_end(&mut buf)
         .map_err(io_err("read", path))?;
-    let key = (buf.len() == KEY_LEN)
-        .then(|| UnboundKey::new(&AES_256_GCM, &buf).ok())
-        .flatten();
+    let key: Option<[u8; KEY_LEN]> = buf.as_slice().try_into().ok();
     let len = buf.len() as u64;
     buf.fill(0);
     match key {
-        Some(key) => Ok(Some(LessSafeKey::new(key))),
+        Some(key) => Ok(Some(key)),
         None => Err(SecretError::KeyWrongSize {
             path: path.to_path_buf(),
             len,
@@ -95,6 +114,28 @@ pub(super) fn read_key(path: &Path) -> Result<Option<LessSafeKey>> {
 /// Creates a key at `path` unless one exists (another process may win the race; its key is
 /// then the one used), and returns the key now at `path`.
 pub(super) fn create_key(path: &Path, rng: &SystemRandom) -> Result<LessSafeKey> {
+    create_key_file(path, rng)?;
+    read_key(path)?.ok_or_else(|| vanished(path))
+}
+
+/// The key bytes at `path`, created first when there are none (see [`create_key`]).
+pub(super) fn key_bytes_or_create(path: &Path, rng: &SystemRandom) -> Result<[u8; KEY_LEN]> {
+    if let Some(bytes) = read_key_bytes(path)? {
+        return Ok(bytes);
+    }
+    create_key_file(path, rng)?;
+    read_key_bytes(path)?.ok_or_else(|| vanished(path))
+}
+
+fn vanished(path: &Path) -> SecretError {
+    io_err("read", path)(io::Error::new(
+        io::ErrorKind::NotFound,
+        "key vanished right after creation",
+    ))
+}
+
+/// Writes a new random key file at `path` unless one exists.
+fn create_key_file(path: &Path, rng: &SystemRandom) -> Result<()> {
     let mut key = [0u8; KEY_LEN];
     rng.fill(&mut key).map_err(|_| SecretError::Random {
         path: path.to_path_buf(),
@@ -123,10 +164,5 @@ pub(super) fn create_key(path: &Path, rng: &SystemRandom) -> Result<LessSafeKey>
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
         Err(e) => return Err(io_err("create", path)(e)),
     }
-    read_key(path)?.ok_or_else(|| {
-        io_err("read", path)(io::Error::new(
-            io::ErrorKind::NotFound,
-            "key vanished right after creation",
-        ))
-    })
+    Ok(())
 }

@@ -235,6 +235,28 @@ impl fmt::Debug for SecretStore {
     }
 }
 
+/// The HMAC key of hashes over secret values ([`SecretStore::hash_key`]).
+#[derive(Clone)]
+pub struct HashKey(ring::hmac::Key);
+
+impl HashKey {
+    /// A key from given bytes (tests; the fake engine's callers).
+    pub fn from_bytes(bytes: &[u8]) -> Self {
+        HashKey(ring::hmac::Key::new(ring::hmac::HMAC_SHA256, bytes))
+    }
+
+    /// HMAC-SHA256 of `data`, in hex.
+    pub fn sign_hex(&self, data: &[u8]) -> String {
+        hex::encode(ring::hmac::sign(&self.0, data).as_ref())
+    }
+}
+
+impl fmt::Debug for HashKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("HashKey(<redacted>)")
+    }
+}
+
 impl SecretStore {
     /// Open the store of the manifests folder `owner` (its owner label) under `home`,
     /// creating `home` and the key on first use.
@@ -252,6 +274,18 @@ impl SecretStore {
             owner: owner.to_string(),
             rng,
         })
+    }
+
+    /// The key of hashes over secret values ([`key::HASH_KEY_FILE`]), created on first use.
+    ///
+    /// # Errors
+    /// The key file's checks, or a key that cannot be written.
+    pub fn hash_key(&self) -> Result<HashKey> {
+        let bytes = key::key_bytes_or_create(&self.home.join(key::HASH_KEY_FILE), &self.rng)?;
+        Ok(HashKey(ring::hmac::Key::new(
+            ring::hmac::HMAC_SHA256,
+            &bytes,
+        )))
     }
 
     /// The `--home` folder this store lives in.
