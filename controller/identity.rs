@@ -10,6 +10,17 @@ reading labels back from what the engine lists ([`Labelled`]).
 
 use std::collections::BTreeMap;
 
+/// What every devarch label key starts with: keys under it are devarch's alone (a manifest
+/// cannot set them; see [`is_reserved_label`]).
+pub const LABEL_PREFIX: &str = "devarch.";
+
+/// Whether a label key is under [`LABEL_PREFIX`] (compared without case: engines keep case,
+/// people do not read it).
+pub fn is_reserved_label(key: &str) -> bool {
+    key.get(..LABEL_PREFIX.len())
+        .is_some_and(|p| p.eq_ignore_ascii_case(LABEL_PREFIX))
+}
+
 /// Label marking an object as created by devarch; value [`MANAGED_BY_VALUE`].
 pub const LABEL_MANAGED_BY: &str = "devarch.managed_by";
 /// Value of [`LABEL_MANAGED_BY`].
@@ -42,6 +53,12 @@ pub const LABEL_ROUTER_HASH: &str = "devarch.router_hash";
 /// Label saying how the router reaches the instances it proxies to (`networks` or `host`: see
 /// `router::Reach`).
 pub const LABEL_ROUTER_REACH: &str = "devarch.router_reach";
+
+/// Label holding the nginx image the router runs (so another folder asking for another one is
+/// told which).
+pub const LABEL_ROUTER_IMAGE: &str = "devarch.router_image";
+/// Label holding the host port the router listens on.
+pub const LABEL_ROUTER_PORT: &str = "devarch.router_port";
 
 /// Name of the one router container per engine: `devarch-router` (no stack's container can be
 /// named so: theirs are `devarch-{stack}-{instance}`).

@@ -16,6 +16,9 @@ pub struct ObservedWorld {
     pub networks: Vec<NetworkSummary>,
     /// Volumes, sorted by name.
     pub volumes: Vec<VolumeSummary>,
+    /// Every container on the engine that claims host names for the router
+    /// ([`identity::LABEL_DOMAINS`]), whatever its stack or folder: a name is engine-wide.
+    pub routed: Vec<ContainerSummary>,
 }
 
 /// Longest wait for the three list calls of a snapshot.
@@ -45,10 +48,16 @@ pub async fn observe(rt: &dyn Runtime) -> Result<ObservedWorld> {
     let (containers, networks, volumes) = tokio::time::timeout(OBSERVE_TIMEOUT, lists)
         .await
         .map_err(|_| timed_out(rt))??;
+    let routed = containers
+        .iter()
+        .filter(|c| c.labels.contains_key(identity::LABEL_DOMAINS))
+        .cloned()
+        .collect();
     let mut w = ObservedWorld {
         containers,
         networks,
         volumes,
+        routed,
     };
     w.containers.sort_by(|a, b| a.name.cmp(&b.name));
     w.networks
@@ -85,13 +94,17 @@ pub async fn observe_stacks(rt: &dyn Runtime, stacks: &[String]) -> Result<Obser
         });
         tokio::try_join!(
             futures_util::future::try_join_all(per_stack),
-            rt.list_containers(ROUTER_NAME)
+            rt.list_containers(ROUTER_NAME),
+            rt.list_labelled_containers(OBJECT_PREFIX, identity::LABEL_DOMAINS)
         )
     };
-    let (per_stack, router) = tokio::time::timeout(OBSERVE_TIMEOUT, lists)
+    let (per_stack, router, routed) = tokio::time::timeout(OBSERVE_TIMEOUT, lists)
         .await
         .map_err(|_| timed_out(rt))??;
-    let mut w = ObservedWorld::default();
+    let mut w = ObservedWorld {
+        routed,
+        ..ObservedWorld::default()
+    };
     for (containers, networks, volumes) in per_stack {
         w.containers.extend(containers);
         w.networks.extend(networks);
@@ -108,6 +121,7 @@ pub async fn observe_stacks(rt: &dyn Runtime, stacks: &[String]) -> Result<Obser
     w.networks.dedup_by(|a, b| a.id == b.id);
     w.volumes.sort_by(|a, b| a.name.cmp(&b.name));
     w.volumes.dedup_by(|a, b| a.name == b.name);
+    w.routed.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(w)
 }
 

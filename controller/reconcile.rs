@@ -461,10 +461,16 @@ pub async fn apply(
     futures_util::future::join_all(tasks).await
 }
 
+/// File under `--home` marking that the last router sync of this home failed (a settings
+/// conflict, a taken port): the next pass that routes names syncs again, even with nothing of
+/// its own to apply.
+const ROUTER_PENDING: &str = "router.pending";
+
 /// Whether the router needs a sync after a pass ([`crate::router::sync`]): something was
 /// applied and the pass's stacks route names or a router exists, or they route names and the
-/// router is not running. Most folders route nothing and never pay for it.
-pub fn router_due(planned: &Planned, applied: bool) -> bool {
+/// router is not running or the last sync from `home` failed. Most folders route nothing and
+/// never pay for it.
+pub fn router_due(planned: &Planned, applied: bool, home: &Path) -> bool {
     let routes = planned.desired.values().any(|d| {
         d.containers
             .values()
@@ -478,7 +484,23 @@ pub fn router_due(planned: &Planned, applied: bool) -> bool {
     if applied {
         routes || router.is_some()
     } else {
-        routes && !router.is_some_and(|r| r.state.is_running())
+        let pending = || std::fs::symlink_metadata(home.join(ROUTER_PENDING)).is_ok();
+        routes && (!router.is_some_and(|r| r.state.is_running()) || pending())
+    }
+}
+
+/// Records (or clears) a failed router sync of `ctx`'s home ([`ROUTER_PENDING`]). Best
+/// effort: the marker only makes a later pass sync again.
+fn mark_router_pending(ctx: &Context<'_>, failed: bool) {
+    let path = ctx.home.join(ROUTER_PENDING);
+    let exists = std::fs::symlink_metadata(&path).is_ok();
+    let result = match (failed, exists) {
+        (true, false) => crate::safe_fs::write_atomic(&path, b"", crate::state::FileMode::Private),
+        (false, true) => std::fs::remove_file(&path),
+        _ => Ok(()),
+    };
+    if let Err(e) = result {
+        tracing::debug!(path = %path.display(), "router marker: {e}");
     }
 }
 
@@ -503,8 +525,9 @@ pub async fn sync_router(
         });
     };
     let t = std::time::Instant::now();
-    match crate::router::sync(ctx.runtime, &ctx.router).await {
+    match crate::router::sync(ctx.runtime, &ctx.router, &ctx.owner).await {
         Ok(report) => {
+            mark_router_pending(ctx, false);
             for change in &report.changes {
                 let message = match change {
                     RouterChange::Created => {
@@ -524,6 +547,7 @@ pub async fn sync_router(
             Ok(report)
         }
         Err(e) => {
+            mark_router_pending(ctx, true);
             emit(StepStatus::Failed, e.to_string(), Some(t.elapsed()));
             Err(e)
         }

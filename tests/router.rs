@@ -10,10 +10,10 @@
 
 mod common;
 
-use std::process::Command;
 use std::time::Duration;
 
-use common::{Env, stack, unique, wait_until};
+use common::router_get as get;
+use common::{Env, SITE, stack, unique, wait_until};
 
 engine_tests!(
     two_stacks_from_one_template_are_each_reachable_at_their_own_name,
@@ -31,30 +31,6 @@ fn serial(env: &Env) -> std::sync::MutexGuard<'static, ()> {
     SERIAL[i]
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-/// A template serving "site NAME" on 8080, exported as `http`.
-const SITE: &str = r#"apiVersion: devarch.io/v1alpha1
-kind: Template
-metadata: {name: site}
-spec:
-  image: devarch-fixture/busybox:1
-  command: [sh, -c, "mkdir -p /www && echo \"site $SITE\" > /www/index.html && trap 'exit 0' TERM INT; httpd -f -p 8080 -h /www & wait"]
-  exports: [{name: http, type: http, port: 8080}]
-"#;
-
-/// `curl http://HOST:PORT/` through the router: (HTTP status, body). curl itself resolves
-/// `*.localhost` to loopback.
-fn get(env: &Env, host: &str) -> (u16, String) {
-    let port = env.engine.router().port;
-    let out = Command::new("curl")
-        .args(["-sS", "-m", "10", "-w", "\n%{http_code}"])
-        .arg(format!("http://{host}:{port}/"))
-        .output()
-        .expect("curl runs");
-    let text = String::from_utf8_lossy(&out.stdout).to_string();
-    let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
-    (code.trim().parse().unwrap_or(0), body.trim().to_string())
 }
 
 fn write_stacks(env: &Env, a: &str, b: &str, a_extra: &str, b_spec: &str) {

@@ -51,7 +51,7 @@ async fn sync_router(
     applied: bool,
     progress: &dyn crate::apply::Progress,
 ) -> usize {
-    if !reconcile::router_due(planned, applied) {
+    if !reconcile::router_due(planned, applied, &ctx.home) {
         return 0;
     }
     match reconcile::sync_router(ctx, progress).await {

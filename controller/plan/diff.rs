@@ -35,6 +35,7 @@ pub fn plan_stack(desired: &DesiredStack, observed: &ObservedWorld, owner: &str)
         plan_container(desired, instance, want, observed, owner, &mut plan);
     }
     plan_unwanted(desired, observed, owner, &mut plan);
+    plan_domains(desired, observed, owner, &mut plan);
     for busy in &desired.busy_ports {
         plan.conflicts.push(Conflict {
             kind: ConflictKind::HostPort,
@@ -89,6 +90,42 @@ pub fn plan_removal(
         actions,
         conflicts: Vec::new(),
         fingerprint: removal_fingerprint(stack, observed, owner),
+    }
+}
+
+/// Host names the stack's instances claim that a container of another folder claims already
+/// (names are engine-wide: one router serves every folder). The holder keeps the name,
+/// whatever the order of applies; within one folder validation keeps names unique.
+fn plan_domains(
+    desired: &DesiredStack,
+    observed: &ObservedWorld,
+    owner: &str,
+    plan: &mut StackPlan,
+) {
+    let mut seen = std::collections::BTreeSet::new();
+    for want in desired.containers.values() {
+        let Some(names) = want.spec.labels.get(identity::LABEL_DOMAINS) else {
+            continue;
+        };
+        for name in identity::decode_domains(names) {
+            let holder = observed.routed.iter().find(|c| {
+                c.is_managed()
+                    && c.owner() != Some(owner)
+                    && !identity::is_next_container_name(&c.name)
+                    && c.labels
+                        .get(identity::LABEL_DOMAINS)
+                        .is_some_and(|d| identity::decode_domains(d).contains(&name))
+            });
+            if let Some(c) = holder
+                && seen.insert(name.clone())
+            {
+                plan.conflicts.push(Conflict {
+                    kind: ConflictKind::Domain,
+                    holder: format!("container {} ({})", c.name, describe_holder(c, owner)),
+                    name,
+                });
+            }
+        }
     }
 }
 
@@ -578,6 +615,7 @@ mod tests {
             )],
             networks: vec![network("blog", OWNER)],
             volumes: vec![volume("blog")],
+            routed: Vec::new(),
         };
         let p = plan_stack(&d, &w, OWNER);
         assert!(p.actions.is_empty(), "{:?}", p.actions);
@@ -619,6 +657,7 @@ mod tests {
             )],
             networks: vec![network("blog", OWNER)],
             volumes: vec![volume("blog")],
+            routed: Vec::new(),
         };
         let p = plan_stack(&d, &container_was(was.clone()), OWNER);
         let reason = p.actions[0].reason.to_string();
@@ -677,6 +716,7 @@ mod tests {
             ],
             networks: vec![network("blog", OWNER)],
             volumes: vec![volume("blog")],
+            routed: Vec::new(),
         };
         let p = plan_stack(&d, &w, OWNER);
         assert_eq!(
@@ -707,6 +747,7 @@ mod tests {
                 labels: Default::default(),
                 ..volume("blog")
             }],
+            routed: Vec::new(),
         };
         let p = plan_stack(&d, &w, OWNER);
         assert!(
@@ -768,6 +809,7 @@ mod tests {
             )],
             networks: vec![network("blog", OWNER)],
             volumes: vec![volume("blog")],
+            routed: Vec::new(),
         };
         let p = plan_stack(&d, &w, OWNER);
         assert_eq!(p.actions.len(), 1);
@@ -788,6 +830,7 @@ mod tests {
             )],
             networks: vec![network("blog", OWNER)],
             volumes: vec![vol],
+            routed: Vec::new(),
         };
         let keep = plan_removal("blog", &w, OWNER, PlanOptions::default());
         assert_eq!(
@@ -812,5 +855,46 @@ mod tests {
         let p = plan_stack(&d, &w, OWNER);
         assert_eq!(p.actions.len(), 1);
         assert_eq!(p.actions[0].reason, ActionReason::Detached);
+    }
+
+    #[test]
+    fn a_host_name_another_folder_serves_is_a_conflict_naming_the_holder() {
+        let mut web = want("blog", "web", "h1", &[]);
+        web.spec
+            .labels
+            .insert(identity::LABEL_DOMAINS.into(), "app.localhost".into());
+        let d = desired("blog", true, vec![web]);
+        let mut theirs = labels("shop", "web", "h9", &[], "/their/folder");
+        theirs.insert(
+            identity::LABEL_DOMAINS.into(),
+            "app.localhost,x.localhost".into(),
+        );
+        let holder = container(
+            "devarch-shop-web",
+            theirs,
+            ContainerState::Running,
+            &["devarch-shop-net"],
+        );
+        let mut w = ObservedWorld {
+            routed: vec![holder.clone()],
+            ..ObservedWorld::default()
+        };
+        let p = plan_stack(&d, &w, OWNER);
+        assert_eq!(p.conflicts.len(), 1, "{:?}", p.conflicts);
+        assert_eq!(p.conflicts[0].kind, ConflictKind::Domain);
+        assert_eq!(p.conflicts[0].name, "app.localhost");
+        let text = p.conflicts[0].to_string();
+        assert!(
+            text.contains("devarch-shop-web") && text.contains("/their/folder"),
+            "{text}"
+        );
+        assert!(!p.is_up_to_date());
+
+        // The same name on a container of this folder (another stack, being renamed or
+        // removed in the same pass) is not a conflict: validation keeps names unique here.
+        let mut ours = holder;
+        ours.labels.insert(LABEL_OWNER.into(), OWNER.into());
+        w.routed = vec![ours];
+        assert!(plan_stack(&d, &w, OWNER).conflicts.is_empty());
     }
 }

@@ -305,6 +305,9 @@ pub enum ConflictKind {
     Volume,
     /// A fixed host port a container to be created needs is held by something else.
     HostPort,
+    /// A host name an instance claims is served by another folder's container: the router
+    /// never hands it over.
+    Domain,
 }
 
 /// A name (or host port) the stack needs is held by something that is not ours: the stack
@@ -334,6 +337,13 @@ impl fmt::Display for Conflict {
                 return write!(
                     f,
                     "volume {} already exists and is not this stack's ({}); devarch never mounts, deletes or adopts it: rename the stack, instance or volume in the manifests, or remove the volume yourself if its data is not needed",
+                    self.name, self.holder
+                );
+            }
+            ConflictKind::Domain => {
+                return write!(
+                    f,
+                    "host name {} is already claimed by {}; devarch never takes it over: choose another name in `domains` (or `defaultDomains: false`), or remove it from the other folder first",
                     self.name, self.holder
                 );
             }

@@ -28,8 +28,9 @@ use futures_util::future::join_all;
 use sha2::{Digest, Sha256};
 
 use crate::identity::{
-    self, LABEL_DOMAIN_PORT, LABEL_DOMAINS, LABEL_MANAGED_BY, LABEL_ROUTER, LABEL_ROUTER_HASH,
-    LABEL_ROUTER_REACH, LABEL_STACK, MANAGED_BY_VALUE, OBJECT_PREFIX, ROUTER_NAME,
+    self, LABEL_DOMAIN_PORT, LABEL_DOMAINS, LABEL_MANAGED_BY, LABEL_OWNER, LABEL_ROUTER,
+    LABEL_ROUTER_HASH, LABEL_ROUTER_IMAGE, LABEL_ROUTER_PORT, LABEL_ROUTER_REACH, LABEL_STACK,
+    MANAGED_BY_VALUE, NameKind, OBJECT_PREFIX, ROUTER_NAME,
 };
 use crate::resolve::domains;
 use crate::runtime::{
@@ -81,6 +82,11 @@ impl RouterSettings {
             Reach::Networks => nginx::LISTEN_PORT.to_string(),
             Reach::Host => format!("{HOST_IP}:{}", self.port),
         }
+    }
+
+    /// The settings as people read them, for a conflict.
+    fn describe(&self) -> String {
+        format!("image {}, port {}", self.image, self.port)
     }
 
     /// URL of a routed host name (`http://web.blog.localhost`, with the port unless 80).
@@ -182,6 +188,19 @@ pub enum RouterError {
         /// The engine's error.
         source: RuntimeError,
     },
+    /// The running router has other settings and serves other folders' names: it is not
+    /// replaced under them.
+    #[error(
+        "the router {ROUTER_NAME} runs {running} and serves host names of other manifests folders ({holders}); this apply asks for {asked}: use the same --router-image and --router-port (or DEVARCH_ROUTER_IMAGE / DEVARCH_ROUTER_PORT) as they do, or stop their routed stacks first; the router was left as it is"
+    )]
+    SettingsConflict {
+        /// What the running router was made with (`image nginx:1.27-alpine, port 80`).
+        running: String,
+        /// What this sync asked for.
+        asked: String,
+        /// The other folders with routed containers.
+        holders: String,
+    },
     /// nginx refused the configuration (a bug: everything in it is checked).
     #[error("the router refused its configuration: {0}")]
     Config(String),
@@ -202,16 +221,19 @@ pub enum RouterError {
 ///
 /// # Errors
 /// [`RouterError`]; the stacks' own objects are not touched either way.
+/// `owner` is the folder syncing: routed containers of other folders decide whether the
+/// router may be replaced with other settings.
 pub async fn sync(
     rt: &dyn Runtime,
     settings: &RouterSettings,
+    owner: &str,
 ) -> Result<RouterReport, RouterError> {
     let _lock = lock(&rt.engine().endpoint).await?;
     // The router is anyone's to remove or stop (`docker rm -f devarch-router`): when it goes
     // away in the middle, the next attempt sees that and makes it again.
     let mut attempt = 1;
     loop {
-        match sync_once(rt, settings).await {
+        match sync_once(rt, settings, owner).await {
             Err(e) if attempt < SYNC_ATTEMPTS && e.is_retryable() => {
                 tracing::debug!(attempt, "router sync: {e}; trying again");
                 attempt += 1;
@@ -236,6 +258,7 @@ impl RouterError {
 async fn sync_once(
     rt: &dyn Runtime,
     settings: &RouterSettings,
+    owner: &str,
 ) -> Result<RouterReport, RouterError> {
     let all = rt.list_containers(OBJECT_PREFIX).await?;
     let router = all.iter().find(|c| is_router(c));
@@ -259,12 +282,24 @@ async fn sync_once(
         Some(reach) => reach,
         None => Reach::for_engine(rt).await?,
     };
+    if let Some(r) = router
+        && r.labels.get(LABEL_ROUTER_HASH) != Some(&settings.hash(reach))
+    {
+        may_replace(rt, r, settings, &routed, owner)?;
+    }
     let (id, attached) =
         ensure_running(rt, settings, reach, router, &networks, &mut report).await?;
     if reach == Reach::Networks {
         for net in networks.difference(&attached) {
-            rt.connect_network(net, &id, &[]).await?;
-            report.changes.push(RouterChange::Connected(net.clone()));
+            match rt.connect_network(net, &id, &[]).await {
+                Ok(()) => report.changes.push(RouterChange::Connected(net.clone())),
+                // Another folder removed its stack (and network) since the list: nothing of
+                // it is routed any more, and it is no failure of this sync.
+                Err(e) if e.is_not_found() => {
+                    tracing::debug!(network = %net, "router not attached (network gone): {e}");
+                }
+                Err(e) => return Err(e.into()),
+            }
         }
         for net in attached.difference(&networks) {
             // A stale attachment is harmless (and its network may be going away right now).
@@ -287,6 +322,51 @@ async fn sync_once(
         report.changes.push(RouterChange::Reloaded);
     }
     Ok(report)
+}
+
+/// Whether the running router `r`, made with other settings, may be replaced by one with
+/// `settings`: only when no other folder's names are routed through it, and the port asked
+/// for is free (a held port is told first: it is the more useful error).
+fn may_replace(
+    rt: &dyn Runtime,
+    r: &ContainerSummary,
+    settings: &RouterSettings,
+    routed: &[&ContainerSummary],
+    owner: &str,
+) -> Result<(), RouterError> {
+    let running_port = r.labels.get(LABEL_ROUTER_PORT).and_then(|p| p.parse().ok());
+    if !rt.engine().remote
+        && running_port != Some(settings.port)
+        && let Err(e) = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, settings.port))
+        && e.kind() == std::io::ErrorKind::AddrInUse
+    {
+        return Err(port_taken_error(settings.port, &e));
+    }
+    let others: BTreeSet<&str> = routed
+        .iter()
+        .filter_map(|c| c.labels.get(LABEL_OWNER).map(String::as_str))
+        .filter(|o| *o != owner)
+        .collect();
+    if others.is_empty() {
+        return Ok(());
+    }
+    let running = match (r.labels.get(LABEL_ROUTER_IMAGE), running_port) {
+        (Some(image), Some(port)) => RouterSettings {
+            image: crate::printable::line(image).into_owned(),
+            port,
+        }
+        .describe(),
+        _ => "settings an older devarch did not record".to_string(),
+    };
+    let holders: Vec<String> = others
+        .iter()
+        .map(|o| crate::printable::line(o).into_owned())
+        .collect();
+    Err(RouterError::SettingsConflict {
+        running,
+        asked: settings.describe(),
+        holders: holders.join(", "),
+    })
 }
 
 /// Detaches the router from a stack network about to be removed (an engine refuses to remove
@@ -313,6 +393,27 @@ fn routed_stack(c: &ContainerSummary) -> Option<&str> {
         return None;
     }
     c.labels.get(LABEL_STACK).map(String::as_str)
+}
+
+/// The stack and instance of a routed container, when both pass the manifests' name rules:
+/// they go into the router's configuration, and a container anyone could have labelled must
+/// not carry nginx syntax there. One that fails is skipped with a warning, never routed.
+fn routed_identity(c: &ContainerSummary) -> Option<(&str, &str)> {
+    let stack = routed_stack(c)?;
+    let instance = c
+        .labels
+        .get(identity::LABEL_INSTANCE)
+        .map_or("", String::as_str);
+    let valid = identity::check_name(NameKind::Stack, stack).is_ok()
+        && identity::check_name(NameKind::Instance, instance).is_ok();
+    if !valid {
+        tracing::warn!(
+            container = %crate::printable::line(&c.name),
+            "not routed: its stack or instance label is not a valid name"
+        );
+        return None;
+    }
+    Some((stack, instance))
 }
 
 /// Makes the router exist with `settings` and `reach` and run; its ID and the networks it is
@@ -344,18 +445,8 @@ async fn ensure_running(
         Reach::Host => {
             // nginx would retry a held port for seconds, then exit: on this machine the
             // kernel can tell at once.
-            if !rt.engine().remote
-                && let Err(e) = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, settings.port))
-                && e.kind() == std::io::ErrorKind::AddrInUse
-            {
-                return Err(RouterError::PortTaken {
-                    port: settings.port,
-                    source: RuntimeError::Api {
-                        operation: format!("start container {ROUTER_NAME}"),
-                        status: None,
-                        message: format!("listen tcp4 {HOST_IP}:{}: {e}", settings.port),
-                    },
-                });
+            if !rt.engine().remote {
+                port_free(settings.port).await?;
             }
             "host".to_string()
         }
@@ -368,6 +459,8 @@ async fn ensure_running(
             (LABEL_ROUTER.into(), MANAGED_BY_VALUE.into()),
             (LABEL_ROUTER_HASH.into(), hash),
             (LABEL_ROUTER_REACH.into(), reach.label().into()),
+            (LABEL_ROUTER_IMAGE.into(), settings.image.clone()),
+            (LABEL_ROUTER_PORT.into(), settings.port.to_string()),
         ]),
         network: first.clone(),
         ..ContainerSpec::default()
@@ -407,6 +500,39 @@ async fn ensure_running(
     Ok((id, BTreeSet::from([first])))
 }
 
+/// How long a held router port is waited for before it counts as taken: a router removed
+/// a moment ago (by another folder's sync: nothing was routed any more) may still hold it.
+const PORT_RELEASE_WAIT: Duration = Duration::from_secs(5);
+
+/// Waits until `port` on [`HOST_IP`] is free on this machine, up to [`PORT_RELEASE_WAIT`]; a
+/// port still held then is [`RouterError::PortTaken`] (nginx would retry a held port for
+/// seconds, then exit: the kernel can tell at once).
+async fn port_free(port: u16) -> Result<(), RouterError> {
+    let deadline = tokio::time::Instant::now() + PORT_RELEASE_WAIT;
+    loop {
+        match std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, port)) {
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+                if tokio::time::Instant::now() >= deadline {
+                    return Err(port_taken_error(port, &e));
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            _ => return Ok(()),
+        }
+    }
+}
+
+fn port_taken_error(port: u16, e: &std::io::Error) -> RouterError {
+    RouterError::PortTaken {
+        port,
+        source: RuntimeError::Api {
+            operation: format!("start container {ROUTER_NAME}"),
+            status: None,
+            message: format!("listen tcp4 {HOST_IP}:{port}: {e}"),
+        },
+    }
+}
+
 /// The command of a [`Reach::Host`] router: its first configuration (`$0`) written to `$1`
 /// ([`nginx::CONFIG_PATH`]) in place of the image's default server, then nginx in the
 /// foreground.
@@ -437,6 +563,11 @@ fn port_taken(e: &RuntimeError) -> bool {
 /// Every routed host name with its instance's address on the stack network (read with one
 /// inspect per running routed container, in parallel). Labels are checked again: a container
 /// anyone could have labelled must not be able to write nginx directives.
+///
+/// A name claimed by containers of more than one stack (two folders that applied at the same
+/// moment, or a container made by hand) is routed to none of them: which one serves it must
+/// never depend on the order of applies or of this list. `devarch plan` shows such a claim as
+/// a conflict before it is made.
 async fn routes(rt: &dyn Runtime, routed: &[&ContainerSummary]) -> Result<Vec<Route>, RouterError> {
     let inspects = routed.iter().map(|c| async move {
         if c.state.is_running() {
@@ -445,7 +576,8 @@ async fn routes(rt: &dyn Runtime, routed: &[&ContainerSummary]) -> Result<Vec<Ro
             Ok(None)
         }
     });
-    let mut out = BTreeMap::new();
+    let mut out: BTreeMap<String, Route> = BTreeMap::new();
+    let mut claims: BTreeMap<String, BTreeSet<(String, String)>> = BTreeMap::new();
     for (c, addresses) in routed.iter().zip(join_all(inspects).await) {
         let addresses = match addresses {
             Ok(a) => a,
@@ -453,14 +585,10 @@ async fn routes(rt: &dyn Runtime, routed: &[&ContainerSummary]) -> Result<Vec<Ro
             Err(e) if e.is_not_found() => continue,
             Err(e) => return Err(e.into()),
         };
-        let Some(stack) = routed_stack(c) else {
+        let Some((stack, instance)) = routed_identity(c) else {
             continue;
         };
-        let instance = c
-            .labels
-            .get(identity::LABEL_INSTANCE)
-            .cloned()
-            .unwrap_or_default();
+        let folder = c.labels.get(LABEL_OWNER).cloned().unwrap_or_default();
         let port = c
             .labels
             .get(LABEL_DOMAIN_PORT)
@@ -472,22 +600,31 @@ async fn routes(rt: &dyn Runtime, routed: &[&ContainerSummary]) -> Result<Vec<Ro
         let upstream = ip.zip(port);
         let names = identity::decode_domains(&c.labels[LABEL_DOMAINS]);
         for domain in names.iter().filter_map(|d| domains::check(d).ok()) {
-            // Two containers claiming one name (two folders): the running one wins, then the
-            // first by name; validation keeps one folder from doing this.
-            let route = Route {
-                domain: domain.clone(),
-                stack: stack.to_string(),
-                instance: instance.clone(),
-                upstream,
-            };
-            match out.get(&domain) {
-                Some(Route {
-                    upstream: Some(_), ..
-                }) => {}
-                _ => {
-                    out.insert(domain, route);
-                }
-            }
+            claims
+                .entry(domain.clone())
+                .or_default()
+                .insert((folder.clone(), stack.to_string()));
+            out.insert(
+                domain.clone(),
+                Route {
+                    domain,
+                    stack: stack.to_string(),
+                    instance: instance.to_string(),
+                    upstream,
+                    disputed: false,
+                },
+            );
+        }
+    }
+    for (domain, claimants) in claims.into_iter().filter(|(_, c)| c.len() > 1) {
+        tracing::warn!(
+            domain = %domain,
+            claimants = claimants.len(),
+            "host name claimed by more than one stack: routed to none of them"
+        );
+        if let Some(r) = out.get_mut(&domain) {
+            r.disputed = true;
+            r.upstream = None;
         }
     }
     Ok(out.into_values().collect())
@@ -564,10 +701,17 @@ exit 10"#;
     }
 }
 
-/// Takes the lock serialising syncs of the engine at `endpoint` on this machine.
+/// Takes the lock serialising syncs of the engine at `endpoint` by this user: in the user's
+/// own lock folder ([`crate::state::user_lock_dir`]), never a shared one such as `/tmp` where
+/// another user could create the file first and hold it.
 async fn lock(endpoint: &str) -> Result<std::fs::File, RouterError> {
     let digest = hex::encode(Sha256::digest(endpoint.as_bytes()));
-    let path = std::env::temp_dir().join(format!("devarch-router-{}.lock", &digest[..12]));
+    let name = format!("router-{}.lock", &digest[..12]);
+    let dir = crate::state::user_lock_dir().map_err(|e| RouterError::Lock {
+        path: name.clone(),
+        source: std::io::Error::other(e),
+    })?;
+    let path = dir.join(name);
     let shown = path.display().to_string();
     let err = |source| RouterError::Lock {
         path: shown.clone(),

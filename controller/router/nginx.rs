@@ -27,6 +27,8 @@ pub struct Route {
     pub instance: String,
     /// The instance's address and port, `None` while it is not running.
     pub upstream: Option<(Ipv4Addr, u16)>,
+    /// Claimed by containers of more than one stack: routed to none of them.
+    pub disputed: bool,
 }
 
 /// The configuration text, one chunk per server block (passed to the router as separate
@@ -41,7 +43,7 @@ pub fn render(routes: &[Route], listen: &str) -> Vec<String> {
          return 404 \"devarch: no instance is routed at this host name\\n\";\n}}\n"
     )];
     for r in routes {
-        let body = match r.upstream {
+        let body = match r.upstream.filter(|_| !r.disputed) {
             Some((ip, port)) => format!(
                 "    location / {{\n        proxy_pass http://{ip}:{port};\n        \
                  proxy_http_version 1.1;\n        \
@@ -53,6 +55,9 @@ pub fn render(routes: &[Route], listen: &str) -> Vec<String> {
                  proxy_set_header Connection $devarch_connection;\n        \
                  proxy_read_timeout 1h;\n    }}\n"
             ),
+            None if r.disputed => "    default_type text/plain;\n    \
+                 return 409 \"devarch: this host name is claimed by more than one stack; `devarch plan` names them\\n\";\n"
+                .to_string(),
             None => format!(
                 "    default_type text/plain;\n    \
                  return 503 \"devarch: instance {} of stack {} is not running\\n\";\n",
@@ -79,12 +84,14 @@ mod tests {
                 stack: "blog".into(),
                 instance: "web".into(),
                 upstream: Some((Ipv4Addr::new(10, 0, 0, 2), 8080)),
+                disputed: false,
             },
             Route {
                 domain: "web.shop.localhost".into(),
                 stack: "shop".into(),
                 instance: "web".into(),
                 upstream: None,
+                disputed: false,
             },
         ];
         let text = render(&routes, "80").concat();

@@ -59,7 +59,9 @@ use super::create_body::create_body;
 use super::events;
 use super::http::{RawClient, encode};
 use super::libpod::{CheckRun, Libpod};
-use super::wire::{RawInspect, RawListed, name_filter, name_filter_query, sorted};
+use super::wire::{
+    RawInspect, RawListed, name_filter, name_filter_query, name_label_filter_query, sorted,
+};
 use super::{
     ContainerDetails, ContainerSpec, ContainerSummary, EngineInfo, EventStream, Health,
     NetworkSummary, PullProgress, Result, Runtime, RuntimeError, VolumeSummary,
@@ -226,6 +228,27 @@ impl Runtime for EngineRuntime {
             .into_iter()
             .filter_map(RawListed::into_summary)
             .filter(|c| c.name.starts_with(prefix))
+            .collect())
+    }
+
+    async fn list_labelled_containers(
+        &self,
+        prefix: &str,
+        label: &str,
+    ) -> Result<Vec<ContainerSummary>> {
+        let list: Vec<RawListed> = match &self.libpod {
+            Some(libpod) => libpod.list_labelled_containers(prefix, label).await?,
+            None => {
+                let filters = name_label_filter_query(prefix, label, '&');
+                let path = format!("/containers/json?all=1{filters}");
+                let what = format!("containers {prefix}* labelled {label}");
+                self.get_json(&path, "list", &what).await?
+            }
+        };
+        Ok(list
+            .into_iter()
+            .filter_map(RawListed::into_summary)
+            .filter(|c| c.name.starts_with(prefix) && c.labels.contains_key(label))
             .collect())
     }
 

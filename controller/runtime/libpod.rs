@@ -27,7 +27,8 @@ use std::time::{Duration, Instant};
 
 use super::http::{RawClient, body_message, encode};
 use super::wire::{
-    RawHealth, RawInspect, RawLibpodInfo, RawLibpodNetwork, RawListed, name_filter_query, sorted,
+    RawHealth, RawInspect, RawLibpodInfo, RawLibpodNetwork, RawListed, name_filter_query,
+    name_label_filter_query, sorted,
 };
 use super::{
     DEFAULT_HEALTH_INTERVAL, DEFAULT_HEALTH_TIMEOUT, NetworkSummary, Result, RuntimeError,
@@ -82,6 +83,22 @@ impl Libpod {
         let filters = name_filter_query(prefix, '&');
         let path = format!("/v{}/libpod/containers/json?all=true{filters}", self.api);
         let what = format!("containers {prefix}*");
+        self.http.get_json(&path, "list", &what).await
+    }
+
+    /// Every container whose name contains `prefix` and that carries the label key `label`
+    /// (engine-side filters: filter again by prefix).
+    ///
+    /// # Errors
+    /// As [`RawClient::get_json`].
+    pub(super) async fn list_labelled_containers(
+        &self,
+        prefix: &str,
+        label: &str,
+    ) -> Result<Vec<RawListed>> {
+        let filters = name_label_filter_query(prefix, label, '&');
+        let path = format!("/v{}/libpod/containers/json?all=true{filters}", self.api);
+        let what = format!("containers {prefix}* labelled {label}");
         self.http.get_json(&path, "list", &what).await
     }
 

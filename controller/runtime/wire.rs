@@ -309,6 +309,14 @@ pub(super) fn name_filter_query(prefix: &str, sep: char) -> String {
         .unwrap_or_default()
 }
 
+/// [`name_filter_query`] with a `label` filter too: only objects that carry the label key.
+pub(super) fn name_label_filter_query(prefix: &str, label: &str, sep: char) -> String {
+    let mut f = name_filter(prefix).unwrap_or_default();
+    f.insert("label".to_string(), vec![label.to_string()]);
+    let json = serde_json::to_string(&f).unwrap_or_default();
+    format!("{sep}filters={}", encode(&json))
+}
+
 /// The container's own name from a list entry: without the leading `/`, skipping legacy link
 /// names (`/other/alias`).
 fn primary_name(names: &[String]) -> Option<String> {

@@ -44,6 +44,22 @@ pub fn default_home() -> PathBuf {
     }
 }
 
+/// This user's folder for locks that every `--home` of theirs must share (the router's):
+/// `$XDG_RUNTIME_DIR/devarch` when that is set, else `locks` under the default home
+/// ([`default_home`]). Created with mode 0700 and checked like a home (the user's own, not a
+/// link, not writable by others), so no other local user can create a lock there first.
+///
+/// # Errors
+/// [`HomeError`] when the folder fails its checks or cannot be created.
+pub fn user_lock_dir() -> Result<PathBuf, HomeError> {
+    match std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from) {
+        Some(run) if run.is_absolute() => {
+            Ok(Home::open(&run.join("devarch"))?.path().to_path_buf())
+        }
+        _ => Home::open(&default_home())?.dir(&["locks"]),
+    }
+}
+
 /// The folder name of a manifests folder's state under `--home` (`secrets/{key}`,
 /// `stacks/{key}`, `status/{key}`): 16 hex digits of the SHA-256 of its owner label
 /// ([`crate::identity::owner_of`]).

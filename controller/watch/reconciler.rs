@@ -288,7 +288,7 @@ impl Reconciler {
             return Ok(Outcome::Conflicts(plan.conflicts.clone()));
         }
         if summary.is_empty() {
-            if !removal && router_due(planned, false) {
+            if !removal && router_due(planned, false, &self.settings.home) {
                 self.router_due();
             }
             return Ok(if removal {
@@ -316,7 +316,7 @@ impl Reconciler {
         {
             warn!(%stack, "cannot release removed instances' host ports: {e}");
         }
-        if router_due(planned, true) {
+        if router_due(planned, true, &self.settings.home) {
             self.router_due();
         }
         info!(%stack, "applied: {}", summary.counts());

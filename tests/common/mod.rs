@@ -451,7 +451,9 @@ impl Drop for Env {
             }
             // As devarch does after removing routed containers: the router drops their names
             // (and is removed when nothing is routed any more).
-            if routed && let Err(e) = devarch::router::sync(rt.as_ref(), &engine.router()).await {
+            if routed
+                && let Err(e) = devarch::router::sync(rt.as_ref(), &engine.router(), &owner).await
+            {
                 eprintln!("cleanup: router sync: {e}");
             }
             if let Ok(ns) = rt.list_networks("devarch-").await {
@@ -958,4 +960,29 @@ impl Drop for Stopped {
             eprintln!("{err}");
         }
     }
+}
+
+/// A template serving "site $SITE" on 8080, exported as `http` (so routed at its instance's
+/// default `{instance}.{stack}.localhost` name).
+pub const SITE: &str = r#"apiVersion: devarch.io/v1alpha1
+kind: Template
+metadata: {name: site}
+spec:
+  image: devarch-fixture/busybox:1
+  command: [sh, -c, "mkdir -p /www && echo \"site $SITE\" > /www/index.html && trap 'exit 0' TERM INT; httpd -f -p 8080 -h /www & wait"]
+  exports: [{name: http, type: http, port: 8080}]
+"#;
+
+/// `curl http://HOST:PORT/` through the engine's test router: (HTTP status, body), status 0
+/// when nothing answered. curl itself resolves `*.localhost` to loopback.
+pub fn router_get(env: &Env, host: &str) -> (u16, String) {
+    let port = env.engine.router().port;
+    let out = Command::new("curl")
+        .args(["-sS", "-m", "10", "-w", "\n%{http_code}"])
+        .arg(format!("http://{host}:{port}/"))
+        .output()
+        .expect("curl runs");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
+    (code.trim().parse().unwrap_or(0), body.trim().to_string())
 }

@@ -100,7 +100,7 @@ pub async fn apply(
         .iter()
         .flat_map(|(_, r)| r.errors.iter().map(ToString::to_string))
         .collect();
-    if reconcile::router_due(&planned, !reports.is_empty())
+    if reconcile::router_due(&planned, !reports.is_empty(), &ctx.home)
         && let Err(e) = reconcile::sync_router(&ctx, &state.events).await
     {
         errors.push(e.to_string());
