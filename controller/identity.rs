@@ -10,6 +10,16 @@ reading labels back from what the engine lists ([`Labelled`]).
 
 use std::collections::BTreeMap;
 
+/// What every label devarch sets starts with: keys under it are devarch's alone.
+pub const LABEL_PREFIX: &str = "devarch.";
+
+/// Whether `key` is under [`LABEL_PREFIX`] (compared without case, so no spelling of it slips
+/// through).
+pub fn is_devarch_label(key: &str) -> bool {
+    key.get(..LABEL_PREFIX.len())
+        .is_some_and(|p| p.eq_ignore_ascii_case(LABEL_PREFIX))
+}
+
 /// Label marking an object as created by devarch; value [`MANAGED_BY_VALUE`].
 pub const LABEL_MANAGED_BY: &str = "devarch.managed_by";
 /// Value of [`LABEL_MANAGED_BY`].

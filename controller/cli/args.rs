@@ -256,6 +256,11 @@ pub enum Command {
         /// Compose: make the file's single service a Template (written to NAME.yaml), no stack
         #[arg(long)]
         as_template: bool,
+        /// Compose: take variables' values from your environment too (before the project's
+        /// `.env`, as Compose does); without it they come from `.env` only, and a variable only
+        /// your environment sets is left as its reference and reported
+        #[arg(long)]
+        env_from_shell: bool,
     },
     /// Print the stack as a Compose file (same containers, labels, network and volumes as
     /// apply creates; secrets as ${DEVARCH_SECRET_...} placeholders).

@@ -54,14 +54,29 @@ pub fn import(cli: &Cli, file: &Path, prune: bool) -> Result<u8> {
     import_text(cli, file, &text, prune, &[])
 }
 
-/// `devarch import --from compose FILE [--stack NAME] [--as-template]`.
+/// The switches of `devarch import --from compose`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ComposeFlags {
+    /// `--as-template`.
+    pub as_template: bool,
+    /// `--env-from-shell`.
+    pub env_from_shell: bool,
+    /// `--prune`.
+    pub prune: bool,
+}
+
+/// `devarch import --from compose FILE [--stack NAME] [--as-template] [--env-from-shell]`.
 pub fn import_compose(
     cli: &Cli,
     file: &Path,
     stack: Option<&str>,
-    as_template: bool,
-    prune: bool,
+    flags: ComposeFlags,
 ) -> Result<u8> {
+    let ComposeFlags {
+        as_template,
+        env_from_shell,
+        prune,
+    } = flags;
     use crate::compose_import::{Options, import};
     let text = read_input(file)?;
     let default_name = || {
@@ -77,9 +92,10 @@ pub fn import_compose(
         stack: name.clone(),
         as_template,
         dir: cli.dir.clone(),
+        env_from_shell,
     };
-    let env = |var: &str| std::env::var(var).ok();
-    let imported = import(&text, file, &env, &options)?;
+    let shell = |var: &str| std::env::var(var).ok();
+    let imported = import(&text, file, &shell, &options)?;
     for n in &imported.notes {
         eprintln!(
             "note: {}:{}: {}: {}",

@@ -148,6 +148,7 @@ pub async fn import(
                 stack,
                 as_template: false,
                 dir: state.dir.clone(),
+                env_from_shell: false,
             };
             let imported = import(&req.content, &file, &|_| None, &options).map_err(|e| {
                 Problem::new(
