@@ -296,6 +296,19 @@ pub fn default_domain(stack: &str, instance: &str) -> String {
     format!("{instance}.{stack}.localhost")
 }
 
+/// `name` moved from stack `from`'s default domain space to `to`'s: a host name whose label
+/// right before `localhost` is `from` (`web.blog.localhost`, `blog.localhost`; compared
+/// without case) with `to` in that label's place, in lower case; `None` for any other name.
+pub fn rehome_domain(name: &str, from: &str, to: &str) -> Option<String> {
+    let lower = name.to_ascii_lowercase();
+    let rest = lower.strip_suffix(".localhost")?;
+    match rest.rsplit_once('.') {
+        Some((prefix, stack)) if stack == from => Some(format!("{prefix}.{to}.localhost")),
+        None if rest == from => Some(format!("{to}.localhost")),
+        _ => None,
+    }
+}
+
 /// The [`LABEL_DOMAINS`] value of a list of host names.
 pub fn encode_domains(domains: &[String]) -> String {
     domains.join(",")
@@ -522,6 +535,31 @@ pub fn check_name(kind: NameKind, name: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_names_under_the_stacks_own_localhost_are_rehomed() {
+        let r = |n: &str| rehome_domain(n, "blog", "copy");
+        assert_eq!(
+            r("web.blog.localhost").as_deref(),
+            Some("web.copy.localhost")
+        );
+        assert_eq!(
+            r("A.Web.BLOG.localhost").as_deref(),
+            Some("a.web.copy.localhost")
+        );
+        assert_eq!(r("blog.localhost").as_deref(), Some("copy.localhost"));
+        for other in [
+            "www.example.test",
+            "web.blogs.localhost",
+            "web.xblog.localhost",
+            "blog.web.localhost",
+            "web.blog.localhost.evil",
+            "localhost",
+            "web.blog.example",
+        ] {
+            assert_eq!(r(other), None, "{other}");
+        }
+    }
 
     #[test]
     fn derived_names() {
