@@ -250,7 +250,9 @@ pub enum Command {
         /// Remove the folder's instances of the stack that the file does not have
         #[arg(long)]
         prune: bool,
-        /// Compose: the stack's name [default: the file's `name`, else its folder's name]
+        /// The stack's name: an export's stack is imported under this name (its host names
+        /// under `*.OLD.localhost` move to `*.NAME.localhost`); for Compose [default: the
+        /// file's `name`, else its folder's name]
         #[arg(long, value_name = "NAME")]
         stack: Option<String>,
         /// Compose: make the file's single service a Template (written to NAME.yaml), no stack

@@ -163,8 +163,9 @@ pub fn run(cli: Cli) -> Result<u8> {
             file,
             from: args::ImportFrom::Devarch,
             prune,
+            stack,
             ..
-        } => transfer::import(&cli, file, *prune),
+        } => transfer::import(&cli, file, stack.as_deref(), *prune),
         Command::Import {
             file,
             from: args::ImportFrom::Compose,

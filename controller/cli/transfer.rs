@@ -48,10 +48,15 @@ fn read_input(file: &Path) -> Result<String> {
         .map_err(|_| anyhow::anyhow!("{} is not UTF-8 text; nothing was imported", file.display()))
 }
 
-/// `devarch import FILE [--prune]`.
-pub fn import(cli: &Cli, file: &Path, prune: bool) -> Result<u8> {
+/// `devarch import FILE [--stack NAME] [--prune]`: with `--stack`, the file's stack is
+/// imported under that name.
+pub fn import(cli: &Cli, file: &Path, stack: Option<&str>, prune: bool) -> Result<u8> {
     let text = read_input(file)?;
-    import_text(cli, file, &text, prune, &[])
+    if let Some(name) = stack {
+        crate::identity::check_name(crate::identity::NameKind::Stack, name)
+            .map_err(|e| anyhow::anyhow!("--stack: {e}; nothing was imported"))?;
+    }
+    import_text(cli, file, &text, (prune, stack), &[])
 }
 
 /// The switches of `devarch import --from compose`.
@@ -115,7 +120,7 @@ pub fn import_compose(
     if as_template {
         return write_template(cli, &imported.text);
     }
-    import_text(cli, file, &imported.text, prune, &imported.secrets)
+    import_text(cli, file, &imported.text, (prune, None), &imported.secrets)
 }
 
 /// `--as-template`: the single Template of `text` into `NAME.yaml`, the folder checked first.
@@ -146,16 +151,17 @@ fn write_template(cli: &Cli, text: &str) -> Result<u8> {
     Ok(exit::OK)
 }
 
-/// Imports `text` (read from `file`): see [`crate::import`]. `secrets` (`(instance, name,
-/// value)`) are stored for the stack once its manifests are written.
+/// Imports `text` (read from `file`): see [`crate::import`]; `(prune, rename)` as
+/// [`crate::import::prepare`] takes them. `secrets` (`(instance, name, value)`) are stored for
+/// the stack once its manifests are written.
 fn import_text(
     cli: &Cli,
     file: &Path,
     text: &str,
-    prune: bool,
+    (prune, rename): (bool, Option<&str>),
     secrets: &[(String, String, crate::state::secrets::Secret)],
 ) -> Result<u8> {
-    let p = match crate::import::prepare(&cli.dir, file, text, prune) {
+    let p = match crate::import::prepare(&cli.dir, file, text, prune, rename) {
         Ok(p) => p,
         Err(e) => {
             if let Some(ws) = e.diagnosed() {
