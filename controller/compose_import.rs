@@ -11,13 +11,22 @@ manifests folder), `depends_on` with conditions, healthcheck, working_dir, user,
 limits (`deploy.resources.limits`, `cpus`, `mem_limit`, `pids_limit`) and DevArch v1's
 `x-devarch-config: {FILE: TARGET}` (files in `config/` next to the compose file) as
 config files. Everything else is reported with its line and what to do instead
-([`Note`]); nothing is dropped silently.
+([`Note`]); nothing is dropped silently. Labels under devarch's own prefix (`devarch.`) are
+not carried: devarch sets those itself.
 
-Variables (`$VAR`, `${VAR}`, `${VAR:-default}`, `${VAR-default}`, `${VAR:?error}`,
-`${VAR:+alt}`, `$$`) are resolved the way Compose resolves them: from the environment, then
-the `.env` file next to the compose file; an unset variable without a default becomes empty
+The project may be someone else's, and what the import writes is meant to be shared, so it
+reads nothing from outside the project's folder and copies nothing of the importer's own
+environment unless asked: env files are read only from inside the folder ([`env_file`]; an
+entry outside it is an error, and so is a line of one that is not `KEY=value`), and variables
+([`variables`]) take their values from the project's `.env` file, and from the importer's
+environment only with `--env-from-shell` ([`Options::env_from_shell`]; it then comes first, as
+in Compose). Without it, a variable only the environment sets keeps its reference (`${HOME}`)
+or takes its default, and is reported; a variable set nowhere becomes empty (as in Compose)
 and is reported.
 */
+
+mod env_file;
+mod variables;
 
 use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
@@ -25,6 +34,7 @@ use std::path::{Component, Path, PathBuf};
 use serde_json::{Map, Value, json};
 
 use crate::manifests::yaml::{Document, MAX_FILE_BYTES, parse_documents};
+use variables::{Unresolved, Var, interpolate};
 
 /// Something of the Compose file that was not carried over as it was, with where it is.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -77,6 +87,17 @@ pub enum ImportError {
         /// What is wrong.
         message: String,
     },
+    /// Something at a line of the compose file or of an env file it names cannot be imported
+    /// (an env file outside the project, a line of one that is not `KEY=value`).
+    #[error("{file}:{line}: {message}; nothing was imported")]
+    At {
+        /// The file.
+        file: String,
+        /// 1-based line (0: not located).
+        line: u32,
+        /// What is wrong and what to do.
+        message: String,
+    },
 }
 
 /// The stack name an import gets when none is given: the Compose file's `name`, else
@@ -105,6 +126,9 @@ pub struct Options {
     pub as_template: bool,
     /// The manifests folder the result is written to (for bind paths).
     pub dir: PathBuf,
+    /// Take variables' values from the importer's environment too (`--env-from-shell`), before
+    /// the project's `.env` file, as Compose does; without it only `.env` gives values.
+    pub env_from_shell: bool,
 }
 
 /// What to do instead of a service key devarch has no equivalent of.
@@ -135,15 +159,18 @@ fn advice(key: &str) -> &'static str {
     }
 }
 
-/// Imports `text`, the compose file at `file`.
+/// Imports `text`, the compose file at `file`; `shell` is the importer's environment, whose
+/// values are used only with [`Options::env_from_shell`].
 ///
 /// # Errors
 /// [`ImportError::Invalid`] for YAML that does not parse, no `services`, a service name that
-/// two services would both become, or a `--as-template` file with several services.
+/// two services would both become, or a `--as-template` file with several services;
+/// [`ImportError::At`] for an env file (`.env` or an `env_file` entry) outside the project's
+/// folder, or with a line that is not `KEY=value`.
 pub fn import(
     text: &str,
     file: &Path,
-    env: &dyn Fn(&str) -> Option<String>,
+    shell: &dyn Fn(&str) -> Option<String>,
     options: &Options,
 ) -> Result<Imported, ImportError> {
     let invalid = |message: String| ImportError::Invalid {
@@ -154,15 +181,31 @@ pub fn import(
     let [doc]: [Document; 1] = docs.try_into().map_err(|d: Vec<Document>| {
         invalid(format!("expected one YAML document, found {}", d.len()))
     })?;
-    let base = file.parent().unwrap_or(Path::new(".")).to_path_buf();
-    let dotenv = read_env_file(&base.join(".env")).unwrap_or_default();
-    let lookup = |name: &str| env(name).or_else(|| dotenv.get(name).cloned());
+    let base = match file.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
     let mut cx = Context {
         doc: &doc,
+        file: file.to_path_buf(),
         notes: Vec::new(),
         base,
         dir: options.dir.clone(),
         secrets: Vec::new(),
+    };
+    let dotenv = cx.dotenv()?;
+    let lookup = |name: &str| {
+        let from_shell = shell(name);
+        if options.env_from_shell
+            && let Some(v) = &from_shell
+        {
+            return Var::Value(v.clone());
+        }
+        match dotenv.get(name) {
+            Some(v) => Var::Value(v.clone()),
+            None if from_shell.is_some() && !options.env_from_shell => Var::ShellOnly,
+            None => Var::Unset,
+        }
     };
     let mut root = doc.value.clone();
     cx.interpolate(&mut root, "", &lookup);
@@ -287,6 +330,8 @@ fn dns_label(name: &str) -> String {
 /// The state of one import: the document (for lines) and the notes so far.
 struct Context<'a> {
     doc: &'a Document,
+    /// The compose file.
+    file: PathBuf,
     notes: Vec<Note>,
     /// Folder of the compose file.
     base: PathBuf,
@@ -311,27 +356,86 @@ impl Context<'_> {
         });
     }
 
-    /// Resolves variables in every string of `v` (keys too), noting unset ones.
-    fn interpolate(
-        &mut self,
-        v: &mut Value,
-        pointer: &str,
-        lookup: &dyn Fn(&str) -> Option<String>,
-    ) {
+    /// The line of `pointer` in the compose file (0: not located).
+    fn line(&self, pointer: &str) -> u32 {
+        self.doc.locations.key(pointer).line
+    }
+
+    /// An error at `pointer` of the compose file.
+    fn error_at(&self, pointer: &str, message: String) -> ImportError {
+        ImportError::At {
+            file: self.file.display().to_string(),
+            line: self.line(pointer),
+            message,
+        }
+    }
+
+    /// The project's `.env` file (next to the compose file), checked like an `env_file`
+    /// entry; none when there is none.
+    fn dotenv(&self) -> Result<BTreeMap<String, String>, ImportError> {
+        let refused = |why: String| ImportError::At {
+            file: self.file.display().to_string(),
+            line: 0,
+            message: format!(
+                "the project's .env file {why}; devarch reads env files only from inside the Compose project's folder ({})",
+                self.base.display()
+            ),
+        };
+        match env_file::locate(&self.base, ".env").map_err(refused)? {
+            env_file::Found::Missing => Ok(BTreeMap::new()),
+            env_file::Found::File(path) => {
+                self.read_env_file(&path, &self.base.join(".env"), "the project's .env file")
+            }
+        }
+    }
+
+    /// The variables of the env file at `real` (`shown` is how the project names it, `what`
+    /// says where it is used), a line that is not `KEY=value` an error at its line.
+    fn read_env_file(
+        &self,
+        real: &Path,
+        shown: &Path,
+        what: &str,
+    ) -> Result<BTreeMap<String, String>, ImportError> {
+        env_file::read(real).map_err(|e| match e {
+            env_file::ReadError::Unreadable(why) => ImportError::At {
+                file: self.file.display().to_string(),
+                line: 0,
+                message: format!("{what} {} cannot be read ({why})", shown.display()),
+            },
+            env_file::ReadError::Line(line, why) => ImportError::At {
+                file: shown.display().to_string(),
+                line: u32::try_from(line).unwrap_or(u32::MAX),
+                message: format!(
+                    "{why} (a line of {what}, used by {}); fix or remove the line",
+                    self.file.display()
+                ),
+            },
+        })
+    }
+
+    /// Resolves variables in every string of `v`, noting those without a value.
+    fn interpolate(&mut self, v: &mut Value, pointer: &str, lookup: &dyn Fn(&str) -> Var) {
         match v {
             Value::String(s) => {
-                let mut unset = Vec::new();
-                match interpolate(s, lookup, &mut unset) {
+                let mut unresolved = Vec::new();
+                match interpolate(s, lookup, &mut unresolved) {
                     Ok(done) => *s = done,
                     Err(message) => self.note(pointer, &message),
                 }
-                for var in unset {
-                    self.note(
-                        pointer,
-                        &format!(
+                for var in unresolved {
+                    let message = match var {
+                        Unresolved::Unset(var) => format!(
                             "variable {var} is not set: used an empty value (as Compose does)"
                         ),
-                    );
+                        Unresolved::KeptReference(var) => format!(
+                            "variable {var} is set only in your environment, not in the project's .env: left as the reference ${{{var}}} (its value is not copied into the manifests; --env-from-shell takes it)"
+                        ),
+                        Unresolved::UsedDefault(var) => format!(
+                            "variable {var} is set only in your environment, not in the project's .env: used its default (--env-from-shell takes your environment's value)"
+                        ),
+                    };
+                    self.note(pointer, &message);
                 }
             }
             Value::Array(items) => {
@@ -378,7 +482,10 @@ impl Context<'_> {
                     spec.insert("user".into(), scalar_text(value));
                 }
                 "labels" => {
-                    spec.insert("labels".into(), Value::Object(key_values(value)));
+                    let labels = self.labels(&here, value);
+                    if !labels.is_empty() {
+                        spec.insert("labels".into(), Value::Object(labels));
+                    }
                 }
                 "environment" | "env_file" => {}
                 "ports" => {
@@ -415,7 +522,7 @@ impl Context<'_> {
                 k => self.note(&here, advice(k)),
             }
         }
-        let env = self.environment(&at, instance, s);
+        let env = self.environment(&at, instance, s)?;
         if !env.is_empty() {
             spec.insert("env".into(), Value::Object(env));
         }
@@ -432,13 +539,48 @@ impl Context<'_> {
         Ok((spec, depends_on))
     }
 
+    /// The service's labels but those under devarch's own prefix, each of which is noted.
+    fn labels(&mut self, at: &str, value: &Value) -> Map<String, Value> {
+        let mut out = Map::new();
+        let entries: Vec<(String, String)> = match value {
+            Value::Object(m) => m
+                .keys()
+                .map(|k| (k.clone(), k.replace('~', "~0").replace('/', "~1")))
+                .collect(),
+            Value::Array(items) => items
+                .iter()
+                .enumerate()
+                .filter_map(|(i, v)| {
+                    let k = v.as_str()?.split_once('=').map_or(v.as_str()?, |(k, _)| k);
+                    Some((k.to_string(), i.to_string()))
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        let all = key_values(value);
+        for (key, step) in entries {
+            if crate::identity::is_devarch_label(&key) {
+                self.note(
+                    &format!("{at}/{step}"),
+                    &format!(
+                        "label {key:?} is under devarch's own prefix ({}): devarch sets those itself; not carried over",
+                        crate::identity::LABEL_PREFIX
+                    ),
+                );
+            } else if let Some(v) = all.get(&key) {
+                out.insert(key, v.clone());
+            }
+        }
+        out
+    }
+
     /// `env_file`s in order, then `environment` (map or `KEY=value` list) over them.
     fn environment(
         &mut self,
         at: &str,
         instance: &str,
         s: &Map<String, Value>,
-    ) -> Map<String, Value> {
+    ) -> Result<Map<String, Value>, ImportError> {
         let mut env = Map::new();
         let files: Vec<(usize, String)> = match s.get("env_file") {
             Some(Value::String(f)) => vec![(0, f.clone())],
@@ -462,23 +604,36 @@ impl Context<'_> {
             } else {
                 format!("{at}/env_file")
             };
-            let path = self.base.join(&f);
-            match read_env_file(&path) {
-                Ok(values) => {
-                    let n = values.len();
-                    for (k, v) in values {
-                        env.insert(k, Value::String(v));
-                    }
+            let found = env_file::locate(&self.base, &f).map_err(|why| {
+                self.error_at(
+                    &pointer,
+                    format!(
+                        "{}: env_file {f:?} {why}; devarch reads env files only from inside the Compose project's folder ({}): copy the variables you need into a file there",
+                        pointer.trim_start_matches('/').replace('/', "."),
+                        self.base.display()
+                    ),
+                )
+            })?;
+            let path = match found {
+                env_file::Found::File(path) => path,
+                env_file::Found::Missing => {
                     self.note(
                         &pointer,
-                        &format!("env_file {f}: its {n} variable(s) are inlined into env"),
+                        &format!("env_file {f:?} does not exist; its variables are missing"),
                     );
+                    continue;
                 }
-                Err(e) => self.note(
-                    &pointer,
-                    &format!("env_file {f} cannot be read ({e}); its variables are missing"),
-                ),
+            };
+            let values =
+                self.read_env_file(&path, &self.base.join(&f), &format!("env_file {f:?}"))?;
+            let n = values.len();
+            for (k, v) in values {
+                env.insert(k, Value::String(v));
             }
+            self.note(
+                &pointer,
+                &format!("env_file {f:?}: its {n} variable(s) are inlined into env"),
+            );
         }
         match s.get("environment") {
             Some(Value::Object(map)) => {
@@ -523,7 +678,7 @@ impl Context<'_> {
             ));
             *value = json!({"secret": name});
         }
-        env
+        Ok(env)
     }
 
     fn ports(&mut self, at: &str, value: &Value) -> Vec<Value> {
@@ -944,147 +1099,6 @@ fn insert_memory(out: &mut Map<String, Value>, v: &Value) {
     }
 }
 
-/// `KEY=value` lines of an env file (`#` comments, `export ` prefixes, quotes removed).
-fn read_env_file(path: &Path) -> Result<BTreeMap<String, String>, String> {
-    let bytes = crate::safe_fs::read_limited(path, MAX_FILE_BYTES).map_err(|e| e.to_string())?;
-    let text = String::from_utf8(bytes).map_err(|_| "not UTF-8 text".to_string())?;
-    let mut out = BTreeMap::new();
-    for line in text.lines() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let line = line.strip_prefix("export ").unwrap_or(line);
-        let Some((k, v)) = line.split_once('=') else {
-            continue;
-        };
-        let v = v.trim();
-        let v = if v.len() >= 2
-            && ((v.starts_with('"') && v.ends_with('"'))
-                || (v.starts_with('\'') && v.ends_with('\'')))
-        {
-            &v[1..v.len() - 1]
-        } else {
-            v
-        };
-        out.insert(k.trim().to_string(), v.to_string());
-    }
-    Ok(out)
-}
-
-/// Compose's variable syntax resolved in `s`; unset variables without a default are pushed to
-/// `unset`. `Err` for `${VAR:?message}` with VAR unset (or empty), and for a `${` never closed.
-fn interpolate(
-    s: &str,
-    lookup: &dyn Fn(&str) -> Option<String>,
-    unset: &mut Vec<String>,
-) -> Result<String, String> {
-    let mut out = String::with_capacity(s.len());
-    let mut rest = s;
-    while let Some(i) = rest.find('$') {
-        out.push_str(&rest[..i]);
-        let after = &rest[i + 1..];
-        if let Some(r) = after.strip_prefix('$') {
-            out.push('$');
-            rest = r;
-        } else if let Some(body) = after.strip_prefix('{') {
-            // The matching `}` (defaults may nest `${...}`).
-            let mut depth = 1;
-            let mut end = None;
-            for (j, c) in body.char_indices() {
-                match c {
-                    '{' => depth += 1,
-                    '}' => {
-                        depth -= 1;
-                        if depth == 0 {
-                            end = Some(j);
-                            break;
-                        }
-                    }
-                    _ => {}
-                }
-            }
-            let end = end.ok_or_else(|| format!("unclosed ${{ in {s:?}"))?;
-            out.push_str(&expand(&body[..end], lookup, unset)?);
-            rest = &body[end + 1..];
-        } else {
-            let len = after
-                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-                .unwrap_or(after.len());
-            if len == 0 {
-                out.push('$');
-                rest = after;
-                continue;
-            }
-            let name = &after[..len];
-            match lookup(name) {
-                Some(v) => out.push_str(&v),
-                None => unset.push(name.to_string()),
-            }
-            rest = &after[len..];
-        }
-    }
-    out.push_str(rest);
-    Ok(out)
-}
-
-/// The inside of one `${...}`.
-fn expand(
-    body: &str,
-    lookup: &dyn Fn(&str) -> Option<String>,
-    unset: &mut Vec<String>,
-) -> Result<String, String> {
-    let len = body
-        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-        .unwrap_or(body.len());
-    let (name, op) = body.split_at(len);
-    let value = lookup(name);
-    let set_nonempty = value.as_deref().is_some_and(|v| !v.is_empty());
-    let word = |w: &str, unset: &mut Vec<String>| interpolate(w, lookup, unset);
-    match op {
-        "" => Ok(value.unwrap_or_else(|| {
-            unset.push(name.to_string());
-            String::new()
-        })),
-        o if o.starts_with(":-") => {
-            if set_nonempty {
-                Ok(value.unwrap_or_default())
-            } else {
-                word(&o[2..], unset)
-            }
-        }
-        o if o.starts_with('-') => match value {
-            Some(v) => Ok(v),
-            None => word(&o[1..], unset),
-        },
-        o if o.starts_with(":?") => {
-            if set_nonempty {
-                Ok(value.unwrap_or_default())
-            } else {
-                Err(format!("variable {name} is required: {}", &o[2..]))
-            }
-        }
-        o if o.starts_with('?') => {
-            value.ok_or_else(|| format!("variable {name} is required: {}", &o[1..]))
-        }
-        o if o.starts_with(":+") => {
-            if set_nonempty {
-                word(&o[2..], unset)
-            } else {
-                Ok(String::new())
-            }
-        }
-        o if o.starts_with('+') => {
-            if value.is_some() {
-                word(&o[1..], unset)
-            } else {
-                Ok(String::new())
-            }
-        }
-        _ => Err(format!("unknown variable syntax ${{{body}}}")),
-    }
-}
-
 /// `path` with `.` and `..` resolved lexically.
 fn normalize(path: &Path) -> PathBuf {
     let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
@@ -1122,49 +1136,6 @@ fn relative_to(path: &Path, base: &Path) -> Option<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn vars(name: &str) -> Option<String> {
-        match name {
-            "SET" => Some("value".into()),
-            "EMPTY" => Some(String::new()),
-            _ => None,
-        }
-    }
-
-    fn interp(s: &str) -> (Result<String, String>, Vec<String>) {
-        let mut unset = Vec::new();
-        let r = interpolate(s, &vars, &mut unset);
-        (r, unset)
-    }
-
-    #[test]
-    fn variables_resolve_as_compose_resolves_them() {
-        for (text, want) in [
-            ("$SET and ${SET}", "value and value"),
-            ("${UNSET:-dflt}", "dflt"),
-            ("${EMPTY:-dflt}", "dflt"),
-            ("${EMPTY-dflt}", ""),
-            ("${UNSET-dflt}", "dflt"),
-            ("${SET:+alt}", "alt"),
-            ("${UNSET:+alt}", ""),
-            ("$$SET costs $$5", "$SET costs $5"),
-            ("${UNSET:-${SET}}", "value"),
-            ("a $ b", "a $ b"),
-        ] {
-            assert_eq!(interp(text).0.as_deref(), Ok(want), "{text}");
-        }
-        assert_eq!(
-            interp("x${UNSET}y"),
-            (Ok("xy".into()), vec!["UNSET".into()])
-        );
-        assert!(
-            interp("${UNSET:?need it}")
-                .0
-                .unwrap_err()
-                .contains("need it")
-        );
-        assert!(interp("${SET").0.is_err());
-    }
 
     #[test]
     fn short_ports_become_long_ones() {
@@ -1212,6 +1183,7 @@ mod tests {
             let doc = &parse_documents("a: 1\n").unwrap()[0];
             let cx = Context {
                 doc,
+                file: PathBuf::from(base).join("compose.yml"),
                 notes: Vec::new(),
                 base: PathBuf::from(base),
                 dir: PathBuf::from(dir),

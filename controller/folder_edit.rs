@@ -26,6 +26,20 @@ pub enum EditRefused {
     /// A new stack's name is taken.
     #[error("the folder has a stack {0:?} already; nothing was written")]
     StackExists(String),
+    /// A clone would claim host names its source claims (a name is routed to one instance
+    /// only); only names under the source's own `*.{src}.localhost` are rewritten.
+    #[error(
+        "stack {src} routes host names a clone cannot also claim ({}); only names under *.{src}.localhost are rewritten (to *.{dst}.localhost): edit those instances' domains (or drop them), then clone; nothing was written",
+        .names.join(", ")
+    )]
+    DomainsTaken {
+        /// The stack cloned.
+        src: String,
+        /// The clone's name.
+        dst: String,
+        /// `instance: host name` of each name that cannot be rewritten.
+        names: Vec<String>,
+    },
     /// The change cannot be spliced into the file.
     #[error("editing {}: {source}", file.display())]
     Splice {
@@ -235,11 +249,70 @@ pub fn write(file: &Path, text: &str, new: bool) -> Result<(), EditRefused> {
     Ok(())
 }
 
-/// A new stack file of `dst`: `src`'s Stack and Instance documents, renamed; checked with the
-/// folder. Returns the file, its text and the folder as it would be.
+/// One instance's `domains` moved to another stack ([`rehomed_domains`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MovedDomains {
+    /// The file of the instance's body.
+    pub file: PathBuf,
+    /// Its document there.
+    pub doc: usize,
+    /// JSON pointer of the body in the document (`/spec/instances/web`, `/spec`).
+    pub body: String,
+    /// The whole `domains` list, its names under the old stack's space rewritten.
+    pub names: Vec<String>,
+}
+
+/// Host names of `stack`'s instances moved to stack `to`: each instance that declares
+/// `domains` (itself or through its template) with a name under `stack`'s default space
+/// (`*.{stack}.localhost`, [`crate::identity::rehome_domain`]), with its list rewritten. Also
+/// answers `instance: name` of each declared name that cannot be rewritten.
+pub fn rehomed_domains(ws: &Workspace, stack: &str, to: &str) -> (Vec<MovedDomains>, Vec<String>) {
+    let (mut changes, mut stuck) = (Vec::new(), Vec::new());
+    let (Some(model), Some(resolved)) = (ws.model.stacks.get(stack), ws.stacks.get(stack)) else {
+        return (changes, stuck);
+    };
+    for (name, inst) in &model.instances {
+        let Some(declared) = resolved
+            .instances
+            .get(name)
+            .and_then(|i| i.spec.domains.as_ref())
+        else {
+            continue;
+        };
+        let mut moved = false;
+        let mut names = Vec::new();
+        for d in declared {
+            match crate::identity::rehome_domain(d, stack, to) {
+                Some(new) => {
+                    moved = true;
+                    names.push(new);
+                }
+                None => {
+                    stuck.push(format!("{name}: {}", d.to_ascii_lowercase()));
+                    names.push(d.clone());
+                }
+            }
+        }
+        if moved {
+            changes.push(MovedDomains {
+                file: inst.origin.file.clone(),
+                doc: inst.origin.document,
+                body: inst.pointer.clone(),
+                names,
+            });
+        }
+    }
+    (changes, stuck)
+}
+
+/// A new stack file of `dst`: `src`'s Stack and Instance documents, renamed, with host names
+/// under `*.{src}.localhost` moved to `*.{dst}.localhost` ([`rehomed_domains`]); checked with
+/// the folder. Returns the file, its text and the folder as it would be.
 ///
 /// # Errors
-/// The name or file is taken, a document cannot be copied, or the folder would not be valid.
+/// The name or file is taken, an instance routes a host name that cannot be rewritten
+/// ([`EditRefused::DomainsTaken`]), a document cannot be copied, or the folder would not be
+/// valid.
 pub fn clone_stack(
     ws: &Workspace,
     dir: &Path,
@@ -247,6 +320,14 @@ pub fn clone_stack(
     dst: &str,
 ) -> Result<(PathBuf, String, Workspace), EditRefused> {
     let target = new_stack_file(ws, dir, dst)?;
+    let (domains, stuck) = rehomed_domains(ws, src, dst);
+    if !stuck.is_empty() {
+        return Err(EditRefused::DomainsTaken {
+            src: src.to_string(),
+            dst: dst.to_string(),
+            names: stuck,
+        });
+    }
     let mut text = format!(
         "# yaml-language-server: $schema=schemas/devarch.schema.json\n# Stack {dst}: a clone of stack {src} (`devarch stack clone {src} {dst}`).\n"
     );
@@ -263,6 +344,13 @@ pub fn clone_stack(
             })?;
             text.push_str(&copied);
             changes.push(Change::set(doc, pointer, json!(dst)));
+            for m in domains.iter().filter(|m| m.file == file && m.doc == d) {
+                changes.push(Change::set(
+                    doc,
+                    format!("{}/domains", m.body),
+                    json!(m.names),
+                ));
+            }
             doc += 1;
         }
     }

@@ -10,13 +10,13 @@ reading labels back from what the engine lists ([`Labelled`]).
 
 use std::collections::BTreeMap;
 
-/// What every devarch label key starts with: keys under it are devarch's alone (a manifest
-/// cannot set them; see [`is_reserved_label`]).
+/// What every label devarch sets starts with: keys under it are devarch's alone (a manifest
+/// cannot set them, and compose import does not carry them).
 pub const LABEL_PREFIX: &str = "devarch.";
 
-/// Whether a label key is under [`LABEL_PREFIX`] (compared without case: engines keep case,
-/// people do not read it).
-pub fn is_reserved_label(key: &str) -> bool {
+/// Whether `key` is under [`LABEL_PREFIX`] (compared without case, so no spelling of it slips
+/// through).
+pub fn is_devarch_label(key: &str) -> bool {
     key.get(..LABEL_PREFIX.len())
         .is_some_and(|p| p.eq_ignore_ascii_case(LABEL_PREFIX))
 }
@@ -303,6 +303,19 @@ pub fn default_domain(stack: &str, instance: &str) -> String {
     format!("{instance}.{stack}.localhost")
 }
 
+/// `name` moved from stack `from`'s default domain space to `to`'s: a host name whose label
+/// right before `localhost` is `from` (`web.blog.localhost`, `blog.localhost`; compared
+/// without case) with `to` in that label's place, in lower case; `None` for any other name.
+pub fn rehome_domain(name: &str, from: &str, to: &str) -> Option<String> {
+    let lower = name.to_ascii_lowercase();
+    let rest = lower.strip_suffix(".localhost")?;
+    match rest.rsplit_once('.') {
+        Some((prefix, stack)) if stack == from => Some(format!("{prefix}.{to}.localhost")),
+        None if rest == from => Some(format!("{to}.localhost")),
+        _ => None,
+    }
+}
+
 /// The [`LABEL_DOMAINS`] value of a list of host names.
 pub fn encode_domains(domains: &[String]) -> String {
     domains.join(",")
@@ -529,6 +542,31 @@ pub fn check_name(kind: NameKind, name: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_names_under_the_stacks_own_localhost_are_rehomed() {
+        let r = |n: &str| rehome_domain(n, "blog", "copy");
+        assert_eq!(
+            r("web.blog.localhost").as_deref(),
+            Some("web.copy.localhost")
+        );
+        assert_eq!(
+            r("A.Web.BLOG.localhost").as_deref(),
+            Some("a.web.copy.localhost")
+        );
+        assert_eq!(r("blog.localhost").as_deref(), Some("copy.localhost"));
+        for other in [
+            "www.example.test",
+            "web.blogs.localhost",
+            "web.xblog.localhost",
+            "blog.web.localhost",
+            "web.blog.localhost.evil",
+            "localhost",
+            "web.blog.example",
+        ] {
+            assert_eq!(r(other), None, "{other}");
+        }
+    }
 
     #[test]
     fn derived_names() {

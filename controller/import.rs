@@ -86,7 +86,10 @@ pub enum ImportRefused {
         /// The folder as it would be.
         after: Box<Workspace>,
     },
-    /// Cutting templates out of the file failed.
+    /// The name to import the stack under is not a stack name.
+    #[error("{0}; nothing was imported")]
+    InvalidName(String),
+    /// Cutting templates out of the file, or renaming its stack, failed.
     #[error(transparent)]
     Edit(#[from] EditError),
     /// Reading the folder failed.
@@ -122,7 +125,8 @@ pub struct Prepared {
 }
 
 /// Checks importing `text` (read from `file`) into `dir`; with `prune`, instances the folder's
-/// copy of the stack has and the file has not are dropped.
+/// copy of the stack has and the file has not are dropped; with `rename`, the file's stack is
+/// imported under that name ([`renamed`]).
 ///
 /// # Errors
 /// [`ImportRefused`], naming why.
@@ -131,6 +135,7 @@ pub fn prepare(
     file: &Path,
     text: &str,
     prune: bool,
+    rename: Option<&str>,
 ) -> Result<Prepared, ImportRefused> {
     // The file on its own: valid, one stack, nothing else's instances.
     let mut alone = ManifestSet::default();
@@ -166,6 +171,10 @@ pub fn prepare(
             instance: i.resource.metadata.name.clone(),
             stack: i.resource.spec.stack.clone(),
         });
+    }
+    if let Some(new) = rename.filter(|new| *new != stack) {
+        let text = renamed(&checked, file, text, stack, new)?;
+        return prepare(dir, file, &text, prune, None);
     }
 
     let here = Workspace::load(dir).map_err(|e| anyhow::anyhow!(e))?;
@@ -227,6 +236,50 @@ pub fn prepare(
         replacing,
         after,
     })
+}
+
+/// `text` (the file `checked` read) with its stack `old` named `new`: the Stack's name, the
+/// Instance documents' `spec.stack`, the first line of an export (which names the stack), and
+/// host names under `*.{old}.localhost` moved to `*.{new}.localhost` as `stack clone` moves
+/// them ([`crate::folder_edit::rehomed_domains`]). Other host names stay; one the folder
+/// routes already is then refused by the folder's check.
+///
+/// # Errors
+/// [`ImportRefused::InvalidName`] for a name that is not a stack name;
+/// [`ImportRefused::Edit`] when the file cannot be edited.
+fn renamed(
+    checked: &Workspace,
+    file: &Path,
+    text: &str,
+    old: &str,
+    new: &str,
+) -> Result<String, ImportRefused> {
+    use crate::manifests::splice::{Change, set_values};
+    use serde_json::json;
+    crate::identity::check_name(crate::identity::NameKind::Stack, new)
+        .map_err(ImportRefused::InvalidName)?;
+    let mut changes = Vec::new();
+    for (in_file, docs) in crate::folder_edit::stack_documents(checked, old) {
+        if in_file == file {
+            for (doc, pointer) in docs {
+                changes.push(Change::set(doc, pointer, json!(new)));
+            }
+        }
+    }
+    let (domains, _) = crate::folder_edit::rehomed_domains(checked, old, new);
+    for m in domains.into_iter().filter(|m| m.file == file) {
+        changes.push(Change::set(
+            m.doc,
+            format!("{}/domains", m.body),
+            json!(m.names),
+        ));
+    }
+    let mut text = set_values(text, &changes)?;
+    let first = format!("{HEADER} of stack {old}:");
+    if text.starts_with(&first) {
+        text.replace_range(..first.len(), &format!("{HEADER} of stack {new}:"));
+    }
+    Ok(text)
 }
 
 /// The new text of `target` when the folder has `stack` already: only when every document of

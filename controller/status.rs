@@ -333,14 +333,32 @@ impl StatusStore {
         Ok(())
     }
 
-    /// Forgets a stack's status.
+    /// Forgets a stack's status: removes `{stack}.json` of this folder's status folder, and
+    /// nothing else; `true` when there was one. The folders on the way are checked as the home
+    /// checks them (never a link; none is created), and the file itself is unlinked, never
+    /// followed.
     ///
     /// # Errors
-    /// The I/O error of removing its file (none when there is no file).
-    pub fn remove(&self, stack: &str) -> std::io::Result<()> {
+    /// A stack name that is not a DNS label (it could name another path), a folder that fails
+    /// the home's checks (wrapped, with its message), or the I/O error of removing the file
+    /// (none when there is no file).
+    pub fn remove(&self, stack: &str) -> std::io::Result<bool> {
+        crate::identity::check_name(crate::identity::NameKind::Stack, stack).map_err(|e| {
+            std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("status of {e}"))
+        })?;
+        let dir = self.home.join(STATUS_DIR).join(&self.key);
+        match std::fs::symlink_metadata(&dir) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(e),
+            Ok(_) => {}
+        }
+        crate::state::Home::open(&self.home)
+            .and_then(|h| h.dir(&[STATUS_DIR, self.key.as_str()]))
+            .map_err(std::io::Error::other)?;
         match std::fs::remove_file(self.path(stack)) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
-            _ => Ok(()),
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(e),
         }
     }
 }
@@ -397,6 +415,40 @@ mod tests {
         store.remove("blog").unwrap();
         assert!(!store.exists("blog"));
         store.remove("blog").unwrap();
+    }
+
+    #[test]
+    fn remove_takes_only_the_stacks_file_and_never_follows_a_link() {
+        use std::os::unix::fs::{PermissionsExt, symlink};
+        let home = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(home.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+        let mine = StatusStore::new(home.path(), "/m");
+        let other = StatusStore::new(home.path(), "/other");
+        assert!(!mine.remove("blog").unwrap(), "nothing stored yet");
+        assert!(
+            !home.path().join(STATUS_DIR).exists(),
+            "removing creates no folder"
+        );
+        for (store, stack) in [(&mine, "blog"), (&mine, "shop"), (&other, "blog")] {
+            store.write(&StackStatus::new(stack, "x")).unwrap();
+        }
+        assert!(mine.remove("blog").unwrap());
+        assert!(!mine.exists("blog"));
+        assert!(mine.exists("shop") && other.exists("blog"), "others kept");
+        assert!(mine.remove("../other/blog").is_err(), "not a stack name");
+        assert!(other.exists("blog"));
+
+        // A status folder that is a link: refused, its target left alone.
+        let victim = tempfile::tempdir().unwrap();
+        std::fs::write(victim.path().join("shop.json"), "precious").unwrap();
+        let dir = home.path().join(STATUS_DIR).join(&mine.key);
+        std::fs::remove_dir_all(&dir).unwrap();
+        symlink(victim.path(), &dir).unwrap();
+        assert!(mine.remove("shop").is_err());
+        assert_eq!(
+            std::fs::read_to_string(victim.path().join("shop.json")).unwrap(),
+            "precious"
+        );
     }
 
     #[test]

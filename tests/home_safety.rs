@@ -17,6 +17,7 @@ use devarch::workspace::Workspace;
 engine_tests!(
     a_home_another_user_planted_in_is_refused_and_nothing_is_written_through,
     a_fresh_home_is_private_whatever_the_umask_and_purge_removes_the_folders_state,
+    delete_removes_the_stacks_status_file_and_no_other,
 );
 
 /// A template whose containers get a generated secret, an auto host port and a config file
@@ -249,6 +250,41 @@ fn a_fresh_home_is_private_whatever_the_umask_and_purge_removes_the_folders_stat
     assert!(!home.join(format!("stacks/{key}/{s}")).exists());
     let ports = fs::read_to_string(home.join("ports.json")).unwrap();
     assert!(!ports.contains(&s), "{ports}");
+}
+
+/// Issue #21: `watch` records each stack's status under `{home}/status/{key}/STACK.json`; a
+/// `delete` (here with `--purge-volumes`, while no controller runs) removes the deleted stack's
+/// file, and leaves the other stack's and another folder's status of the same name alone.
+fn delete_removes_the_stacks_status_file_and_no_other(env: Env) {
+    let (s, t) = (format!("hs{}", unique()), format!("ht{}", unique()));
+    env.write("t.yaml", &common::idle_template("idle", ""));
+    env.write("s.yaml", &common::stack(&s, "    a: {template: idle}\n"));
+    env.write("u.yaml", &common::stack(&t, "    a: {template: idle}\n"));
+    let key = devarch::state::owner_key(&env.owner);
+    let status = |stack: &str| env.home.path().join(format!("status/{key}/{stack}.json"));
+    // Another folder's status of a stack of the same name, in the same home.
+    let foreign = env.home.path().join(format!(
+        "status/{}/{s}.json",
+        devarch::state::owner_key("/elsewhere")
+    ));
+    let mut w = env.watch(&[]);
+    w.wait_for(
+        std::time::Duration::from_secs(120),
+        "both statuses",
+        |_, _| status(&s).exists() && status(&t).exists(),
+    );
+    w.stop();
+    fs::create_dir_all(foreign.parent().unwrap()).unwrap();
+    fs::set_permissions(foreign.parent().unwrap(), fs::Permissions::from_mode(0o700)).unwrap();
+    fs::write(&foreign, "{}").unwrap();
+
+    let (out, err) = env.expect(&["delete", &s, "--purge-volumes"], 0);
+    assert!(out.contains(&format!("Stack {s} deleted")), "{out}\n{err}");
+    assert!(!status(&s).exists(), "the deleted stack's status is gone");
+    assert!(status(&t).exists(), "the other stack's status is kept");
+    assert!(foreign.exists(), "another folder's status is kept");
+    let (get, _) = env.expect(&["get", "stacks"], 0);
+    assert!(!get.contains(&s), "{get}");
 }
 
 /// Loads `dir`, allocates stack `name` in `home` as folder `dir` and writes its config files;

@@ -10,6 +10,7 @@ use common::{Env, unique};
 engine_tests!(
     import_writes_the_stack_lists_missing_secrets_and_updates_what_it_wrote,
     hostile_or_colliding_files_are_refused_and_nothing_is_written,
+    an_export_imports_under_another_name_next_to_its_original,
 );
 
 fn exported(stack: &str, instances: &str) -> String {
@@ -146,4 +147,57 @@ fn hostile_or_colliding_files_are_refused_and_nothing_is_written(env: Env) {
     assert_eq!(code, 1);
     assert!(err.contains("differs from the folder's"), "{err}");
     assert_eq!(files(&env), vec!["t.yaml".to_string()]);
+}
+
+/// Issue #21: `devarch import FILE --stack NEW` ignored `--stack` for an export, so importing
+/// a stack's export next to it failed. It now imports the stack as NEW: its manifests, its
+/// name in them and its host names under `*.OLD.localhost` are NEW's.
+fn an_export_imports_under_another_name_next_to_its_original(env: Env) {
+    let (a, b) = (format!("xa{}", unique()), format!("xb{}", unique()));
+    env.write(
+        "t.yaml",
+        &common::idle_template("srv", "  exports: [{name: http, type: http, port: 8080}]\n"),
+    );
+    let original = common::stack(
+        &a,
+        &format!(
+            "    web:\n      template: srv\n      domains: [web.{a}.localhost]\n    db: {{template: srv}}\n"
+        ),
+    );
+    env.write("a.yaml", &original);
+    let file = env.home.path().join("devarch.yml");
+    env.expect(&["export", &a, "-o", file.to_str().unwrap()], 0);
+
+    let (out, err) = env.expect(&["import", file.to_str().unwrap(), "--stack", &b], 0);
+    assert!(out.contains(&format!("Wrote stack {b} in")), "{out}\n{err}");
+    env.expect(&["validate"], 0);
+    let (get, _) = env.expect(&["get", "stacks"], 0);
+    for s in [&a, &b] {
+        assert!(get.lines().any(|l| l.starts_with(s.as_str())), "{s}: {get}");
+    }
+    let written = std::fs::read_to_string(env.path(&format!("{b}.yaml"))).unwrap();
+    assert!(
+        written.starts_with(&format!("# devarch export of stack {b}:")),
+        "{written}"
+    );
+    assert!(written.contains(&format!("web.{b}.localhost")), "{written}");
+    assert!(!written.contains(&a), "nothing of {a} is left: {written}");
+    assert_eq!(
+        std::fs::read_to_string(env.path("a.yaml")).unwrap(),
+        original,
+        "the original is untouched"
+    );
+    // The new stack exports as itself.
+    let (again, _) = env.expect(&["export", &b], 0);
+    assert!(
+        again.contains(&format!("name: {b}")) && !again.contains(&a),
+        "{again}"
+    );
+    // A name that is not a stack name is refused before anything is read into the folder.
+    let (code, _, err) = env.run(&["import", file.to_str().unwrap(), "--stack", "Bad_Name"]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("--stack") && err.contains("nothing was imported"),
+        "{err}"
+    );
 }

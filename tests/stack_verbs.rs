@@ -11,6 +11,7 @@ engine_tests!(
     a_rename_keeps_the_volume_data_and_the_secrets,
     disable_stops_without_removing_and_enable_restarts_the_same_containers,
     restart_restarts_running_containers_in_place_and_waits_for_health,
+    a_clone_moves_the_host_names_of_its_own_space_and_refuses_others,
 );
 
 /// A commented file: a template keeping data in a volume, a stack with an inline instance,
@@ -240,4 +241,131 @@ fn restart_restarts_running_containers_in_place_and_waits_for_health(env: Env) {
     let (code, _, err) = env.run(&["restart", &s, "nope"]);
     assert_eq!(code, 1);
     assert!(err.contains("no container for instance \"nope\""), "{err}");
+}
+
+/// A template serving `http`, with `domains` of its own, and a stack of it whose instances
+/// route host names: `web` the template's, `api` names of its own (mixed case), `side` (an
+/// Instance document) one of its own, and `more` the extra `more` names.
+fn routed(stack: &str, more: &str) -> String {
+    format!(
+        r#"apiVersion: devarch.io/v1alpha1
+kind: Template
+metadata: {{name: site-{stack}}}
+spec:
+  image: devarch-fixture/busybox:1
+  command: [sh, -c, "trap 'exit 0' TERM INT; sleep 3600 & wait"]
+  exports: [{{name: http, type: http, port: 8080}}]
+  domains: [www.{stack}.localhost]
+---
+apiVersion: devarch.io/v1alpha1
+kind: Stack
+metadata: {{name: {stack}}}
+spec:
+  instances:
+    web: {{template: site-{stack}}}
+    api:
+      template: site-{stack}
+      domains: [API.{stack}.localhost, {stack}.localhost{more}]
+---
+apiVersion: devarch.io/v1alpha1
+kind: Instance
+metadata: {{name: side}}
+spec:
+  stack: {stack}
+  template: site-{stack}
+  domains: [a.b.{stack}.localhost]
+"#
+    )
+}
+
+/// The host names `devarch effective-config STACK INSTANCE` gives the instance.
+fn domains_of(env: &Env, stack: &str, instance: &str) -> serde_json::Value {
+    let (out, _) = env.expect(&["effective-config", stack, instance, "-o", "json"], 0);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    v.pointer("/spec/domains")
+        .or_else(|| v.pointer("/domains/names"))
+        .or_else(|| v.pointer("/domains"))
+        .cloned()
+        .unwrap_or_else(|| panic!("no domains in {out}"))
+}
+
+/// Issue #21: a clone claimed its source's host names, which only one instance may route, so
+/// cloning any stack with `domains` failed. Names under the source's own
+/// `*.{src}.localhost` now move to the clone's; any other name refuses the clone (CLI and API)
+/// before anything is written, naming it.
+fn a_clone_moves_the_host_names_of_its_own_space_and_refuses_others(env: Env) {
+    let (a, b, c, d) = (
+        format!("da{}", unique()),
+        format!("db{}", unique()),
+        format!("dc{}", unique()),
+        format!("dd{}", unique()),
+    );
+    env.write("a.yaml", &routed(&a, ""));
+    env.write("c.yaml", &routed(&c, ", shop.example.test"));
+    env.expect(&["validate"], 0);
+
+    let (out, err) = env.expect(&["stack", "clone", &a, &b], 0);
+    assert!(out.contains(&format!("Wrote stack {b}")), "{out}\n{err}");
+    env.expect(&["validate"], 0);
+    let json = |names: &[String]| serde_json::json!(names);
+    assert_eq!(
+        domains_of(&env, &b, "web"),
+        json(&[format!("www.{b}.localhost")])
+    );
+    assert_eq!(
+        domains_of(&env, &b, "api"),
+        json(&[format!("api.{b}.localhost"), format!("{b}.localhost")])
+    );
+    assert_eq!(
+        domains_of(&env, &b, "side"),
+        json(&[format!("a.b.{b}.localhost")])
+    );
+    // The source keeps its names.
+    assert_eq!(
+        domains_of(&env, &a, "api"),
+        json(&[format!("API.{a}.localhost"), format!("{a}.localhost")])
+    );
+
+    // A name outside the source's own space: refused, named, nothing written.
+    let (code, out, err) = env.run(&["stack", "clone", &c, &d]);
+    assert_eq!(code, 1, "{out}\n{err}");
+    assert!(err.contains("api: shop.example.test"), "{err}");
+    assert!(
+        err.contains("edit those instances' domains") && err.contains("nothing was written"),
+        "{err}"
+    );
+    assert!(
+        !err.contains(&format!("api.{c}.localhost")),
+        "only the stuck names: {err}"
+    );
+    assert!(!env.path(&format!("{d}.yaml")).exists());
+
+    // The API's clone route is the same function.
+    let w = env.watch(&["--listen", "127.0.0.1:0", "--plan-only"]);
+    let (addr, auth) = w.api_access();
+    let clone = |src: &str, name: &str| {
+        common::http(
+            &addr,
+            "POST",
+            &format!("/api/v1/stacks/{src}/clone"),
+            &[("Authorization", auth.as_str())],
+            &format!(r#"{{"name":"{name}"}}"#),
+        )
+    };
+    let (status, _, body) = clone(&c, &d);
+    assert_eq!(
+        (status, common::problem_code(&body).as_str()),
+        (409, "domains-taken"),
+        "{body}"
+    );
+    assert!(body.contains("api: shop.example.test"), "{body}");
+    assert!(!env.path(&format!("{d}.yaml")).exists());
+    let e = format!("de{}", unique());
+    let (status, _, body) = clone(&a, &e);
+    assert_eq!(status, 201, "{body}");
+    env.expect(&["validate"], 0);
+    assert_eq!(
+        domains_of(&env, &e, "api"),
+        json(&[format!("api.{e}.localhost"), format!("{e}.localhost")])
+    );
 }

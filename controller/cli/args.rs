@@ -250,12 +250,19 @@ pub enum Command {
         /// Remove the folder's instances of the stack that the file does not have
         #[arg(long)]
         prune: bool,
-        /// Compose: the stack's name [default: the file's `name`, else its folder's name]
+        /// The stack's name: an export's stack is imported under this name (its host names
+        /// under `*.OLD.localhost` move to `*.NAME.localhost`); for Compose [default: the
+        /// file's `name`, else its folder's name]
         #[arg(long, value_name = "NAME")]
         stack: Option<String>,
         /// Compose: make the file's single service a Template (written to NAME.yaml), no stack
         #[arg(long)]
         as_template: bool,
+        /// Compose: take variables' values from your environment too (before the project's
+        /// `.env`, as Compose does); without it they come from `.env` only, and a variable only
+        /// your environment sets is left as its reference and reported
+        #[arg(long)]
+        env_from_shell: bool,
     },
     /// Print the stack as a Compose file (same containers, labels, network and volumes as
     /// apply creates; secrets as ${DEVARCH_SECRET_...} placeholders).

@@ -75,6 +75,10 @@ pub fn delete(cli: &Cli, stack: &str, purge: Purge, lock_timeout: Option<Duratio
                 bail!("delete finished with {errors} failed step(s)");
             }
         }
+        // The stack is gone: its status (what `watch` last recorded) goes with it.
+        crate::status::StatusStore::new(&home, &ctx.owner)
+            .remove(stack)
+            .map_err(|e| anyhow::anyhow!("removing the status of stack {stack}: {e}"))?;
         // This folder's state of the stack; another folder's stack of the same name keeps
         // its own.
         let secrets = crate::state::secrets::SecretStore::open(&home, &ctx.owner)?;

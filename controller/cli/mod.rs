@@ -163,15 +163,26 @@ pub fn run(cli: Cli) -> Result<u8> {
             file,
             from: args::ImportFrom::Devarch,
             prune,
+            stack,
             ..
-        } => transfer::import(&cli, file, *prune),
+        } => transfer::import(&cli, file, stack.as_deref(), *prune),
         Command::Import {
             file,
             from: args::ImportFrom::Compose,
             prune,
             stack,
             as_template,
-        } => transfer::import_compose(&cli, file, stack.as_deref(), *as_template, *prune),
+            env_from_shell,
+        } => transfer::import_compose(
+            &cli,
+            file,
+            stack.as_deref(),
+            transfer::ComposeFlags {
+                as_template: *as_template,
+                env_from_shell: *env_from_shell,
+                prune: *prune,
+            },
+        ),
         Command::Stack { action } => match action {
             args::StackAction::Clone {
                 src,

@@ -48,20 +48,40 @@ fn read_input(file: &Path) -> Result<String> {
         .map_err(|_| anyhow::anyhow!("{} is not UTF-8 text; nothing was imported", file.display()))
 }
 
-/// `devarch import FILE [--prune]`.
-pub fn import(cli: &Cli, file: &Path, prune: bool) -> Result<u8> {
+/// `devarch import FILE [--stack NAME] [--prune]`: with `--stack`, the file's stack is
+/// imported under that name.
+pub fn import(cli: &Cli, file: &Path, stack: Option<&str>, prune: bool) -> Result<u8> {
     let text = read_input(file)?;
-    import_text(cli, file, &text, prune, &[])
+    if let Some(name) = stack {
+        crate::identity::check_name(crate::identity::NameKind::Stack, name)
+            .map_err(|e| anyhow::anyhow!("--stack: {e}; nothing was imported"))?;
+    }
+    import_text(cli, file, &text, (prune, stack), &[])
 }
 
-/// `devarch import --from compose FILE [--stack NAME] [--as-template]`.
+/// The switches of `devarch import --from compose`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ComposeFlags {
+    /// `--as-template`.
+    pub as_template: bool,
+    /// `--env-from-shell`.
+    pub env_from_shell: bool,
+    /// `--prune`.
+    pub prune: bool,
+}
+
+/// `devarch import --from compose FILE [--stack NAME] [--as-template] [--env-from-shell]`.
 pub fn import_compose(
     cli: &Cli,
     file: &Path,
     stack: Option<&str>,
-    as_template: bool,
-    prune: bool,
+    flags: ComposeFlags,
 ) -> Result<u8> {
+    let ComposeFlags {
+        as_template,
+        env_from_shell,
+        prune,
+    } = flags;
     use crate::compose_import::{Options, import};
     let text = read_input(file)?;
     let default_name = || {
@@ -77,9 +97,10 @@ pub fn import_compose(
         stack: name.clone(),
         as_template,
         dir: cli.dir.clone(),
+        env_from_shell,
     };
-    let env = |var: &str| std::env::var(var).ok();
-    let imported = import(&text, file, &env, &options)?;
+    let shell = |var: &str| std::env::var(var).ok();
+    let imported = import(&text, file, &shell, &options)?;
     for n in &imported.notes {
         eprintln!(
             "note: {}:{}: {}: {}",
@@ -99,7 +120,7 @@ pub fn import_compose(
     if as_template {
         return write_template(cli, &imported.text);
     }
-    import_text(cli, file, &imported.text, prune, &imported.secrets)
+    import_text(cli, file, &imported.text, (prune, None), &imported.secrets)
 }
 
 /// `--as-template`: the single Template of `text` into `NAME.yaml`, the folder checked first.
@@ -130,16 +151,17 @@ fn write_template(cli: &Cli, text: &str) -> Result<u8> {
     Ok(exit::OK)
 }
 
-/// Imports `text` (read from `file`): see [`crate::import`]. `secrets` (`(instance, name,
-/// value)`) are stored for the stack once its manifests are written.
+/// Imports `text` (read from `file`): see [`crate::import`]; `(prune, rename)` as
+/// [`crate::import::prepare`] takes them. `secrets` (`(instance, name, value)`) are stored for
+/// the stack once its manifests are written.
 fn import_text(
     cli: &Cli,
     file: &Path,
     text: &str,
-    prune: bool,
+    (prune, rename): (bool, Option<&str>),
     secrets: &[(String, String, crate::state::secrets::Secret)],
 ) -> Result<u8> {
-    let p = match crate::import::prepare(&cli.dir, file, text, prune) {
+    let p = match crate::import::prepare(&cli.dir, file, text, prune, rename) {
         Ok(p) => p,
         Err(e) => {
             if let Some(ws) = e.diagnosed() {

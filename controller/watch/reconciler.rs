@@ -341,7 +341,7 @@ impl Reconciler {
             warn!(%stack, "cannot release the removed stack's host ports: {e}");
         }
         let removed = self.status.remove(stack);
-        self.status_written(stack, removed.map(|()| None));
+        self.status_written(stack, removed.map(|_| None));
     }
 
     /// Reads `stack`'s status, changes it, writes it back.

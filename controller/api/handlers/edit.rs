@@ -186,7 +186,7 @@ pub struct CloneStack {
 
 /// Clones a stack (`devarch stack clone`): a new file `{name}.yaml` with the stack's
 /// documents renamed; templates shared; own ports, volumes and (unless asked) secrets.
-#[utoipa::path(post, path = "/api/v1/stacks/{stack}/clone", params(("stack" = String, Path)), request_body = CloneStack, responses((status = 201, body = Created), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+#[utoipa::path(post, path = "/api/v1/stacks/{stack}/clone", params(("stack" = String, Path)), request_body = CloneStack, responses((status = 201, body = Created), (status = 404, body = Problem), (status = 409, description = "the name is taken, or the stack routes host names outside its own `*.{stack}.localhost` that a clone would claim twice (`domains-taken`)", body = Problem), (status = 422, body = Problem)))]
 pub async fn clone_stack(
     State(state): State<AppState>,
     Path(stack): Path<String>,
@@ -225,6 +225,9 @@ pub(super) fn refused(e: EditRefused, prefix: Option<&str>) -> Problem {
                 "exists"
             };
             Problem::new(StatusCode::CONFLICT, code, e.to_string())
+        }
+        EditRefused::DomainsTaken { .. } => {
+            Problem::new(StatusCode::CONFLICT, "domains-taken", e.to_string())
         }
         EditRefused::Splice { .. } => Problem::new(
             StatusCode::UNPROCESSABLE_ENTITY,

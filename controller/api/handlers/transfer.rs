@@ -85,7 +85,9 @@ pub struct ImportStack {
     /// `devarch` (default) or `compose`.
     #[serde(default)]
     pub format: ImportFormat,
-    /// Compose only: the stack's name (default: the file's `name`, else `imported`).
+    /// The stack's name: an export's stack is imported under this name (host names under
+    /// `*.OLD.localhost` move to `*.NAME.localhost`); a Compose file's (default: the file's
+    /// `name`, else `imported`).
     #[serde(default)]
     pub stack: Option<String>,
     /// Drop instances the folder's copy of the stack has and the file has not.
@@ -148,6 +150,7 @@ pub async fn import(
                 stack,
                 as_template: false,
                 dir: state.dir.clone(),
+                env_from_shell: false,
             };
             let imported = import(&req.content, &file, &|_| None, &options).map_err(|e| {
                 Problem::new(
@@ -168,7 +171,11 @@ pub async fn import(
             (imported.text, notes, imported.secrets)
         }
     };
-    let p = crate::import::prepare(&state.dir, &file, &text, req.prune).map_err(refused)?;
+    let rename = match req.format {
+        ImportFormat::Devarch => req.stack.as_deref(),
+        ImportFormat::Compose => None,
+    };
+    let p = crate::import::prepare(&state.dir, &file, &text, req.prune, rename).map_err(refused)?;
     let foreign = crate::import::foreign_owners(state.runtime.as_ref(), &state.owner, &p.stack)
         .await
         .map_err(Problem::internal)?;
