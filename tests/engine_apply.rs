@@ -60,6 +60,7 @@ fn two_stacks_from_the_same_template_do_not_collide(env: Env) {
     let pa: serde_json::Value = serde_json::from_str(&out).unwrap();
     let (out, _) = env.expect(&["describe", "stack", &b, "-o", "json"], 0);
     let pb: serde_json::Value = serde_json::from_str(&out).unwrap();
+    // `127.0.0.1:PORT->8080/tcp`: published on loopback only.
     let port = |v: &serde_json::Value| {
         v["instances"][0]["ports"][0]
             .as_str()
@@ -67,6 +68,8 @@ fn two_stacks_from_the_same_template_do_not_collide(env: Env) {
             .split("->")
             .next()
             .unwrap()
+            .strip_prefix("127.0.0.1:")
+            .expect("published on loopback")
             .parse::<u16>()
             .unwrap()
     };
@@ -470,9 +473,9 @@ fn fixed_host_port_held_by_another_process_is_a_plan_error(env: Env) {
     env.expect(&["apply"], 0);
 }
 
-/// The host port in a plan line `… ports 12345->8080/tcp)`.
+/// The host port in a plan line `… ports 127.0.0.1:12345->8080/tcp)`.
 fn planned_port(out: &str) -> u16 {
-    out.split("ports ")
+    out.split("ports 127.0.0.1:")
         .nth(1)
         .and_then(|r| r.split("->").next())
         .and_then(|p| p.parse().ok())
