@@ -49,14 +49,14 @@ pub(crate) fn init(dir: &Path, templates: &[String]) -> Result<u8> {
         }
         write_new(&path, content.as_bytes(), 0o644)
             .with_context(|| format!("writing {}", path.display()))?;
-        println!("wrote {}", path.display());
+        outln!("wrote {}", path.display())?;
     }
-    println!(
+    outln!(
         "{}: stack {STARTER_STACK:?} with {}; next: `devarch --dir {} plan`",
         dir.display(),
         templates.join(", "),
         dir.display()
-    );
+    )?;
     Ok(exit::OK)
 }
 
