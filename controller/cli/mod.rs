@@ -24,7 +24,7 @@ pub mod transfer;
 pub mod watch;
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
@@ -331,7 +331,7 @@ pub(crate) fn effective_config_doc(
 /// Where the API's OpenAPI document is kept, under the project root.
 pub const OPENAPI_FILE: &str = "schemas/openapi.json";
 
-fn schema(root: &std::path::Path, check: bool) -> Result<u8> {
+fn schema(root: &Path, check: bool) -> Result<u8> {
     let mut stale = crate::manifests::schema::write_or_check(root, check)
         .with_context(|| format!("writing schemas under {}", root.display()))?;
     let openapi = root.join(OPENAPI_FILE);
@@ -339,6 +339,8 @@ fn schema(root: &std::path::Path, check: bool) -> Result<u8> {
     if std::fs::read_to_string(&openapi).ok().as_deref() != Some(document.as_str()) {
         stale.push(PathBuf::from(OPENAPI_FILE));
         if !check {
+            std::fs::create_dir_all(root)?;
+            crate::safe_fs::dirs_within(root, Path::new("schemas"))?;
             crate::safe_fs::write_atomic(
                 &openapi,
                 document.as_bytes(),
