@@ -194,6 +194,26 @@ fn the_api_creates_plans_applies_and_guards_itself(env: Env) {
         secrets.contains("\"app/key\"") && secrets.contains("\"set\""),
         "{secrets}"
     );
+    // Times are RFC 3339 (UTC, to the second), and now-ish: the secret's last change, the
+    // controller's status of the stack (written when it first saw the file).
+    let (_, _, secrets) = ok("GET", &format!("/api/v1/stacks/{s}/secrets"), "");
+    let rows: serde_json::Value = serde_json::from_str(&secrets).unwrap();
+    assert_recent_rfc3339(&rows[0]["changed"], &secrets);
+    let mut listed = serde_json::Value::Null;
+    assert!(wait_until(Duration::from_secs(30), || {
+        let (_, _, body) = ok("GET", "/api/v1/stacks", "");
+        listed = serde_json::from_str::<serde_json::Value>(&body).unwrap()[0].clone();
+        !listed["status"].is_null()
+    }));
+    assert_recent_rfc3339(&listed["status"]["lastReconcileTime"], &listed);
+    assert_recent_rfc3339(
+        &listed["status"]["conditions"][0]["lastTransitionTime"],
+        &listed,
+    );
+    let (_, _, one) = ok("GET", &format!("/api/v1/stacks/{s}"), "");
+    let one: serde_json::Value = serde_json::from_str(&one).unwrap();
+    assert_recent_rfc3339(&one["controllerStatus"]["lastReconcileTime"], &one);
+
     let (status, _, _) = ok("GET", "/api/v1/stacks/nope/plan", "");
     assert_eq!(status, 404);
 
@@ -263,4 +283,21 @@ fn the_api_creates_plans_applies_and_guards_itself(env: Env) {
     let (code, _, err) = env.run(&["watch", "--listen", "0.0.0.0:7420"]);
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("--listen-beyond-loopback"), "{err}");
+}
+
+/// `v` is an RFC 3339 time in UTC to the second (`2026-12-06T05:00:00Z`), within a minute of
+/// now.
+fn assert_recent_rfc3339(v: &serde_json::Value, context: &dyn std::fmt::Display) {
+    let text = v
+        .as_str()
+        .unwrap_or_else(|| panic!("{v} is not a string: {context}"));
+    let t = humantime::parse_rfc3339(text)
+        .unwrap_or_else(|e| panic!("{text:?} is not RFC 3339 ({e}): {context}"));
+    let off = std::time::SystemTime::now()
+        .duration_since(t)
+        .unwrap_or_else(|e| e.duration());
+    assert!(
+        off < Duration::from_secs(60),
+        "{text} is not now: {context}"
+    );
 }

@@ -160,7 +160,7 @@ fn limits_cell(limits: &Value) -> String {
 fn print_status(out: &mut impl Write, st: &StackStatus) -> Result<()> {
     writeln!(out, "Controller status (devarch watch):")?;
     for c in &st.conditions {
-        let ago = crate::status::now().saturating_sub(c.last_transition_time);
+        let ago = crate::status::now().saturating_sub(c.last_transition_time.unix());
         let kind = format!("{:?}", c.kind);
         writeln!(
             out,

@@ -15,6 +15,7 @@ use super::context::home;
 use super::{exit, output, print_json};
 use crate::allocate::referenced_secrets;
 use crate::state::secrets::{Origin, SecretStore, rotate};
+use crate::timestamp::Timestamp;
 use crate::workspace::Workspace;
 
 /// Largest value `secret set` takes: 64 KiB.
@@ -181,8 +182,8 @@ struct Row {
     /// `generated`, `set`, `unknown` (stored by an earlier devarch), `missing` (referenced,
     /// must be set) or `pending` (referenced, generated on the next apply).
     state: &'static str,
-    /// Unix seconds of the last change.
-    changed: Option<u64>,
+    /// When the value last changed (RFC 3339 in JSON).
+    changed: Option<Timestamp>,
     /// Whether a manifest of the stack refers to it.
     referenced: bool,
 }
@@ -214,7 +215,7 @@ fn list(cli: &Cli, only: Option<&str>, format: ListFormat) -> Result<u8> {
                     Some(Origin::Set) => "set",
                     None => "unknown",
                 },
-                changed: info.changed,
+                changed: info.changed.map(Timestamp::from_unix),
             });
         }
         for (secret, generate) in refs {
@@ -255,7 +256,7 @@ fn list(cli: &Cli, only: Option<&str>, format: ListFormat) -> Result<u8> {
                 r.stack.clone(),
                 r.secret.clone(),
                 r.state.to_string(),
-                r.changed.map(format_time).unwrap_or_else(|| "-".into()),
+                r.changed.map_or_else(|| "-".into(), |t| t.to_string()),
                 note,
             ]
         })
@@ -266,12 +267,6 @@ fn list(cli: &Cli, only: Option<&str>, format: ListFormat) -> Result<u8> {
         &table,
     )?;
     Ok(exit::OK)
-}
-
-/// Unix seconds as `2026-11-28T07:55:01Z`.
-fn format_time(secs: u64) -> String {
-    let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs);
-    humantime::format_rfc3339_seconds(t).to_string()
 }
 
 fn rm(cli: &Cli, stack: &str, name: &str) -> Result<u8> {

@@ -54,6 +54,12 @@ try {
   }
   await page.locator(`tr[data-stack="${stack}"] td[data-status="Ready"]`).waitFor({ timeout: 60000 });
 
+  step("the status says since when, read from the API's RFC 3339 time");
+  const since = await page.getAttribute(`tr[data-stack="${stack}"] td[data-status="Ready"]`, "title");
+  if (!since?.startsWith("since ") || !since.includes(String(new Date().getFullYear()))) {
+    throw new Error(`the Ready cell's time is wrong: ${since}`);
+  }
+
   step("open the stack and its logs");
   await page.locator(`tr[data-stack="${stack}"] button`, { hasText: "Open" }).click();
   await page.locator("#instances button", { hasText: "Logs of app" }).click();
