@@ -12,7 +12,10 @@ use std::time::Duration;
 
 use common::{Env, http, idle_template, problem_code as code, unique, wait_until};
 
-engine_tests!(the_api_creates_plans_applies_and_guards_itself,);
+engine_tests!(
+    the_api_creates_plans_applies_and_guards_itself,
+    the_api_closes_silent_and_idle_connections_and_holds_only_so_many,
+);
 
 fn the_api_creates_plans_applies_and_guards_itself(env: Env) {
     let s = format!("ap{}", unique());
@@ -300,4 +303,118 @@ fn assert_recent_rfc3339(v: &serde_json::Value, context: &dyn std::fmt::Display)
         off < Duration::from_secs(60),
         "{text} is not now: {context}"
     );
+}
+
+fn the_api_closes_silent_and_idle_connections_and_holds_only_so_many(env: Env) {
+    env.write("t.yaml", &idle_template("idle", ""));
+    let w = env.watch(&[
+        "--listen",
+        "127.0.0.1:0",
+        "--plan-only",
+        "--resync",
+        "1h",
+        "--api-header-timeout",
+        "1s",
+        "--api-max-connections",
+        "8",
+    ]);
+    let (addr, auth) = w.api_access();
+    let fd_dir = format!("/proc/{}/fd", w.pid());
+    let fds = move || std::fs::read_dir(&fd_dir).map_or(0, |d| d.count());
+    let (status, _, _) = http(
+        &addr,
+        "GET",
+        "/api/v1/templates",
+        &[("Authorization", &auth)],
+        "",
+    );
+    assert_eq!(status, 200);
+    let before = fds();
+
+    // A connection that made one request and then says nothing is closed too.
+    let mut idle = TcpStream::connect(&addr).unwrap();
+    idle.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let req =
+        format!("GET /api/v1/templates HTTP/1.1\r\nHost: {addr}\r\nAuthorization: {auth}\r\n\r\n");
+    idle.write_all(req.as_bytes()).unwrap();
+
+    // 40 connections: half send nothing, half start a request and never finish its headers.
+    let started = std::time::Instant::now();
+    let mut held: Vec<TcpStream> = (0..40)
+        .map(|i| {
+            let mut c = TcpStream::connect(&addr).unwrap();
+            if i % 2 == 1 {
+                c.write_all(b"GET /api/v1/stacks HTTP/1.1\r\nHost: localhost\r\n")
+                    .unwrap();
+            }
+            c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+            c
+        })
+        .collect();
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let peak = std::thread::spawn({
+        let done = done.clone();
+        move || {
+            let mut peak = 0;
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                peak = peak.max(fds());
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            peak
+        }
+    });
+    let idle_answer = read_until_closed(&mut idle);
+    let mut first_close = None;
+    for c in &mut held {
+        let got = read_until_closed(c);
+        assert!(
+            got.is_empty() || got.starts_with("HTTP/1.1 408"),
+            "answered: {got}"
+        );
+        first_close.get_or_insert_with(|| started.elapsed());
+    }
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    let peak = peak.join().unwrap();
+    assert!(idle_answer.starts_with("HTTP/1.1 200"), "{idle_answer}");
+    let first_close = first_close.unwrap();
+    assert!(
+        first_close >= Duration::from_millis(900),
+        "closed before the timeout: {first_close:?}"
+    );
+    // 8 served at once (the idle one among them; the rest wait in the kernel's queue), plus room
+    // for the controller's own files; 40 held open would be far over.
+    assert!(
+        peak <= before + 8 + 8,
+        "open files rose from {before} to {peak}\n{}",
+        w.logs()
+    );
+    // Still serving.
+    let (status, _, _) = http(
+        &addr,
+        "GET",
+        "/api/v1/templates",
+        &[("Authorization", &auth)],
+        "",
+    );
+    assert_eq!(status, 200);
+}
+
+/// Everything `c` receives until the server closes it; panics if it is still open when the
+/// read timeout runs out.
+fn read_until_closed(c: &mut TcpStream) -> String {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match c.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break,
+            Err(e) => panic!(
+                "the server did not close the connection: {e}; received {:?}",
+                String::from_utf8_lossy(&got)
+            ),
+        }
+    }
+    String::from_utf8_lossy(&got).into_owned()
 }

@@ -14,6 +14,7 @@ pub mod events;
 pub mod handlers;
 pub mod openapi;
 pub mod problem;
+pub mod server;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -165,16 +166,15 @@ pub async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener, ListenErr
         .map_err(|source| ListenError { addr, source })
 }
 
-/// Serves until `shutdown`.
+/// Serves until `shutdown`, within `limits` (see [`server`]).
 ///
 /// # Errors
 /// The server's I/O error.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
+    limits: server::Limits,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await
+    server::serve(listener, router(state), limits, shutdown).await
 }

@@ -133,6 +133,8 @@ pub fn run(cli: Cli) -> Result<u8> {
             log_format,
             listen,
             listen_beyond_loopback,
+            api_header_timeout,
+            api_max_connections,
         } => watch::watch(
             &cli,
             watch::Flags {
@@ -143,6 +145,10 @@ pub fn run(cli: Cli) -> Result<u8> {
                 log_format: *log_format,
                 listen: *listen,
                 listen_beyond_loopback: *listen_beyond_loopback,
+                api_limits: crate::api::server::Limits {
+                    header_read_timeout: *api_header_timeout,
+                    max_connections: *api_max_connections,
+                },
             },
         ),
         Command::Delete {

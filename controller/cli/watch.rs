@@ -27,6 +27,8 @@ pub struct Flags {
     pub listen: Option<std::net::SocketAddr>,
     /// `--listen-beyond-loopback`.
     pub listen_beyond_loopback: bool,
+    /// `--api-header-timeout`, `--api-max-connections`.
+    pub api_limits: crate::api::server::Limits,
 }
 
 /// `devarch watch`.
@@ -39,6 +41,7 @@ pub fn watch(cli: &Cli, flags: Flags) -> Result<u8> {
         log_format,
         listen,
         listen_beyond_loopback,
+        api_limits,
     } = flags;
     if let Some(addr) = listen
         && !addr.ip().is_loopback()
@@ -117,7 +120,7 @@ pub fn watch(cli: &Cli, flags: Flags) -> Result<u8> {
             errln!("API and dashboard on http://{local}/ — log in with http://{local}/login?token={token} (the token is in {})", home.join(crate::api::auth::TOKEN_FILE).display());
             let stop = shutdown.clone();
             tokio::spawn(async move {
-                if let Err(e) = crate::api::serve(listener, state, stop).await {
+                if let Err(e) = crate::api::serve(listener, state, api_limits, stop).await {
                     tracing::error!("the API server stopped: {e}");
                 }
             });
