@@ -1,8 +1,11 @@
 //! The HTTP API of `devarch watch --listen` against a real engine (issue #13), on Docker and
 //! Podman: a stack created through the API lands as a manifest file and runs; a stale apply is
-//! 409; requests without the token, with a foreign Host or a cross-origin write are refused;
-//! an oversized body is 413; the secret canary appears in no response and no event; the
-//! OpenAPI document served is the one checked in.
+//! 409; requests without the bearer token (the cookie of earlier versions included), with a
+//! foreign Host or a cross-origin write are refused; no response sets a cookie or may be
+//! framed (issue #21); times are RFC 3339; an oversized body is 413; the secret canary
+//! appears in no response and no event; the OpenAPI document served is the one checked in.
+//! Silent, half-sent and idle connections are closed after the header timeout, and only so
+//! many are held at once.
 
 mod common;
 
@@ -26,24 +29,28 @@ fn the_api_creates_plans_applies_and_guards_itself(env: Env) {
     let w = env.watch(&["--listen", "127.0.0.1:0", "--plan-only"]);
     let (addr, auth) = w.api_access();
     let token = auth.trim_start_matches("Bearer ").to_string();
+    // Every answer may not be framed and sets no cookie.
     let ok = |method: &str, path: &str, body: &str| {
-        http(
+        let (status, head, body) = http(
             &addr,
             method,
             path,
             &[("Authorization", auth.as_str())],
             body,
-        )
+        );
+        assert_unframed_and_cookieless(&head);
+        (status, head, body)
     };
     let mut seen: Vec<String> = Vec::new();
 
-    // Guards.
-    let (status, _, body) = http(&addr, "GET", "/api/v1/stacks", &[], "");
+    // Guards; their refusals may not be framed either.
+    let (status, head, body) = http(&addr, "GET", "/api/v1/stacks", &[], "");
     assert_eq!(
         (status, code(&body).as_str()),
         (401, "unauthorized"),
         "{body}"
     );
+    assert_unframed_and_cookieless(&head);
     let (status, _, _) = http(
         &addr,
         "GET",
@@ -52,18 +59,13 @@ fn the_api_creates_plans_applies_and_guards_itself(env: Env) {
         "",
     );
     assert_eq!(status, 401);
-    let (status, _, body) = http(
-        &addr,
-        "GET",
-        "/api/v1/stacks",
-        &[("Authorization", &auth), ("Host", "evil.example:80")],
-        "",
-    );
+    let (status, head, body) = http(&addr, "GET", "/", &[("Host", "evil.example:80")], "");
     assert_eq!(
         (status, code(&body).as_str()),
         (421, "foreign-host"),
         "{body}"
     );
+    assert_unframed_and_cookieless(&head);
     let create = format!(r#"{{"name":"{s}","instances":{{"app":{{"template":"idle"}}}}}}"#);
     let (status, _, body) = http(
         &addr,
@@ -86,24 +88,45 @@ fn the_api_creates_plans_applies_and_guards_itself(env: Env) {
     assert_eq!((status, code(&body).as_str()), (413, "too-large"), "{body}");
     assert!(body.starts_with('{'), "a problem document: {body}");
 
-    // The login link sets a cookie that authenticates too.
-    let (status, head, _) = http(&addr, "GET", &format!("/login?token={token}"), &[], "");
-    assert_eq!(status, 303, "{head}");
-    let cookie = head
-        .lines()
-        .find_map(|l| l.strip_prefix("set-cookie: "))
-        .expect("a cookie")
-        .split(';')
-        .next()
-        .unwrap()
-        .to_string();
+    // The login link carries the token in its fragment, which no browser sends to a server;
+    // the page it opens holds no data, so it is served without the token, and with a
+    // policy that lets only its own inline script and style run. No cookie any more: the
+    // cookie of earlier versions opens nothing, and `/login` sets none.
     assert!(
-        head.to_ascii_lowercase().contains("httponly") && head.contains("SameSite=Strict"),
-        "{head}"
+        w.login_link() == format!("http://{addr}/#token={token}"),
+        "{}",
+        w.logs()
     );
-    let (status, _, page) = http(&addr, "GET", "/", &[("Cookie", &cookie)], "");
-    assert_eq!(status, 200);
+    let (status, head, page) = http(&addr, "GET", "/", &[], "");
+    assert_eq!(status, 200, "{head}");
     assert!(page.contains("<title>devarch</title>"));
+    assert_unframed_and_cookieless(&head);
+    let csp = header_of(&head, "content-security-policy").unwrap();
+    for part in [
+        "default-src 'none'",
+        "script-src 'sha256-",
+        "style-src 'sha256-",
+        "connect-src 'self'",
+    ] {
+        assert!(csp.contains(part), "{csp}");
+    }
+    let cookie = format!("devarch_token={token}");
+    for path in ["/api/v1/stacks", "/api/v1/events", "/api/v1/openapi.json"] {
+        let (status, head, body) = http(&addr, "GET", path, &[("Cookie", &cookie)], "");
+        assert_eq!(
+            (status, code(&body).as_str()),
+            (401, "unauthorized"),
+            "{path}: {body}"
+        );
+        assert_unframed_and_cookieless(&head);
+        assert_eq!(
+            header_of(&head, "content-security-policy").as_deref(),
+            Some("default-src 'none'; frame-ancestors 'none'")
+        );
+    }
+    let (status, head, _) = http(&addr, "GET", &format!("/login?token={token}"), &[], "");
+    assert_eq!(status, 401, "{head}");
+    assert_unframed_and_cookieless(&head);
 
     // Create: a manifest file appears; the stack is listed.
     let (status, _, body) = ok("POST", "/api/v1/stacks", &create);
@@ -417,4 +440,28 @@ fn read_until_closed(c: &mut TcpStream) -> String {
         }
     }
     String::from_utf8_lossy(&got).into_owned()
+}
+
+/// The value of header `name` (lower case) in a response head.
+fn header_of(head: &str, name: &str) -> Option<String> {
+    head.lines().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.eq_ignore_ascii_case(name).then(|| v.trim().to_string())
+    })
+}
+
+/// The response may not be framed (`X-Frame-Options: DENY`, `frame-ancestors 'none'`) and
+/// sets no cookie.
+fn assert_unframed_and_cookieless(head: &str) {
+    assert_eq!(
+        header_of(head, "x-frame-options").as_deref(),
+        Some("DENY"),
+        "{head}"
+    );
+    assert!(
+        header_of(head, "content-security-policy")
+            .is_some_and(|csp| csp.contains("frame-ancestors 'none'")),
+        "{head}"
+    );
+    assert!(header_of(head, "set-cookie").is_none(), "{head}");
 }

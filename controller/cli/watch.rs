@@ -117,7 +117,7 @@ pub fn watch(cli: &Cli, flags: Flags) -> Result<u8> {
                 token: token.clone(),
                 extra_hosts: std::sync::Arc::new(if addr.ip().is_loopback() { vec![] } else { vec![local.to_string()] }),
             };
-            errln!("API and dashboard on http://{local}/ — log in with http://{local}/login?token={token} (the token is in {})", home.join(crate::api::auth::TOKEN_FILE).display());
+            errln!("API and dashboard on http://{local}/ — log in with http://{local}/#token={token} (the token is in {}; API clients send it as `Authorization: Bearer TOKEN`)", home.join(crate::api::auth::TOKEN_FILE).display());
             let stop = shutdown.clone();
             tokio::spawn(async move {
                 if let Err(e) = crate::api::serve(listener, state, api_limits, stop).await {
