@@ -1,12 +1,12 @@
 // Drives the dashboard in Debian's chromium (headless) with playwright-core, as a user would:
 // logs in through the link `devarch watch` printed (the token in its fragment: the page keeps
-// it in sessionStorage, no cookie is set, and the address bar loses it), adds an instance from the catalog, sees
-// the plan diff, applies it, waits for the stack to turn Ready, opens the instance's logs;
-// edits the instance in the override editor (a problem shown at its field, the effective
-// config beside it, saved); settles an ambiguous import of stack WIRED with the wiring picker;
-// clones STACK as CLONE. Saves a screenshot of each main page into SHOTS. The page's
-// Content-Security-Policy must block nothing it does; without the token, the page says to
-// log in. Exits non-zero on any failure.
+// it in sessionStorage, no cookie is set, and the address bar loses it), adds an instance
+// from the catalog, sees the plan diff, applies it, waits for the stack to turn Ready (and
+// says since when), opens the instance's logs; edits the instance in the override editor (a
+// problem shown at its field, the effective config beside it, saved); settles an ambiguous
+// import of stack WIRED with the wiring picker; clones STACK as CLONE. Saves a screenshot of
+// each main page into SHOTS. The page's Content-Security-Policy must block nothing it does;
+// without the token, the page says to log in. Exits non-zero on any failure.
 //
 //   node dashboard.mjs LOGIN_LINK STACK TEMPLATE SHOTS WIRED CLONE
 import { chromium } from "playwright-core";
