@@ -182,7 +182,7 @@ fn run(engine: &str, stacks: usize, kills: usize) -> Result<Vec<(String, String)
         .map_err(|e| e.to_string())?;
     let result = (|| {
         let link = wait_link(&err_file)?;
-        let base = link.split("/login").next().unwrap_or_default().to_string();
+        let base = link.split("/#").next().unwrap_or_default().to_string();
         let token = link.split("token=").nth(1).unwrap_or_default().to_string();
         let addr = base.trim_start_matches("http://").to_string();
         let mut rows = Vec::new();
@@ -218,10 +218,7 @@ fn wait_link(err_file: &std::path::Path) -> Result<String, String> {
     let start = Instant::now();
     while start.elapsed() < Duration::from_secs(60) {
         let text = std::fs::read_to_string(err_file).unwrap_or_default();
-        if let Some(link) = text
-            .split_whitespace()
-            .find(|t| t.contains("/login?token="))
-        {
+        if let Some(link) = text.split_whitespace().find(|t| t.contains("/#token=")) {
             return Ok(link.to_string());
         }
         std::thread::sleep(Duration::from_millis(100));

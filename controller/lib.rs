@@ -9,7 +9,7 @@ the controller; [`watch`] is the controller loop (generic scheduler, triggers, r
 whose outputs go to a [`sink`]. [`runtime`] holds the engine backends behind one trait;
 [`identity`] spells every runtime name and label; [`catalog`] holds the built-in templates;
 [`state`] is what lives under `--home`; [`workspace`] runs the first stages for a folder;
-[`errors`] prints error chains; [`safe_fs`] is the one way a file is written; [`printable`] the one way input text reaches a terminal; [`cli`] is the thin layer on top.
+[`errors`] prints error chains; [`safe_fs`] is the one way a file is written; [`printable`] the one way input text reaches a terminal; [`timestamp`] the one way a time is written; [`cli`] is the thin layer on top.
 */
 #![deny(missing_docs)]
 
@@ -41,5 +41,6 @@ pub mod sink;
 pub mod state;
 pub mod status;
 pub mod swarm;
+pub mod timestamp;
 pub mod watch;
 pub mod workspace;

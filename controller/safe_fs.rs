@@ -1,4 +1,5 @@
-/*! The one way devarch writes a file: [`write_atomic`] (or [`write_new`], which never replaces).
+/*! The one way devarch writes a file: [`write_atomic`] (or [`write_new`], which never replaces;
+or [`write_new_within`], which also makes the folders on the way inside a root).
 
 Every file devarch writes — manifests it edits, state and status under `--home`, config
 files, saved plans — goes through here, so none can be redirected by something planted next
@@ -12,7 +13,7 @@ written, and a reader sees the old content or the new, never half of it.
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// The mode a file written by [`write_atomic`] gets.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -79,6 +80,88 @@ pub fn write_new(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
     tmp.persist_noclobber(path).map_err(|e| e.error)?;
     sync_dir(dir);
     Ok(())
+}
+
+/// Create `root/rel` like [`write_new`], first making the folders of `rel` that are missing
+/// (see [`dirs_within`]): nothing on the way from `root` is followed if it is a symbolic
+/// link, so a planted `.vscode -> /elsewhere` cannot send the file out of `root`. Returns the
+/// path written.
+///
+/// # Errors
+/// As [`dirs_within`] and [`write_new`].
+pub fn write_new_within(root: &Path, rel: &Path, bytes: &[u8], mode: u32) -> io::Result<PathBuf> {
+    let name = rel.file_name().ok_or_else(|| refused("has no file name"))?;
+    let dir = dirs_within(root, rel.parent().unwrap_or(Path::new("")))?;
+    let path = dir.join(name);
+    write_new(&path, bytes, mode)?;
+    Ok(path)
+}
+
+/// Check that the folders of `rel` under `root` that exist are folders and not symbolic
+/// links, without creating anything: what [`dirs_within`] would refuse, said before anything
+/// is written. `rel` must be relative and plain (no `..`).
+///
+/// # Errors
+/// `InvalidInput` naming the first link or non-folder on the way (the message says
+/// why), or an I/O error inspecting one.
+pub fn check_within(root: &Path, rel_dir: &Path) -> io::Result<()> {
+    walk_within(root, rel_dir, false).map(|_| ())
+}
+
+/// The folder `root/rel_dir`, creating the missing folders on the way, one component at a
+/// time; a component that is a symbolic link (even to a folder inside `root`) or not a
+/// folder is refused. `root` itself is the caller's choice and may be a link.
+///
+/// # Errors
+/// As [`check_within`]; the I/O error of creating a folder.
+pub fn dirs_within(root: &Path, rel_dir: &Path) -> io::Result<PathBuf> {
+    walk_within(root, rel_dir, true)
+}
+
+fn walk_within(root: &Path, rel_dir: &Path, create: bool) -> io::Result<PathBuf> {
+    let mut at = root.to_path_buf();
+    for part in rel_dir.components() {
+        let std::path::Component::Normal(part) = part else {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "{} is not a plain path inside {}",
+                    rel_dir.display(),
+                    root.display()
+                ),
+            ));
+        };
+        at.push(part);
+        match fs::symlink_metadata(&at) {
+            Ok(m) if m.file_type().is_symlink() => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!(
+                        "{} is a symbolic link; devarch does not write through links (it could lead out of {})",
+                        at.display(),
+                        root.display()
+                    ),
+                ));
+            }
+            Ok(m) if m.is_dir() => {}
+            Ok(m) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!(
+                        "{} is {}, where a folder is needed",
+                        at.display(),
+                        describe_kind(&m.file_type())
+                    ),
+                ));
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound && !create => return Ok(at),
+            // `mkdir` never follows a link at its last component: one planted meanwhile
+            // makes it fail with `AlreadyExists`.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => fs::create_dir(&at)?,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(at)
 }
 
 /// A synced temporary file holding `bytes` with mode `bits`, in `path`'s folder.
@@ -285,6 +368,42 @@ mod tests {
         );
         assert!(!dir.path().join("missing").exists());
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 2, "no temp left");
+    }
+
+    #[test]
+    fn write_new_within_makes_folders_but_never_follows_a_link_on_the_way() {
+        let root = tempfile::tempdir().unwrap();
+        let elsewhere = tempfile::tempdir().unwrap();
+        let written = write_new_within(root.path(), Path::new("a/b/c.json"), b"x", 0o644).unwrap();
+        assert_eq!(written, root.path().join("a/b/c.json"));
+        assert_eq!(fs::read(&written).unwrap(), b"x");
+        symlink(elsewhere.path(), root.path().join(".vscode")).unwrap();
+        let rel = Path::new(".vscode/settings.json");
+        for err in [
+            check_within(root.path(), rel.parent().unwrap()).unwrap_err(),
+            write_new_within(root.path(), rel, b"x", 0o644).unwrap_err(),
+        ] {
+            assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+            let text = err.to_string();
+            assert!(
+                text.contains(&format!(
+                    "{}/.vscode is a symbolic link",
+                    root.path().display()
+                )),
+                "{text}"
+            );
+        }
+        assert_eq!(fs::read_dir(elsewhere.path()).unwrap().count(), 0);
+        // A link to a folder inside the root is refused too, and `..` never walks out.
+        symlink(root.path().join("a"), root.path().join("in")).unwrap();
+        assert!(write_new_within(root.path(), Path::new("in/b/d"), b"x", 0o644).is_err());
+        assert!(write_new_within(root.path(), Path::new("a/../../x"), b"x", 0o644).is_err());
+        fs::write(root.path().join("file"), "").unwrap();
+        let err = write_new_within(root.path(), Path::new("file/x"), b"x", 0o644).unwrap_err();
+        assert!(
+            err.to_string().contains("where a folder is needed"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -18,9 +18,10 @@ use sha2::{Digest, Sha256};
 use crate::apply::StepError;
 use crate::outcome::Outcome;
 use crate::plan::Summary;
+use crate::timestamp::Timestamp;
 
 /// Condition types, as in Kubernetes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub enum ConditionType {
     /// The stack matches its manifests.
     Ready,
@@ -32,7 +33,7 @@ pub enum ConditionType {
 
 /// Why a condition is what it is: CamelCase words, as users see them in `get stacks`,
 /// `describe stack` and the status files.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub enum ConditionReason {
     /// The engine matched the manifests; nothing was done.
     UpToDate,
@@ -78,7 +79,7 @@ impl fmt::Display for ConditionReason {
 }
 
 /// One condition of a stack.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct StatusCondition {
     /// Which condition (`type` in JSON); at most one of each per stack.
@@ -90,26 +91,28 @@ pub struct StatusCondition {
     pub reason: ConditionReason,
     /// Detail for people (a plan summary, error messages); never holds secret values.
     pub message: String,
-    /// Unix seconds of the last change of `status`.
-    pub last_transition_time: u64,
+    /// When `status` last changed (RFC 3339 in JSON).
+    #[schema(value_type = String, format = DateTime)]
+    pub last_transition_time: Timestamp,
 }
 
 /// The status of one stack.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct StackStatus {
-    /// Stack name; the status file is `{stack}.json` (see [`StatusStore`]).
+    /// Stack name; the status file is `{stack}.json`.
     pub stack: String,
     /// The manifests folder it belongs to (absolute).
     pub owner: String,
     /// Conditions, at most one per type, in type order.
     pub conditions: Vec<StatusCondition>,
-    /// Generation ([`generation`]) of the manifests last seen valid.
+    /// Generation (a content hash of the resolved stack) last seen valid.
     pub observed_generation: Option<String>,
     /// Generation last applied successfully (or found up to date).
     pub applied_generation: Option<String>,
-    /// Unix seconds of the last reconcile.
-    pub last_reconcile_time: u64,
+    /// When the last reconcile ran (RFC 3339 in JSON).
+    #[schema(value_type = String, format = DateTime)]
+    pub last_reconcile_time: Timestamp,
     /// Summary of the last apply (`Plan: 1 to add, ...`, or `failed: ...`).
     pub last_result: Option<String>,
 }
@@ -146,7 +149,7 @@ impl StackStatus {
         message: impl Into<String>,
     ) {
         let message = message.into();
-        let now = now();
+        let now = Timestamp::now();
         match self.conditions.iter_mut().find(|c| c.kind == kind) {
             Some(c) => {
                 if c.status != status {
@@ -191,7 +194,7 @@ impl StackStatus {
     pub fn record(&mut self, outcome: &Outcome, generation: Option<String>, manifest_broken: bool) {
         use ConditionReason as R;
         use ConditionType::{Degraded, Progressing, Ready};
-        self.last_reconcile_time = now();
+        self.last_reconcile_time = Timestamp::now();
         if !matches!(outcome, Outcome::Skipped(_)) {
             self.observed_generation = generation.clone();
         }
@@ -237,7 +240,7 @@ impl StackStatus {
 
     /// Records that a plan with `summary` is being applied.
     pub fn record_applying(&mut self, summary: &Summary, generation: Option<String>) {
-        self.last_reconcile_time = now();
+        self.last_reconcile_time = Timestamp::now();
         self.observed_generation = generation;
         let message = summary.to_string();
         self.set(
@@ -389,7 +392,8 @@ mod tests {
             .condition(ConditionType::Ready)
             .unwrap()
             .last_transition_time;
-        s.conditions[0].last_transition_time = t - 100;
+        let earlier = Timestamp::from_unix(t.unix() - 100);
+        s.conditions[0].last_transition_time = earlier;
         s.set(
             ConditionType::Ready,
             true,
@@ -400,7 +404,7 @@ mod tests {
             s.condition(ConditionType::Ready)
                 .unwrap()
                 .last_transition_time,
-            t - 100
+            earlier
         );
         s.set(
             ConditionType::Degraded,
@@ -449,6 +453,36 @@ mod tests {
             std::fs::read_to_string(victim.path().join("shop.json")).unwrap(),
             "precious"
         );
+    }
+
+    #[test]
+    fn times_are_rfc_3339_in_status_files_and_older_files_still_read() {
+        let home = tempfile::tempdir().unwrap();
+        let store = StatusStore::new(home.path(), "/m");
+        let mut s = StackStatus::new("blog", "/m");
+        s.record_invalid_manifest("blog.yaml:3:1: error");
+        s.last_reconcile_time = Timestamp::from_unix(1_796_533_200);
+        let json = serde_json::to_value(&s).unwrap();
+        assert_eq!(json["lastReconcileTime"], "2026-12-06T05:00:00Z");
+        let t = json["conditions"][0]["lastTransitionTime"]
+            .as_str()
+            .unwrap();
+        assert_eq!(
+            Timestamp::parse(t).unwrap(),
+            s.conditions[0].last_transition_time
+        );
+        // A status file of an earlier devarch: Unix seconds.
+        let mut old = json.clone();
+        old["lastReconcileTime"] = 1_796_533_200u64.into();
+        old["conditions"][0]["lastTransitionTime"] = 1_796_533_100u64.into();
+        let read: StackStatus = serde_json::from_value(old).unwrap();
+        assert_eq!(read.last_reconcile_time, s.last_reconcile_time);
+        assert_eq!(
+            read.conditions[0].last_transition_time.unix(),
+            1_796_533_100
+        );
+        store.write(&s).unwrap();
+        assert_eq!(store.read("blog"), s);
     }
 
     #[test]

@@ -16,7 +16,7 @@ fn schemathesis_finds_no_server_error_and_no_response_off_the_schema(env: Env) {
     // --plan-only: requests create manifests, nothing is started from them.
     let w = env.watch(&["--listen", "127.0.0.1:0", "--plan-only"]);
     let link = w.login_link();
-    let base = link.split("/login").next().unwrap().to_string();
+    let base = link.split("/#").next().unwrap().to_string();
     let token = link.split("token=").nth(1).unwrap().to_string();
     let tool = concat!(
         env!("CARGO_MANIFEST_DIR"),

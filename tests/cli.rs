@@ -476,3 +476,71 @@ fn more_cpus_than_the_machine_has_is_a_located_validation_error() {
         "{err}"
     );
 }
+
+/// `devarch ARGS` with stdout a pipe whose reader is already gone: every write fails with
+/// EPIPE. Returns the exit code and stderr.
+fn run_into_closed_pipe(args: &[&str]) -> (Option<i32>, String) {
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = std::process::Command::new(assert_cmd::cargo::cargo_bin("devarch"))
+        .args(args)
+        .env_remove("DEVARCH_HOME")
+        .env_remove("DEVARCH_RUNTIME")
+        .env("DEVARCH_DIAGNOSTICS", "plain")
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn a_closed_stdout_ends_every_command_quietly_with_status_0() {
+    let repo = env!("CARGO_MANIFEST_DIR");
+    for args in [
+        &["completions", "bash"][..],
+        &["--dir", "examples/two-stacks", "get", "templates"],
+        &[
+            "--dir",
+            "examples/two-stacks",
+            "get",
+            "templates",
+            "-o",
+            "json",
+        ],
+        &["--dir", "examples/two-stacks", "get", "instances"],
+        &["--dir", "examples/two-stacks", "validate"],
+        &["schema", "--check", "--root", repo],
+    ] {
+        let (code, stderr) = run_into_closed_pipe(args);
+        assert_eq!((code, stderr.as_str()), (Some(0), ""), "devarch {args:?}");
+    }
+}
+
+#[test]
+fn completions_piped_into_a_reader_that_stops_after_one_line_exit_quietly() {
+    use std::io::Read;
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("devarch"))
+        .args(["completions", "bash"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // One line, a byte at a time: the script (over 64 KiB) cannot all fit in the pipe, so
+    // the writer is still writing when the reader goes away.
+    let mut stdout = child.stdout.take().unwrap();
+    let mut line = Vec::new();
+    let mut byte = [0u8; 1];
+    while stdout.read(&mut byte).unwrap() == 1 && byte[0] != b'\n' {
+        line.push(byte[0]);
+    }
+    drop(stdout);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&line), "_devarch() {");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!((out.status.code(), stderr.as_ref()), (Some(0), ""));
+}

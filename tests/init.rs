@@ -230,3 +230,39 @@ fn init_refuses_unknown_or_repeated_templates() {
         .code(0);
     devarch(cwd.path()).arg("validate").assert().code(0);
 }
+
+#[test]
+fn init_refuses_a_symlinked_folder_on_the_way_and_writes_nothing_anywhere() {
+    for linked in [".vscode", "schemas"] {
+        let cwd = tempfile::tempdir().unwrap();
+        let elsewhere = tempfile::tempdir().unwrap();
+        let dir = cwd.path().join("devarch");
+        std::fs::create_dir(&dir).unwrap();
+        std::os::unix::fs::symlink(elsewhere.path(), dir.join(linked)).unwrap();
+        devarch(cwd.path())
+            .arg("init")
+            .assert()
+            .code(1)
+            .stderr(predicate::str::contains(format!(
+                "./devarch/{linked} is a symbolic link"
+            )))
+            .stderr(predicate::str::contains("nothing was written"))
+            .stderr(predicate::str::contains("panicked").not());
+        assert_eq!(tree(elsewhere.path()), Vec::<String>::new(), "{linked}");
+        assert_eq!(tree(&dir), Vec::<String>::new(), "{linked}");
+    }
+}
+
+#[test]
+fn schema_refuses_a_symlinked_schemas_folder_and_writes_nothing_through_it() {
+    let cwd = tempfile::tempdir().unwrap();
+    let elsewhere = tempfile::tempdir().unwrap();
+    std::fs::create_dir(cwd.path().join("out")).unwrap();
+    std::os::unix::fs::symlink(elsewhere.path(), cwd.path().join("out/schemas")).unwrap();
+    devarch(cwd.path())
+        .args(["schema", "--root", "out"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("out/schemas is a symbolic link"));
+    assert_eq!(tree(elsewhere.path()), Vec::<String>::new());
+}

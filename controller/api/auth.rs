@@ -1,6 +1,13 @@
 //! Who may talk to the API: requests must name a loopback host (against DNS rebinding), carry
-//! the token (bearer header or the login cookie), and writes must not come from another
-//! origin. The token is generated on first start into `{home}/api.token` (mode 0600).
+//! the token as `Authorization: Bearer`, and writes must not come from another origin. The
+//! token is generated on first start into `{home}/api.token` (mode 0600).
+//!
+//! There is no cookie: a browser sends a cookie of `127.0.0.1` to every port of it (each
+//! container published there, the router on :80), so it would hand them the token. The
+//! login link carries the token in its fragment (`http://ADDR/#token=...`), which browsers
+//! never send to a server; the dashboard keeps it in `sessionStorage` (one origin: scheme,
+//! host and port) and sends it as a bearer header. Only the dashboard page itself, which
+//! holds no data, is served without it.
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -17,8 +24,6 @@ use crate::state::{FileMode, Home};
 
 /// File name of the token under `--home`.
 pub const TOKEN_FILE: &str = "api.token";
-/// Name of the login cookie.
-pub const COOKIE: &str = "devarch_token";
 
 /// The API token: read from `{home}/api.token`, or generated there (32 random bytes, hex).
 ///
@@ -74,27 +79,18 @@ fn same(a: &str, b: &str) -> bool {
             == 0
 }
 
-/// The token a request carries: `Authorization: Bearer ...` or the login cookie.
-fn presented(headers: &HeaderMap) -> Option<String> {
-    if let Some(bearer) = headers
+/// The token a request carries: `Authorization: Bearer ...` (and nothing else: no cookie,
+/// no query parameter).
+fn presented(headers: &HeaderMap) -> Option<&str> {
+    headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
-    {
-        return Some(bearer.trim().to_string());
-    }
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|c| c.trim().split_once('='))
-        .find(|(k, _)| *k == COOKIE)
-        .map(|(_, v)| v.to_string())
+        .map(str::trim)
 }
 
-/// The guard in front of every route: Host, then token (not for `/login`), then Origin for
-/// writes.
+/// The guard in front of every route: Host, then the token (not for the dashboard page,
+/// which holds no data), then Origin for writes.
 pub async fn guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let headers = request.headers();
     let host = headers
@@ -110,8 +106,9 @@ pub async fn guard(State(state): State<AppState>, request: Request, next: Next) 
         )
         .into_response();
     }
-    let login = request.uri().path() == "/login";
-    if !login && !presented(headers).is_some_and(|t| same(&t, &state.token)) {
+    let page =
+        request.uri().path() == "/" && matches!(*request.method(), Method::GET | Method::HEAD);
+    if !page && !presented(headers).is_some_and(|t| same(t, &state.token)) {
         return Problem::new(
             StatusCode::UNAUTHORIZED,
             "unauthorized",

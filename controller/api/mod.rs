@@ -3,7 +3,9 @@
 The manifests folder stays the single source of truth: writes through the API are manifest
 files written atomically into `--dir` (or secrets under `--home`), which the controller then
 reconciles like any editor save. Every route is behind [`auth::guard`]: a loopback Host, the
-token of `{home}/api.token`, and same-origin writes. Bodies are capped at [`MAX_BODY`];
+token of `{home}/api.token` as a bearer header (never a cookie: see [`auth`]), and
+same-origin writes. Every response says it may not be framed ([`security_headers`]); the
+dashboard page's Content-Security-Policy lets only its own inline script and style run. Bodies are capped at [`MAX_BODY`];
 errors are problem documents ([`problem`]); the events of the controller's sink are streamed
 at `/api/v1/events` ([`events`]). The routes are in [`handlers`], the OpenAPI document in
 [`openapi`].
@@ -14,14 +16,15 @@ pub mod events;
 pub mod handlers;
 pub mod openapi;
 pub mod problem;
+pub mod server;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Query};
-use axum::http::{StatusCode, header};
+use axum::extract::DefaultBodyLimit;
+use axum::http::header;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post, put};
 use tokio_util::sync::CancellationToken;
@@ -57,11 +60,11 @@ pub struct AppState {
 /// The dashboard page (plain HTML, CSS and an ES module; no build step, no CDN).
 const DASHBOARD: &str = include_str!("dashboard.html");
 
-/// The router: API under `/api/v1`, the dashboard at `/`, the login link at `/login`.
+/// The router: API under `/api/v1`, the dashboard at `/` (the login link is
+/// `/#token=TOKEN`: the fragment never reaches the server).
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/", get(dashboard))
-        .route("/login", get(login))
         .route("/api/v1/openapi.json", get(handlers::openapi))
         .route(
             "/api/v1/stacks",
@@ -110,39 +113,72 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             auth::guard,
         ))
+        .layer(axum::middleware::from_fn(security_headers))
         .with_state(state)
 }
 
-async fn dashboard() -> Html<&'static str> {
-    Html(DASHBOARD)
+/// The Content-Security-Policy of every response but the dashboard page: nothing may load,
+/// nothing may frame it.
+const CSP_DATA: &str = "default-src 'none'; frame-ancestors 'none'";
+
+/// The dashboard page's Content-Security-Policy: its own inline module and stylesheet (by
+/// hash), requests to its own origin, nothing else; never framed.
+fn dashboard_csp() -> &'static str {
+    static CSP: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!(
+            "default-src 'none'; script-src '{}'; style-src '{}'; connect-src 'self'; img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+            inline_hash(DASHBOARD, "<script type=\"module\">", "</script>"),
+            inline_hash(DASHBOARD, "<style>", "</style>"),
+        )
+    });
+    &CSP
 }
 
-/// `/login?token=...`: the one-time link `watch` prints; sets the cookie, goes to `/`.
-async fn login(
-    axum::extract::State(state): axum::extract::State<AppState>,
-    Query(q): Query<std::collections::HashMap<String, String>>,
-) -> Response {
-    if q.get("token").is_none_or(|t| t != &state.token) {
-        return problem::Problem::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "the login link's token is not this controller's",
-        )
-        .into_response();
-    }
-    let cookie = format!(
-        "{}={}; HttpOnly; SameSite=Strict; Path=/",
-        auth::COOKIE,
-        state.token
-    );
+/// `sha256-BASE64` of the text between `open` and the next `close` in `page` (the form a
+/// CSP source expression takes).
+fn inline_hash(page: &str, open: &str, close: &str) -> String {
+    use base64::Engine;
+    use sha2::Digest;
+    let start = page.find(open).expect("the dashboard has the element") + open.len();
+    let len = page[start..].find(close).expect("the element is closed");
+    let digest = sha2::Sha256::digest(&page.as_bytes()[start..start + len]);
+    format!(
+        "sha256-{}",
+        base64::engine::general_purpose::STANDARD.encode(digest)
+    )
+}
+
+async fn dashboard() -> Response {
     (
-        StatusCode::SEE_OTHER,
-        [
-            (header::SET_COOKIE, cookie),
-            (header::LOCATION, "/".to_string()),
-        ],
+        [(header::CONTENT_SECURITY_POLICY, dashboard_csp())],
+        Html(DASHBOARD),
     )
         .into_response()
+}
+
+/// On every response (problems and the guard's refusals too): no framing (clickjacking), no
+/// MIME sniffing, no referrer; a Content-Security-Policy that allows nothing unless the
+/// handler set its own.
+async fn security_headers(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    use axum::http::HeaderValue;
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    headers
+        .entry(header::CONTENT_SECURITY_POLICY)
+        .or_insert(HeaderValue::from_static(CSP_DATA));
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    response
 }
 
 /// Binding the listen address failed.
@@ -165,16 +201,15 @@ pub async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener, ListenErr
         .map_err(|source| ListenError { addr, source })
 }
 
-/// Serves until `shutdown`.
+/// Serves until `shutdown`, within `limits` (see [`server`]).
 ///
 /// # Errors
 /// The server's I/O error.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
+    limits: server::Limits,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await
+    server::serve(listener, router(state), limits, shutdown).await
 }

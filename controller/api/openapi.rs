@@ -10,7 +10,7 @@ use super::problem::Problem;
 #[openapi(
     info(
         title = "devarch API",
-        description = "The local HTTP API of `devarch watch --listen`. Every request needs the token of `{home}/api.token` (`Authorization: Bearer TOKEN`, or the login cookie), a loopback Host, and writes a same-origin request. Errors are RFC 9457 problem documents."
+        description = "The local HTTP API of `devarch watch --listen`. Every request needs the token of `{home}/api.token` as `Authorization: Bearer TOKEN` (there is no cookie), a loopback Host, and writes a same-origin request. Every response carries `X-Frame-Options: DENY` and a Content-Security-Policy with `frame-ancestors 'none'`. Errors are RFC 9457 problem documents."
     ),
     paths(
         handlers::stacks,

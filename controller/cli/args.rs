@@ -216,6 +216,14 @@ pub enum Command {
         /// token can change your stacks).
         #[arg(long, requires = "listen")]
         listen_beyond_loopback: bool,
+        /// Close an API connection that has not sent a request's headers this long after it
+        /// opened or after its last response (100ms to 10m).
+        #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = header_timeout_arg, requires = "listen")]
+        api_header_timeout: Duration,
+        /// API connections served at once; more wait, unaccepted, until one closes (1 to
+        /// 4096).
+        #[arg(long, value_name = "N", default_value_t = 256, value_parser = max_connections_arg, requires = "listen")]
+        api_max_connections: usize,
     },
     /// Set, list and remove a stack's secrets; re-encrypt them all under a new key.
     Secret {
@@ -504,14 +512,34 @@ fn debounce_arg(s: &str) -> Result<Duration, String> {
     duration_arg(s, Duration::ZERO, MAX_DEBOUNCE)
 }
 
+/// Bounds of `watch --api-header-timeout`.
+pub const HEADER_TIMEOUT_RANGE: (Duration, Duration) =
+    (Duration::from_millis(100), Duration::from_secs(600));
+
+/// Most of `watch --api-max-connections`.
+pub const MAX_API_CONNECTIONS: usize = 4096;
+
+fn header_timeout_arg(s: &str) -> Result<Duration, String> {
+    duration_arg(s, HEADER_TIMEOUT_RANGE.0, HEADER_TIMEOUT_RANGE.1)
+}
+
+fn max_connections_arg(s: &str) -> Result<usize, String> {
+    count_arg(s, MAX_API_CONNECTIONS)
+}
+
 fn concurrency_arg(s: &str) -> Result<usize, String> {
-    let too_large = || QuantityError::TooLarge(MAX_CONCURRENCY.to_string()).to_string();
+    count_arg(s, MAX_CONCURRENCY)
+}
+
+/// A whole number from 1 to `max`.
+fn count_arg(s: &str, max: usize) -> Result<usize, String> {
+    let too_large = || QuantityError::TooLarge(max.to_string()).to_string();
     if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
         return Err(QuantityError::Syntax("a whole number like 4").to_string());
     }
     match s.parse::<usize>() {
         Ok(0) => Err(QuantityError::TooSmall("1".into()).to_string()),
-        Ok(n) if n <= MAX_CONCURRENCY => Ok(n),
+        Ok(n) if n <= max => Ok(n),
         _ => Err(too_large()), // digits only: too many for a usize is too large too
     }
 }
@@ -550,6 +578,17 @@ mod tests {
             lock_timeout_arg("soon"),
             Err("not a duration like 30s, 1m30s or 500ms".into())
         );
+        assert_eq!(header_timeout_arg("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(
+            header_timeout_arg("99ms"),
+            Err("less than the minimum of 100ms".into())
+        );
+        assert_eq!(
+            header_timeout_arg("11m"),
+            Err("more than the limit of 10m".into())
+        );
+        assert_eq!(max_connections_arg("4096"), Ok(MAX_API_CONNECTIONS));
+        assert!(max_connections_arg("0").is_err() && max_connections_arg("4097").is_err());
         assert_eq!(resync_arg("1s"), Ok(MIN_RESYNC));
         assert_eq!(resync_arg("24h"), Ok(MAX_RESYNC));
         assert_eq!(resync_arg("0s"), Err("less than the minimum of 1s".into()));

@@ -70,8 +70,8 @@ pub fn compose(
         options.quote_all = true;
         let yaml = serde_saphyr::to_string_with_options(&file.document, options)?;
         match target {
-            ComposeTarget::Compose => print!("# Written by `devarch compose {stack}`; run it with: docker-compose -p devarch-{stack} -f FILE up -d\n{yaml}"),
-            ComposeTarget::Swarm => print!("# Written by `devarch compose {stack} --target swarm`; deploy it with: docker stack deploy -c FILE devarch-{stack}\n{yaml}"),
+            ComposeTarget::Compose => out!("# Written by `devarch compose {stack}`; run it with: docker-compose -p devarch-{stack} -f FILE up -d\n{yaml}")?,
+            ComposeTarget::Swarm => out!("# Written by `devarch compose {stack} --target swarm`; deploy it with: docker stack deploy -c FILE devarch-{stack}\n{yaml}")?,
         }
         if let Some(path) = env_out {
             let store = SecretStore::open(&home(cli), &ctx.owner)?;
@@ -85,14 +85,14 @@ pub fn compose(
             let text = env_file(&values).map_err(anyhow::Error::msg)?;
             crate::safe_fs::write_new(path, text.as_bytes(), 0o600)
                 .with_context(|| format!("writing {}", path.display()))?;
-            eprintln!(
+            errln!(
                 "Wrote the values of {} secret{} to {} (mode 0600); pass it with --env-file.",
                 file.secrets.len(),
                 super::plural(file.secrets.len()),
                 path.display()
             );
         } else if !file.secrets.is_empty() {
-            eprintln!(
+            errln!(
                 "The file refers to {} secret{} as ${{DEVARCH_SECRET_...}}; --env-file FILE writes their values for docker-compose --env-file.",
                 file.secrets.len(),
                 super::plural(file.secrets.len())

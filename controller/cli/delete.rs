@@ -65,10 +65,10 @@ pub fn delete(cli: &Cli, stack: &str, purge: Purge, lock_timeout: Option<Duratio
             Err(e) => return Err(e.into()),
         };
         if let Some(planned) = &planned {
-            print!("{}", render(&planned.plans));
-            std::io::stdout().flush()?;
+            out!("{}", render(&planned.plans))?;
+            super::output::stdout().flush()?;
             for f in crate::folder_edit::remove_stack(&ws, stack)? {
-                eprintln!("removed stack {stack} from {}", f.display());
+                errln!("removed stack {stack} from {}", f.display());
             }
             let errors = apply_and_report(&ctx, planned).await;
             if errors > 0 {
@@ -84,10 +84,10 @@ pub fn delete(cli: &Cli, stack: &str, purge: Purge, lock_timeout: Option<Duratio
         let secrets = crate::state::secrets::SecretStore::open(&home, &ctx.owner)?;
         if purge.state {
             if secrets.purge_stack(stack)? {
-                println!("Removed the secrets of stack {stack}.");
+                outln!("Removed the secrets of stack {stack}.")?;
             }
             if crate::state::purge_config_files(&home, &ctx.owner, stack)? {
-                println!("Removed the config files of stack {stack}.");
+                outln!("Removed the config files of stack {stack}.")?;
             }
         } else {
             let kept: Vec<String> = secrets
@@ -96,17 +96,17 @@ pub fn delete(cli: &Cli, stack: &str, purge: Purge, lock_timeout: Option<Duratio
                 .map(|i| format!("{}/{}", i.instance, i.name))
                 .collect();
             if !kept.is_empty() {
-                println!(
+                outln!(
                     "Kept secrets (remove with --purge, or one by one with `devarch secret rm {stack} NAME`): {}",
                     kept.join(", ")
-                );
+                )?;
             }
             let files = crate::state::config_files_dir(&home, &ctx.owner, stack);
             if files.is_dir() {
-                println!(
+                outln!(
                     "Kept config files (remove with --purge): {}",
                     files.display()
-                );
+                )?;
             }
         }
         if let Some(planned) = planned.as_ref().filter(|_| !purge.volumes) {
@@ -121,13 +121,13 @@ pub fn delete(cli: &Cli, stack: &str, purge: Purge, lock_timeout: Option<Duratio
                 .map(|v| v.name.as_str())
                 .collect();
             if !kept.is_empty() {
-                println!(
+                outln!(
                     "Kept volumes (remove with --purge-volumes or --purge): {}",
                     kept.join(", ")
-                );
+                )?;
             }
         }
-        println!("Stack {stack} deleted.");
+        outln!("Stack {stack} deleted.")?;
         Ok(exit::OK)
     })
 }

@@ -27,7 +27,7 @@ pub fn describe_stack(cli: &Cli, name: &str, format: ListFormat) -> Result<u8> {
         let planned = reconcile::plan(&ctx, &reconcile::Manifests::of(&ws), &sel).await?;
         let doc = crate::describe::document(&ctx, stack, &planned).await?;
         if format == ListFormat::Json {
-            println!("{}", serde_json::to_string_pretty(&doc)?);
+            outln!("{}", serde_json::to_string_pretty(&doc)?)?;
         } else {
             print_text(&ctx, stack, &doc)?;
         }
@@ -38,7 +38,7 @@ pub fn describe_stack(cli: &Cli, name: &str, format: ListFormat) -> Result<u8> {
 /// The text form of [`crate::describe::document`].
 fn print_text(ctx: &Context<'_>, stack: &ResolvedStack, doc: &Value) -> Result<()> {
     let engine = ctx.runtime.engine();
-    let mut out = std::io::stdout().lock();
+    let mut out = super::output::stdout();
     let network_id = doc["network"]["id"]
         .as_str()
         .map(|id| id.chars().take(12).collect());
@@ -160,7 +160,7 @@ fn limits_cell(limits: &Value) -> String {
 fn print_status(out: &mut impl Write, st: &StackStatus) -> Result<()> {
     writeln!(out, "Controller status (devarch watch):")?;
     for c in &st.conditions {
-        let ago = crate::status::now().saturating_sub(c.last_transition_time);
+        let ago = crate::status::now().saturating_sub(c.last_transition_time.unix());
         let kind = format!("{:?}", c.kind);
         writeln!(
             out,

@@ -59,7 +59,7 @@ pub fn exec(
                     Some(Ok(chunk)) => {
                         match chunk.pipe {
                             Pipe::Stdout => {
-                                let mut out = std::io::stdout().lock();
+                                let mut out = super::output::stdout();
                                 out.write_all(&chunk.bytes)?;
                                 out.flush()?;
                             }

@@ -17,7 +17,7 @@ pub(crate) fn get(cli: &Cli, what: GetWhat, format: ListFormat) -> Result<u8> {
     let ws = match Workspace::load(&cli.dir) {
         // The catalog answers `get templates` before the folder exists (a newcomer's first command).
         Err(LoadError::NotFound(dir)) if what == GetWhat::Templates => {
-            eprintln!(
+            errln!(
                 "note: no manifests folder {}; listing the built-in templates (create one with `devarch init`)",
                 dir.display()
             );
@@ -35,7 +35,7 @@ pub(crate) fn get(cli: &Cli, what: GetWhat, format: ListFormat) -> Result<u8> {
 
 /// `get stacks`: instance and running counts, validity, the controller's status.
 fn stacks(cli: &Cli, ws: &Workspace, format: ListFormat) -> Result<u8> {
-    let mut out = std::io::stdout().lock();
+    let mut out = super::output::stdout();
 
     let running = running_counts(cli);
     let statuses = crate::status::StatusStore::new(
@@ -43,7 +43,7 @@ fn stacks(cli: &Cli, ws: &Workspace, format: ListFormat) -> Result<u8> {
         &crate::identity::owner_of(&cli.dir),
     );
     if running.is_none() {
-        eprintln!("warning: no container engine answered; RUNNING is unknown");
+        errln!("warning: no container engine answered; RUNNING is unknown");
     }
     let rows: Vec<serde_json::Value> = ws
         .model
@@ -118,7 +118,7 @@ fn stacks(cli: &Cli, ws: &Workspace, format: ListFormat) -> Result<u8> {
 
 /// `get instances`: every instance of every valid stack with its template, image and ports.
 fn instances(ws: &Workspace, format: ListFormat) -> Result<u8> {
-    let mut out = std::io::stdout().lock();
+    let mut out = super::output::stdout();
 
     let mut rows = Vec::new();
     for s in ws.stacks.values() {
@@ -170,7 +170,7 @@ fn instances(ws: &Workspace, format: ListFormat) -> Result<u8> {
 
 /// `get templates`: the catalog and the folder's templates.
 fn templates(ws: &Workspace, format: ListFormat) -> Result<u8> {
-    let mut out = std::io::stdout().lock();
+    let mut out = super::output::stdout();
 
     let rows: Vec<serde_json::Value> = ws
         .model

@@ -9,6 +9,8 @@
 //!   file of the folder, for VS Code and any editor driving yaml-language-server.
 //!
 //! Nothing is overwritten: when any of these exists, or DIR already holds manifests, nothing
+//! is written. Every file goes through [`write_new_within`]: a folder on the way that is a
+//! symbolic link (say `.vscode` pointing elsewhere) is refused, naming it, before anything
 //! is written. The documents are validated in memory before anything is written.
 
 use std::path::{Path, PathBuf};
@@ -21,7 +23,7 @@ use super::{exit, output};
 use crate::catalog;
 use crate::manifests::load::{ManifestSet, list_manifests, load_text};
 use crate::manifests::schema;
-use crate::safe_fs::write_new;
+use crate::safe_fs::{check_within, write_new_within};
 use crate::workspace::Workspace;
 
 /// Name of the starter stack.
@@ -41,22 +43,21 @@ pub(crate) fn init(dir: &Path, templates: &[String]) -> Result<u8> {
     let files = files(templates);
     refuse_existing(dir, &files)?;
     check_valid(dir, &files)?;
-    for (rel, content) in &files {
-        let path = dir.join(rel);
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent)
-                .with_context(|| format!("creating folder {}", parent.display()))?;
-        }
-        write_new(&path, content.as_bytes(), 0o644)
-            .with_context(|| format!("writing {}", path.display()))?;
-        println!("wrote {}", path.display());
+    if dir.symlink_metadata().is_err() {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("creating folder {}", dir.display()))?;
     }
-    println!(
+    for (rel, content) in &files {
+        let path = write_new_within(dir, rel, content.as_bytes(), 0o644)
+            .with_context(|| format!("writing {}", dir.join(rel).display()))?;
+        outln!("wrote {}", path.display())?;
+    }
+    outln!(
         "{}: stack {STARTER_STACK:?} with {}; next: `devarch --dir {} plan`",
         dir.display(),
         templates.join(", "),
         dir.display()
-    );
+    )?;
     Ok(exit::OK)
 }
 
@@ -137,9 +138,13 @@ fn settings_json() -> String {
     serde_json::to_string_pretty(&v).expect("settings serialize") + "\n"
 }
 
-/// Refuse when any file to write exists (whatever it is) or DIR already holds manifests.
+/// Refuse when any file to write exists (whatever it is), a folder on its way is a symbolic
+/// link or not a folder, or DIR already holds manifests.
 fn refuse_existing(dir: &Path, files: &[(PathBuf, String)]) -> Result<()> {
     for (rel, _) in files {
+        if let Some(parent) = rel.parent() {
+            check_within(dir, parent).map_err(|e| anyhow::anyhow!("{e}; nothing was written"))?;
+        }
         let path = dir.join(rel);
         if path.symlink_metadata().is_ok() {
             bail!(

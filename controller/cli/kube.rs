@@ -55,14 +55,14 @@ pub fn kube(cli: &Cli, stack: &str, out: Option<&Path>, with_secrets: bool) -> R
         }
         let text = format!("{header}{}", documents(&objects.objects)?);
         let Some(dir) = out else {
-            print!("{text}");
+            out!("{text}")?;
             return Ok(exit::OK);
         };
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         let file = dir.join(format!("{stack}.yaml"));
         crate::safe_fs::write_atomic(&file, text.as_bytes(), crate::safe_fs::FileMode::Keep { default: 0o644 })
             .with_context(|| format!("writing {}", file.display()))?;
-        println!("Wrote {} ({} objects).", file.display(), objects.objects.len());
+        outln!("Wrote {} ({} objects).", file.display(), objects.objects.len())?;
         if with_secrets {
             let store = SecretStore::open(&home(cli), &ctx.owner)?;
             let mut values = BTreeMap::new();
@@ -77,7 +77,7 @@ pub fn kube(cli: &Cli, stack: &str, out: Option<&Path>, with_secrets: bool) -> R
             let file = dir.join(format!("{stack}-secrets.yaml"));
             crate::safe_fs::write_atomic(&file, documents(&secrets)?.as_bytes(), crate::safe_fs::FileMode::Private)
                 .with_context(|| format!("writing {}", file.display()))?;
-            println!("Wrote {} ({} Secrets, mode 0600).", file.display(), secrets.len());
+            outln!("Wrote {} ({} Secrets, mode 0600).", file.display(), secrets.len())?;
         }
         Ok(exit::OK)
     })

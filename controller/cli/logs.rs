@@ -111,7 +111,7 @@ pub fn logs(cli: &Cli, stack: &str, req: &LogsRequest) -> Result<u8> {
         while let Some(event) = rx.recv().await {
             match event {
                 Event::Line(index, line) => {
-                    let mut out = std::io::stdout().lock();
+                    let mut out = super::output::stdout();
                     out.write_all(&prefixes[index])?;
                     out.write_all(&line)?;
                     out.write_all(b"\n")?;
@@ -119,7 +119,7 @@ pub fn logs(cli: &Cli, stack: &str, req: &LogsRequest) -> Result<u8> {
                 }
                 Event::End(index, Some(error)) => {
                     failed += 1;
-                    eprintln!(
+                    errln!(
                         "error: the output of {} ended: {}",
                         containers[index].0,
                         crate::printable::line(&error)

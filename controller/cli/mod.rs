@@ -1,6 +1,10 @@
 /*! The command-line layer: parse arguments, run one command, map the outcome to an exit code.
 The only module that uses `anyhow`. */
 
+// First, so that its macros (`outln!`, `errln!`...) reach every module below.
+#[macro_use]
+pub mod output;
+
 pub mod args;
 pub mod compose;
 pub mod context;
@@ -11,7 +15,6 @@ pub mod get;
 pub mod init;
 pub mod kube;
 pub mod logs;
-pub mod output;
 pub mod plan;
 pub mod progress;
 pub mod restart;
@@ -21,7 +24,7 @@ pub mod transfer;
 pub mod watch;
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
@@ -48,9 +51,11 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => ExitCode::from(code),
+        // The reader of stdout went away (`| head -1`): nothing more to say, as ripgrep does.
+        Err(e) if output::is_stdout_closed(&e) => ExitCode::from(exit::OK),
         Err(e) => {
             let text = crate::errors::chain(e.as_ref());
-            eprintln!("error: {}", crate::printable::block(&text));
+            errln!("error: {}", crate::printable::block(&text));
             ExitCode::from(exit::ERROR)
         }
     }
@@ -74,7 +79,7 @@ pub(crate) fn sources(ws: &Workspace) -> SourceMap {
 /// Print problems to stderr as a warning (commands that can still answer).
 fn warn_if_invalid(ws: &Workspace) {
     if !ws.is_valid() {
-        eprintln!(
+        errln!(
             "warning: {} in {} (run `devarch validate` for details); affected resources are left out",
             output::summary(&ws.diagnostics),
             ws.set
@@ -128,6 +133,8 @@ pub fn run(cli: Cli) -> Result<u8> {
             log_format,
             listen,
             listen_beyond_loopback,
+            api_header_timeout,
+            api_max_connections,
         } => watch::watch(
             &cli,
             watch::Flags {
@@ -138,6 +145,10 @@ pub fn run(cli: Cli) -> Result<u8> {
                 log_format: *log_format,
                 listen: *listen,
                 listen_beyond_loopback: *listen_beyond_loopback,
+                api_limits: crate::api::server::Limits {
+                    header_read_timeout: *api_header_timeout,
+                    max_connections: *api_max_connections,
+                },
             },
         ),
         Command::Delete {
@@ -240,12 +251,10 @@ pub fn run(cli: Cli) -> Result<u8> {
             command,
         } => exec::exec(&cli, stack, instance, command, *no_tty),
         Command::Completions { shell } => {
-            clap_complete::generate(
-                *shell,
-                &mut Cli::command(),
-                "devarch",
-                &mut std::io::stdout(),
-            );
+            // clap_complete panics on a failed write: generate in memory, write once.
+            let mut script = Vec::new();
+            clap_complete::generate(*shell, &mut Cli::command(), "devarch", &mut script);
+            output::stdout().write_all(&script)?;
             Ok(exit::OK)
         }
     }
@@ -256,12 +265,12 @@ fn validate(cli: &Cli) -> Result<u8> {
     output::print_diagnostics(&ws.warnings, &sources(&ws));
     if !ws.is_valid() {
         output::print_diagnostics(&ws.diagnostics, &sources(&ws));
-        eprintln!("error: {}", output::summary(&ws.diagnostics));
+        errln!("error: {}", output::summary(&ws.diagnostics));
         return Ok(exit::ERROR);
     }
     let instances: usize = ws.stacks.values().map(|s| s.instances.len()).sum();
     let local_templates = ws.model.templates.values().filter(|t| !t.builtin).count();
-    println!(
+    outln!(
         "{}: valid ({} file{}, {} stack{}, {} instance{}, {} template{} from the folder)",
         cli.dir.display(),
         ws.set.files.len(),
@@ -272,7 +281,7 @@ fn validate(cli: &Cli) -> Result<u8> {
         plural(instances),
         local_templates,
         plural(local_templates)
-    );
+    )?;
     Ok(exit::OK)
 }
 
@@ -281,9 +290,10 @@ fn plural(n: usize) -> &'static str {
 }
 
 fn print_json(v: &impl Serialize) -> Result<()> {
-    let mut out = std::io::stdout().lock();
-    serde_json::to_writer_pretty(&mut out, v)?;
-    writeln!(out)?;
+    // Serialized first: serde_json's own error would hide a closed stdout.
+    let mut text = serde_json::to_vec_pretty(v)?;
+    text.push(b'\n');
+    output::stdout().write_all(&text)?;
     Ok(())
 }
 
@@ -292,7 +302,7 @@ fn effective_config(cli: &Cli, stack: &str, instance: &str, format: DocFormat) -
     let doc = effective_config_doc(&ws, &cli.dir, stack, instance)?;
     match format {
         DocFormat::Json => print_json(&doc)?,
-        DocFormat::Yaml => print!("{}", serde_saphyr::to_string(&doc)?),
+        DocFormat::Yaml => out!("{}", serde_saphyr::to_string(&doc)?)?,
     }
     Ok(exit::OK)
 }
@@ -338,7 +348,7 @@ pub(crate) fn effective_config_doc(
 /// Where the API's OpenAPI document is kept, under the project root.
 pub const OPENAPI_FILE: &str = "schemas/openapi.json";
 
-fn schema(root: &std::path::Path, check: bool) -> Result<u8> {
+fn schema(root: &Path, check: bool) -> Result<u8> {
     let mut stale = crate::manifests::schema::write_or_check(root, check)
         .with_context(|| format!("writing schemas under {}", root.display()))?;
     let openapi = root.join(OPENAPI_FILE);
@@ -346,6 +356,8 @@ fn schema(root: &std::path::Path, check: bool) -> Result<u8> {
     if std::fs::read_to_string(&openapi).ok().as_deref() != Some(document.as_str()) {
         stale.push(PathBuf::from(OPENAPI_FILE));
         if !check {
+            std::fs::create_dir_all(root)?;
+            crate::safe_fs::dirs_within(root, Path::new("schemas"))?;
             crate::safe_fs::write_atomic(
                 &openapi,
                 document.as_bytes(),
@@ -356,23 +368,23 @@ fn schema(root: &std::path::Path, check: bool) -> Result<u8> {
     }
     if check {
         if stale.is_empty() {
-            println!("schemas/ and crds/ are up to date");
+            outln!("schemas/ and crds/ are up to date")?;
             return Ok(exit::OK);
         }
         for f in &stale {
-            eprintln!("out of date: {}", f.display());
+            errln!("out of date: {}", f.display());
         }
-        eprintln!(
+        errln!(
             "error: {} generated file(s) out of date; run `devarch schema`",
             stale.len()
         );
         return Ok(exit::ERROR);
     }
     for f in &stale {
-        println!("wrote {}", f.display());
+        outln!("wrote {}", f.display())?;
     }
     if stale.is_empty() {
-        println!("schemas/ and crds/ already up to date");
+        outln!("schemas/ and crds/ already up to date")?;
     }
     Ok(exit::OK)
 }

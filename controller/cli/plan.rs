@@ -17,17 +17,18 @@ use crate::reconcile::{self, Context, Selection, lock_stacks};
 
 fn print_skipped(planned: &reconcile::Planned) {
     for (s, why) in &planned.skipped {
-        eprintln!("warning: stack {s}: {}", printable::block(&why.to_string()));
+        errln!("warning: stack {s}: {}", printable::block(&why.to_string()));
     }
 }
 
 /// The router lines of the plan: names the pass adds or removes (escaped: they are checked
 /// host names, but the labels they are read back from are anyone's).
-fn print_routes(planned: &reconcile::Planned, owner: &str) {
+fn print_routes(planned: &reconcile::Planned, owner: &str) -> std::io::Result<()> {
     let routes = reconcile::RouteChanges::of(planned, owner);
     if !routes.is_empty() {
-        print!("{}", printable::block(&routes.to_string()));
+        out!("{}", printable::block(&routes.to_string()))?;
     }
+    Ok(())
 }
 
 /// Apply planned stacks with progress lines; print each failed step; return how many failed.
@@ -36,7 +37,7 @@ pub(crate) async fn apply_and_report(ctx: &Context<'_>, planned: &reconcile::Pla
     let reports = reconcile::apply(ctx, planned, &progress, ApplyOptions::default()).await;
     for (stack, r) in &reports {
         for e in &r.errors {
-            eprintln!("error: stack {stack}: {}", printable::block(&e.to_string()));
+            errln!("error: stack {stack}: {}", printable::block(&e.to_string()));
         }
     }
     let failed: usize = reports.iter().map(|(_, r)| r.errors.len()).sum();
@@ -57,7 +58,7 @@ async fn sync_router(
     match reconcile::sync_router(ctx, progress).await {
         Ok(_) => 0,
         Err(e) => {
-            eprintln!("error: {}", printable::block(&e.to_string()));
+            errln!("error: {}", printable::block(&e.to_string()));
             1
         }
     }
@@ -79,10 +80,10 @@ pub fn plan(cli: &Cli, stacks: &[String], json: bool, out: Option<&Path>) -> Res
             stacks: planned.plans.clone(),
         };
         if json {
-            println!("{}", serde_json::to_string_pretty(&file)?);
+            outln!("{}", serde_json::to_string_pretty(&file)?)?;
         } else {
-            print!("{}", render(&planned.plans));
-            print_routes(&planned, &ctx.owner);
+            out!("{}", render(&planned.plans))?;
+            print_routes(&planned, &ctx.owner)?;
         }
         if let Some(path) = out {
             crate::safe_fs::write_atomic(
@@ -91,7 +92,7 @@ pub fn plan(cli: &Cli, stacks: &[String], json: bool, out: Option<&Path>) -> Res
                 crate::safe_fs::FileMode::Private,
             )
             .with_context(|| format!("writing plan to {}", path.display()))?;
-            eprintln!(
+            errln!(
                 "Saved the plan to {}; apply it with `devarch apply --plan {}`.",
                 path.display(),
                 path.display()
@@ -182,26 +183,26 @@ pub fn apply(
         let summary = Summary::of(&planned.plans);
         let conflicts = planned.plans.iter().any(|p| !p.conflicts.is_empty());
         if summary.is_empty() && !conflicts {
-            println!("No changes. {} up to date.", if planned.plans.len() == 1 { "Stack is" } else { "Stacks are" });
+            outln!("No changes. {} up to date.", if planned.plans.len() == 1 { "Stack is" } else { "Stacks are" })?;
             let progress = super::progress::Lines::new();
             if sync_router(&ctx, &planned, false, &progress).await > 0 {
                 return Ok(exit::ERROR);
             }
             return Ok(exit::OK);
         }
-        print!("{}", render(&planned.plans));
-        print_routes(&planned, &ctx.owner);
-        std::io::stdout().flush()?;
+        out!("{}", render(&planned.plans))?;
+        print_routes(&planned, &ctx.owner)?;
+        super::output::stdout().flush()?;
         let errors = apply_and_report(&ctx, &planned).await;
         if conflicts {
-            eprintln!("error: some stacks were not applied because of conflicts (see the plan above)");
+            errln!("error: some stacks were not applied because of conflicts (see the plan above)");
             return Ok(exit::ERROR);
         }
         if errors > 0 {
-            eprintln!("error: apply finished with {errors} failed step(s)");
+            errln!("error: apply finished with {errors} failed step(s)");
             return Ok(exit::ERROR);
         }
-        println!("Apply complete. {}", summary.to_string().trim_start_matches("Plan: "));
+        outln!("Apply complete. {}", summary.to_string().trim_start_matches("Plan: "))?;
         Ok(exit::OK)
     })
 }

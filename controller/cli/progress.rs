@@ -45,7 +45,7 @@ impl Progress for Lines {
             .map(|d| format!(" {:.1}s", d.as_secs_f64()))
             .unwrap_or_default();
         let (object, message) = (printable::line(&e.object), printable::block(&e.message));
-        eprintln!(" {mark} {object:<48} {message}{t}");
+        errln!(" {mark} {object:<48} {message}{t}");
     }
     fn pull(&self, p: &PullProgress) {
         if !self.tty {

@@ -46,11 +46,11 @@ pub fn restart(
             match r {
                 Restarted::Done => {}
                 Restarted::NotRunning => {
-                    eprintln!("note: {instance} is not running; `devarch apply {stack}` starts it")
+                    errln!("note: {instance} is not running; `devarch apply {stack}` starts it")
                 }
                 Restarted::Failed(e) => {
                     failed += 1;
-                    eprintln!("error: {instance}: {}", crate::printable::line(e));
+                    errln!("error: {instance}: {}", crate::printable::line(e));
                 }
             }
         }
@@ -61,10 +61,10 @@ pub fn restart(
             .iter()
             .filter(|(_, r)| *r == Restarted::Done)
             .count();
-        println!(
+        outln!(
             "Restarted {done} container{} of stack {stack}.",
             super::plural(done)
-        );
+        )?;
         Ok(exit::OK)
     })
 }

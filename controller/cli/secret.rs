@@ -15,6 +15,7 @@ use super::context::home;
 use super::{exit, output, print_json};
 use crate::allocate::referenced_secrets;
 use crate::state::secrets::{Origin, SecretStore, rotate};
+use crate::timestamp::Timestamp;
 use crate::workspace::Workspace;
 
 /// Largest value `secret set` takes: 64 KiB.
@@ -78,17 +79,17 @@ fn set(cli: &Cli, stack: &str, name: &str, from_file: Option<&Path>) -> Result<u
     store.list(stack)?;
     let value = read_value(from_file, stack, name)?;
     store.set(stack, instance, secret, &value)?;
-    println!("Set secret {name} of stack {stack} (the value is never shown).");
+    outln!("Set secret {name} of stack {stack} (the value is never shown).")?;
     match references(ws.as_ref(), stack) {
-        Some(refs) if refs.iter().any(|(r, _)| r == name) => println!(
+        Some(refs) if refs.iter().any(|(r, _)| r == name) => outln!(
             "Run `devarch apply {stack}` to roll it out; a running `devarch watch` picks it up at its next resync."
-        ),
-        Some(refs) => eprintln!(
+        )?,
+        Some(refs) => errln!(
             "warning: no manifest of stack {stack} in {} refers to secret {name} (it refers to: {}); stored anyway",
             cli.dir.display(),
             list_or_none(refs.iter().map(|(r, _)| r.as_str()))
         ),
-        None => eprintln!(
+        None => errln!(
             "warning: {} has no valid stack {stack}; stored anyway",
             cli.dir.display()
         ),
@@ -154,7 +155,7 @@ fn read_value(from_file: Option<&Path>, stack: &str, name: &str) -> Result<Strin
 fn prompt(stack: &str, name: &str) -> Result<String> {
     use rustix::termios::{LocalModes, OptionalActions, tcgetattr, tcsetattr};
     let stdin = std::io::stdin();
-    eprint!("Value for secret {name} of stack {stack} (not echoed): ");
+    err!("Value for secret {name} of stack {stack} (not echoed): ");
     std::io::stderr().flush()?;
     let saved = tcgetattr(&stdin).context("cannot read the terminal's settings")?;
     let mut quiet = saved.clone();
@@ -166,7 +167,7 @@ fn prompt(stack: &str, name: &str) -> Result<String> {
         .take(MAX_VALUE_BYTES as u64 + 2)
         .read_line(&mut line);
     let restored = tcsetattr(&stdin, OptionalActions::Now, &saved);
-    eprintln!();
+    errln!();
     read.context("cannot read the value from the terminal")?;
     restored.context("cannot restore the terminal's echo")?;
     Ok(line)
@@ -181,8 +182,8 @@ struct Row {
     /// `generated`, `set`, `unknown` (stored by an earlier devarch), `missing` (referenced,
     /// must be set) or `pending` (referenced, generated on the next apply).
     state: &'static str,
-    /// Unix seconds of the last change.
-    changed: Option<u64>,
+    /// When the value last changed (RFC 3339 in JSON).
+    changed: Option<Timestamp>,
     /// Whether a manifest of the stack refers to it.
     referenced: bool,
 }
@@ -214,7 +215,7 @@ fn list(cli: &Cli, only: Option<&str>, format: ListFormat) -> Result<u8> {
                     Some(Origin::Set) => "set",
                     None => "unknown",
                 },
-                changed: info.changed,
+                changed: info.changed.map(Timestamp::from_unix),
             });
         }
         for (secret, generate) in refs {
@@ -239,7 +240,7 @@ fn list(cli: &Cli, only: Option<&str>, format: ListFormat) -> Result<u8> {
         return Ok(exit::OK);
     }
     if rows.is_empty() {
-        println!("No secrets.");
+        outln!("No secrets.")?;
         return Ok(exit::OK);
     }
     let table: Vec<Vec<String>> = rows
@@ -255,23 +256,17 @@ fn list(cli: &Cli, only: Option<&str>, format: ListFormat) -> Result<u8> {
                 r.stack.clone(),
                 r.secret.clone(),
                 r.state.to_string(),
-                r.changed.map(format_time).unwrap_or_else(|| "-".into()),
+                r.changed.map_or_else(|| "-".into(), |t| t.to_string()),
                 note,
             ]
         })
         .collect();
     output::table(
-        &mut std::io::stdout().lock(),
+        &mut super::output::stdout(),
         &["STACK", "SECRET", "STATE", "CHANGED", "NOTE"],
         &table,
     )?;
     Ok(exit::OK)
-}
-
-/// Unix seconds as `2026-11-28T07:55:01Z`.
-fn format_time(secs: u64) -> String {
-    let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs);
-    humantime::format_rfc3339_seconds(t).to_string()
 }
 
 fn rm(cli: &Cli, stack: &str, name: &str) -> Result<u8> {
@@ -288,15 +283,15 @@ fn rm(cli: &Cli, stack: &str, name: &str) -> Result<u8> {
             list_or_none(stored.iter().map(String::as_str))
         );
     }
-    println!("Removed secret {name} of stack {stack}.");
+    outln!("Removed secret {name} of stack {stack}.")?;
     let refs = references(folder(cli).as_ref(), stack).unwrap_or_default();
     match refs.iter().find(|(r, _)| r == name) {
         Some((_, true)) => {
-            println!(
+            outln!(
                 "The manifests still refer to it with generate: true: the next apply generates a new value."
-            );
+            )?;
         }
-        Some((_, false)) => eprintln!(
+        Some((_, false)) => errln!(
             "warning: the manifests of stack {stack} still refer to it: the next apply fails until it is set again (`devarch secret set {stack} {name}`)"
         ),
         None => {}
@@ -309,22 +304,22 @@ fn rotate_key(cli: &Cli) -> Result<u8> {
     let owner = crate::identity::owner_of(&cli.dir);
     let done = rotate::rotate_key(&home, &owner)?;
     if done.no_key {
-        println!(
+        outln!(
             "No secret key in {} yet: nothing to rotate.",
             home.display()
-        );
+        )?;
         return Ok(exit::OK);
     }
     if done.resumed {
-        println!("Finished an interrupted rotation.");
+        outln!("Finished an interrupted rotation.")?;
     }
-    println!(
+    outln!(
         "Re-encrypted {} secret{} in {} file{} under a new key ({}); the old key is gone.",
         done.secrets,
         super::plural(done.secrets),
         done.files,
         super::plural(done.files),
         home.join(crate::state::secrets::key::KEY_FILE).display()
-    );
+    )?;
     Ok(exit::OK)
 }

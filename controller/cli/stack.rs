@@ -67,11 +67,11 @@ fn print_plan(cli: &Cli, stacks: &[String]) -> Result<u8> {
         let ctx = engine_context(cli, rt.as_ref());
         let sel = Selection::only(stacks);
         let planned = reconcile::plan(&ctx, &reconcile::Manifests::of(&ws), &sel).await?;
-        print!("{}", render(&planned.plans));
-        println!(
+        out!("{}", render(&planned.plans))?;
+        outln!(
             "Run `devarch apply {}` to carry it out (a running `devarch watch` does so by itself).",
             stacks.join(" ")
-        );
+        )?;
         Ok(exit::OK)
     })
 }
@@ -80,10 +80,10 @@ fn print_plan(cli: &Cli, stacks: &[String]) -> Result<u8> {
 pub fn set_enabled(cli: &Cli, stack: &str, enabled: bool) -> Result<u8> {
     let ws = load_with(cli, stack)?;
     if ws.stacks[stack].enabled == enabled {
-        println!(
+        outln!(
             "Stack {stack} is already {}.",
             if enabled { "enabled" } else { "disabled" }
-        );
+        )?;
         return Ok(exit::OK);
     }
     let s = ws
@@ -95,11 +95,11 @@ pub fn set_enabled(cli: &Cli, stack: &str, enabled: bool) -> Result<u8> {
     let change = Change::set(s.origin.document, "/spec/enabled", json!(enabled));
     let edits = BTreeMap::from([(s.origin.file.clone(), vec![change])]);
     for f in edit_files(&ws, &edits)? {
-        println!(
+        outln!(
             "{} stack {stack} in {}",
             if enabled { "Enabled" } else { "Disabled" },
             f.display()
-        );
+        )?;
     }
     print_plan(cli, &[stack.to_string()])
 }
@@ -122,16 +122,16 @@ pub fn clone(cli: &Cli, src: &str, dst: &str, with_secrets: bool) -> Result<u8> 
         Err(e) => return Err(e.into()),
     };
     crate::folder_edit::write(&target, &text, true)?;
-    println!(
+    outln!(
         "Wrote stack {dst} to {} (a clone of {src}).",
         target.display()
-    );
+    )?;
     let store = SecretStore::open(&home(cli), &crate::identity::owner_of(&cli.dir))?;
     if with_secrets {
         let n = store.copy_stack(src, dst)?;
-        println!("Copied {n} secret{} from {src}.", super::plural(n));
+        outln!("Copied {n} secret{} from {src}.", super::plural(n))?;
     } else if !store.list(src)?.is_empty() {
-        println!("Secrets were not copied (--with-secrets copies them): {dst} generates its own.");
+        outln!("Secrets were not copied (--with-secrets copies them): {dst} generates its own.")?;
     }
     print_plan(cli, &[dst.to_string()])
 }
@@ -208,7 +208,7 @@ pub fn rename(
             }
         }
         for f in edit_files(&ws, &edits)? {
-            println!("Renamed stack {old} to {new} in {}", f.display());
+            outln!("Renamed stack {old} to {new} in {}", f.display())?;
         }
         let ws = load_valid(cli)?;
         let sel = Selection {
@@ -217,7 +217,7 @@ pub fn rename(
             ..Selection::only(names)
         };
         let planned = reconcile::plan(&ctx, &reconcile::Manifests::of(&ws), &sel).await?;
-        print!("{}", render(&planned.plans));
+        out!("{}", render(&planned.plans))?;
         let errors = super::plan::apply_and_report(&ctx, &planned).await;
         if errors > 0 {
             bail!("the rename's apply finished with {errors} failed step(s); run `devarch apply {new}`");
@@ -225,16 +225,16 @@ pub fn rename(
         store.purge_stack(old)?;
         crate::state::purge_config_files(&home, &ctx.owner, old)?;
         if moved > 0 {
-            println!("Moved {moved} secret{} to {new}.", super::plural(moved));
+            outln!("Moved {moved} secret{} to {new}.", super::plural(moved))?;
         }
         if !copied.is_empty() {
-            println!(
+            outln!(
                 "Copied the data of {} to {}; the old volumes are kept (remove them with `devarch delete {old} --purge-volumes`).",
                 copied.iter().map(|(f, _)| f.as_str()).collect::<Vec<_>>().join(", "),
                 copied.iter().map(|(_, t)| t.as_str()).collect::<Vec<_>>().join(", ")
-            );
+            )?;
         }
-        println!("Stack {old} is now {new}.");
+        outln!("Stack {old} is now {new}.")?;
         Ok(exit::OK)
     })
 }
@@ -271,7 +271,7 @@ async fn copy_volumes(
             identity::OBJECT_PREFIX,
             &to[identity::OBJECT_PREFIX.len()..]
         );
-        eprintln!("copying volume {} to {to}", v.name);
+        errln!("copying volume {} to {to}", v.name);
         let done = crate::apply::volume_copy::copy_volume(
             ctx.runtime,
             &v.name,

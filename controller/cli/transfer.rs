@@ -17,7 +17,7 @@ pub fn export_stack(cli: &Cli, stack: &str, out: Option<&Path>) -> Result<u8> {
     let ws = super::context::load_valid(cli)?;
     let text = export(&ws, stack)?;
     match out {
-        None => print!("{text}"),
+        None => out!("{text}")?,
         Some(path) => {
             crate::safe_fs::write_atomic(
                 path,
@@ -25,7 +25,7 @@ pub fn export_stack(cli: &Cli, stack: &str, out: Option<&Path>) -> Result<u8> {
                 crate::safe_fs::FileMode::Keep { default: 0o644 },
             )
             .with_context(|| format!("writing {}", path.display()))?;
-            eprintln!("Wrote stack {stack} to {}.", path.display());
+            errln!("Wrote stack {stack} to {}.", path.display());
         }
     }
     Ok(exit::OK)
@@ -102,7 +102,7 @@ pub fn import_compose(
     let shell = |var: &str| std::env::var(var).ok();
     let imported = import(&text, file, &shell, &options)?;
     for n in &imported.notes {
-        eprintln!(
+        errln!(
             "note: {}:{}: {}: {}",
             file.display(),
             n.line,
@@ -111,7 +111,7 @@ pub fn import_compose(
         );
     }
     if !imported.notes.is_empty() {
-        eprintln!(
+        errln!(
             "{} note{} above: what was not carried over as it was.",
             imported.notes.len(),
             super::plural(imported.notes.len())
@@ -147,7 +147,7 @@ fn write_template(cli: &Cli, text: &str) -> Result<u8> {
     }
     crate::safe_fs::write_new(&target, text.as_bytes(), 0o644)
         .with_context(|| format!("writing {}", target.display()))?;
-    println!("Wrote template {name} to {}.", target.display());
+    outln!("Wrote template {name} to {}.", target.display())?;
     Ok(exit::OK)
 }
 
@@ -184,26 +184,26 @@ fn import_text(
         }
         crate::import::write(&p)?;
         let instances = p.after.stacks[stack].instances.len();
-        println!(
+        outln!(
             "{} stack {stack} in {} ({instances} instance{}).",
             if p.replacing { "Updated" } else { "Wrote" },
             p.target.display(),
             super::plural(instances)
-        );
+        )?;
         let store = crate::state::secrets::SecretStore::open(&home(cli), &ctx.owner)?;
         let missing = crate::import::store_secrets(&store, &p, secrets)?;
         for (instance, secret, _) in secrets {
-            println!(
+            outln!(
                 "Stored the value of {instance}/{secret} as a devarch secret (the manifests refer to it, the value is not in them)."
-            );
+            )?;
         }
         for secret in missing {
-            println!("Secret {secret} is not set: devarch secret set {stack} {secret}");
+            outln!("Secret {secret} is not set: devarch secret set {stack} {secret}")?;
         }
         let sel = Selection::only([stack]);
         match reconcile::plan(&ctx, &reconcile::Manifests::of(&p.after), &sel).await {
-            Ok(planned) => print!("{}", crate::plan::render(&planned.plans)),
-            Err(e) => eprintln!("warning: the plan cannot be made yet: {e}"),
+            Ok(planned) => out!("{}", crate::plan::render(&planned.plans))?,
+            Err(e) => errln!("warning: the plan cannot be made yet: {e}"),
         }
         Ok(exit::OK)
     })

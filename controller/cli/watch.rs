@@ -27,6 +27,8 @@ pub struct Flags {
     pub listen: Option<std::net::SocketAddr>,
     /// `--listen-beyond-loopback`.
     pub listen_beyond_loopback: bool,
+    /// `--api-header-timeout`, `--api-max-connections`.
+    pub api_limits: crate::api::server::Limits,
 }
 
 /// `devarch watch`.
@@ -39,6 +41,7 @@ pub fn watch(cli: &Cli, flags: Flags) -> Result<u8> {
         log_format,
         listen,
         listen_beyond_loopback,
+        api_limits,
     } = flags;
     if let Some(addr) = listen
         && !addr.ip().is_loopback()
@@ -114,10 +117,10 @@ pub fn watch(cli: &Cli, flags: Flags) -> Result<u8> {
                 token: token.clone(),
                 extra_hosts: std::sync::Arc::new(if addr.ip().is_loopback() { vec![] } else { vec![local.to_string()] }),
             };
-            eprintln!("API and dashboard on http://{local}/ — log in with http://{local}/login?token={token} (the token is in {})", home.join(crate::api::auth::TOKEN_FILE).display());
+            errln!("API and dashboard on http://{local}/ — log in with http://{local}/#token={token} (the token is in {}; API clients send it as `Authorization: Bearer TOKEN`)", home.join(crate::api::auth::TOKEN_FILE).display());
             let stop = shutdown.clone();
             tokio::spawn(async move {
-                if let Err(e) = crate::api::serve(listener, state, stop).await {
+                if let Err(e) = crate::api::serve(listener, state, api_limits, stop).await {
                     tracing::error!("the API server stopped: {e}");
                 }
             });

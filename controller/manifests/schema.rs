@@ -647,17 +647,17 @@ pub fn write_or_check(root: &Path, check: bool) -> std::io::Result<Vec<PathBuf>>
         let path = root.join(&rel);
         let current = std::fs::read_to_string(&path).ok();
         if current.as_deref() != Some(content.as_str()) {
-            stale.push(rel);
             if !check {
-                if let Some(parent) = path.parent() {
-                    std::fs::create_dir_all(parent)?;
-                }
+                // The folders on the way are made inside `root`, never through a link.
+                std::fs::create_dir_all(root)?;
+                crate::safe_fs::dirs_within(root, rel.parent().unwrap_or(Path::new("")))?;
                 crate::safe_fs::write_atomic(
                     &path,
                     content.as_bytes(),
                     crate::safe_fs::FileMode::Keep { default: 0o644 },
                 )?;
             }
+            stale.push(rel);
         }
     }
     Ok(stale)

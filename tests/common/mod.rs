@@ -683,16 +683,16 @@ impl Watcher {
         );
         self.resyncs()[seen..seen + n].to_vec()
     }
-    /// The login link `watch --listen` prints (waited for): `http://ADDR/login?token=TOKEN`.
+    /// The login link `watch --listen` prints (waited for): `http://ADDR/#token=TOKEN`.
     pub fn login_link(&self) -> String {
         self.wait_for(
             std::time::Duration::from_secs(30),
             "the login link",
-            |_, err| err.contains("/login?token="),
+            |_, err| err.contains("/#token="),
         );
         self.stderr()
             .split_whitespace()
-            .find(|t| t.contains("/login?token="))
+            .find(|t| t.contains("/#token="))
             .unwrap()
             .to_string()
     }

@@ -1,10 +1,12 @@
 // Drives the dashboard in Debian's chromium (headless) with playwright-core, as a user would:
-// logs in through the link `devarch watch` printed, adds an instance from the catalog, sees
-// the plan diff, applies it, waits for the stack to turn Ready, opens the instance's logs;
-// edits the instance in the override editor (a problem shown at its field, the effective
-// config beside it, saved); settles an ambiguous import of stack WIRED with the wiring picker;
-// clones STACK as CLONE. Saves a screenshot of each main page into SHOTS. Exits non-zero on any
-// failure.
+// logs in through the link `devarch watch` printed (the token in its fragment: the page keeps
+// it in sessionStorage, no cookie is set, and the address bar loses it), adds an instance
+// from the catalog, sees the plan diff, applies it, waits for the stack to turn Ready (and
+// says since when), opens the instance's logs; edits the instance in the override editor (a
+// problem shown at its field, the effective config beside it, saved); settles an ambiguous
+// import of stack WIRED with the wiring picker; clones STACK as CLONE. Saves a screenshot of
+// each main page into SHOTS. The page's Content-Security-Policy must block nothing it does;
+// without the token, the page says to log in. Exits non-zero on any failure.
 //
 //   node dashboard.mjs LOGIN_LINK STACK TEMPLATE SHOTS WIRED CLONE
 import { chromium } from "playwright-core";
@@ -16,12 +18,22 @@ const browser = await chromium.launch({
 });
 const step = (what) => console.log(`step: ${what}`);
 try {
-  const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  // Whatever the page's Content-Security-Policy blocks is a failure.
+  await context.addInitScript(() => {
+    window.__cspViolations = [];
+    document.addEventListener("securitypolicyviolation", (e) =>
+      window.__cspViolations.push(`${e.violatedDirective} ${e.blockedURI} ${e.sample}`));
+  });
+  const page = await context.newPage();
   page.setDefaultTimeout(30000);
   step("log in through the link");
   await page.goto(link);
   await page.waitForURL((u) => u.pathname === "/");
   await page.locator("#conn", { hasText: "live" }).waitFor();
+  if (page.url().includes("token")) throw new Error(`the token stayed in the address: ${page.url()}`);
+  const cookies = await context.cookies();
+  if (cookies.length) throw new Error(`cookies were set: ${JSON.stringify(cookies)}`);
   await page.screenshot({ path: `${shots}/overview.png` });
 
   step("add an instance from the catalog, by keyboard");
@@ -53,6 +65,12 @@ try {
     }
   }
   await page.locator(`tr[data-stack="${stack}"] td[data-status="Ready"]`).waitFor({ timeout: 60000 });
+
+  step("the status says since when, read from the API's RFC 3339 time");
+  const since = await page.getAttribute(`tr[data-stack="${stack}"] td[data-status="Ready"]`, "title");
+  if (!since?.startsWith("since ") || !since.includes(String(new Date().getFullYear()))) {
+    throw new Error(`the Ready cell's time is wrong: ${since}`);
+  }
 
   step("open the stack and its logs");
   await page.locator(`tr[data-stack="${stack}"] button`, { hasText: "Open" }).click();
@@ -98,6 +116,16 @@ try {
   await page.setViewportSize({ width: 420, height: 800 });
   await page.locator(`tr[data-stack="${stack}"]`).waitFor();
   await page.screenshot({ path: `${shots}/narrow.png` });
+
+  step("the Content-Security-Policy blocked nothing the page did");
+  const violations = await page.evaluate(() => window.__cspViolations);
+  if (violations.length) throw new Error(`CSP violations: ${violations.join("; ")}`);
+
+  step("without the token, the page asks to log in");
+  const stranger = await browser.newPage();
+  await stranger.goto(new URL("/", link).href);
+  await stranger.locator("#conn", { hasText: "not logged in" }).waitFor();
+  if (await stranger.locator("#stacks tr").count()) throw new Error("stacks shown without the token");
   console.log("ok");
 } finally {
   await browser.close();

@@ -27,9 +27,8 @@ pub struct StackRow {
     pub running: usize,
     /// The manifests are valid.
     pub valid: bool,
-    /// The controller's status (conditions, generations), when it has one.
-    #[schema(value_type = Option<Object>)]
-    pub status: Option<Value>,
+    /// The controller's status (conditions, generations, times in RFC 3339), when it has one.
+    pub status: Option<crate::status::StackStatus>,
 }
 
 /// The stacks of the folder, with instance and running counts and the controller's status.
@@ -62,9 +61,7 @@ pub async fn stacks(State(state): State<AppState>) -> Result<Json<Vec<StackRow>>
             instances: s.instances.len(),
             running: running.get(&s.name).copied().unwrap_or(0),
             valid: ws.stacks.contains_key(&s.name),
-            status: statuses
-                .exists(&s.name)
-                .then(|| serde_json::to_value(statuses.read(&s.name)).unwrap_or_default()),
+            status: statuses.exists(&s.name).then(|| statuses.read(&s.name)),
         })
         .collect();
     Ok(Json(rows))

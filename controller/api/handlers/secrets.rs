@@ -9,6 +9,7 @@ use utoipa::ToSchema;
 use super::{AppState, Body, valid_stack};
 use crate::api::problem::Problem;
 use crate::state::secrets::{Origin, SecretStore};
+use crate::timestamp::Timestamp;
 
 /// A secret of a stack: never its value.
 #[derive(Debug, Serialize, ToSchema)]
@@ -17,8 +18,9 @@ pub struct SecretRow {
     pub secret: String,
     /// `generated`, `set`, `unknown`, `missing` or `pending`.
     pub state: String,
-    /// Unix seconds of the last change.
-    pub changed: Option<u64>,
+    /// When the value last changed (RFC 3339).
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub changed: Option<Timestamp>,
 }
 
 /// A stack's secrets: names and states, never values.
@@ -41,7 +43,7 @@ pub async fn secrets(
                 None => "unknown",
             }
             .into(),
-            changed: i.changed,
+            changed: i.changed.map(Timestamp::from_unix),
         })
         .collect();
     for ((instance, name), generate) in crate::allocate::referenced_secrets(resolved) {
