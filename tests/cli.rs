@@ -544,3 +544,58 @@ fn completions_piped_into_a_reader_that_stops_after_one_line_exit_quietly() {
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert_eq!((out.status.code(), stderr.as_ref()), (Some(0), ""));
 }
+
+/// `compose`, `kube` and `import` of a devarch file only turn manifests into files: with no
+/// engine answering they still work, and say that names in use on an engine were not checked
+/// (issue #21). Before, each failed with "no container engine answered".
+#[test]
+fn compose_kube_and_import_need_no_engine() {
+    let home = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let nowhere = format!("unix://{}/no-engine.sock", home.path().display());
+    let run = |folder: &std::path::Path, args: &[&str]| {
+        let out = devarch()
+            .arg("--dir")
+            .arg(folder)
+            .arg("--home")
+            .arg(home.path().join("h"))
+            .args(["--runtime", &nowhere])
+            .args(args)
+            .output()
+            .unwrap();
+        let (stdout, stderr) = (
+            String::from_utf8_lossy(&out.stdout).to_string(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        );
+        assert!(out.status.success(), "{args:?}\n{stdout}\n{stderr}");
+        assert!(
+            stderr.contains("names and host ports in use on an engine were not checked"),
+            "{args:?}: no note\n{stderr}"
+        );
+        stdout
+    };
+    let examples = std::path::Path::new("examples/offline");
+    let compose = run(examples, &["compose", "offline"]);
+    assert!(
+        compose.contains("container_name: 'devarch-offline-web'"),
+        "{compose}"
+    );
+    assert!(
+        compose.contains("127.0.0.1:"),
+        "ports on loopback:\n{compose}"
+    );
+    let kube = run(examples, &["kube", "offline"]);
+    assert!(kube.contains("kind: Deployment"), "{kube}");
+    let export = dir.path().join("offline.devarch.yml");
+    let out = devarch()
+        .args(["--dir", "examples/offline", "export", "offline"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    std::fs::write(&export, &out.stdout).unwrap();
+    let target = dir.path().join("folder");
+    std::fs::create_dir(&target).unwrap();
+    let imported = run(&target, &["import", export.to_str().unwrap()]);
+    assert!(imported.contains("Wrote stack offline"), "{imported}");
+    assert!(target.join("offline.yaml").exists());
+}
