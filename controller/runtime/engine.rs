@@ -59,9 +59,7 @@ use super::create_body::create_body;
 use super::events;
 use super::http::{RawClient, encode};
 use super::libpod::{CheckRun, Libpod};
-use super::wire::{
-    RawInspect, RawListed, name_filter, name_filter_query, name_label_filter_query, sorted,
-};
+use super::wire::{RawInspect, RawListed, name_filter, name_label_filter_query, sorted};
 use super::{
     ContainerDetails, ContainerSpec, ContainerSummary, EngineInfo, EventStream, Health,
     NetworkSummary, PullProgress, Result, Runtime, RuntimeError, VolumeSummary,
@@ -117,6 +115,31 @@ where
 const TEARDOWN_STAGGER: Duration = Duration::from_secs(1);
 
 impl EngineRuntime {
+    /// Every container whose name starts with `prefix` (and that carries the label key
+    /// `label`, when given): one list request with the engine-side filters, then the same
+    /// filters again here (the engine's `name` filter is a substring match).
+    async fn containers_with(
+        &self,
+        prefix: &str,
+        label: Option<&str>,
+    ) -> Result<Vec<ContainerSummary>> {
+        let list: Vec<RawListed> = match &self.libpod {
+            Some(libpod) => libpod.list_containers(prefix, label).await?,
+            None => {
+                let filters = name_label_filter_query(prefix, label, '&');
+                let path = format!("/containers/json?all=1{filters}");
+                let what = format!("containers {prefix}*");
+                self.get_json(&path, "list", &what).await?
+            }
+        };
+        Ok(list
+            .into_iter()
+            .filter_map(RawListed::into_summary)
+            .filter(|c| c.name.starts_with(prefix))
+            .filter(|c| label.is_none_or(|l| c.labels.contains_key(l)))
+            .collect())
+    }
+
     /// Wraps a connected client whose API version is negotiated. `info.endpoint` must be the
     /// address the client talks to (`unix:///path`, `tcp://host:port` or `http://host:port`).
     pub fn new(docker: Docker, info: EngineInfo) -> Self {
@@ -215,20 +238,7 @@ impl Runtime for EngineRuntime {
     }
 
     async fn list_containers(&self, prefix: &str) -> Result<Vec<ContainerSummary>> {
-        let list: Vec<RawListed> = match &self.libpod {
-            Some(libpod) => libpod.list_containers(prefix).await?,
-            None => {
-                let filters = name_filter_query(prefix, '&');
-                let path = format!("/containers/json?all=1{filters}");
-                let what = format!("containers {prefix}*");
-                self.get_json(&path, "list", &what).await?
-            }
-        };
-        Ok(list
-            .into_iter()
-            .filter_map(RawListed::into_summary)
-            .filter(|c| c.name.starts_with(prefix))
-            .collect())
+        self.containers_with(prefix, None).await
     }
 
     async fn list_labelled_containers(
@@ -236,20 +246,7 @@ impl Runtime for EngineRuntime {
         prefix: &str,
         label: &str,
     ) -> Result<Vec<ContainerSummary>> {
-        let list: Vec<RawListed> = match &self.libpod {
-            Some(libpod) => libpod.list_labelled_containers(prefix, label).await?,
-            None => {
-                let filters = name_label_filter_query(prefix, label, '&');
-                let path = format!("/containers/json?all=1{filters}");
-                let what = format!("containers {prefix}* labelled {label}");
-                self.get_json(&path, "list", &what).await?
-            }
-        };
-        Ok(list
-            .into_iter()
-            .filter_map(RawListed::into_summary)
-            .filter(|c| c.name.starts_with(prefix) && c.labels.contains_key(label))
-            .collect())
+        self.containers_with(prefix, Some(label)).await
     }
 
     async fn list_networks(&self, prefix: &str) -> Result<Vec<NetworkSummary>> {

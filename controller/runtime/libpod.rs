@@ -74,31 +74,19 @@ impl Libpod {
         }
     }
 
-    /// Every container (running or not) whose name contains `prefix` (engine-side filter:
-    /// filter again by prefix).
+    /// Every container whose name contains `prefix` (and that carries the label key `label`,
+    /// when given): engine-side filters, so filter again by prefix.
     ///
     /// # Errors
     /// As [`RawClient::get_json`], for "list containers {prefix}*".
-    pub(super) async fn list_containers(&self, prefix: &str) -> Result<Vec<RawListed>> {
-        let filters = name_filter_query(prefix, '&');
-        let path = format!("/v{}/libpod/containers/json?all=true{filters}", self.api);
-        let what = format!("containers {prefix}*");
-        self.http.get_json(&path, "list", &what).await
-    }
-
-    /// Every container whose name contains `prefix` and that carries the label key `label`
-    /// (engine-side filters: filter again by prefix).
-    ///
-    /// # Errors
-    /// As [`RawClient::get_json`].
-    pub(super) async fn list_labelled_containers(
+    pub(super) async fn list_containers(
         &self,
         prefix: &str,
-        label: &str,
+        label: Option<&str>,
     ) -> Result<Vec<RawListed>> {
         let filters = name_label_filter_query(prefix, label, '&');
         let path = format!("/v{}/libpod/containers/json?all=true{filters}", self.api);
-        let what = format!("containers {prefix}* labelled {label}");
+        let what = format!("containers {prefix}*");
         self.http.get_json(&path, "list", &what).await
     }
 

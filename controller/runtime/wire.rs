@@ -309,8 +309,12 @@ pub(super) fn name_filter_query(prefix: &str, sep: char) -> String {
         .unwrap_or_default()
 }
 
-/// [`name_filter_query`] with a `label` filter too: only objects that carry the label key.
-pub(super) fn name_label_filter_query(prefix: &str, label: &str, sep: char) -> String {
+/// [`name_filter_query`] with a `label` filter too, when given: only objects that carry
+/// that label key.
+pub(super) fn name_label_filter_query(prefix: &str, label: Option<&str>, sep: char) -> String {
+    let Some(label) = label else {
+        return name_filter_query(prefix, sep);
+    };
     let mut f = name_filter(prefix).unwrap_or_default();
     f.insert("label".to_string(), vec![label.to_string()]);
     let json = serde_json::to_string(&f).unwrap_or_default();
