@@ -8,7 +8,8 @@ names go where. [`sync`] reconciles it after every apply that changed something:
 1. no routed container on the engine: the router is removed (it holds a host port);
 2. otherwise the router exists, runs, has the settings asked for (image, host port and
    [`Reach`], else it is recreated) and, where it reaches instances through their networks,
-   is attached to every stack network with a routed container (and to no other stack
+   is attached (besides the engine's default network, where it is created and its port
+   published) to every stack network with a routed container (and to no other stack
    network);
 3. its configuration ([`nginx::render`]) is written into it and nginx reloaded gracefully
    (`nginx -s reload`: connections in flight finish on the old workers) when the text changed.
@@ -73,6 +74,8 @@ impl RouterSettings {
         h.update([0]);
         h.update(self.port.to_be_bytes());
         h.update(reach.label().as_bytes());
+        // The router's layout (2: created on the engine's default network).
+        h.update(b"\0layout=2");
         hex::encode(h.finalize())[..12].to_string()
     }
 
@@ -282,13 +285,19 @@ async fn sync_once(
         Some(reach) => reach,
         None => Reach::for_engine(rt).await?,
     };
+    // Another image or port than the running router's may replace it only as `may_replace`
+    // says; the same settings with another reach or layout (an upgrade) always may.
+    let same_settings = |r: &ContainerSummary| {
+        r.labels.get(LABEL_ROUTER_IMAGE) == Some(&settings.image)
+            && r.labels.get(LABEL_ROUTER_PORT) == Some(&settings.port.to_string())
+    };
     if let Some(r) = router
         && r.labels.get(LABEL_ROUTER_HASH) != Some(&settings.hash(reach))
+        && !same_settings(r)
     {
         may_replace(rt, r, settings, &routed, owner)?;
     }
-    let (id, attached) =
-        ensure_running(rt, settings, reach, router, &networks, &mut report).await?;
+    let (id, attached) = ensure_running(rt, settings, reach, router, &mut report).await?;
     if reach == Reach::Networks {
         for net in networks.difference(&attached) {
             match rt.connect_network(net, &id, &[]).await {
@@ -423,7 +432,6 @@ async fn ensure_running(
     settings: &RouterSettings,
     reach: Reach,
     router: Option<&ContainerSummary>,
-    networks: &BTreeSet<String>,
     report: &mut RouterReport,
 ) -> Result<(String, BTreeSet<String>), RouterError> {
     let hash = settings.hash(reach);
@@ -441,7 +449,11 @@ async fn ensure_running(
         rt.pull_image(&settings.image, &|_| {}).await?;
     }
     let first = match reach {
-        Reach::Networks => networks.first().cloned().unwrap_or_default(),
+        // On the engine's default network, never a stack's: the engine publishes the port
+        // through the network a container was created on, and a stack network goes away
+        // (and is detached first) whenever its stack is removed — the router's port would go
+        // with it while other folders' names still need it.
+        Reach::Networks => String::new(),
         Reach::Host => {
             // nginx would retry a held port for seconds, then exit: on this machine the
             // kernel can tell at once.
@@ -497,7 +509,10 @@ async fn ensure_running(
     } else {
         RouterChange::Created
     });
-    Ok((id, BTreeSet::from([first])))
+    let attached = BTreeSet::from([first])
+        .into_iter()
+        .filter(|n| !n.is_empty());
+    Ok((id, attached.collect()))
 }
 
 /// How long a held router port is waited for before it counts as taken: a router removed
