@@ -2,14 +2,14 @@
 //! the folder's files (comments and formatting kept) after the folder is checked with it.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use utoipa::ToSchema;
 
-use super::{AppState, Body, stack_document, valid_stack};
+use super::{AppState, Body, Path, stack_document, valid_stack};
 use crate::api::problem::{FieldError, Problem};
 use crate::folder_edit::{self, EditRefused};
 use crate::manifests::splice::Change;

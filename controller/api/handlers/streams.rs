@@ -1,32 +1,43 @@
 //! Streams: an instance's output and the controller's events.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
-use super::AppState;
+use super::{AppState, Path, Query};
 use crate::api::problem::Problem;
 
-/// How much of an instance's output to show.
+/// Most lines of output `tail` may ask for.
+pub const MAX_TAIL: u32 = 5000;
+
+/// How much of an instance's output to show (query parameters).
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct LogsQuery {
     /// Last lines (default 200, at most 5000).
-    pub tail: Option<u64>,
+    #[param(minimum = 0, maximum = 5000)]
+    pub tail: Option<u32>,
     /// Keep the response open and stream new output as it comes, until the container stops
     /// or the client goes away.
     pub follow: Option<bool>,
 }
 
 /// The last lines of an instance's output (stdout and stderr), as text.
-#[utoipa::path(get, path = "/api/v1/stacks/{stack}/instances/{instance}/logs", params(("stack" = String, Path), ("instance" = String, Path), LogsQuery), responses((status = 200, description = "text/plain output", content_type = "text/plain", body = String), (status = 404, body = Problem)))]
+#[utoipa::path(get, path = "/api/v1/stacks/{stack}/instances/{instance}/logs", params(("stack" = String, Path), ("instance" = String, Path), LogsQuery), responses((status = 200, description = "text/plain output", content_type = "text/plain", body = String), (status = 400, description = "`tail` over 5000, or a parameter that cannot be read", body = Problem), (status = 404, body = Problem)))]
 pub async fn logs(
     State(state): State<AppState>,
     Path((stack, instance)): Path<(String, String)>,
-    axum::extract::Query(q): axum::extract::Query<LogsQuery>,
+    Query(q): Query<LogsQuery>,
 ) -> Result<Response, Problem> {
     use futures_util::StreamExt;
+    let tail = q.tail.unwrap_or(200);
+    if tail > MAX_TAIL {
+        return Err(Problem::bad_request(format!(
+            "tail is {tail}, over the {MAX_TAIL} lines allowed"
+        )));
+    }
     let ctx = state.context();
     let containers =
         crate::observe::select_containers(&ctx, &stack, std::slice::from_ref(&instance))
@@ -34,7 +45,7 @@ pub async fn logs(
             .map_err(|e| Problem::new(StatusCode::NOT_FOUND, "not-found", e.to_string()))?;
     let (_, c) = &containers[0];
     let options = crate::runtime::LogOptions {
-        tail: Some(q.tail.unwrap_or(200).min(5000)),
+        tail: Some(u64::from(tail)),
         follow: q.follow.unwrap_or(false),
         ..Default::default()
     };
