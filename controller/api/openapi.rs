@@ -223,4 +223,16 @@ fn named(doc: &mut Value) {
     *stack = json!({"oneOf": [name_schema(NameKind::Stack, true), {"type": "null"}], "description": description});
     let instances = &mut schemas["RestartRequest"]["properties"]["instances"];
     instances["items"] = name_schema(NameKind::Instance, false);
+    let instances = &mut schemas["CreateStack"]["properties"]["instances"];
+    instances["propertyNames"] = name_schema(NameKind::Instance, true);
+    instances["additionalProperties"] = json!({
+        "type": "object",
+        "required": ["template"],
+        "properties": {"template": name_schema(NameKind::Template, true)},
+    });
+    // The fields an instance editor changes: a name of its own, not a path (nor `stack`).
+    for field in ["set", "yaml"] {
+        schemas["PatchInstance"]["properties"][field]["propertyNames"] =
+            json!({"minLength": 1, "pattern": "^[^/]+$", "not": {"const": "stack"}});
+    }
 }
