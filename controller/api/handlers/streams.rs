@@ -8,6 +8,7 @@ use serde::Deserialize;
 
 use super::{AppState, Path, Query};
 use crate::api::problem::Problem;
+use crate::runtime::RuntimeError;
 
 /// Most lines of output `tail` may ask for.
 pub const MAX_TAIL: u32 = 5000;
@@ -49,11 +50,8 @@ pub async fn logs(
         follow: q.follow.unwrap_or(false),
         ..Default::default()
     };
-    let mut stream = state
-        .runtime
-        .logs(&c.id, &options)
-        .await
-        .map_err(Problem::internal)?;
+    let gone = |e| output_failed(&stack, &instance, e);
+    let mut stream = state.runtime.logs(&c.id, &options).await.map_err(gone)?;
     let text_plain = [(
         axum::http::header::CONTENT_TYPE,
         "text/plain; charset=utf-8",
@@ -64,9 +62,20 @@ pub async fn logs(
     }
     let mut out = Vec::new();
     while let Some(chunk) = stream.next().await {
-        out.extend_from_slice(&chunk.map_err(Problem::internal)?.bytes);
+        out.extend_from_slice(&chunk.map_err(gone)?.bytes);
     }
     Ok((text_plain, out).into_response())
+}
+
+/// Reading an instance's output failed: a container gone since it was found (removed, or
+/// recreated by the controller) is a `404`; anything else is the engine's failure.
+fn output_failed(stack: &str, instance: &str, e: RuntimeError) -> Problem {
+    match e {
+        RuntimeError::NotFound(_) => Problem::not_found(format!(
+            "the container of {stack}/{instance} went away while its output was read ({e}); try again"
+        )),
+        e => Problem::internal(e),
+    }
 }
 
 /// Server-sent events: `status`, `plan` and `progress`, as the terminal shows them.
@@ -88,4 +97,26 @@ pub async fn events(State(state): State<AppState>) -> impl IntoResponse {
         }
     });
     Sse::new(stream).keep_alive(KeepAlive::default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_container_gone_while_its_output_is_read_is_not_found() {
+        let gone = output_failed("s", "app", RuntimeError::NotFound("container 3846".into()));
+        assert_eq!((gone.status, gone.code), (404, "not-found"));
+        assert!(gone.detail.contains("s/app"), "{}", gone.detail);
+        let other = output_failed(
+            "s",
+            "app",
+            RuntimeError::Api {
+                operation: "read the logs of 3846".into(),
+                status: Some(500),
+                message: "boom".into(),
+            },
+        );
+        assert_eq!((other.status, other.code), (500, "internal"));
+    }
 }
