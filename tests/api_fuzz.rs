@@ -87,6 +87,9 @@ fn schemathesis_with_all_checks_finds_nothing(env: Env) {
 /// the logs are not followed (a followed log ends when its container stops, which would leave
 /// the fuzzer waiting out its request timeout and counting that an error).
 ///
+/// `max_response_time` keeps its 10s everywhere but on apply and restart, which wait up to 30s
+/// for the stack's lock while the controller applies it (and then for the engine to act).
+///
 /// One setting narrows a check: `positive_data_acceptance` also accepts `422` from the four
 /// operations whose body is a manifest (or a whole file of them) checked with the folder
 /// before it is written. The document gives the shape of that body, but whether it is valid
@@ -116,6 +119,10 @@ request-timeout = 2
 [[operations]]
 include-operation-id = ["logs"]
 parameters = {{ "query.follow" = "false" }}
+
+[[operations]]
+include-operation-id = ["apply", "restart"]
+checks.max_response_time = 40
 
 [[operations]]
 include-operation-id = ["create_stack", "add_instance", "patch_instance", "import"]

@@ -26,7 +26,7 @@ pub struct LogsQuery {
 }
 
 /// The last lines of an instance's output (stdout and stderr), as text.
-#[utoipa::path(get, path = "/api/v1/stacks/{stack}/instances/{instance}/logs", params(("stack" = String, Path), ("instance" = String, Path), LogsQuery), responses((status = 200, description = "text/plain output", content_type = "text/plain", body = String), (status = 400, description = "`tail` over 5000, or a parameter that cannot be read", body = Problem), (status = 404, body = Problem)))]
+#[utoipa::path(get, path = "/api/v1/stacks/{stack}/instances/{instance}/logs", params(("stack" = String, Path), ("instance" = String, Path), LogsQuery), responses((status = 200, description = "text/plain output", content_type = "text/plain", body = String), (status = 400, description = "`tail` over 5000, or a parameter that cannot be read", body = Problem), (status = 404, body = Problem), (status = 409, description = "the container is being removed, or is dead (`container-state`)", body = Problem)))]
 pub async fn logs(
     State(state): State<AppState>,
     Path((stack, instance)): Path<(String, String)>,
@@ -68,12 +68,22 @@ pub async fn logs(
 }
 
 /// Reading an instance's output failed: a container gone since it was found (removed, or
-/// recreated by the controller) is a `404`; anything else is the engine's failure.
+/// recreated by the controller) is a `404`, one the engine is removing (or failed to remove)
+/// a `409`; anything else is the engine's failure.
 fn output_failed(stack: &str, instance: &str, e: RuntimeError) -> Problem {
     match e {
         RuntimeError::NotFound(_) => Problem::not_found(format!(
             "the container of {stack}/{instance} went away while its output was read ({e}); try again"
         )),
+        RuntimeError::Api {
+            status: Some(409), ..
+        } => Problem::new(
+            StatusCode::CONFLICT,
+            "container-state",
+            format!(
+                "the container of {stack}/{instance} is being removed or is dead ({e}); try again"
+            ),
+        ),
         e => Problem::internal(e),
     }
 }
@@ -108,6 +118,17 @@ mod tests {
         let gone = output_failed("s", "app", RuntimeError::NotFound("container 3846".into()));
         assert_eq!((gone.status, gone.code), (404, "not-found"));
         assert!(gone.detail.contains("s/app"), "{}", gone.detail);
+        let removing = output_failed(
+            "s",
+            "app",
+            RuntimeError::Api {
+                operation: "read the logs of container 3846".into(),
+                status: Some(409),
+                message: "can not get logs from container which is dead or marked for removal"
+                    .into(),
+            },
+        );
+        assert_eq!((removing.status, removing.code), (409, "container-state"));
         let other = output_failed(
             "s",
             "app",
