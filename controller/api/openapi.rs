@@ -118,6 +118,8 @@ fn guarded(doc: &mut Value) {
     doc["security"] = json!([{"bearer": []}]);
     for (method, op) in operations(doc) {
         let body = op.contains_key("requestBody");
+        // The event stream cannot fail once the guard let it through.
+        let streams_events = op.get("operationId").is_some_and(|id| id == "events");
         let query = op
             .get("parameters")
             .and_then(Value::as_array)
@@ -143,6 +145,9 @@ fn guarded(doc: &mut Value) {
             "421",
             "the Host header does not name this machine (`foreign-host`)",
         );
+        if !streams_events {
+            add("500", "devarch or the engine failed (`internal`)");
+        }
         if method != "get" {
             add(
                 "403",

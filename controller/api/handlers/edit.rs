@@ -137,7 +137,7 @@ async fn set_enabled(state: &AppState, stack: &str, enabled: bool) -> Result<Sta
 }
 
 /// Sets `enabled: true`: the controller starts the stack's containers again.
-#[utoipa::path(post, path = "/api/v1/stacks/{stack}/enable", params(("stack" = String, Path)), responses((status = 204), (status = 404, body = Problem)))]
+#[utoipa::path(post, path = "/api/v1/stacks/{stack}/enable", params(("stack" = String, Path)), responses((status = 204), (status = 404, body = Problem), (status = 409, description = "the file changed while it was edited (`changed`)", body = Problem), (status = 422, body = Problem)))]
 pub async fn enable(
     State(state): State<AppState>,
     Path(stack): Path<String>,
@@ -146,7 +146,7 @@ pub async fn enable(
 }
 
 /// Sets `enabled: false`: the controller stops the stack's containers; nothing is removed.
-#[utoipa::path(post, path = "/api/v1/stacks/{stack}/disable", params(("stack" = String, Path)), responses((status = 204), (status = 404, body = Problem)))]
+#[utoipa::path(post, path = "/api/v1/stacks/{stack}/disable", params(("stack" = String, Path)), responses((status = 204), (status = 404, body = Problem), (status = 409, description = "the file changed while it was edited (`changed`)", body = Problem), (status = 422, body = Problem)))]
 pub async fn disable(
     State(state): State<AppState>,
     Path(stack): Path<String>,
@@ -156,7 +156,7 @@ pub async fn disable(
 
 /// Deletes a stack's manifests (documents cut out of their files, others kept); the controller
 /// then removes its containers and network. Volumes and secrets are kept.
-#[utoipa::path(delete, path = "/api/v1/stacks/{stack}", params(("stack" = String, Path)), responses((status = 204), (status = 404, body = Problem), (status = 422, body = Problem)))]
+#[utoipa::path(delete, path = "/api/v1/stacks/{stack}", params(("stack" = String, Path)), responses((status = 204), (status = 404, body = Problem), (status = 409, description = "a file changed while it was edited (`changed`)", body = Problem), (status = 422, body = Problem)))]
 pub async fn delete_stack(
     State(state): State<AppState>,
     Path(stack): Path<String>,
