@@ -55,7 +55,7 @@ fn schemathesis_with_all_checks_finds_nothing(env: Env) {
             "--checks",
             "all",
             "--max-examples",
-            "20",
+            "15",
             "--generation-deterministic",
             // Longer than devarch waits for the engine (30s), so that a slow engine gets
             // devarch's own answer.
