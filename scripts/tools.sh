@@ -2,7 +2,7 @@
 # Third-party clients the tests judge devarch's outputs with: Python `jsonschema` and
 # docker-compose (1.29) from Debian; from npm (versions pinned in tests/tools/package-lock.json)
 # Ajv, yaml-language-server and playwright-core (driving Debian's chromium); from PyPI (pinned in tests/tools/requirements.txt)
-# podman-compose. Installs what is missing from Debian, then `npm ci` into
+# podman-compose, schemathesis, openapi-spec-validator and kubernetes-validate. Installs what is missing from Debian, then `npm ci` into
 # tests/tools/node_modules and `pip install` into tests/tools/venv.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -36,4 +36,5 @@ if [ ! -x $venv/bin/podman-compose ] ||
   cp tests/tools/requirements.txt $venv/.devarch-requirements
 fi
 log "docker-compose $(/usr/bin/docker-compose version --short), $($venv/bin/podman-compose --version 2>/dev/null | grep -i podman-compose | head -1)"
+log "$($venv/bin/schemathesis --version), openapi-spec-validator $($venv/bin/python -c 'import importlib.metadata as m; print(m.version("openapi-spec-validator"))')"
 log "node $(node --version), python3 jsonschema $(python3 -c 'import importlib.metadata as m; print(m.version("jsonschema"))')"

@@ -66,6 +66,24 @@ fn the_api_creates_plans_applies_and_guards_itself(env: Env) {
         "{body}"
     );
     assert_unframed_and_cookieless(&head);
+    // Parameters that cannot be read, or are out of bounds, are problem documents too.
+    for path in [
+        format!("/api/v1/stacks/{s}/instances/app/logs?tail=x"),
+        format!("/api/v1/stacks/{s}/instances/app/logs?tail=5001"),
+        "/api/v1/stacks/%FF".to_string(),
+    ] {
+        let (status, head, body) = ok("GET", &path, "");
+        assert_eq!(
+            (status, code(&body).as_str()),
+            (400, "bad-request"),
+            "{path}: {body}"
+        );
+        assert!(
+            head.to_ascii_lowercase()
+                .contains("content-type: application/problem+json"),
+            "{path}: {head}"
+        );
+    }
     let create = format!(r#"{{"name":"{s}","instances":{{"app":{{"template":"idle"}}}}}}"#);
     let (status, _, body) = http(
         &addr,

@@ -2,14 +2,14 @@
 //! the folder's files (comments and formatting kept) after the folder is checked with it.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use utoipa::ToSchema;
 
-use super::{AppState, Body, stack_document, valid_stack};
+use super::{AppState, Body, Path, stack_document, valid_stack};
 use crate::api::problem::{FieldError, Problem};
 use crate::folder_edit::{self, EditRefused};
 use crate::manifests::splice::Change;
@@ -137,7 +137,7 @@ async fn set_enabled(state: &AppState, stack: &str, enabled: bool) -> Result<Sta
 }
 
 /// Sets `enabled: true`: the controller starts the stack's containers again.
-#[utoipa::path(post, path = "/api/v1/stacks/{stack}/enable", params(("stack" = String, Path)), responses((status = 204), (status = 404, body = Problem)))]
+#[utoipa::path(post, path = "/api/v1/stacks/{stack}/enable", params(("stack" = String, Path)), responses((status = 204), (status = 404, body = Problem), (status = 409, description = "the file changed while it was edited (`changed`)", body = Problem), (status = 422, body = Problem)))]
 pub async fn enable(
     State(state): State<AppState>,
     Path(stack): Path<String>,
@@ -146,7 +146,7 @@ pub async fn enable(
 }
 
 /// Sets `enabled: false`: the controller stops the stack's containers; nothing is removed.
-#[utoipa::path(post, path = "/api/v1/stacks/{stack}/disable", params(("stack" = String, Path)), responses((status = 204), (status = 404, body = Problem)))]
+#[utoipa::path(post, path = "/api/v1/stacks/{stack}/disable", params(("stack" = String, Path)), responses((status = 204), (status = 404, body = Problem), (status = 409, description = "the file changed while it was edited (`changed`)", body = Problem), (status = 422, body = Problem)))]
 pub async fn disable(
     State(state): State<AppState>,
     Path(stack): Path<String>,
@@ -156,7 +156,7 @@ pub async fn disable(
 
 /// Deletes a stack's manifests (documents cut out of their files, others kept); the controller
 /// then removes its containers and network. Volumes and secrets are kept.
-#[utoipa::path(delete, path = "/api/v1/stacks/{stack}", params(("stack" = String, Path)), responses((status = 204), (status = 404, body = Problem), (status = 422, body = Problem)))]
+#[utoipa::path(delete, path = "/api/v1/stacks/{stack}", params(("stack" = String, Path)), responses((status = 204), (status = 404, body = Problem), (status = 409, description = "a file changed while it was edited (`changed`)", body = Problem), (status = 422, body = Problem)))]
 pub async fn delete_stack(
     State(state): State<AppState>,
     Path(stack): Path<String>,

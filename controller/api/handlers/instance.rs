@@ -6,14 +6,14 @@
 use std::collections::BTreeMap;
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::edit::{field_errors, refused};
-use super::{AppState, Body};
+use super::{AppState, Body, Path};
 use crate::api::problem::{FieldError, Problem};
 use crate::folder_edit::{self, EditRefused};
 use crate::manifests::splice::Change;

@@ -55,6 +55,56 @@ where
     }
 }
 
+/// Query parameters whose rejection (a value that cannot be read) is a problem document.
+pub struct Query<T>(pub T);
+
+impl<S, T> axum::extract::FromRequestParts<S> for Query<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = Problem;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Query(v)| Query(v))
+            .map_err(|r| Problem::new(r.status(), "bad-request", r.body_text()))
+    }
+}
+
+/// Path segments whose rejection (not UTF-8 once percent-decoded) is a problem document.
+pub struct Path<T>(pub T);
+
+impl<S, T> axum::extract::FromRequestParts<S> for Path<T>
+where
+    T: serde::de::DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = Problem;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(v)| Path(v))
+            .map_err(|r| {
+                let status = r.status();
+                let code = if status.is_client_error() {
+                    "bad-request"
+                } else {
+                    "internal"
+                };
+                Problem::new(status, code, r.body_text())
+            })
+    }
+}
+
 impl AppState {
     fn load(&self) -> Result<Workspace, Problem> {
         Workspace::load(&self.dir).map_err(Problem::internal)

@@ -1,13 +1,13 @@
 //! Acting on the engine: a stack's plan, applying it (with its fingerprint), restarting.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use super::{AppState, Body, valid_stack};
+use super::{AppState, Body, Path, valid_stack};
 use crate::api::problem::Problem;
 use crate::plan::Summary;
 use crate::reconcile;

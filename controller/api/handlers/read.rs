@@ -3,12 +3,12 @@
 use std::collections::BTreeMap;
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use super::{AppState, valid_stack};
+use super::{AppState, Path, valid_stack};
 use crate::api::problem::Problem;
 use crate::identity::Labelled;
 

@@ -1,12 +1,12 @@
 //! A stack's secrets: names and states; setting a value (never echoed).
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{AppState, Body, valid_stack};
+use super::{AppState, Body, Path, valid_stack};
 use crate::api::problem::Problem;
 use crate::state::secrets::{Origin, SecretStore};
 use crate::timestamp::Timestamp;
@@ -24,7 +24,7 @@ pub struct SecretRow {
 }
 
 /// A stack's secrets: names and states, never values.
-#[utoipa::path(get, path = "/api/v1/stacks/{stack}/secrets", params(("stack" = String, Path)), responses((status = 200, body = [SecretRow])))]
+#[utoipa::path(get, path = "/api/v1/stacks/{stack}/secrets", params(("stack" = String, Path)), responses((status = 200, body = [SecretRow]), (status = 404, body = Problem), (status = 422, body = Problem)))]
 pub async fn secrets(
     State(state): State<AppState>,
     Path(stack): Path<String>,
@@ -63,17 +63,22 @@ pub async fn secrets(
 /// A secret's new value.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct SetSecret {
-    /// The value; never echoed or logged.
+    /// The value: not empty, no NUL; never echoed or logged.
+    #[schema(min_length = 1, pattern = "^[^\\u0000]+$")]
     pub value: String,
 }
 
 /// Sets a secret (the answer never holds the value).
-#[utoipa::path(put, path = "/api/v1/stacks/{stack}/secrets/{instance}/{name}", params(("stack" = String, Path), ("instance" = String, Path), ("name" = String, Path)), request_body = SetSecret, responses((status = 204), (status = 422, body = Problem)))]
+#[utoipa::path(put, path = "/api/v1/stacks/{stack}/secrets/{instance}/{name}", params(("stack" = String, Path), ("instance" = String, Path), ("name" = String, Path, description = "the secret's name: not empty, no control characters", pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]+$")), request_body = SetSecret, responses((status = 204), (status = 422, body = Problem)))]
 pub async fn set_secret(
     State(state): State<AppState>,
     Path((stack, instance, name)): Path<(String, String, String)>,
     Body(req): Body<SetSecret>,
 ) -> Result<StatusCode, Problem> {
+    use crate::identity::{NameKind, check_name};
+    check_name(NameKind::Stack, &stack)
+        .and_then(|()| check_name(NameKind::Instance, &instance))
+        .map_err(|e| Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-name", e))?;
     if req.value.is_empty() || req.value.contains('\0') {
         return Err(Problem::new(
             StatusCode::UNPROCESSABLE_ENTITY,

@@ -1,14 +1,14 @@
 //! The stack in other shapes: one self-contained file, a Compose file; and back (import).
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::edit::field_errors;
-use super::{AppState, Body, valid_stack};
+use super::{AppState, Body, Path, valid_stack};
 use crate::api::problem::Problem;
 use crate::import::ImportRefused;
 
