@@ -204,6 +204,12 @@ fn service(
                     MountSource::Volume { name } => ("volume", name),
                     MountSource::Bind { path } => ("bind", path),
                 };
+                let source = match &m.source {
+                    // Compose reads a relative path from the compose file's folder, wherever
+                    // that is: an absolute one means the place devarch means.
+                    MountSource::Bind { path } => absolute(path),
+                    MountSource::Volume { .. } => source.clone(),
+                };
                 let mut v = json!({"type": kind, "source": source, "target": m.target});
                 if m.read_only {
                     v["read_only"] = json!(true);
@@ -245,6 +251,11 @@ fn service(
         s.insert("pids_limit".into(), json!(p));
     }
     Value::Object(s)
+}
+
+/// `path` made absolute against the working directory (a relative `--home` or `--dir`).
+fn absolute(path: &str) -> String {
+    std::path::absolute(path).map_or_else(|_| path.to_string(), |p| p.display().to_string())
 }
 
 fn escape_all(items: &[String]) -> Vec<String> {

@@ -129,6 +129,9 @@ pub struct Options {
     /// Take variables' values from the importer's environment too (`--env-from-shell`), before
     /// the project's `.env` file, as Compose does; without it only `.env` gives values.
     pub env_from_shell: bool,
+    /// `--home`: a bind of a file devarch materialised under it (`devarch compose` mounts
+    /// config files so) becomes a config file with that file's content again.
+    pub home: Option<PathBuf>,
 }
 
 /// What to do instead of a service key devarch has no equivalent of.
@@ -192,6 +195,14 @@ pub fn import(
         base,
         dir: options.dir.clone(),
         secrets: Vec::new(),
+        stack: options.stack.clone(),
+        home: options
+            .home
+            .as_deref()
+            .and_then(|h| std::path::absolute(h).ok())
+            .map(|h| normalize(&h)),
+        volume_names: BTreeMap::new(),
+        files: Vec::new(),
     };
     let dotenv = cx.dotenv()?;
     let lookup = |name: &str| {
@@ -217,6 +228,8 @@ pub fn import(
             "services" | "volumes" => {}
             "version" | "name" => {}
             k if k.starts_with("x-") => cx.note(&format!("/{k}"), "extension ignored"),
+            // `devarch compose` writes the stack's own network: nothing to say about it.
+            "networks" if cx.only_own_network(top.get("networks")) => {}
             "networks" => cx.note(
                 "/networks",
                 "devarch makes one network per stack (devarch-STACK-net); the services' networks are not carried over",
@@ -226,7 +239,19 @@ pub fn import(
     }
     if let Some(vols) = top.get("volumes").and_then(Value::as_object) {
         for (name, v) in vols {
-            if v.as_object().is_some_and(|o| !o.is_empty()) {
+            let real = v.get("name").and_then(Value::as_str).unwrap_or(name);
+            cx.volume_names.insert(name.clone(), real.to_string());
+            // `devarch compose` declares the stack's volumes by their runtime names, with
+            // devarch's labels: the import maps them back to the instances' volumes.
+            let own = real.starts_with(&crate::identity::stack_prefix(&options.stack))
+                && v.as_object()
+                    .is_some_and(|o| o.keys().all(|k| k == "name" || k == "labels"))
+                && v.get("labels").is_none_or(|l| {
+                    key_values(l)
+                        .keys()
+                        .all(|k| crate::identity::is_devarch_label(k))
+                });
+            if !own && v.as_object().is_some_and(|o| !o.is_empty()) {
                 cx.note(
                     &format!("/volumes/{name}"),
                     "volume options (driver, external, name) are not carried over: devarch makes its own named volume per instance",
@@ -339,6 +364,14 @@ struct Context<'a> {
     dir: PathBuf,
     /// Credentials moved out of the manifests.
     secrets: Vec<(String, String, crate::state::secrets::Secret)>,
+    /// The stack imported into.
+    stack: String,
+    /// `--home`, absolute ([`Options::home`]).
+    home: Option<PathBuf>,
+    /// Top-level volume key → the volume's real name (its `name`, else the key).
+    volume_names: BTreeMap<String, String>,
+    /// Config files of the service being imported, found among its binds.
+    files: Vec<Value>,
 }
 
 impl Context<'_> {
@@ -482,7 +515,7 @@ impl Context<'_> {
                     spec.insert("user".into(), scalar_text(value));
                 }
                 "labels" => {
-                    let labels = self.labels(&here, value);
+                    let labels = self.labels(&here, value, instance);
                     if !labels.is_empty() {
                         spec.insert("labels".into(), Value::Object(labels));
                     }
@@ -495,7 +528,7 @@ impl Context<'_> {
                     }
                 }
                 "volumes" => {
-                    let volumes = self.volumes(&here, value);
+                    let volumes = self.volumes(&here, value, instance);
                     if !volumes.is_empty() {
                         spec.insert("volumes".into(), Value::Array(volumes));
                     }
@@ -513,13 +546,27 @@ impl Context<'_> {
                         spec.insert("configFiles".into(), Value::Array(files));
                     }
                 }
+                "container_name"
+                    if value.as_str()
+                        == Some(crate::identity::container_name(&self.stack, instance).as_str()) => {}
                 "container_name" => self.note(&here, "devarch names the container devarch-STACK-INSTANCE; not carried over"),
                 "restart" => self.note(&here, "devarch keeps containers running (watch restarts what stops); not carried over"),
+                "networks" if self.own_service_network(value, instance) => {}
                 "networks" => self.note(&here, "the instance joins its stack's network, where the others reach it by instance name; not carried over"),
                 "expose" => self.note(&here, "every container port is reachable on the stack network; not needed"),
+                "hostname" if value.as_str() == Some(instance) => {}
                 "hostname" => self.note(&here, "the hostname is the instance name; not carried over"),
                 k if k.starts_with("x-") => self.note(&here, "extension ignored"),
                 k => self.note(&here, advice(k)),
+            }
+        }
+        let files = std::mem::take(&mut self.files);
+        if !files.is_empty() {
+            let all = spec
+                .entry("configFiles")
+                .or_insert_with(|| Value::Array(Vec::new()));
+            if let Value::Array(all) = all {
+                all.extend(files);
             }
         }
         let env = self.environment(&at, instance, s)?;
@@ -540,8 +587,19 @@ impl Context<'_> {
     }
 
     /// The service's labels but those under devarch's own prefix, each of which is noted.
-    fn labels(&mut self, at: &str, value: &Value) -> Map<String, Value> {
+    /// A service `devarch compose` wrote for `instance` of this stack (its identity labels
+    /// say so) has its devarch labels dropped without a note each: devarch sets the same ones.
+    fn labels(&mut self, at: &str, value: &Value, instance: &str) -> Map<String, Value> {
         let mut out = Map::new();
+        let all = key_values(value);
+        let own = all
+            .get(crate::identity::LABEL_STACK)
+            .and_then(Value::as_str)
+            == Some(self.stack.as_str())
+            && all
+                .get(crate::identity::LABEL_INSTANCE)
+                .and_then(Value::as_str)
+                == Some(instance);
         let entries: Vec<(String, String)> = match value {
             Value::Object(m) => m
                 .keys()
@@ -557,9 +615,11 @@ impl Context<'_> {
                 .collect(),
             _ => Vec::new(),
         };
-        let all = key_values(value);
         for (key, step) in entries {
             if crate::identity::is_devarch_label(&key) {
+                if own {
+                    continue;
+                }
                 self.note(
                     &format!("{at}/{step}"),
                     &format!(
@@ -708,7 +768,116 @@ impl Context<'_> {
         out
     }
 
-    fn volumes(&mut self, at: &str, value: &Value) -> Vec<Value> {
+    /// The instance's name for the named volume `source`: the volume's own name when it is
+    /// one devarch gave this instance (`devarch-STACK-INSTANCE-NAME`, as `devarch compose`
+    /// writes it), so the same volume and its data are used again; else `source` as a DNS
+    /// label.
+    fn volume(&mut self, at: &str, source: &str, instance: &str) -> String {
+        let real = self
+            .volume_names
+            .get(source)
+            .cloned()
+            .unwrap_or_else(|| source.to_string());
+        if let Some(name) = crate::identity::volume_of(&self.stack, instance, &real) {
+            return name.to_string();
+        }
+        let name = dns_label(source);
+        if real.starts_with(crate::identity::OBJECT_PREFIX) {
+            self.note(
+                at,
+                &format!(
+                    "volume {real:?} is named like a devarch volume of another stack or instance; here it is instance {instance}'s volume {name:?}, a new volume {:?} (to keep its data, import it with --stack set to the stack it belongs to)",
+                    crate::identity::volume_name(&self.stack, instance, &name)
+                ),
+            );
+        }
+        name
+    }
+
+    /// Whether the bind of `source` on `target` is a config file devarch materialised under
+    /// `--home` (`{home}/stacks/{owner key}/{stack}/{instance}/files/{target, encoded}`, as
+    /// `devarch compose` mounts it, read-only); if so it is taken as a config file with that
+    /// file's content and mode.
+    fn config_file(&mut self, source: &str, target: &str, read_only: bool) -> bool {
+        let Some(home) = &self.home else {
+            return false;
+        };
+        let path = normalize(Path::new(source));
+        let Ok(rest) = path.strip_prefix(home.join("stacks")) else {
+            return false;
+        };
+        let parts: Vec<&str> = rest.iter().filter_map(|c| c.to_str()).collect();
+        let [_, _, _, "files", file] = parts.as_slice() else {
+            return false;
+        };
+        if !read_only || *file != crate::state::encode_target(target) {
+            return false;
+        }
+        let Ok(bytes) = crate::safe_fs::read_limited(&path, MAX_FILE_BYTES) else {
+            return false;
+        };
+        let Ok(content) = String::from_utf8(bytes) else {
+            return false;
+        };
+        let mut f = json!({"path": target, "content": content});
+        use std::os::unix::fs::PermissionsExt as _;
+        if let Ok(meta) = std::fs::metadata(&path) {
+            let mode = meta.permissions().mode() & 0o777;
+            if mode != 0o644 {
+                f["mode"] = json!(format!("{mode:04o}"));
+            }
+        }
+        self.files.push(f);
+        true
+    }
+
+    /// Whether the top-level `networks` is only the stack's own network as `devarch compose`
+    /// writes it (`devarch-STACK-net`, named so, with devarch's labels).
+    fn only_own_network(&self, networks: Option<&Value>) -> bool {
+        let own = crate::identity::network_name(&self.stack);
+        let Some(map) = networks.and_then(Value::as_object) else {
+            return false;
+        };
+        map.len() == 1
+            && map.get(&own).is_some_and(|n| {
+                n.as_object()
+                    .is_some_and(|o| o.keys().all(|k| k == "name" || k == "labels"))
+                    && n.get("name")
+                        .is_none_or(|v| v.as_str() == Some(own.as_str()))
+                    && n.get("labels").is_none_or(|l| {
+                        key_values(l)
+                            .keys()
+                            .all(|k| crate::identity::is_devarch_label(k))
+                    })
+            })
+    }
+
+    /// Whether a service's `networks` is what `devarch compose` writes: the stack's network,
+    /// with the instance name as its only alias.
+    fn own_service_network(&self, value: &Value, instance: &str) -> bool {
+        let own = crate::identity::network_name(&self.stack);
+        match value {
+            Value::Array(items) => items.len() == 1 && items[0].as_str() == Some(own.as_str()),
+            Value::Object(map) => {
+                map.len() == 1
+                    && map.get(&own).is_some_and(|n| match n {
+                        Value::Null => true,
+                        Value::Object(o) => {
+                            o.keys().all(|k| k == "aliases")
+                                && o.get("aliases").is_none_or(|a| {
+                                    a.as_array().is_some_and(|a| {
+                                        a.iter().all(|x| x.as_str() == Some(instance))
+                                    })
+                                })
+                        }
+                        _ => false,
+                    })
+            }
+            _ => false,
+        }
+    }
+
+    fn volumes(&mut self, at: &str, value: &Value, instance: &str) -> Vec<Value> {
         let mut out = Vec::new();
         for (i, v) in value.as_array().into_iter().flatten().enumerate() {
             let here = format!("{at}/{i}");
@@ -757,13 +926,14 @@ impl Context<'_> {
             };
             match kind {
                 "volume" => {
-                    let name = dns_label(&source);
+                    let name = self.volume(&here, &source, instance);
                     let mut v = json!({"name": name, "target": target});
                     if read_only {
                         v["readOnly"] = json!(true);
                     }
                     out.push(v);
                 }
+                "bind" if self.config_file(&source, &target, read_only) => {}
                 "bind" => {
                     let mut v = json!({"source": self.bind_source(&source), "target": target});
                     if read_only {

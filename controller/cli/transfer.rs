@@ -98,6 +98,7 @@ pub fn import_compose(
         as_template,
         dir: cli.dir.clone(),
         env_from_shell,
+        home: Some(home(cli)),
     };
     let shell = |var: &str| std::env::var(var).ok();
     let imported = import(&text, file, &shell, &options)?;

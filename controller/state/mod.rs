@@ -92,7 +92,8 @@ pub fn config_files_dir(home: &Path, owner: &str, stack: &str) -> PathBuf {
     home.join("stacks").join(owner_key(owner)).join(stack)
 }
 
-fn encode_target(target: &str) -> String {
+/// A config file's target as its file name under `files/` (see [`config_file_path`]).
+pub fn encode_target(target: &str) -> String {
     let rest = target.strip_prefix('/').unwrap_or(target);
     let mut out = String::with_capacity(rest.len() + 4);
     for (i, c) in rest.char_indices() {
