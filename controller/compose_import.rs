@@ -132,6 +132,11 @@ pub struct Options {
     /// `--home`: a bind of a file devarch materialised under it (`devarch compose` mounts
     /// config files so) becomes a config file with that file's content again.
     pub home: Option<PathBuf>,
+    /// Values of the `${DEVARCH_SECRET_...}` placeholders `devarch compose` writes
+    /// ([`crate::compose::secret_variable`]) that the folder's secret store holds for this
+    /// stack; with the project's `.env` file, they give a value that holds placeholders
+    /// inside text (which becomes a secret of its own) its value.
+    pub secret_values: BTreeMap<String, crate::state::secrets::Secret>,
 }
 
 /// What to do instead of a service key devarch has no equivalent of.
@@ -219,6 +224,7 @@ pub fn import(
         }
     };
     let mut root = doc.value.clone();
+    cx.secret_placeholders(&mut root, &dotenv, &options.secret_values);
     cx.interpolate(&mut root, "", &lookup);
     let Some(top) = root.as_object() else {
         return Err(invalid("not a mapping of Compose keys".into()));
@@ -445,6 +451,90 @@ impl Context<'_> {
                 ),
             },
         })
+    }
+
+    /// The `${DEVARCH_SECRET_...}` placeholders of `devarch compose` in services'
+    /// `environment` maps, turned back into secret references before variables are
+    /// resolved, so no secret value lands in the manifests: a value that is exactly the
+    /// placeholder of the service's own secret is that secret again (`{secret: NAME}`; its
+    /// value, when `.env` sets it, is stored); a value holding placeholders inside text (a
+    /// URL with a password) becomes a secret of its own named after the key, its value
+    /// resolved from `.env` and `known` (the folder's stored secrets) when all of them
+    /// resolve, and noted.
+    fn secret_placeholders(
+        &mut self,
+        root: &mut Value,
+        dotenv: &BTreeMap<String, String>,
+        known: &BTreeMap<String, crate::state::secrets::Secret>,
+    ) {
+        const PREFIX: &str = "${DEVARCH_SECRET_";
+        let Some(services) = root.get_mut("services").and_then(Value::as_object_mut) else {
+            return;
+        };
+        for (service, body) in services.iter_mut() {
+            let instance = dns_label(service);
+            let own = crate::compose::secret_variable(&instance, "");
+            let Some(env) = body.get_mut("environment").and_then(Value::as_object_mut) else {
+                continue;
+            };
+            for (key, value) in env.iter_mut() {
+                let Some(text) = value.as_str().filter(|t| t.contains(PREFIX)) else {
+                    continue;
+                };
+                let at = format!(
+                    "/services/{}/environment/{}",
+                    service.replace('~', "~0").replace('/', "~1"),
+                    key.replace('~', "~0").replace('/', "~1")
+                );
+                let whole = text
+                    .strip_prefix("${")
+                    .and_then(|t| t.strip_suffix('}'))
+                    .filter(|v| v.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'));
+                if let Some(var) = whole
+                    && let Some(rest) = var.strip_prefix(&own).filter(|r| !r.is_empty())
+                {
+                    let name = rest.to_ascii_lowercase().replace('_', "-");
+                    if let Some(v) = dotenv.get(var) {
+                        self.secrets.push((
+                            instance.clone(),
+                            name.clone(),
+                            crate::state::secrets::Secret::new(v.as_str()),
+                        ));
+                    }
+                    *value = json!({"secret": name});
+                    continue;
+                }
+                let name = key.to_ascii_lowercase().replace('_', "-");
+                let lookup = |var: &str| match dotenv.get(var) {
+                    Some(v) => Var::Value(v.clone()),
+                    None => known
+                        .get(var)
+                        .map_or(Var::Unset, |v| Var::Value(v.expose().to_string())),
+                };
+                let mut unresolved = Vec::new();
+                let resolved = interpolate(text, &lookup, &mut unresolved)
+                    .ok()
+                    .filter(|_| unresolved.is_empty());
+                let message = match resolved {
+                    Some(v) => {
+                        self.secrets.push((
+                            instance.clone(),
+                            name.clone(),
+                            crate::state::secrets::Secret::new(v),
+                        ));
+                        format!(
+                            "holds devarch secret placeholders of another instance or inside text (a manifest refers to its own instance's secrets, and puts one inside text only through wiring), so the whole value is secret {name:?} of instance {instance}, stored with the placeholders' values"
+                        )
+                    }
+                    None => format!(
+                        "holds devarch secret placeholders of another instance or inside text, whose values are neither in the project's .env nor among this folder's secrets of the stack; the whole value is secret {name:?} of instance {instance}, not set: set it with `devarch secret set {} {instance}/{name}`",
+                        self.stack
+                    ),
+                };
+                self.note(&at, &message);
+                *value = json!({"secret": name});
+            }
+        }
     }
 
     /// Resolves variables in every string of `v`, noting those without a value.
@@ -699,6 +789,9 @@ impl Context<'_> {
             Some(Value::Object(map)) => {
                 for (k, v) in map {
                     match v {
+                        Value::Object(o) if o.contains_key("secret") => {
+                            env.insert(k.clone(), v.clone());
+                        }
                         Value::Null => self.note(
                             &format!("{at}/environment/{k}"),
                             "no value: Compose takes it from the shell; set one in env",

@@ -99,6 +99,7 @@ pub fn import_compose(
         dir: cli.dir.clone(),
         env_from_shell,
         home: Some(home(cli)),
+        secret_values: stored_secret_values(cli, &name),
     };
     let shell = |var: &str| std::env::var(var).ok();
     let imported = import(&text, file, &shell, &options)?;
@@ -122,6 +123,31 @@ pub fn import_compose(
         return write_template(cli, &imported.text);
     }
     import_text(cli, file, &imported.text, (prune, None), &imported.secrets)
+}
+
+/// The values this folder's secret store holds for `stack`, by the Compose variable `devarch
+/// compose` writes for each; none when the store cannot be read (the import then notes the
+/// placeholders it cannot resolve).
+fn stored_secret_values(
+    cli: &Cli,
+    stack: &str,
+) -> std::collections::BTreeMap<String, crate::state::secrets::Secret> {
+    let owner = crate::identity::owner_of(&cli.dir);
+    let Ok(store) = crate::state::secrets::SecretStore::open(&home(cli), &owner) else {
+        return Default::default();
+    };
+    let Ok(list) = store.list(stack) else {
+        return Default::default();
+    };
+    list.into_iter()
+        .filter_map(|info| {
+            let value = store.get(stack, &info.instance, &info.name).ok()??;
+            Some((
+                crate::compose::secret_variable(&info.instance, &info.name),
+                value,
+            ))
+        })
+        .collect()
 }
 
 /// `--as-template`: the single Template of `text` into `NAME.yaml`, the folder checked first.

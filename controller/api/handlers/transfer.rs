@@ -152,6 +152,7 @@ pub async fn import(
                 dir: state.dir.clone(),
                 env_from_shell: false,
                 home: Some(state.home.clone()),
+                secret_values: Default::default(),
             };
             let imported = import(&req.content, &file, &|_| None, &options).map_err(|e| {
                 Problem::new(
