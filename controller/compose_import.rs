@@ -1435,6 +1435,59 @@ mod tests {
         }
     }
 
+    /// A file as `devarch compose` writes it for stack `s`, imported under `stack`.
+    fn import_own_output(stack: &str) -> Imported {
+        let text = "services:\n  cache:\n    container_name: 'devarch-s-cache'\n    image: 'i'\n    hostname: 'cache'\n    labels:\n      devarch.stack_id: 's'\n      devarch.instance_id: 'cache'\n      team: 'x'\n    networks:\n      devarch-s-net:\n        aliases: ['cache']\n    volumes:\n    - type: 'volume'\n      source: 'devarch-s-cache-data'\n      target: '/data'\nnetworks:\n  devarch-s-net:\n    name: 'devarch-s-net'\n    labels: {devarch.stack_id: 's'}\nvolumes:\n  devarch-s-cache-data:\n    name: 'devarch-s-cache-data'\n    labels: {devarch.stack_id: 's'}\n";
+        let project = tempfile::tempdir().unwrap();
+        let options = Options {
+            stack: stack.into(),
+            as_template: false,
+            dir: project.path().to_path_buf(),
+            env_from_shell: false,
+            home: None,
+            secret_values: BTreeMap::new(),
+        };
+        import(text, &project.path().join("c.yml"), &|_| None, &options).unwrap()
+    }
+
+    #[test]
+    fn devarchs_own_output_maps_back_to_the_same_volume_without_notes() {
+        let own = import_own_output("s");
+        assert!(own.notes.is_empty(), "{:?}", own.notes);
+        assert!(own.text.contains("name: data\n"), "{}", own.text);
+        assert!(own.text.contains("team: x"), "{}", own.text);
+        assert!(!own.text.contains("devarch.stack_id"), "{}", own.text);
+    }
+
+    #[test]
+    fn another_stacks_volume_is_noted_as_a_new_volume() {
+        let other = import_own_output("t");
+        let volume = other
+            .notes
+            .iter()
+            .find(|n| n.key == "services.cache.volumes.0")
+            .expect("a note on the volume");
+        assert!(
+            volume
+                .message
+                .contains("devarch-t-cache-devarch-s-cache-data")
+                && volume.message.contains("--stack"),
+            "{volume:?}"
+        );
+        // What devarch generated for another stack is reported as not carried over.
+        for key in [
+            "services.cache.container_name",
+            "networks",
+            "volumes.devarch-s-cache-data",
+        ] {
+            assert!(
+                other.notes.iter().any(|n| n.key == key),
+                "{key}: {:?}",
+                other.notes
+            );
+        }
+    }
+
     #[test]
     fn names_become_dns_labels() {
         assert_eq!(dns_label("My_Service.1"), "my-service-1");
@@ -1451,6 +1504,10 @@ mod tests {
                 base: PathBuf::from(base),
                 dir: PathBuf::from(dir),
                 secrets: Vec::new(),
+                stack: "s".into(),
+                home: None,
+                volume_names: BTreeMap::new(),
+                files: Vec::new(),
             };
             cx.bind_source(source)
         };
