@@ -417,3 +417,47 @@ fn the_round_trip_keeps_the_volume_holding_the_data(env: Env) {
     env.expect(&["plan", &s], 0);
     assert_eq!(env.volumes(&prefix), before);
 }
+
+/// `devarch export` writes a relative bind source as the absolute path it means, says so, and
+/// the file imported into another folder mounts the same place.
+#[test]
+fn export_writes_relative_binds_as_the_place_they_mean() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = std::fs::canonicalize(tmp.path()).unwrap();
+    std::fs::create_dir_all(root.join("m/src")).unwrap();
+    std::fs::create_dir_all(root.join("other")).unwrap();
+    std::fs::write(
+        root.join("m/s.yaml"),
+        "apiVersion: devarch.io/v1alpha1\nkind: Template\nmetadata: {name: app}\nspec:\n  image: devarch-fixture/busybox:1\n  volumes:\n    - {source: ./src, target: /src}\n---\napiVersion: devarch.io/v1alpha1\nkind: Stack\nmetadata: {name: rel}\nspec:\n  instances:\n    app:\n      template: app\n      volumes:\n        - {source: ../other, target: /other}\n",
+    )
+    .unwrap();
+    let home = root.join("h");
+    let (text, notes) = ok(offline(&root.join("m"), &home).args(["export", "rel"]));
+    for (relative, absolute) in [
+        ("./src", root.join("m/src")),
+        ("../other", root.join("other")),
+    ] {
+        let absolute = absolute.display().to_string();
+        assert!(
+            text.contains(&format!("source: {absolute}\n")),
+            "{absolute}:\n{text}"
+        );
+        assert!(
+            notes.contains(&format!(
+                "bind source {relative} is relative to this folder; written as {absolute}"
+            )),
+            "{notes}"
+        );
+    }
+    let file = root.join("rel.devarch.yml");
+    std::fs::write(&file, &text).unwrap();
+    ok(offline(&root.join("other"), &home).args(["import", file.to_str().unwrap()]));
+    let (compose, _) = ok(offline(&root.join("other"), &home).args(["compose", "rel"]));
+    assert!(
+        compose.contains(&format!("source: '{}/m/src'", root.display())),
+        "{compose}"
+    );
+    // Exporting what the import wrote gives the same stack and template again.
+    let (again, _) = ok(offline(&root.join("other"), &home).args(["export", "rel"]));
+    assert_eq!(again, text);
+}

@@ -8,14 +8,21 @@ use anyhow::{Context as _, Result, bail};
 use super::args::Cli;
 use super::context::{engine_context, home, runtime_or_offline, tokio_rt};
 use super::{exit, output};
-use crate::export::export;
 use crate::manifests::yaml::MAX_FILE_BYTES;
 use crate::reconcile::{self, Selection};
 
 /// `devarch export`.
 pub fn export_stack(cli: &Cli, stack: &str, out: Option<&Path>) -> Result<u8> {
     let ws = super::context::load_valid(cli)?;
-    let text = export(&ws, stack)?;
+    let (text, binds) = crate::export::export_noting(&ws, stack)?;
+    for b in &binds {
+        errln!(
+            "note: {}: bind source {} is relative to this folder; written as {} so it means the same place wherever the file is imported",
+            crate::printable::line(&b.place),
+            crate::printable::line(&b.relative),
+            crate::printable::line(&b.absolute)
+        );
+    }
     match out {
         None => out!("{text}")?,
         Some(path) => {
