@@ -33,6 +33,9 @@ pub struct ComposeFile {
     pub secrets: Vec<(String, String, String)>,
 }
 
+/// What every secret variable starts with ([`secret_variable`]).
+pub const SECRET_VARIABLE_PREFIX: &str = "DEVARCH_SECRET_";
+
 /// The Compose variable holding secret `name` of `instance`:
 /// `DEVARCH_SECRET_{INSTANCE}_{NAME}`, upper case, anything but letters and digits as `_`.
 pub fn secret_variable(instance: &str, name: &str) -> String {
@@ -47,7 +50,11 @@ pub fn secret_variable(instance: &str, name: &str) -> String {
             })
             .collect()
     };
-    format!("DEVARCH_SECRET_{}_{}", clean(instance), clean(name))
+    format!(
+        "{SECRET_VARIABLE_PREFIX}{}_{}",
+        clean(instance),
+        clean(name)
+    )
 }
 
 /// The Compose file of `desired` (built from `resolved`), with every instance or only `only`.

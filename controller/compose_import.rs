@@ -14,6 +14,13 @@ config files. Everything else is reported with its line and what to do instead
 ([`Note`]); nothing is dropped silently. Labels under devarch's own prefix (`devarch.`) are
 not carried: devarch sets those itself.
 
+A file `devarch compose` wrote imports back to the stack it came from (`own_output.rs`): a
+volume named as devarch names one of this stack's instance (`devarch-STACK-INSTANCE-NAME`) is
+that instance's volume `NAME` again, so the data stays; a read-only bind of a config file
+devarch materialised under `--home` is that config file again, with its content; secret
+placeholders become secret references; and the container name, hostname, network, aliases and
+labels devarch generated are not reported as left out.
+
 The project may be someone else's, and what the import writes is meant to be shared, so it
 reads nothing from outside the project's folder and copies nothing of the importer's own
 environment unless asked: env files are read only from inside the folder ([`env_file`]; an
@@ -26,6 +33,7 @@ and is reported.
 */
 
 mod env_file;
+mod own_output;
 mod variables;
 
 use std::collections::BTreeMap;
@@ -453,90 +461,6 @@ impl Context<'_> {
         })
     }
 
-    /// The `${DEVARCH_SECRET_...}` placeholders of `devarch compose` in services'
-    /// `environment` maps, turned back into secret references before variables are
-    /// resolved, so no secret value lands in the manifests: a value that is exactly the
-    /// placeholder of the service's own secret is that secret again (`{secret: NAME}`; its
-    /// value, when `.env` sets it, is stored); a value holding placeholders inside text (a
-    /// URL with a password) becomes a secret of its own named after the key, its value
-    /// resolved from `.env` and `known` (the folder's stored secrets) when all of them
-    /// resolve, and noted.
-    fn secret_placeholders(
-        &mut self,
-        root: &mut Value,
-        dotenv: &BTreeMap<String, String>,
-        known: &BTreeMap<String, crate::state::secrets::Secret>,
-    ) {
-        const PREFIX: &str = "${DEVARCH_SECRET_";
-        let Some(services) = root.get_mut("services").and_then(Value::as_object_mut) else {
-            return;
-        };
-        for (service, body) in services.iter_mut() {
-            let instance = dns_label(service);
-            let own = crate::compose::secret_variable(&instance, "");
-            let Some(env) = body.get_mut("environment").and_then(Value::as_object_mut) else {
-                continue;
-            };
-            for (key, value) in env.iter_mut() {
-                let Some(text) = value.as_str().filter(|t| t.contains(PREFIX)) else {
-                    continue;
-                };
-                let at = format!(
-                    "/services/{}/environment/{}",
-                    service.replace('~', "~0").replace('/', "~1"),
-                    key.replace('~', "~0").replace('/', "~1")
-                );
-                let whole = text
-                    .strip_prefix("${")
-                    .and_then(|t| t.strip_suffix('}'))
-                    .filter(|v| v.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'));
-                if let Some(var) = whole
-                    && let Some(rest) = var.strip_prefix(&own).filter(|r| !r.is_empty())
-                {
-                    let name = rest.to_ascii_lowercase().replace('_', "-");
-                    if let Some(v) = dotenv.get(var) {
-                        self.secrets.push((
-                            instance.clone(),
-                            name.clone(),
-                            crate::state::secrets::Secret::new(v.as_str()),
-                        ));
-                    }
-                    *value = json!({"secret": name});
-                    continue;
-                }
-                let name = key.to_ascii_lowercase().replace('_', "-");
-                let lookup = |var: &str| match dotenv.get(var) {
-                    Some(v) => Var::Value(v.clone()),
-                    None => known
-                        .get(var)
-                        .map_or(Var::Unset, |v| Var::Value(v.expose().to_string())),
-                };
-                let mut unresolved = Vec::new();
-                let resolved = interpolate(text, &lookup, &mut unresolved)
-                    .ok()
-                    .filter(|_| unresolved.is_empty());
-                let message = match resolved {
-                    Some(v) => {
-                        self.secrets.push((
-                            instance.clone(),
-                            name.clone(),
-                            crate::state::secrets::Secret::new(v),
-                        ));
-                        format!(
-                            "holds devarch secret placeholders of another instance or inside text (a manifest refers to its own instance's secrets, and puts one inside text only through wiring), so the whole value is secret {name:?} of instance {instance}, stored with the placeholders' values"
-                        )
-                    }
-                    None => format!(
-                        "holds devarch secret placeholders of another instance or inside text, whose values are neither in the project's .env nor among this folder's secrets of the stack; the whole value is secret {name:?} of instance {instance}, not set: set it with `devarch secret set {} {instance}/{name}`",
-                        self.stack
-                    ),
-                };
-                self.note(&at, &message);
-                *value = json!({"secret": name});
-            }
-        }
-    }
-
     /// Resolves variables in every string of `v`, noting those without a value.
     fn interpolate(&mut self, v: &mut Value, pointer: &str, lookup: &dyn Fn(&str) -> Var) {
         match v {
@@ -859,115 +783,6 @@ impl Context<'_> {
             }
         }
         out
-    }
-
-    /// The instance's name for the named volume `source`: the volume's own name when it is
-    /// one devarch gave this instance (`devarch-STACK-INSTANCE-NAME`, as `devarch compose`
-    /// writes it), so the same volume and its data are used again; else `source` as a DNS
-    /// label.
-    fn volume(&mut self, at: &str, source: &str, instance: &str) -> String {
-        let real = self
-            .volume_names
-            .get(source)
-            .cloned()
-            .unwrap_or_else(|| source.to_string());
-        if let Some(name) = crate::identity::volume_of(&self.stack, instance, &real) {
-            return name.to_string();
-        }
-        let name = dns_label(source);
-        if real.starts_with(crate::identity::OBJECT_PREFIX) {
-            self.note(
-                at,
-                &format!(
-                    "volume {real:?} is named like a devarch volume of another stack or instance; here it is instance {instance}'s volume {name:?}, a new volume {:?} (to keep its data, import it with --stack set to the stack it belongs to)",
-                    crate::identity::volume_name(&self.stack, instance, &name)
-                ),
-            );
-        }
-        name
-    }
-
-    /// Whether the bind of `source` on `target` is a config file devarch materialised under
-    /// `--home` (`{home}/stacks/{owner key}/{stack}/{instance}/files/{target, encoded}`, as
-    /// `devarch compose` mounts it, read-only); if so it is taken as a config file with that
-    /// file's content and mode.
-    fn config_file(&mut self, source: &str, target: &str, read_only: bool) -> bool {
-        let Some(home) = &self.home else {
-            return false;
-        };
-        let path = normalize(Path::new(source));
-        let Ok(rest) = path.strip_prefix(home.join("stacks")) else {
-            return false;
-        };
-        let parts: Vec<&str> = rest.iter().filter_map(|c| c.to_str()).collect();
-        let [_, _, _, "files", file] = parts.as_slice() else {
-            return false;
-        };
-        if !read_only || *file != crate::state::encode_target(target) {
-            return false;
-        }
-        let Ok(bytes) = crate::safe_fs::read_limited(&path, MAX_FILE_BYTES) else {
-            return false;
-        };
-        let Ok(content) = String::from_utf8(bytes) else {
-            return false;
-        };
-        let mut f = json!({"path": target, "content": content});
-        use std::os::unix::fs::PermissionsExt as _;
-        if let Ok(meta) = std::fs::metadata(&path) {
-            let mode = meta.permissions().mode() & 0o777;
-            if mode != 0o644 {
-                f["mode"] = json!(format!("{mode:04o}"));
-            }
-        }
-        self.files.push(f);
-        true
-    }
-
-    /// Whether the top-level `networks` is only the stack's own network as `devarch compose`
-    /// writes it (`devarch-STACK-net`, named so, with devarch's labels).
-    fn only_own_network(&self, networks: Option<&Value>) -> bool {
-        let own = crate::identity::network_name(&self.stack);
-        let Some(map) = networks.and_then(Value::as_object) else {
-            return false;
-        };
-        map.len() == 1
-            && map.get(&own).is_some_and(|n| {
-                n.as_object()
-                    .is_some_and(|o| o.keys().all(|k| k == "name" || k == "labels"))
-                    && n.get("name")
-                        .is_none_or(|v| v.as_str() == Some(own.as_str()))
-                    && n.get("labels").is_none_or(|l| {
-                        key_values(l)
-                            .keys()
-                            .all(|k| crate::identity::is_devarch_label(k))
-                    })
-            })
-    }
-
-    /// Whether a service's `networks` is what `devarch compose` writes: the stack's network,
-    /// with the instance name as its only alias.
-    fn own_service_network(&self, value: &Value, instance: &str) -> bool {
-        let own = crate::identity::network_name(&self.stack);
-        match value {
-            Value::Array(items) => items.len() == 1 && items[0].as_str() == Some(own.as_str()),
-            Value::Object(map) => {
-                map.len() == 1
-                    && map.get(&own).is_some_and(|n| match n {
-                        Value::Null => true,
-                        Value::Object(o) => {
-                            o.keys().all(|k| k == "aliases")
-                                && o.get("aliases").is_none_or(|a| {
-                                    a.as_array().is_some_and(|a| {
-                                        a.iter().all(|x| x.as_str() == Some(instance))
-                                    })
-                                })
-                        }
-                        _ => false,
-                    })
-            }
-            _ => false,
-        }
     }
 
     fn volumes(&mut self, at: &str, value: &Value, instance: &str) -> Vec<Value> {
