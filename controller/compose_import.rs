@@ -18,7 +18,8 @@ A file `devarch compose` wrote imports back to the stack it came from (`own_outp
 volume named as devarch names one of this stack's instance (`devarch-STACK-INSTANCE-NAME`) is
 that instance's volume `NAME` again, so the data stays; a read-only bind of a config file
 devarch materialised under `--home` is that config file again, with its content; secret
-placeholders become secret references; and the container name, hostname, network, aliases and
+placeholders become secret references; the host names the router served come back as an
+`http` export (and `domains` beyond the default one); and the container name, hostname, network, aliases and
 labels devarch generated are not reported as left out.
 
 The project may be someone else's, and what the import writes is meant to be shared, so it
@@ -574,6 +575,12 @@ impl Context<'_> {
                 k => self.note(&here, advice(k)),
             }
         }
+        if let Some((exports, domains)) = s.get("labels").and_then(|l| self.route(l, instance)) {
+            spec.insert("exports".into(), exports);
+            if let Some(d) = domains {
+                spec.insert("domains".into(), d);
+            }
+        }
         let files = std::mem::take(&mut self.files);
         if !files.is_empty() {
             let all = spec
@@ -606,14 +613,7 @@ impl Context<'_> {
     fn labels(&mut self, at: &str, value: &Value, instance: &str) -> Map<String, Value> {
         let mut out = Map::new();
         let all = key_values(value);
-        let own = all
-            .get(crate::identity::LABEL_STACK)
-            .and_then(Value::as_str)
-            == Some(self.stack.as_str())
-            && all
-                .get(crate::identity::LABEL_INSTANCE)
-                .and_then(Value::as_str)
-                == Some(instance);
+        let own = self.own_labels(&all, instance);
         let entries: Vec<(String, String)> = match value {
             Value::Object(m) => m
                 .keys()

@@ -1,8 +1,8 @@
 //! `devarch compose` out and `devarch import --from compose` back in (issue #22, section 2):
 //! devarch's own Compose output imports back to the same stack. Its volumes keep their runtime
 //! names (so the data stays: on both engines the volume holding a marker file is the one the
-//! imported stack uses), config files come back with their content, secrets stay out of the
-//! manifests, nothing devarch generated is reported as left out, and from the second round
+//! imported stack uses), config files come back with their content, routed host names come
+//! back as an `http` export, secrets stay out of the manifests, nothing devarch generated is reported as left out, and from the second round
 //! compose → import → compose gives the same bytes for every example. Binds are written as
 //! absolute paths, so they mean the same place wherever the file or the folder is.
 
@@ -187,6 +187,14 @@ fn compose_then_import_is_a_fixed_point_for_every_example() {
                 .collect()
         };
         assert_eq!(files(&first), files(&second), "{what}");
+        // What the router serves (an `http` export and its host names) is kept.
+        let routes = |text: &str| -> Vec<String> {
+            text.lines()
+                .filter(|l| l.contains("devarch.domain"))
+                .map(str::to_string)
+                .collect()
+        };
+        assert_eq!(routes(&first), routes(&second), "{what}");
         let secret_keys = |text: &str| -> Vec<String> {
             text.lines()
                 .filter(|l| l.contains("${DEVARCH_SECRET_"))
@@ -211,6 +219,10 @@ fn compose_then_import_is_a_fixed_point_for_every_example() {
         "{imported}"
     );
     assert!(imported.contains("name: data"), "{imported}");
+    assert!(
+        imported.contains("exports:\n  - name: http\n    type: http\n    port: 8080\n"),
+        "{imported}"
+    );
 }
 
 /// Secrets: placeholders come back as references; a value holding one inside text becomes a

@@ -1,13 +1,14 @@
 //! What `devarch compose` writes, read back as the stack it came from: the stack's volumes
 //! by their runtime names ([`crate::identity::volume_of`]), config files from their binds under
 //! `--home` ([`crate::state::is_config_file_path`]), secrets from their placeholders
-//! ([`crate::compose::SECRET_VARIABLE_PREFIX`]), and the container name, hostname, network and
+//! ([`crate::compose::SECRET_VARIABLE_PREFIX`]), routed host names from the labels devarch
+//! gave the container, and the container name, hostname, network and
 //! aliases devarch generates recognised as such instead of being reported as left out.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 use super::variables::{Var, interpolate};
 use super::{Context, dns_label, key_values, normalize};
@@ -198,5 +199,40 @@ impl Context<'_> {
             }
             _ => false,
         }
+    }
+
+    /// Whether service labels `all` are those devarch gives `instance` of this stack.
+    pub(super) fn own_labels(&self, all: &Map<String, Value>, instance: &str) -> bool {
+        let label = |k: &str| all.get(k).and_then(Value::as_str);
+        label(crate::identity::LABEL_STACK) == Some(self.stack.as_str())
+            && label(crate::identity::LABEL_INSTANCE) == Some(instance)
+    }
+
+    /// What the router serves for `instance`, read back from the labels devarch gave it: an
+    /// `http` export on the routed port, and the host names other than the default one
+    /// ([`crate::identity::default_domain`], which the stack adds itself); `None` when the
+    /// labels are not devarch's for this instance or route nothing.
+    pub(super) fn route(&self, labels: &Value, instance: &str) -> Option<(Value, Option<Value>)> {
+        let all = key_values(labels);
+        if !self.own_labels(&all, instance) {
+            return None;
+        }
+        let port: u16 = all
+            .get(crate::identity::LABEL_DOMAIN_PORT)?
+            .as_str()?
+            .parse()
+            .ok()?;
+        let default = crate::identity::default_domain(&self.stack, instance);
+        let names: Vec<String> = all
+            .get(crate::identity::LABEL_DOMAINS)
+            .and_then(Value::as_str)
+            .map(crate::identity::decode_domains)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|n| *n != default)
+            .collect();
+        let export =
+            json!([{"name": "http", "type": crate::resolve::domains::HTTP_EXPORT, "port": port}]);
+        Some((export, (!names.is_empty()).then(|| json!(names))))
     }
 }
