@@ -841,7 +841,7 @@ impl Context<'_> {
                     }
                     out.push(v);
                 }
-                "bind" if self.config_file(&source, &target, read_only) => {}
+                "bind" if self.config_file(&here, (&source, &target, read_only), instance) => {}
                 "bind" => {
                     let mut v = json!({"source": self.bind_source(&source), "target": target});
                     if read_only {

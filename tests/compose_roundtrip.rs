@@ -311,7 +311,8 @@ spec:
 }
 
 /// A relative bind (`./src`), a relative `--dir` and a relative `--home` (config files) are
-/// written as absolute paths, and imported into another folder they mean the same place.
+/// written as absolute paths, and imported into another folder they mean the same place; the
+/// config file of the other folder is not read into this one's manifests.
 #[test]
 fn binds_are_absolute_in_compose_output_and_mean_the_same_place_once_imported() {
     let tmp = tempfile::tempdir().unwrap();
@@ -351,7 +352,7 @@ spec:
     std::fs::create_dir_all(root.join("other/deeper")).unwrap();
     let file = root.join("other/c.yml");
     std::fs::write(&file, &compose).unwrap();
-    ok(offline(&root.join("other/deeper"), &root.join("h")).args([
+    let (_, notes) = ok(offline(&root.join("other/deeper"), &root.join("h")).args([
         "import",
         "--from",
         "compose",
@@ -364,7 +365,17 @@ spec:
         imported.contains(&format!("source: {}/m/src", root.display())),
         "{imported}"
     );
-    assert!(imported.contains("a=1"), "the config file:\n{imported}");
+    // The config file another folder's stack materialised is not read: it stays a bind of
+    // the same file, and the note says so.
+    assert!(!imported.contains("a=1"), "{imported}");
+    assert!(
+        imported.contains(&format!("source: {}/h/stacks/", root.display())),
+        "{imported}"
+    );
+    assert!(
+        notes.contains("services.app.volumes.1: a config file devarch materialised for another folder, stack or instance: kept as a bind of that path"),
+        "{notes}"
+    );
     let (again, _) =
         ok(offline(&root.join("other/deeper"), &root.join("h")).args(["compose", "rel"]));
     assert!(again.contains(&src), "{src}:\n{again}");

@@ -126,22 +126,48 @@ impl Context<'_> {
     }
 
     /// Whether the bind of `source` on `target` is a config file devarch materialised under
-    /// `--home` (`{home}/stacks/{owner key}/{stack}/{instance}/files/{target, encoded}`, as
-    /// `devarch compose` mounts it, read-only); if so it is taken as a config file with that
-    /// file's content and mode.
-    pub(super) fn config_file(&mut self, source: &str, target: &str, read_only: bool) -> bool {
-        let Some(home) = &self.home else {
+    /// `--home` for `instance` of this stack of the folder imported into
+    /// ([`crate::state::config_file_path`]; `devarch compose` mounts it so, read-only); if so
+    /// it is taken as a config file with that file's content and mode. One materialised for
+    /// another folder, stack or instance is not read (a project's file could name any of
+    /// them): it stays a bind of that path, noted.
+    pub(super) fn config_file(
+        &mut self,
+        at: &str,
+        (source, target, read_only): (&str, &str, bool),
+        instance: &str,
+    ) -> bool {
+        let Some(home) = self.home.clone() else {
             return false;
         };
         let path = normalize(Path::new(source));
-        if !read_only || !crate::state::is_config_file_path(home, &path, target) {
+        if !crate::state::is_config_file_path(&home, &path, target) {
             return false;
         }
-        let Ok(bytes) = crate::safe_fs::read_limited(&path, MAX_FILE_BYTES) else {
+        let owner = crate::identity::owner_of(&self.dir);
+        let ours = crate::state::config_file_path(&home, &owner, &self.stack, instance, target);
+        if !read_only || path != normalize(&ours) {
+            self.note(
+                at,
+                "a config file devarch materialised for another folder, stack or instance: kept as a bind of that path, its content not read (devarch removes the file with that stack); import the file into the folder and stack it came from, or put the content in configFiles",
+            );
             return false;
+        }
+        let content = match crate::safe_fs::read_limited(&path, MAX_FILE_BYTES) {
+            Ok(bytes) => String::from_utf8(bytes).map_err(|_| "it is not UTF-8 text".to_string()),
+            Err(e) => Err(e.to_string()),
         };
-        let Ok(content) = String::from_utf8(bytes) else {
-            return false;
+        let content = match content {
+            Ok(c) => c,
+            Err(why) => {
+                self.note(
+                    at,
+                    &format!(
+                        "the config file devarch materialised here cannot be read ({why}): kept as a bind of that path"
+                    ),
+                );
+                return false;
+            }
         };
         let mut f = json!({"path": target, "content": content});
         use std::os::unix::fs::PermissionsExt as _;

@@ -88,7 +88,8 @@ pub fn config_file_path(
 }
 
 /// Whether `path` is where a config file with container path `target` is materialised under
-/// `home` ([`config_file_path`]) for some manifests folder, stack and instance.
+/// `home` ([`config_file_path`]) for some manifests folder, stack and instance (which
+/// [`config_file_path`] with the expected ones then confirms).
 pub fn is_config_file_path(home: &Path, path: &Path, target: &str) -> bool {
     let Ok(rest) = path.strip_prefix(home.join("stacks")) else {
         return false;
