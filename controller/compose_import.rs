@@ -15,12 +15,13 @@ config files. Everything else is reported with its line and what to do instead
 not carried: devarch sets those itself.
 
 A file `devarch compose` wrote imports back to the stack it came from (`own_output.rs`): a
-volume named as devarch names one of this stack's instance (`devarch-STACK-INSTANCE-NAME`) is
-that instance's volume `NAME` again, so the data stays; a read-only bind of a config file
-devarch materialised under `--home` is that config file again, with its content; secret
-placeholders become secret references; the host names the router served come back as an
-`http` export (and `domains` beyond the default one); and the container name, hostname, network, aliases and
-labels devarch generated are not reported as left out.
+volume named as devarch names one of an instance of this stack (`devarch-STACK-INSTANCE-NAME`)
+is that instance's volume `NAME` again, so the data stays; a read-only bind of a config file
+devarch materialised under `--home` for this folder, stack and instance is that config file
+again, with its content; secret placeholders become secret references; the host names the
+router served come back as an `http` export (and `domains` beyond the default one); and the
+container name, hostname, network, aliases and labels devarch generated are not reported as
+left out.
 
 The project may be someone else's, and what the import writes is meant to be shared, so it
 reads nothing from outside the project's folder and copies nothing of the importer's own
