@@ -33,6 +33,9 @@ pub struct ComposeFile {
     pub secrets: Vec<(String, String, String)>,
 }
 
+/// What every secret variable starts with ([`secret_variable`]).
+pub const SECRET_VARIABLE_PREFIX: &str = "DEVARCH_SECRET_";
+
 /// The Compose variable holding secret `name` of `instance`:
 /// `DEVARCH_SECRET_{INSTANCE}_{NAME}`, upper case, anything but letters and digits as `_`.
 pub fn secret_variable(instance: &str, name: &str) -> String {
@@ -47,7 +50,11 @@ pub fn secret_variable(instance: &str, name: &str) -> String {
             })
             .collect()
     };
-    format!("DEVARCH_SECRET_{}_{}", clean(instance), clean(name))
+    format!(
+        "{SECRET_VARIABLE_PREFIX}{}_{}",
+        clean(instance),
+        clean(name)
+    )
 }
 
 /// The Compose file of `desired` (built from `resolved`), with every instance or only `only`.
@@ -204,6 +211,12 @@ fn service(
                     MountSource::Volume { name } => ("volume", name),
                     MountSource::Bind { path } => ("bind", path),
                 };
+                let source = match &m.source {
+                    // Compose reads a relative path from the compose file's folder, wherever
+                    // that is: an absolute one means the place devarch means.
+                    MountSource::Bind { path } => absolute(path),
+                    MountSource::Volume { .. } => source.clone(),
+                };
                 let mut v = json!({"type": kind, "source": source, "target": m.target});
                 if m.read_only {
                     v["read_only"] = json!(true);
@@ -245,6 +258,11 @@ fn service(
         s.insert("pids_limit".into(), json!(p));
     }
     Value::Object(s)
+}
+
+/// `path` made absolute against the working directory (a relative `--home` or `--dir`).
+fn absolute(path: &str) -> String {
+    std::path::absolute(path).map_or_else(|_| path.to_string(), |p| p.display().to_string())
 }
 
 fn escape_all(items: &[String]) -> Vec<String> {

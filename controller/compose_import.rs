@@ -14,6 +14,15 @@ config files. Everything else is reported with its line and what to do instead
 ([`Note`]); nothing is dropped silently. Labels under devarch's own prefix (`devarch.`) are
 not carried: devarch sets those itself.
 
+A file `devarch compose` wrote imports back to the stack it came from (`own_output.rs`): a
+volume named as devarch names one of an instance of this stack (`devarch-STACK-INSTANCE-NAME`)
+is that instance's volume `NAME` again, so the data stays; a read-only bind of a config file
+devarch materialised under `--home` for this folder, stack and instance is that config file
+again, with its content; secret placeholders become secret references; the host names the
+router served come back as an `http` export (and `domains` beyond the default one); and the
+container name, hostname, network, aliases and labels devarch generated are not reported as
+left out.
+
 The project may be someone else's, and what the import writes is meant to be shared, so it
 reads nothing from outside the project's folder and copies nothing of the importer's own
 environment unless asked: env files are read only from inside the folder ([`env_file`]; an
@@ -26,6 +35,7 @@ and is reported.
 */
 
 mod env_file;
+mod own_output;
 mod variables;
 
 use std::collections::BTreeMap;
@@ -129,6 +139,14 @@ pub struct Options {
     /// Take variables' values from the importer's environment too (`--env-from-shell`), before
     /// the project's `.env` file, as Compose does; without it only `.env` gives values.
     pub env_from_shell: bool,
+    /// `--home`: a bind of a file devarch materialised under it (`devarch compose` mounts
+    /// config files so) becomes a config file with that file's content again.
+    pub home: Option<PathBuf>,
+    /// Values of the `${DEVARCH_SECRET_...}` placeholders `devarch compose` writes
+    /// ([`crate::compose::secret_variable`]) that the folder's secret store holds for this
+    /// stack; with the project's `.env` file, they give a value that holds placeholders
+    /// inside text (which becomes a secret of its own) its value.
+    pub secret_values: BTreeMap<String, crate::state::secrets::Secret>,
 }
 
 /// What to do instead of a service key devarch has no equivalent of.
@@ -192,6 +210,14 @@ pub fn import(
         base,
         dir: options.dir.clone(),
         secrets: Vec::new(),
+        stack: options.stack.clone(),
+        home: options
+            .home
+            .as_deref()
+            .and_then(|h| std::path::absolute(h).ok())
+            .map(|h| normalize(&h)),
+        volume_names: BTreeMap::new(),
+        files: Vec::new(),
     };
     let dotenv = cx.dotenv()?;
     let lookup = |name: &str| {
@@ -208,6 +234,7 @@ pub fn import(
         }
     };
     let mut root = doc.value.clone();
+    cx.secret_placeholders(&mut root, &dotenv, &options.secret_values);
     cx.interpolate(&mut root, "", &lookup);
     let Some(top) = root.as_object() else {
         return Err(invalid("not a mapping of Compose keys".into()));
@@ -217,6 +244,8 @@ pub fn import(
             "services" | "volumes" => {}
             "version" | "name" => {}
             k if k.starts_with("x-") => cx.note(&format!("/{k}"), "extension ignored"),
+            // `devarch compose` writes the stack's own network: nothing to say about it.
+            "networks" if cx.only_own_network(top.get("networks")) => {}
             "networks" => cx.note(
                 "/networks",
                 "devarch makes one network per stack (devarch-STACK-net); the services' networks are not carried over",
@@ -226,7 +255,19 @@ pub fn import(
     }
     if let Some(vols) = top.get("volumes").and_then(Value::as_object) {
         for (name, v) in vols {
-            if v.as_object().is_some_and(|o| !o.is_empty()) {
+            let real = v.get("name").and_then(Value::as_str).unwrap_or(name);
+            cx.volume_names.insert(name.clone(), real.to_string());
+            // `devarch compose` declares the stack's volumes by their runtime names, with
+            // devarch's labels: the import maps them back to the instances' volumes.
+            let own = real.starts_with(&crate::identity::stack_prefix(&options.stack))
+                && v.as_object()
+                    .is_some_and(|o| o.keys().all(|k| k == "name" || k == "labels"))
+                && v.get("labels").is_none_or(|l| {
+                    key_values(l)
+                        .keys()
+                        .all(|k| crate::identity::is_devarch_label(k))
+                });
+            if !own && v.as_object().is_some_and(|o| !o.is_empty()) {
                 cx.note(
                     &format!("/volumes/{name}"),
                     "volume options (driver, external, name) are not carried over: devarch makes its own named volume per instance",
@@ -339,6 +380,14 @@ struct Context<'a> {
     dir: PathBuf,
     /// Credentials moved out of the manifests.
     secrets: Vec<(String, String, crate::state::secrets::Secret)>,
+    /// The stack imported into.
+    stack: String,
+    /// `--home`, absolute ([`Options::home`]).
+    home: Option<PathBuf>,
+    /// Top-level volume key → the volume's real name (its `name`, else the key).
+    volume_names: BTreeMap<String, String>,
+    /// Config files of the service being imported, found among its binds.
+    files: Vec<Value>,
 }
 
 impl Context<'_> {
@@ -482,7 +531,7 @@ impl Context<'_> {
                     spec.insert("user".into(), scalar_text(value));
                 }
                 "labels" => {
-                    let labels = self.labels(&here, value);
+                    let labels = self.labels(&here, value, instance);
                     if !labels.is_empty() {
                         spec.insert("labels".into(), Value::Object(labels));
                     }
@@ -495,7 +544,7 @@ impl Context<'_> {
                     }
                 }
                 "volumes" => {
-                    let volumes = self.volumes(&here, value);
+                    let volumes = self.volumes(&here, value, instance);
                     if !volumes.is_empty() {
                         spec.insert("volumes".into(), Value::Array(volumes));
                     }
@@ -513,13 +562,33 @@ impl Context<'_> {
                         spec.insert("configFiles".into(), Value::Array(files));
                     }
                 }
+                "container_name"
+                    if value.as_str()
+                        == Some(crate::identity::container_name(&self.stack, instance).as_str()) => {}
                 "container_name" => self.note(&here, "devarch names the container devarch-STACK-INSTANCE; not carried over"),
                 "restart" => self.note(&here, "devarch keeps containers running (watch restarts what stops); not carried over"),
+                "networks" if self.own_service_network(value, instance) => {}
                 "networks" => self.note(&here, "the instance joins its stack's network, where the others reach it by instance name; not carried over"),
                 "expose" => self.note(&here, "every container port is reachable on the stack network; not needed"),
+                "hostname" if value.as_str() == Some(instance) => {}
                 "hostname" => self.note(&here, "the hostname is the instance name; not carried over"),
                 k if k.starts_with("x-") => self.note(&here, "extension ignored"),
                 k => self.note(&here, advice(k)),
+            }
+        }
+        if let Some((exports, domains)) = s.get("labels").and_then(|l| self.route(l, instance)) {
+            spec.insert("exports".into(), exports);
+            if let Some(d) = domains {
+                spec.insert("domains".into(), d);
+            }
+        }
+        let files = std::mem::take(&mut self.files);
+        if !files.is_empty() {
+            let all = spec
+                .entry("configFiles")
+                .or_insert_with(|| Value::Array(Vec::new()));
+            if let Value::Array(all) = all {
+                all.extend(files);
             }
         }
         let env = self.environment(&at, instance, s)?;
@@ -540,8 +609,12 @@ impl Context<'_> {
     }
 
     /// The service's labels but those under devarch's own prefix, each of which is noted.
-    fn labels(&mut self, at: &str, value: &Value) -> Map<String, Value> {
+    /// A service `devarch compose` wrote for `instance` of this stack (its identity labels
+    /// say so) has its devarch labels dropped without a note each: devarch sets the same ones.
+    fn labels(&mut self, at: &str, value: &Value, instance: &str) -> Map<String, Value> {
         let mut out = Map::new();
+        let all = key_values(value);
+        let own = self.own_labels(&all, instance);
         let entries: Vec<(String, String)> = match value {
             Value::Object(m) => m
                 .keys()
@@ -557,9 +630,11 @@ impl Context<'_> {
                 .collect(),
             _ => Vec::new(),
         };
-        let all = key_values(value);
         for (key, step) in entries {
             if crate::identity::is_devarch_label(&key) {
+                if own {
+                    continue;
+                }
                 self.note(
                     &format!("{at}/{step}"),
                     &format!(
@@ -639,6 +714,9 @@ impl Context<'_> {
             Some(Value::Object(map)) => {
                 for (k, v) in map {
                     match v {
+                        Value::Object(o) if o.contains_key("secret") => {
+                            env.insert(k.clone(), v.clone());
+                        }
                         Value::Null => self.note(
                             &format!("{at}/environment/{k}"),
                             "no value: Compose takes it from the shell; set one in env",
@@ -708,7 +786,7 @@ impl Context<'_> {
         out
     }
 
-    fn volumes(&mut self, at: &str, value: &Value) -> Vec<Value> {
+    fn volumes(&mut self, at: &str, value: &Value, instance: &str) -> Vec<Value> {
         let mut out = Vec::new();
         for (i, v) in value.as_array().into_iter().flatten().enumerate() {
             let here = format!("{at}/{i}");
@@ -757,13 +835,14 @@ impl Context<'_> {
             };
             match kind {
                 "volume" => {
-                    let name = dns_label(&source);
+                    let name = self.volume(&here, &source, instance);
                     let mut v = json!({"name": name, "target": target});
                     if read_only {
                         v["readOnly"] = json!(true);
                     }
                     out.push(v);
                 }
+                "bind" if self.config_file(&here, (&source, &target, read_only), instance) => {}
                 "bind" => {
                     let mut v = json!({"source": self.bind_source(&source), "target": target});
                     if read_only {
@@ -1172,6 +1251,59 @@ mod tests {
         }
     }
 
+    /// A file as `devarch compose` writes it for stack `s`, imported under `stack`.
+    fn import_own_output(stack: &str) -> Imported {
+        let text = "services:\n  cache:\n    container_name: 'devarch-s-cache'\n    image: 'i'\n    hostname: 'cache'\n    labels:\n      devarch.stack_id: 's'\n      devarch.instance_id: 'cache'\n      team: 'x'\n    networks:\n      devarch-s-net:\n        aliases: ['cache']\n    volumes:\n    - type: 'volume'\n      source: 'devarch-s-cache-data'\n      target: '/data'\nnetworks:\n  devarch-s-net:\n    name: 'devarch-s-net'\n    labels: {devarch.stack_id: 's'}\nvolumes:\n  devarch-s-cache-data:\n    name: 'devarch-s-cache-data'\n    labels: {devarch.stack_id: 's'}\n";
+        let project = tempfile::tempdir().unwrap();
+        let options = Options {
+            stack: stack.into(),
+            as_template: false,
+            dir: project.path().to_path_buf(),
+            env_from_shell: false,
+            home: None,
+            secret_values: BTreeMap::new(),
+        };
+        import(text, &project.path().join("c.yml"), &|_| None, &options).unwrap()
+    }
+
+    #[test]
+    fn devarchs_own_output_maps_back_to_the_same_volume_without_notes() {
+        let own = import_own_output("s");
+        assert!(own.notes.is_empty(), "{:?}", own.notes);
+        assert!(own.text.contains("name: data\n"), "{}", own.text);
+        assert!(own.text.contains("team: x"), "{}", own.text);
+        assert!(!own.text.contains("devarch.stack_id"), "{}", own.text);
+    }
+
+    #[test]
+    fn another_stacks_volume_is_noted_as_a_new_volume() {
+        let other = import_own_output("t");
+        let volume = other
+            .notes
+            .iter()
+            .find(|n| n.key == "services.cache.volumes.0")
+            .expect("a note on the volume");
+        assert!(
+            volume
+                .message
+                .contains("devarch-t-cache-devarch-s-cache-data")
+                && volume.message.contains("--stack"),
+            "{volume:?}"
+        );
+        // What devarch generated for another stack is reported as not carried over.
+        for key in [
+            "services.cache.container_name",
+            "networks",
+            "volumes.devarch-s-cache-data",
+        ] {
+            assert!(
+                other.notes.iter().any(|n| n.key == key),
+                "{key}: {:?}",
+                other.notes
+            );
+        }
+    }
+
     #[test]
     fn names_become_dns_labels() {
         assert_eq!(dns_label("My_Service.1"), "my-service-1");
@@ -1188,6 +1320,10 @@ mod tests {
                 base: PathBuf::from(base),
                 dir: PathBuf::from(dir),
                 secrets: Vec::new(),
+                stack: "s".into(),
+                home: None,
+                volume_names: BTreeMap::new(),
+                files: Vec::new(),
             };
             cx.bind_source(source)
         };

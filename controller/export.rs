@@ -5,7 +5,9 @@ template and only what differs from it), every wire pinned as an explicit `wires
 the import wires the same way whatever else its folder holds), and, as further documents,
 the Templates from the folder that the instances use (built-in ones ship with devarch and
 are named, not copied). Secrets stay references (`{secret: NAME}`); values never leave
-`--home`.
+`--home`. A bind source relative to the manifests folder (`./src`) is written as the absolute
+path it means here ([`absolute_binds`]): imported into another folder, `./src` would be that
+folder's.
 
 The text is a function of the model only — key order fixed, instances and templates sorted
 by name — so exporting what an import of it wrote gives the same bytes.
@@ -32,6 +34,29 @@ pub enum ExportError {
 /// # Errors
 /// [`ExportError::NoStack`] when the folder has no valid stack of that name.
 pub fn export(ws: &Workspace, stack: &str) -> Result<String, ExportError> {
+    export_noting(ws, stack).map(|(text, _)| text)
+}
+
+/// A relative bind source the export wrote as the absolute path it means.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AbsoluteBind {
+    /// Where it is: `instance web`, `template app (used by instance web)`.
+    pub place: String,
+    /// As the manifest writes it.
+    pub relative: String,
+    /// As the export writes it.
+    pub absolute: String,
+}
+
+/// The exported text of `stack` and each relative bind source it wrote as an absolute path.
+///
+/// # Errors
+/// As [`export`].
+pub fn export_noting(
+    ws: &Workspace,
+    stack: &str,
+) -> Result<(String, Vec<AbsoluteBind>), ExportError> {
+    let mut notes = Vec::new();
     let (Some(model), Some(resolved)) = (ws.model.stacks.get(stack), ws.stacks.get(stack)) else {
         return Err(ExportError::NoStack(stack.to_string()));
     };
@@ -47,10 +72,29 @@ pub fn export(ws: &Workspace, stack: &str) -> Result<String, ExportError> {
                 body.wires.insert(w.import.clone(), w.provider.clone());
             }
         }
+        let base = resolved.instances.get(name).map(|i| i.base_dir.as_path());
+        if let Some(base) = base {
+            absolute_binds(
+                &mut body.overrides.volumes,
+                base,
+                &format!("instance {name}"),
+                &mut notes,
+            );
+        }
         if let Some(t) = ws.model.templates.get(&body.template)
             && !t.builtin
+            && !templates.contains_key(&body.template)
         {
-            templates.insert(body.template.clone(), t.template.clone());
+            let mut t = t.template.clone();
+            if let Some(base) = base {
+                absolute_binds(
+                    &mut t.spec.service.volumes,
+                    base,
+                    &format!("template {} (used by instance {name})", body.template),
+                    &mut notes,
+                );
+            }
+            templates.insert(body.template.clone(), t);
         }
         instances.insert(name.clone(), body);
     }
@@ -70,7 +114,35 @@ pub fn export(ws: &Workspace, stack: &str) -> Result<String, ExportError> {
             default_domains: model.spec.default_domains,
         },
     };
-    Ok(render(&doc, templates.values()))
+    Ok((render(&doc, templates.values()), notes))
+}
+
+/// Relative bind sources of `volumes` (neither absolute nor `~/…`) replaced by the absolute
+/// path they mean from `base` (the folder of the manifest defining the instance, as apply
+/// reads them), each pushed to `notes`.
+fn absolute_binds(
+    volumes: &mut [crate::manifests::ports::VolumeSpec],
+    base: &std::path::Path,
+    what: &str,
+    notes: &mut Vec<AbsoluteBind>,
+) {
+    for v in volumes {
+        let Some(src) = v.source.as_mut() else {
+            continue;
+        };
+        if src.starts_with('/') || src.starts_with("~/") || src == "~" {
+            continue;
+        }
+        let abs = crate::manifests::values::bind_host_path(src, base, None)
+            .display()
+            .to_string();
+        notes.push(AbsoluteBind {
+            place: what.to_string(),
+            relative: src.clone(),
+            absolute: abs.clone(),
+        });
+        *src = abs;
+    }
 }
 
 /// The exported text of a Stack document (instances inline) and templates.

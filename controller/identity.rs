@@ -106,6 +106,15 @@ pub fn volume_name(stack: &str, instance: &str, volume: &str) -> String {
     format!("{NAME_PREFIX}-{stack}-{instance}-{volume}")
 }
 
+/// The manifest name of the named volume `runtime` when it is one of `instance` of `stack`
+/// (`devarch-{stack}-{instance}-{volume}` → `volume`), as [`volume_name`] writes it.
+pub fn volume_of<'a>(stack: &str, instance: &str, runtime: &'a str) -> Option<&'a str> {
+    runtime
+        .strip_prefix(&container_name(stack, instance))?
+        .strip_prefix('-')
+        .filter(|v| !v.is_empty())
+}
+
 /// What every object name of `stack` starts with: `devarch-{stack}-`. Objects of a stack whose
 /// name has a `-` (`a-b`) also match the prefix of stack `a`: callers must check labels too.
 pub fn stack_prefix(stack: &str) -> String {
@@ -566,6 +575,16 @@ mod tests {
         ] {
             assert_eq!(r(other), None, "{other}");
         }
+    }
+
+    #[test]
+    fn volume_names_map_back_to_the_manifest_name() {
+        let runtime = volume_name("s", "cache", "data");
+        assert_eq!(volume_of("s", "cache", &runtime), Some("data"));
+        assert_eq!(volume_of("s", "web", &runtime), None);
+        assert_eq!(volume_of("t", "cache", &runtime), None);
+        assert_eq!(volume_of("s", "cache", "devarch-s-cache-"), None);
+        assert_eq!(volume_of("s", "cache", "devarch-s-cachedata"), None);
     }
 
     #[test]

@@ -8,14 +8,21 @@ use anyhow::{Context as _, Result, bail};
 use super::args::Cli;
 use super::context::{engine_context, home, runtime_or_offline, tokio_rt};
 use super::{exit, output};
-use crate::export::export;
 use crate::manifests::yaml::MAX_FILE_BYTES;
 use crate::reconcile::{self, Selection};
 
 /// `devarch export`.
 pub fn export_stack(cli: &Cli, stack: &str, out: Option<&Path>) -> Result<u8> {
     let ws = super::context::load_valid(cli)?;
-    let text = export(&ws, stack)?;
+    let (text, binds) = crate::export::export_noting(&ws, stack)?;
+    for b in &binds {
+        errln!(
+            "note: {}: bind source {} is relative to this folder; written as {} so it means the same place wherever the file is imported",
+            crate::printable::line(&b.place),
+            crate::printable::line(&b.relative),
+            crate::printable::line(&b.absolute)
+        );
+    }
     match out {
         None => out!("{text}")?,
         Some(path) => {
@@ -98,6 +105,8 @@ pub fn import_compose(
         as_template,
         dir: cli.dir.clone(),
         env_from_shell,
+        home: Some(home(cli)),
+        secret_values: stored_secret_values(cli, &name),
     };
     let shell = |var: &str| std::env::var(var).ok();
     let imported = import(&text, file, &shell, &options)?;
@@ -121,6 +130,31 @@ pub fn import_compose(
         return write_template(cli, &imported.text);
     }
     import_text(cli, file, &imported.text, (prune, None), &imported.secrets)
+}
+
+/// The values this folder's secret store holds for `stack`, by the Compose variable `devarch
+/// compose` writes for each; none when the store cannot be read (the import then notes the
+/// placeholders it cannot resolve).
+fn stored_secret_values(
+    cli: &Cli,
+    stack: &str,
+) -> std::collections::BTreeMap<String, crate::state::secrets::Secret> {
+    let owner = crate::identity::owner_of(&cli.dir);
+    let Ok(store) = crate::state::secrets::SecretStore::open(&home(cli), &owner) else {
+        return Default::default();
+    };
+    let Ok(list) = store.list(stack) else {
+        return Default::default();
+    };
+    list.into_iter()
+        .filter_map(|info| {
+            let value = store.get(stack, &info.instance, &info.name).ok()??;
+            Some((
+                crate::compose::secret_variable(&info.instance, &info.name),
+                value,
+            ))
+        })
+        .collect()
 }
 
 /// `--as-template`: the single Template of `text` into `NAME.yaml`, the folder checked first.

@@ -87,6 +87,18 @@ pub fn config_file_path(
         .join(encode_target(target))
 }
 
+/// Whether `path` is where a config file with container path `target` is materialised under
+/// `home` ([`config_file_path`]) for some manifests folder, stack and instance (which
+/// [`config_file_path`] with the expected ones then confirms).
+pub fn is_config_file_path(home: &Path, path: &Path, target: &str) -> bool {
+    let Ok(rest) = path.strip_prefix(home.join("stacks")) else {
+        return false;
+    };
+    let parts: Vec<&str> = rest.iter().filter_map(|c| c.to_str()).collect();
+    matches!(parts.as_slice(), [key, _, _, "files", file]
+        if key.len() == 16 && key.bytes().all(|b| b.is_ascii_hexdigit()) && *file == encode_target(target))
+}
+
 /// The folder of every config file of `stack` of the manifests folder `owner`.
 pub fn config_files_dir(home: &Path, owner: &str, stack: &str) -> PathBuf {
     home.join("stacks").join(owner_key(owner)).join(stack)
@@ -144,6 +156,24 @@ pub fn purge_config_files(home: &Path, owner: &str, stack: &str) -> Result<bool,
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn config_file_paths_are_recognised_only_as_written() {
+        let home = Path::new("/h");
+        let path = config_file_path(home, "/m", "s", "web", "/www/index.html");
+        assert!(is_config_file_path(home, &path, "/www/index.html"));
+        assert!(!is_config_file_path(home, &path, "/www/other.html"));
+        assert!(!is_config_file_path(
+            Path::new("/other"),
+            &path,
+            "/www/index.html"
+        ));
+        assert!(!is_config_file_path(
+            home,
+            Path::new("/h/stacks/x/s/web/files/www%2Findex.html"),
+            "/www/index.html"
+        ));
+    }
 
     #[test]
     fn config_file_paths_are_spelled_plainly() {

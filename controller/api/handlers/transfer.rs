@@ -151,6 +151,8 @@ pub async fn import(
                 as_template: false,
                 dir: state.dir.clone(),
                 env_from_shell: false,
+                home: Some(state.home.clone()),
+                secret_values: Default::default(),
             };
             let imported = import(&req.content, &file, &|_| None, &options).map_err(|e| {
                 Problem::new(
