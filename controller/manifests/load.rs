@@ -643,6 +643,13 @@ fn json_type(v: &Value) -> &'static str {
 }
 
 /// A JSON pointer as messages name a field: `spec.instances.web.resources.cpus`.
+/// The env key a JSON pointer `…/env/KEY` names, unescaped.
+fn env_key(pointer: &str) -> Option<String> {
+    let (map, key) = pointer.rsplit_once('/')?;
+    map.ends_with("/env")
+        .then(|| key.replace("~1", "/").replace("~0", "~"))
+}
+
 pub(crate) fn field_path(pointer: &str) -> String {
     if pointer.is_empty() {
         return "the document".into();
@@ -917,6 +924,16 @@ fn describe(
                 format!("invalid value {} for {field}: {problem}", short(instance)),
             ));
         }
+        ValidationErrorKind::Pattern { pattern }
+            if pattern == super::service::ENV_VALUE_PATTERN && env_key(&pointer).is_some() =>
+        {
+            let key = env_key(&pointer).unwrap_or_default();
+            out.push(Diagnostic::new(
+                file,
+                at(&pointer),
+                format!("the value of environment variable {key:?} contains a NUL character, which no process environment can hold"),
+            ));
+        }
         ValidationErrorKind::Pattern { pattern } if pattern == PORT_SHORT_PATTERN => {
             out.push(Diagnostic::new(
                 file,
@@ -926,6 +943,22 @@ fn describe(
                     short(instance)
                 ),
             ));
+        }
+        ValidationErrorKind::PropertyNames { error } if pointer.ends_with("/env") => {
+            // `propertyNames` of an env map: a name the engines cannot pass as `KEY=value`.
+            let key = error.instance().as_str().unwrap_or_default();
+            let key_pointer = format!("{pointer}/{}", key.replace('~', "~0").replace('/', "~1"));
+            let why = super::values::check_env_key(key)
+                .err()
+                .unwrap_or("is not a name the engines can pass");
+            out.push(
+                Diagnostic::new(
+                    file,
+                    Some(origin.key_at(&key_pointer)),
+                    format!("environment variable name {key:?} {why}"),
+                )
+                .with_help("a name is letters, digits and `_`, e.g. DATABASE_URL"),
+            );
         }
         ValidationErrorKind::PropertyNames { error } if pointer.ends_with("/labels") => {
             // `propertyNames: {not: ...}` of `labels`: a key under devarch's own prefix.
