@@ -934,6 +934,16 @@ fn describe(
                 format!("the value of environment variable {key:?} contains a NUL character, which no process environment can hold"),
             ));
         }
+        ValidationErrorKind::Pattern { pattern } if pattern == super::ports::HOST_IP_PATTERN => {
+            out.push(Diagnostic::new(
+                file,
+                at(&pointer),
+                format!(
+                    "invalid value {} for {field}: not an IPv4 or IPv6 address",
+                    short(instance)
+                ),
+            ));
+        }
         ValidationErrorKind::Pattern { pattern } if pattern == PORT_SHORT_PATTERN => {
             out.push(Diagnostic::new(
                 file,
