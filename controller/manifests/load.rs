@@ -934,6 +934,42 @@ fn describe(
                 format!("the value of environment variable {key:?} contains a NUL character, which no process environment can hold"),
             ));
         }
+        ValidationErrorKind::Pattern { pattern }
+            if pattern == super::quantity::health_duration_pattern() =>
+        {
+            let text = instance.as_str().unwrap_or_default();
+            let problem = match super::quantity::parse_duration(text, super::quantity::MAX_HEALTH_DURATION) {
+                Err(e) => e.to_string(),
+                // Within the bound but in a spelling whose bound the schema cannot check.
+                Ok(_) => "write one number and unit (90s, 1.5m) or whole numbers in units largest first, each below the next unit (1m30s, 2s500ms)".into(),
+            };
+            out.push(Diagnostic::new(
+                file,
+                at(&pointer),
+                format!("invalid value {} for {field}: {problem}", short(instance)),
+            ));
+        }
+        ValidationErrorKind::Pattern { pattern }
+            if pattern == super::quantity::memory_pattern() =>
+        {
+            let text = instance.as_str().unwrap_or_default();
+            let problem = match super::quantity::parse_memory(text) {
+                Err(e) => e.to_string(),
+                Ok(bytes) if bytes < super::quantity::MIN_MEMORY_BYTES => format!(
+                    "less than the minimum of {} (the engines refuse less)",
+                    super::quantity::MIN_MEMORY_TEXT
+                ),
+                Ok(_) => {
+                    "write it in a smaller unit (e.g. 1099Gi or 1125899Mi rather than 1.0995Ti)"
+                        .into()
+                }
+            };
+            out.push(Diagnostic::new(
+                file,
+                at(&pointer),
+                format!("invalid value {} for {field}: {problem}", short(instance)),
+            ));
+        }
         ValidationErrorKind::Pattern { pattern } if pattern == super::ports::HOST_IP_PATTERN => {
             out.push(Diagnostic::new(
                 file,

@@ -372,12 +372,9 @@ pub struct Resources {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = MIN_CPUS, max = MAX_CPUS))]
     pub cpus: Option<f64>,
-    /// Memory limit, e.g. `512Mi`, `1Gi`, `256m`; at most `1Ti`.
+    /// Memory limit, e.g. `512Mi`, `1Gi`, `256m`; from `6Mi` to `1Ti`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        regex(pattern = r"^[0-9]+(\.[0-9]+)?([kKmMgGtT]i?|[bB])?$"),
-        extend("format" = MEMORY_FORMAT)
-    )]
+    #[schemars(regex(pattern = super::quantity::memory_pattern()))]
     pub memory: Option<String>,
     /// Most processes (and threads) the container may run at once, e.g. `256`.
     #[serde(default, skip_serializing_if = "Option::is_none")]

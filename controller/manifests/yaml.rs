@@ -229,13 +229,20 @@ fn to_json(
     index
         .values
         .insert(pointer.clone(), pos_of(&node.referenced));
-    // An env value YAML reads as a number keeps its text as written (`0o755`, `0x1F`, `1.50`
-    // are not `493`, `31`, `1.5` to the container).
-    if matches!(node.value, Node::Int(_) | Node::UInt(_) | Node::Float(_)) && is_env_value(pointer)
+    // An env value YAML reads as a number keeps its text as written when the number would
+    // print otherwise (`0o755`, `0x1F`, `1.50` are not `493`, `31`, `1.5` to the container).
+    let canonical = match node.value {
+        Node::Int(i) => Some(i.to_string()),
+        Node::UInt(u) => Some(u.to_string()),
+        Node::Float(f) => serde_json::Number::from_f64(f).map(|n| n.to_string()),
+        _ => None,
+    };
+    if let Some(canonical) = canonical
+        && is_env_value(pointer)
+        && let Some(text) = source_text(src, &node.defined)
+        && text != canonical
     {
-        if let Some(text) = source_text(src, &node.defined) {
-            return Ok(Value::String(text.to_string()));
-        }
+        return Ok(Value::String(text.to_string()));
     }
     Ok(match node.value {
         Node::Null => Value::Null,
@@ -412,7 +419,7 @@ mod tests {
         let v = &docs[0].value;
         assert_eq!(
             v["spec"]["env"],
-            serde_json::json!({"A": "0o755", "B": "0x1F", "C": "0022", "D": "1.50", "E": "12", "F": "0x10", "G": "0x10"})
+            serde_json::json!({"A": "0o755", "B": "0x1F", "C": "0022", "D": "1.50", "E": 12, "F": "0x10", "G": "0x10"})
         );
         assert_eq!(v["spec"]["port"], serde_json::json!(31));
     }
