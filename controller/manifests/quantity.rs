@@ -318,6 +318,79 @@ pub fn format_memory(bytes: i64) -> String {
 mod tests {
     use super::*;
 
+    fn matches(pattern: &str, text: &str) -> bool {
+        let schema = serde_json::json!({"pattern": pattern});
+        jsonschema::is_valid(&schema, &serde_json::json!(text))
+    }
+
+    /// The schema's patterns accept only what the parsers accept within the bounds, and refuse
+    /// everything beyond them.
+    #[test]
+    fn patterns_accept_only_values_within_the_bounds() {
+        let numbers = [
+            "0",
+            "1",
+            "1.5",
+            "0.5",
+            "6",
+            "59",
+            "60",
+            "61",
+            "90",
+            "999",
+            "1000",
+            "1024",
+            "1099",
+            "1099.4",
+            "1100",
+            "3599.9",
+            "3600",
+            "3600.5",
+            "3601",
+            "6291455",
+            "6291456",
+            "3600000",
+            "3600001",
+            "1048576",
+            "1048577",
+            "0.01",
+            "0.001",
+            "1099511627776",
+            "1099511627777",
+            "007",
+        ];
+        let mut accepted = 0;
+        for n in numbers {
+            for unit in ["h", "m", "s", "ms", "us", "ns"] {
+                let text = format!("{n}{unit}");
+                let ok = parse_duration(&text, MAX_HEALTH_DURATION).is_ok();
+                let m = matches(health_duration_pattern(), &text);
+                assert!(
+                    !m || ok,
+                    "{text}: the pattern accepts what the parser refuses"
+                );
+                accepted += usize::from(m);
+            }
+            for unit in ["", "b", "k", "Ki", "m", "Mi", "g", "Gi", "t", "Ti"] {
+                let text = format!("{n}{unit}");
+                let ok = parse_memory(&text).is_ok_and(|b| b >= MIN_MEMORY_BYTES);
+                let m = matches(memory_pattern(), &text);
+                assert!(
+                    !m || ok,
+                    "{text}: the pattern accepts what the parser refuses"
+                );
+                accepted += usize::from(m);
+            }
+        }
+        assert!(accepted > 100, "only {accepted} accepted");
+        for compound in ["1m30s", "59m59s999ms", "2s500ms", "1s1ns"] {
+            assert!(matches(health_duration_pattern(), compound), "{compound}");
+        }
+        for refused in ["1h1s", "59m60s", "1m30.5s30ms", "2h", "1.5h"] {
+            assert!(!matches(health_duration_pattern(), refused), "{refused}");
+        }
+    }
+
     #[test]
     fn limits_format_as_manifests_write_them_and_read_back() {
         for (nanos, text) in [
