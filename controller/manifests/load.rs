@@ -18,7 +18,6 @@ use super::diagnostics::{Diagnostic, SourceMap, sort_and_dedup};
 use super::schema::{Kind, property_names_at, validator};
 use super::types::{
     API_VERSION, Instance, PORT_SHORT_FORMS, PORT_SHORT_PATTERN, QuantityError, Stack, Template,
-    format_bound_error,
 };
 use super::yaml::{Document, LocationIndex, Pos, escape_segment, parse_documents};
 use crate::identity::{NameKind, check_name};
@@ -907,17 +906,6 @@ fn describe(
             } else {
                 QuantityError::TooSmall(limit)
             };
-            out.push(Diagnostic::new(
-                file,
-                at(&pointer),
-                format!("invalid value {} for {field}: {problem}", short(instance)),
-            ));
-        }
-        ValidationErrorKind::Format { format }
-            if let Some(problem) = instance
-                .as_str()
-                .and_then(|text| format_bound_error(format, text)) =>
-        {
             out.push(Diagnostic::new(
                 file,
                 at(&pointer),

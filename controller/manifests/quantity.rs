@@ -132,28 +132,6 @@ pub const MAX_MEMORY_BYTES: u64 = 1 << 40;
 /// [`MAX_MEMORY_BYTES`] as a manifest writes it.
 pub const MAX_MEMORY_TEXT: &str = "1Ti";
 
-/// JSON Schema `format` of health check durations: at most [`MAX_HEALTH_DURATION`]. The
-/// schema's `pattern` checks the spelling, this format the bound (see [`format_bound_error`]).
-pub const HEALTH_DURATION_FORMAT: &str = "devarch-health-duration";
-
-/// JSON Schema `format` of memory sizes: at most [`MAX_MEMORY_BYTES`]. The schema's `pattern`
-/// checks the spelling, this format the bound (see [`format_bound_error`]).
-pub const MEMORY_FORMAT: &str = "devarch-memory";
-
-/// The bound a devarch schema `format` ([`HEALTH_DURATION_FORMAT`], [`MEMORY_FORMAT`]) puts on
-/// a string: the problem when `text` is beyond it, `None` when it is within (or is misspelt,
-/// which the `pattern` next to the format reports, or the format is not devarch's).
-pub fn format_bound_error(format: &str, text: &str) -> Option<QuantityError> {
-    let checked = match format {
-        HEALTH_DURATION_FORMAT => parse_duration(text, MAX_HEALTH_DURATION).map(drop),
-        MEMORY_FORMAT => parse_memory(text).map(drop),
-        _ => return None,
-    };
-    checked
-        .err()
-        .filter(|e| !matches!(e, QuantityError::Syntax(_)))
-}
-
 /// A duration, memory quantity or CPU count from input that cannot be used. `Display` says
 /// what is wrong with the value, without repeating it (callers name the value and field).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
