@@ -922,6 +922,15 @@ fn describe(
                 format!("the value of environment variable {key:?} contains a NUL character, which no process environment can hold"),
             ));
         }
+        ValidationErrorKind::MinLength { .. } if pointer.ends_with("/image") => {
+            out.push(Diagnostic::new(
+                file,
+                at(&pointer),
+                format!(
+                    "{field} is empty: name an image, e.g. postgres:16, or leave the field out"
+                ),
+            ));
+        }
         ValidationErrorKind::Pattern { pattern }
             if pattern == super::quantity::health_duration_pattern() =>
         {
