@@ -288,28 +288,51 @@ fn healthcheck(h: &HealthSpec) -> Value {
 }
 
 /// An env file (`VAR=value` lines) giving each placeholder its value, for `docker-compose
-/// --env-file`. A value is written as is when it holds only characters no env file parser
-/// treats specially, else in single quotes (literal for python-dotenv and Compose v2, given
-/// no quote or backslash inside).
+/// --env-file` and `podman-compose --env-file`; `values` are (variable, secret, value). A
+/// value is written as is when it holds only characters no env file parser treats specially,
+/// else in single quotes with `\` and `'` escaped, which both clients (python-dotenv) read
+/// back unchanged: `$`, `$$`, `"`, `#`, `=`, spaces at either end, tabs, line feeds and
+/// non-ASCII text included (tests/compose.rs runs each through both clients).
 ///
 /// # Errors
-/// A value that neither form can carry (a newline, or both a quote and a special character),
-/// named by its variable.
-pub fn env_file(values: &[(String, String)]) -> Result<String, String> {
+/// A value the clients would change, named by its secret and variable, never shown:
+/// see [`env_file_refusal`].
+pub fn env_file(values: &[(String, String, String)]) -> Result<String, String> {
     let plain = |c: char| c.is_ascii_alphanumeric() || "_-./:@%+,".contains(c);
     let mut out = String::new();
-    for (var, value) in values {
-        if value.chars().all(plain) {
+    for (var, secret, value) in values {
+        if !value.is_empty() && value.chars().all(plain) {
             out.push_str(&format!("{var}={value}\n"));
-        } else if !value.contains(['\'', '\n', '\r', '\\']) {
-            out.push_str(&format!("{var}='{value}'\n"));
-        } else {
+        } else if let Some(why) = env_file_refusal(value) {
             return Err(format!(
-                "the value of {var} holds a quote or a line break together with characters an env file would change; it cannot be written to an env file"
+                "secret {secret} ({var}) cannot be written to an env file unchanged: its value {why}; set a value without it, or pass the value to Compose another way"
             ));
+        } else {
+            let quoted = value.replace('\\', "\\\\").replace('\'', "\\'");
+            out.push_str(&format!("{var}='{quoted}'\n"));
         }
     }
     Ok(out)
+}
+
+/// Why docker-compose or podman-compose would not read `value` back unchanged from a
+/// single-quoted env file line, if they would not (both parse env files with python-dotenv):
+/// - `${` starts a variable they expand even inside quotes, and `$${` does not escape it;
+/// - a carriage return is read as a line feed;
+/// - a trailing `\` makes the closing quote read as escaped, joining the next line;
+/// - NUL cannot be in a process's environment.
+pub fn env_file_refusal(value: &str) -> Option<&'static str> {
+    if value.contains("${") {
+        Some("holds `${`, which both clients expand as a variable even inside quotes (`$${` too)")
+    } else if value.contains('\r') {
+        Some("holds a carriage return, which both clients read as a line feed")
+    } else if value.ends_with('\\') {
+        Some("ends with a backslash, which both clients read as escaping the closing quote")
+    } else if value.contains('\0') {
+        Some("holds a NUL character, which no environment variable can hold")
+    } else {
+        None
+    }
 }
 
 #[cfg(test)]
@@ -334,14 +357,20 @@ mod tests {
     }
 
     #[test]
-    fn env_file_values_are_plain_or_single_quoted_or_refused() {
-        let v = |s: &str| vec![("V".to_string(), s.to_string())];
+    fn env_file_values_are_plain_or_single_quoted_with_escapes_or_refused() {
+        let v = |s: &str| vec![("V".to_string(), "db/password".to_string(), s.to_string())];
         assert_eq!(env_file(&v("Abc123")).unwrap(), "V=Abc123\n");
+        assert_eq!(env_file(&v("")).unwrap(), "V=''\n");
         assert_eq!(env_file(&v("a b$c\"")).unwrap(), "V='a b$c\"'\n");
-        assert!(env_file(&v("it's")).is_err());
-        assert!(env_file(&v("back\\slash")).is_err());
-        assert!(env_file(&v("two\nlines")).is_err());
-        let err = env_file(&v("x\ny")).unwrap_err();
-        assert!(err.contains('V') && !err.contains("x\ny"), "{err}");
+        assert_eq!(env_file(&v("it's")).unwrap(), "V='it\\'s'\n");
+        assert_eq!(env_file(&v("a\\b")).unwrap(), "V='a\\\\b'\n");
+        assert_eq!(env_file(&v("two\nlines")).unwrap(), "V='two\nlines'\n");
+        for refused in ["a${HOME}b", "a$${HOME}b", "x\r\ny", "ends\\", "nul\0"] {
+            let err = env_file(&v(refused)).unwrap_err();
+            assert!(
+                err.contains("secret db/password (V)") && !err.contains(refused),
+                "{err}"
+            );
+        }
     }
 }

@@ -13,6 +13,25 @@ use common::{Engine, Env, stack, unique};
 
 engine_tests!(compose_output_runs_under_compose_and_devarch_agrees_with_what_it_made,);
 
+/// Secret values with each character an env file parser may interpret, one per secret (the
+/// env variable `E_<NAME>` of instance api): each must reach the container unchanged through
+/// both Compose clients.
+const ODD_VALUES: &[(&str, &str)] = &[
+    ("dollar", "a$b $ c$"),
+    ("dollars", "a$$b$$$"),
+    ("shell", "$HOME $(id) `id` !x"),
+    ("dquote", "say \"hi\""),
+    ("squote", "it's 'quoted'"),
+    ("backslash", "back\\slash \\n \\\\ \\' \\\" x"),
+    ("hash", "a #b#c"),
+    ("spaces", "  both ends  "),
+    ("newline", "two\nlines"),
+    ("tab", "a\tb"),
+    ("equals", "=a=b="),
+    ("unicode", "pässwörd€😀\u{2028}\u{85}"),
+    ("mixed", " it's \"$x\" #\\ 1=2\n "),
+];
+
 const TEMPLATE: &str = r#"apiVersion: devarch.io/v1alpha1
 kind: Template
 metadata: {name: bb}
@@ -85,14 +104,23 @@ fn compose_tool(env: &Env, project: &str, file: &Path, args: &[&str]) -> std::pr
 
 fn compose_output_runs_under_compose_and_devarch_agrees_with_what_it_made(env: Env) {
     let s = format!("cz{}", unique());
+    let odd_env = ODD_VALUES
+        .iter()
+        .map(|(name, _)| format!("E_{}: {{secret: {name}}}", name.to_uppercase()))
+        .collect::<Vec<_>>()
+        .join(", ");
     env.write("t.yaml", TEMPLATE);
     env.write(
         "s.yaml",
         &stack(
             &s,
-            "    api:\n      template: bb\n      resources: {cpus: 0.5, memory: 64Mi, pids: 100}\n      configFiles: [{path: /etc/app.conf, content: \"x=1\", mode: \"0640\"}]\n    web:\n      template: bb\n      dependsOn: [{name: api, condition: healthy}]\n",
+            &format!("    api:\n      template: bb\n      env: {{{odd_env}}}\n      resources: {{cpus: 0.5, memory: 64Mi, pids: 100}}\n      configFiles: [{{path: /etc/app.conf, content: \"x=1\", mode: \"0640\"}}]\n    web:\n      template: bb\n      dependsOn: [{{name: api, condition: healthy}}]\n"),
         ),
     );
+    for (name, value) in ODD_VALUES {
+        let (code, out, err) = env.set_secret(&s, &format!("api/{name}"), value);
+        assert_eq!(code, 0, "{out}\n{err}");
+    }
     let project_dir = env.home.path().join("compose");
     std::fs::create_dir(&project_dir).unwrap();
     let file = project_dir.join("docker-compose.yml");
@@ -101,7 +129,11 @@ fn compose_output_runs_under_compose_and_devarch_agrees_with_what_it_made(env: E
         &["compose", &s, "--env-file", env_file.to_str().unwrap()],
         0,
     );
-    assert!(err.contains("Wrote the values of 2 secrets"), "{err}");
+    let secrets = 2 + ODD_VALUES.len();
+    assert!(
+        err.contains(&format!("Wrote the values of {secrets} secrets")),
+        "{err}"
+    );
     std::fs::write(&file, &yaml).unwrap();
     let mode = std::fs::metadata(&env_file).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600);
@@ -134,6 +166,15 @@ fn compose_output_runs_under_compose_and_devarch_agrees_with_what_it_made(env: E
     assert_eq!(env.sh(&api, "printf %s \"$TOKEN\""), token);
     assert_eq!(env.sh(&api, "printf %s \"$PRICE|$WHEN\""), "5$ on|1:30");
     assert_eq!(env.sh(&api, "cat /etc/app.conf"), "x=1");
+    for (name, value) in ODD_VALUES {
+        let var = format!("E_{}", name.to_uppercase());
+        let got = env.sh(&api, &format!("printf %s \"${var}\"; printf ."));
+        assert_eq!(
+            got.strip_suffix('.'),
+            Some(*value),
+            "{var} through the env file"
+        );
+    }
     let limits = env
         .engine
         .cli()
@@ -173,6 +214,24 @@ fn compose_output_runs_under_compose_and_devarch_agrees_with_what_it_made(env: E
     assert!(
         err.contains("no instance \"nope\"") && err.contains("api, web"),
         "{err}"
+    );
+
+    // A value the clients would change is refused, named by its secret, never shown.
+    let (code, out, err) = env.set_secret(&s, "api/dollar", "a${HOME}b");
+    assert_eq!(code, 0, "{out}\n{err}");
+    let refused_file = project_dir.join("refused.env");
+    let (code, out, err) = env.run(&["compose", &s, "--env-file", refused_file.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert!(out.is_empty(), "a Compose file printed despite the refusal");
+    assert!(
+        err.contains("secret api/dollar (DEVARCH_SECRET_API_DOLLAR)")
+            && err.contains("${")
+            && !err.contains("a${HOME}b"),
+        "{err}"
+    );
+    assert!(
+        !refused_file.exists(),
+        "an env file written despite the refusal"
     );
 
     // devarch removes what Compose made (on Podman, web was made to depend on api).

@@ -14,8 +14,8 @@ use devarch::catalog;
 use devarch::manifests::diagnostics::Diagnostic;
 use devarch::manifests::load::{ManifestSet, load_text};
 use devarch::manifests::types::{
-    MAX_CPUS, MAX_HEALTH_DURATION, MAX_HEALTH_RETRIES, MAX_MEMORY_BYTES, MIN_CPUS, parse_duration,
-    parse_memory,
+    MAX_CPUS, MAX_HEALTH_DURATION, MAX_HEALTH_RETRIES, MAX_MEMORY_BYTES, MIN_CPUS,
+    MIN_MEMORY_BYTES, parse_duration, parse_memory,
 };
 use devarch::manifests::validate::build_model;
 use devarch::resolve::desired::DesiredStack;
@@ -433,12 +433,71 @@ fn duration_within() -> impl Strategy<Value = (String, Verdict)> {
 }
 
 /// A duration of one to three parts, within or anywhere, and its verdict against
-/// [`MAX_HEALTH_DURATION`] (a microsecond of slack).
+/// [`MAX_HEALTH_DURATION`] (a microsecond of slack) and the spellings the schema can bound.
 fn duration() -> impl Strategy<Value = (String, Verdict)> {
     prop_oneof![
         duration_within(),
         anywhere(DURATION_UNITS, duration_bound(), 1..=3)
     ]
+    .prop_map(|(text, verdict)| {
+        let verdict = duration_spelling(&text, verdict);
+        (text, verdict)
+    })
+}
+
+/// A text's `NUMBER UNIT` parts.
+fn parts(text: &str) -> Vec<(Decimal, &str)> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while !rest.is_empty() {
+        let n = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let u = rest[n..]
+            .find(|c: char| c.is_ascii_digit())
+            .map_or(rest.len(), |i| n + i);
+        let (int, frac) = rest[..n].split_once('.').unwrap_or((&rest[..n], ""));
+        out.push((
+            Decimal {
+                int: int.into(),
+                frac: frac.into(),
+            },
+            &rest[n..u],
+        ));
+        rest = &rest[u..];
+    }
+    out
+}
+
+/// `verdict` with the spellings the schema's pattern bounds: one part, its whole number
+/// below the bound in its unit (else at the edge); or whole numbers in units largest first,
+/// each below the next unit (`1m30s`: else refused, whatever the total).
+fn duration_spelling(text: &str, verdict: Verdict) -> Verdict {
+    let parts = parts(text);
+    if let [(n, unit)] = parts.as_slice() {
+        let size = DURATION_UNITS.iter().find(|(u, _)| u == unit).unwrap().1;
+        let whole: Option<u128> = n.int.parse().ok();
+        return match verdict {
+            Verdict::Within if whole.is_none_or(|w| w >= duration_bound() / size) => {
+                Verdict::AtTheEdge
+            }
+            v => v,
+        };
+    }
+    let order = ["m", "s", "ms", "us", "ns"];
+    let most = [59u128, 59, 999, 999, 999];
+    let mut last = None;
+    let spelled = parts.iter().all(|(n, unit)| {
+        let Some(i) = order.iter().position(|u| u == unit) else {
+            return false;
+        };
+        let fits = n.frac.is_empty()
+            && n.int.parse::<u128>().is_ok_and(|w| w <= most[i])
+            && last.is_none_or(|l| l < i);
+        last = Some(i);
+        fits
+    });
+    if spelled { verdict } else { Verdict::Beyond }
 }
 
 /// Millionths of a byte per memory unit.
@@ -460,18 +519,48 @@ fn memory_bound() -> u128 {
     u128::from(MAX_MEMORY_BYTES) * 1_000_000
 }
 
-/// A memory size within [`MAX_MEMORY_BYTES`].
+/// A memory size within [`MAX_MEMORY_BYTES`] (and its verdict against [`MIN_MEMORY_BYTES`]).
 fn memory_within() -> impl Strategy<Value = (String, Verdict)> {
-    within(MEMORY_UNITS, memory_bound(), "[0-9]{1,6}")
+    within(MEMORY_UNITS, memory_bound(), "[0-9]{1,6}").prop_map(|(text, verdict)| {
+        let verdict = memory_spelling(&text, verdict);
+        (text, verdict)
+    })
 }
 
 /// A memory size (`512Mi`, `1.5Ti`, `99999999999999999999Ti`), within or anywhere, and its
-/// verdict against [`MAX_MEMORY_BYTES`] (a byte of slack: the code rounds to whole bytes).
+/// verdict against [`MIN_MEMORY_BYTES`] and [`MAX_MEMORY_BYTES`] (a byte of slack: the code
+/// rounds to whole bytes).
 fn memory() -> impl Strategy<Value = (String, Verdict)> {
     prop_oneof![
         memory_within(),
         anywhere(MEMORY_UNITS, memory_bound(), 1..=1)
     ]
+    .prop_map(|(text, verdict)| {
+        let verdict = memory_spelling(&text, verdict);
+        (text, verdict)
+    })
+}
+
+/// `verdict` with the lower bound and the spellings the schema's pattern bounds: a whole
+/// number from the bounds' in its unit (`6292k` up, below `1100g`), else at the edge.
+fn memory_spelling(text: &str, verdict: Verdict) -> Verdict {
+    let parts = parts(text);
+    let [(n, unit)] = parts.as_slice() else {
+        unreachable!("one part")
+    };
+    let size = MEMORY_UNITS.iter().find(|(u, _)| u == unit).unwrap().1;
+    let min = u128::from(MIN_MEMORY_BYTES) * 1_000_000;
+    let (Some(total), Ok(whole)) = (n.times(size), n.int.parse::<u128>()) else {
+        return verdict;
+    };
+    match verdict {
+        Verdict::Within if total + 1_000_000 <= min => Verdict::Beyond,
+        Verdict::Within if total < min + 1_000_000 => Verdict::AtTheEdge,
+        Verdict::Within if whole < min.div_ceil(size) || whole >= memory_bound() / size => {
+            Verdict::AtTheEdge
+        }
+        v => v,
+    }
 }
 
 /// The most CPUs a manifest may give here: the schema's bound, or this machine's CPU count
@@ -818,7 +907,9 @@ fn exact_deadline(h: &HealthSpec) -> Option<u128> {
 #[test]
 fn values_at_their_bounds_are_valid_and_built_as_written() {
     let cpus = max_cpus();
-    let at = manifest(["1h", "59m60s", "3600000ms", "100", &cpus.to_string(), "1Ti"]);
+    // `59m60s` is an hour too, but in a spelling the schema cannot bound (seconds past 59
+    // after minutes): tests/fixtures/bad/duration-and-memory-bounds refuses it.
+    let at = manifest(["1h", "60m", "3600000ms", "100", &cpus.to_string(), "1Ti"]);
     let out = run(&[at]);
     assert!(out.diagnostics.is_empty(), "{:?}", out.diagnostics);
     let stack = out.desired[0].as_ref().unwrap();

@@ -105,6 +105,9 @@ fn yaml_1_2_scalars_stay_strings() {
     assert_eq!(env(web, "UMASK").as_deref(), Some("0022"));
     assert_eq!(env(web, "ENABLED").as_deref(), Some("true"));
     assert_eq!(env(web, "WORKERS").as_deref(), Some("4"));
+    assert_eq!(env(web, "MODE").as_deref(), Some("0o755"));
+    assert_eq!(env(web, "MASK").as_deref(), Some("0x1F"));
+    assert_eq!(env(web, "RATIO").as_deref(), Some("1.50"));
     let modes: Vec<_> = web
         .spec
         .config_files

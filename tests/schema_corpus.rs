@@ -19,6 +19,10 @@ const CROSS_DOCUMENT: &[(&str, &str)] = &[
         "dependsOn names another instance of the stack",
     ),
     (
+        "cross-depends-on-itself",
+        "dependsOn names the instance that holds it (a value compared with its own key)",
+    ),
+    (
         "cross-instance-unknown-stack",
         "an Instance names a Stack defined elsewhere",
     ),

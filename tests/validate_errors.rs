@@ -236,3 +236,4 @@ fn colliding_runtime_names_fail_validate_naming_both_files() {
         assert!(stderr.contains(needle), "{needle}\nstderr:\n{stderr}");
     }
 }
+bad_case!(late_failures, "late-failures");

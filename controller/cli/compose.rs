@@ -69,20 +69,16 @@ pub fn compose(
         let mut options = serde_saphyr::SerializerOptions::default();
         options.quote_all = true;
         let yaml = serde_saphyr::to_string_with_options(&file.document, options)?;
+        // The env file's text first: a value it cannot carry is refused before any output.
+        let env_text = match env_out {
+            None => None,
+            Some(_) => Some(secret_values(cli, &ctx.owner, stack, &file.secrets)?),
+        };
         match target {
             ComposeTarget::Compose => out!("# Written by `devarch compose {stack}`; run it with: docker-compose -p devarch-{stack} -f FILE up -d\n{yaml}")?,
             ComposeTarget::Swarm => out!("# Written by `devarch compose {stack} --target swarm`; deploy it with: docker stack deploy -c FILE devarch-{stack}\n{yaml}")?,
         }
-        if let Some(path) = env_out {
-            let store = SecretStore::open(&home(cli), &ctx.owner)?;
-            let mut values = Vec::new();
-            for (var, inst, name) in &file.secrets {
-                let value = store
-                    .get(stack, inst, name)?
-                    .with_context(|| format!("secret {inst}/{name} of stack {stack} is not set"))?;
-                values.push((var.clone(), value.expose().to_string()));
-            }
-            let text = env_file(&values).map_err(anyhow::Error::msg)?;
+        if let (Some(path), Some(text)) = (env_out, env_text) {
             crate::safe_fs::write_new(path, text.as_bytes(), 0o600)
                 .with_context(|| format!("writing {}", path.display()))?;
             errln!(
@@ -116,4 +112,29 @@ pub(crate) fn resolved_stack<'a>(
         bail!("no stack {stack:?} in {}", cli.dir.display());
     };
     Ok(resolved)
+}
+
+/// The env file's text for `secrets` (variable, instance, secret) of `stack`.
+///
+/// # Errors
+/// A secret not set, the store unreadable, or a value an env file cannot carry unchanged.
+fn secret_values(
+    cli: &Cli,
+    owner: &str,
+    stack: &str,
+    secrets: &[(String, String, String)],
+) -> Result<String> {
+    let store = SecretStore::open(&home(cli), owner)?;
+    let mut values = Vec::new();
+    for (var, inst, name) in secrets {
+        let value = store
+            .get(stack, inst, name)?
+            .with_context(|| format!("secret {inst}/{name} of stack {stack} is not set"))?;
+        values.push((
+            var.clone(),
+            format!("{inst}/{name}"),
+            value.expose().to_string(),
+        ));
+    }
+    env_file(&values).map_err(anyhow::Error::msg)
 }

@@ -18,7 +18,6 @@ use super::diagnostics::{Diagnostic, SourceMap, sort_and_dedup};
 use super::schema::{Kind, property_names_at, validator};
 use super::types::{
     API_VERSION, Instance, PORT_SHORT_FORMS, PORT_SHORT_PATTERN, QuantityError, Stack, Template,
-    format_bound_error,
 };
 use super::yaml::{Document, LocationIndex, Pos, escape_segment, parse_documents};
 use crate::identity::{NameKind, check_name};
@@ -643,6 +642,13 @@ fn json_type(v: &Value) -> &'static str {
 }
 
 /// A JSON pointer as messages name a field: `spec.instances.web.resources.cpus`.
+/// The env key a JSON pointer `…/env/KEY` names, unescaped.
+fn env_key(pointer: &str) -> Option<String> {
+    let (map, key) = pointer.rsplit_once('/')?;
+    map.ends_with("/env")
+        .then(|| key.replace("~1", "/").replace("~0", "~"))
+}
+
 pub(crate) fn field_path(pointer: &str) -> String {
     if pointer.is_empty() {
         return "the document".into();
@@ -906,15 +912,69 @@ fn describe(
                 format!("invalid value {} for {field}: {problem}", short(instance)),
             ));
         }
-        ValidationErrorKind::Format { format }
-            if let Some(problem) = instance
-                .as_str()
-                .and_then(|text| format_bound_error(format, text)) =>
+        ValidationErrorKind::Pattern { pattern }
+            if pattern == super::service::ENV_VALUE_PATTERN && env_key(&pointer).is_some() =>
         {
+            let key = env_key(&pointer).unwrap_or_default();
+            out.push(Diagnostic::new(
+                file,
+                at(&pointer),
+                format!("the value of environment variable {key:?} contains a NUL character, which no process environment can hold"),
+            ));
+        }
+        ValidationErrorKind::MinLength { .. } if pointer.ends_with("/image") => {
+            out.push(Diagnostic::new(
+                file,
+                at(&pointer),
+                format!(
+                    "{field} is empty: name an image, e.g. postgres:16, or leave the field out"
+                ),
+            ));
+        }
+        ValidationErrorKind::Pattern { pattern }
+            if pattern == super::quantity::health_duration_pattern() =>
+        {
+            let text = instance.as_str().unwrap_or_default();
+            let problem = match super::quantity::parse_duration(text, super::quantity::MAX_HEALTH_DURATION) {
+                Err(e) => e.to_string(),
+                // Within the bound but in a spelling whose bound the schema cannot check.
+                Ok(_) => "write one number and unit (90s, 1.5m) or whole numbers in units largest first, each below the next unit (1m30s, 2s500ms)".into(),
+            };
             out.push(Diagnostic::new(
                 file,
                 at(&pointer),
                 format!("invalid value {} for {field}: {problem}", short(instance)),
+            ));
+        }
+        ValidationErrorKind::Pattern { pattern }
+            if pattern == super::quantity::memory_pattern() =>
+        {
+            let text = instance.as_str().unwrap_or_default();
+            let problem = match super::quantity::parse_memory(text) {
+                Err(e) => e.to_string(),
+                Ok(bytes) if bytes < super::quantity::MIN_MEMORY_BYTES => format!(
+                    "less than the minimum of {} (the engines refuse less)",
+                    super::quantity::MIN_MEMORY_TEXT
+                ),
+                Ok(_) => {
+                    "write it in a smaller unit (e.g. 1099Gi or 1125899Mi rather than 1.0995Ti)"
+                        .into()
+                }
+            };
+            out.push(Diagnostic::new(
+                file,
+                at(&pointer),
+                format!("invalid value {} for {field}: {problem}", short(instance)),
+            ));
+        }
+        ValidationErrorKind::Pattern { pattern } if pattern == super::ports::HOST_IP_PATTERN => {
+            out.push(Diagnostic::new(
+                file,
+                at(&pointer),
+                format!(
+                    "invalid value {} for {field}: not an IPv4 or IPv6 address",
+                    short(instance)
+                ),
             ));
         }
         ValidationErrorKind::Pattern { pattern } if pattern == PORT_SHORT_PATTERN => {
@@ -926,6 +986,22 @@ fn describe(
                     short(instance)
                 ),
             ));
+        }
+        ValidationErrorKind::PropertyNames { error } if pointer.ends_with("/env") => {
+            // `propertyNames` of an env map: a name the engines cannot pass as `KEY=value`.
+            let key = error.instance().as_str().unwrap_or_default();
+            let key_pointer = format!("{pointer}/{}", key.replace('~', "~0").replace('/', "~1"));
+            let why = super::values::check_env_key(key)
+                .err()
+                .unwrap_or("is not a name the engines can pass");
+            out.push(
+                Diagnostic::new(
+                    file,
+                    Some(origin.key_at(&key_pointer)),
+                    format!("environment variable name {key:?} {why}"),
+                )
+                .with_help("a name is letters, digits and `_`, e.g. DATABASE_URL"),
+            );
         }
         ValidationErrorKind::PropertyNames { error } if pointer.ends_with("/labels") => {
             // `propertyNames: {not: ...}` of `labels`: a key under devarch's own prefix.

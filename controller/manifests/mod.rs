@@ -5,6 +5,7 @@ types ([`types`], with [`service`], [`ports`] and [`quantity`]); [`validate`] ch
 folder and builds the model resolve works from, with [`values`] catching what the engine would
 refuse at apply and [`danger`] warning of risky host access; [`compose_hints`] says what to write for keys pasted from Compose; [`diagnostics`] carries every problem with its
 file, line and column. */
+pub mod bounded_pattern;
 pub mod compose_hints;
 pub mod danger;
 pub mod diagnostics;

@@ -82,12 +82,12 @@ impl<'de> Deserialize<'de> for HostPort {
         #[derive(Deserialize)]
         #[serde(untagged)]
         enum Form {
-            Num(u16),
+            Num(PortNumber),
             Str(String),
         }
         match Form::deserialize(d)? {
-            Form::Num(0) => Err(serde::de::Error::custom("host port 0 is not a port")),
-            Form::Num(p) => Ok(HostPort::Fixed(p)),
+            Form::Num(PortNumber(0)) => Err(serde::de::Error::custom("host port 0 is not a port")),
+            Form::Num(PortNumber(p)) => Ok(HostPort::Fixed(p)),
             Form::Str(s) if s == "auto" => Ok(HostPort::Auto),
             Form::Str(s) => s
                 .parse()
@@ -163,6 +163,28 @@ pub const PORT_SHORT_PATTERN: &str = concat!(
     "(/(tcp|udp))?$"
 );
 
+/// An IPv6 address as a regular expression (the eight groups, `::` compression, and an
+/// IPv4 tail after six groups or `::`).
+macro_rules! ipv6_pattern {
+    () => {
+        concat!(
+            r"(([0-9a-fA-F]{1,4}:){7}[0-9a-fA-F]{1,4}|([0-9a-fA-F]{1,4}:){1,7}:",
+            r"|([0-9a-fA-F]{1,4}:){1,6}:[0-9a-fA-F]{1,4}|([0-9a-fA-F]{1,4}:){1,5}(:[0-9a-fA-F]{1,4}){1,2}",
+            r"|([0-9a-fA-F]{1,4}:){1,4}(:[0-9a-fA-F]{1,4}){1,3}|([0-9a-fA-F]{1,4}:){1,3}(:[0-9a-fA-F]{1,4}){1,4}",
+            r"|([0-9a-fA-F]{1,4}:){1,2}(:[0-9a-fA-F]{1,4}){1,5}|[0-9a-fA-F]{1,4}:(:[0-9a-fA-F]{1,4}){1,6}",
+            r"|:((:[0-9a-fA-F]{1,4}){1,7}|:)|([0-9a-fA-F]{1,4}:){6}",
+            ipv4_pattern!(),
+            r"|::(ffff(:0{1,4})?:)?",
+            ipv4_pattern!(),
+            ")"
+        )
+    };
+}
+
+/// Schema pattern of a long-form port's `hostIp`: an IPv4 or IPv6 address (what
+/// [`std::net::IpAddr`] parsing takes; Compose refuses anything else).
+pub const HOST_IP_PATTERN: &str = concat!("^(", ipv4_pattern!(), "|", ipv6_pattern!(), ")$");
+
 /// What the short port form looks like, for messages.
 pub const PORT_SHORT_FORMS: &str =
     "a port mapping like \"8080:80\", \"127.0.0.1:8080:80/udp\" or \"80\" (ports 1 to 65535)";
@@ -174,7 +196,7 @@ pub const PORT_SHORT_FORMS: &str =
     description = "A port: `{container: 80, host: auto}`, or Compose's short form `\"8080:80\"`, `\"127.0.0.1:8080:80/udp\"`, `80`."
 )]
 enum PortForm {
-    Number(#[schemars(range(min = 1, max = 65535))] u16),
+    Number(#[schemars(range(min = 1, max = 65535))] PortNumber),
     Short(#[schemars(regex(pattern = PORT_SHORT_PATTERN))] String),
     Long(PortLong),
 }
@@ -186,12 +208,13 @@ enum PortForm {
 struct PortLong {
     /// Port inside the container.
     #[schemars(range(min = 1, max = 65535))]
-    container: u16,
+    container: PortNumber,
     /// Host port: `auto` (a free port, picked once and kept), a number, or omitted (not published).
     #[serde(default)]
     host: Option<HostPort>,
-    /// Host address to bind (default: all addresses).
+    /// Host address to bind, IPv4 or IPv6 (default: loopback).
     #[serde(default)]
+    #[schemars(regex(pattern = HOST_IP_PATTERN))]
     host_ip: Option<String>,
     /// `tcp` (default) or `udp`.
     #[serde(default)]
@@ -202,15 +225,66 @@ impl TryFrom<PortForm> for PortSpec {
     type Error = String;
     fn try_from(f: PortForm) -> Result<Self, String> {
         match f {
-            PortForm::Number(p) => parse_port_short(&p.to_string()),
+            PortForm::Number(PortNumber(p)) => parse_port_short(&p.to_string()),
             PortForm::Short(s) => parse_port_short(&s),
-            PortForm::Long(l) if l.container == 0 => Err("container port 0 is not a port".into()),
-            PortForm::Long(l) => Ok(PortSpec {
-                container: l.container,
-                host: l.host,
-                host_ip: l.host_ip,
-                protocol: l.protocol,
-            }),
+            PortForm::Long(l) if l.container.0 == 0 => Err("container port 0 is not a port".into()),
+            PortForm::Long(l) => {
+                if let Some(ip) = l.host_ip.as_deref()
+                    && ip.parse::<std::net::IpAddr>().is_err()
+                {
+                    return Err(format!(
+                        "host address {ip:?} is not an IPv4 or IPv6 address"
+                    ));
+                }
+                Ok(PortSpec {
+                    container: l.container.0,
+                    host: l.host,
+                    host_ip: l.host_ip,
+                    protocol: l.protocol,
+                })
+            }
+        }
+    }
+}
+
+/// A port number as YAML may write it: an integer, or a number with a zero fraction
+/// (`80.0`, an integer to JSON Schema and YAML 1.2 tools).
+#[derive(Clone, Copy)]
+struct PortNumber(u16);
+
+impl JsonSchema for PortNumber {
+    fn inline_schema() -> bool {
+        true
+    }
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "PortNumber".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({"type": "integer", "minimum": 1, "maximum": 65535})
+    }
+}
+
+impl<'de> Deserialize<'de> for PortNumber {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Form {
+            Int(u64),
+            Float(f64),
+        }
+        let out_of_range = |shown: String| {
+            serde::de::Error::custom(format!("{shown} is not a port number (1 to 65535)"))
+        };
+        match Form::deserialize(d)? {
+            Form::Int(n) => u16::try_from(n)
+                .map(PortNumber)
+                .map_err(|_| out_of_range(n.to_string())),
+            Form::Float(f) if f.fract() == 0.0 && (0.0..=65535.0).contains(&f) =>
+            {
+                #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+                Ok(PortNumber(f as u16))
+            }
+            Form::Float(f) => Err(out_of_range(f.to_string())),
         }
     }
 }

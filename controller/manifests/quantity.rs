@@ -1,19 +1,118 @@
 /*! Bounded quantities from manifests and flags: durations, memory sizes and CPU counts. Each
 parser refuses values beyond its bound with a [`QuantityError`] (never a panic or an
-overflow); the schema carries the same bounds through custom formats. */
+overflow); the schema carries the same bounds in its patterns ([`health_duration_pattern`],
+[`memory_pattern`]), which every JSON Schema validator checks. */
 
 use schemars::JsonSchema;
 
-/// Schema-only: a Go-style duration such as `1m30s`, `500ms`, `5s`.
-#[derive(JsonSchema)]
+/// Schema-only: a Go-style duration such as `1m30s`, `500ms`, `5s`, at most 1 hour
+/// ([`health_duration_pattern`]).
 #[allow(dead_code)]
-pub(super) struct DurationText(
-    #[schemars(
-        regex(pattern = r"^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$"),
-        extend("format" = HEALTH_DURATION_FORMAT)
-    )]
-    String,
-);
+pub(super) struct DurationText(String);
+
+impl JsonSchema for DurationText {
+    fn inline_schema() -> bool {
+        true
+    }
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "DurationText".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({"type": "string", "pattern": health_duration_pattern()})
+    }
+}
+
+/// Units of a duration with their length in seconds, largest first.
+const DURATION_UNITS: [(&str, f64); 6] = [
+    ("h", 3600.0),
+    ("m", 60.0),
+    ("s", 1.0),
+    ("ms", 1e-3),
+    ("us", 1e-6),
+    ("ns", 1e-9),
+];
+
+/// Schema pattern of a health check duration at most [`MAX_HEALTH_DURATION`]: one number
+/// and unit (`90s`, `1.5m`, `1h`), or whole numbers in units largest first, each below the
+/// next unit (`1m30s`, `2s500ms`; no hours).
+pub fn health_duration_pattern() -> &'static str {
+    static PATTERN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    PATTERN.get_or_init(|| {
+        let max = MAX_HEALTH_DURATION.as_secs_f64();
+        let single: Vec<String> = DURATION_UNITS
+            .iter()
+            .map(|(unit, secs)| {
+                format!(
+                    "({}){unit}",
+                    super::bounded_pattern::number_within(0.0, max / secs)
+                )
+            })
+            .collect();
+        // Compound: minutes 0-59, seconds 0-59, ms/us/ns 0-999, at least one unit.
+        let whole = |hi: f64| format!("0*({})", super::bounded_pattern::number_within(0.0, hi));
+        let parts: Vec<String> = [
+            ("m", 59.0),
+            ("s", 59.0),
+            ("ms", 999.0),
+            ("us", 999.0),
+            ("ns", 999.0),
+        ]
+        .iter()
+        .map(|(unit, hi)| {
+            format!(
+                "({}){unit}",
+                whole(*hi)
+                    .replace("(\\.[0-9]+)?", "")
+                    .replace("(\\.0+)?", "")
+            )
+        })
+        .collect();
+        let compound: Vec<String> = (0..parts.len())
+            .map(|i| {
+                let rest: String = parts[i + 1..].iter().map(|p| format!("({p})?")).collect();
+                format!("{}{rest}", parts[i])
+            })
+            .collect();
+        format!("^({}|{})$", single.join("|"), compound.join("|"))
+    })
+}
+
+/// Smallest `resources.memory`, in bytes: 6 MiB (Docker refuses less at create).
+pub const MIN_MEMORY_BYTES: u64 = 6 << 20;
+
+/// [`MIN_MEMORY_BYTES`] as a manifest writes it.
+pub const MIN_MEMORY_TEXT: &str = "6Mi";
+
+/// Schema pattern of a memory size from [`MIN_MEMORY_BYTES`] to [`MAX_MEMORY_BYTES`], in
+/// any unit [`parse_memory`] reads.
+pub fn memory_pattern() -> &'static str {
+    static PATTERN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    PATTERN.get_or_init(|| {
+        #[allow(clippy::cast_precision_loss)]
+        let (min, max) = (MIN_MEMORY_BYTES as f64, MAX_MEMORY_BYTES as f64);
+        let alts: Vec<String> = MEMORY_UNITS
+            .iter()
+            .map(|(suffixes, factor)| {
+                let n = super::bounded_pattern::number_within(min / factor, max / factor);
+                format!("({n})({suffixes})")
+            })
+            .collect();
+        format!("^({})$", alts.join("|"))
+    })
+}
+
+/// Suffixes of memory sizes (as a regular expression) with their size in bytes.
+const MEMORY_UNITS: [(&str, f64); 9] = [
+    ("|b|B", 1.0),
+    ("k|K", 1e3),
+    ("Ki|ki", 1024.0),
+    ("m|M", 1e6),
+    ("Mi|mi", 1_048_576.0),
+    ("g|G", 1e9),
+    ("Gi|gi", 1_073_741_824.0),
+    ("t|T", 1e12),
+    ("Ti|ti", 1_099_511_627_776.0),
+];
 
 /// Longest health check `interval`, `timeout` and `startPeriod` a manifest may give: 1 hour.
 pub const MAX_HEALTH_DURATION: std::time::Duration = std::time::Duration::from_secs(60 * 60);
@@ -32,28 +131,6 @@ pub const MAX_MEMORY_BYTES: u64 = 1 << 40;
 
 /// [`MAX_MEMORY_BYTES`] as a manifest writes it.
 pub const MAX_MEMORY_TEXT: &str = "1Ti";
-
-/// JSON Schema `format` of health check durations: at most [`MAX_HEALTH_DURATION`]. The
-/// schema's `pattern` checks the spelling, this format the bound (see [`format_bound_error`]).
-pub const HEALTH_DURATION_FORMAT: &str = "devarch-health-duration";
-
-/// JSON Schema `format` of memory sizes: at most [`MAX_MEMORY_BYTES`]. The schema's `pattern`
-/// checks the spelling, this format the bound (see [`format_bound_error`]).
-pub const MEMORY_FORMAT: &str = "devarch-memory";
-
-/// The bound a devarch schema `format` ([`HEALTH_DURATION_FORMAT`], [`MEMORY_FORMAT`]) puts on
-/// a string: the problem when `text` is beyond it, `None` when it is within (or is misspelt,
-/// which the `pattern` next to the format reports, or the format is not devarch's).
-pub fn format_bound_error(format: &str, text: &str) -> Option<QuantityError> {
-    let checked = match format {
-        HEALTH_DURATION_FORMAT => parse_duration(text, MAX_HEALTH_DURATION).map(drop),
-        MEMORY_FORMAT => parse_memory(text).map(drop),
-        _ => return None,
-    };
-    checked
-        .err()
-        .filter(|e| !matches!(e, QuantityError::Syntax(_)))
-}
 
 /// A duration, memory quantity or CPU count from input that cannot be used. `Display` says
 /// what is wrong with the value, without repeating it (callers name the value and field).
@@ -153,18 +230,12 @@ pub fn parse_memory(s: &str) -> Result<u64, QuantityError> {
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
         .unwrap_or(s.len());
     let num: f64 = s[..split].parse().map_err(|_| syntax())?;
-    let factor: f64 = match &s[split..] {
-        "" | "b" | "B" => 1.0,
-        "k" | "K" => 1e3,
-        "Ki" | "ki" => 1024.0,
-        "m" | "M" => 1e6,
-        "Mi" | "mi" => 1024.0 * 1024.0,
-        "g" | "G" => 1e9,
-        "Gi" | "gi" => 1024.0 * 1024.0 * 1024.0,
-        "t" | "T" => 1e12,
-        "Ti" | "ti" => 1024f64.powi(4),
-        _ => return Err(syntax()),
-    };
+    let suffix = &s[split..];
+    let factor = MEMORY_UNITS
+        .iter()
+        .find(|(suffixes, _)| suffixes.split('|').any(|x| x == suffix))
+        .map(|(_, f)| *f)
+        .ok_or_else(syntax)?;
     let bytes = (num * factor).round();
     // Non-negative (digits and dots only); +inf for a huge number. 2^40 is exact in f64.
     if !bytes.is_finite() || bytes > MAX_MEMORY_BYTES as f64 {
@@ -224,6 +295,79 @@ pub fn format_memory(bytes: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn matches(pattern: &str, text: &str) -> bool {
+        let schema = serde_json::json!({"pattern": pattern});
+        jsonschema::is_valid(&schema, &serde_json::json!(text))
+    }
+
+    /// The schema's patterns accept only what the parsers accept within the bounds, and refuse
+    /// everything beyond them.
+    #[test]
+    fn patterns_accept_only_values_within_the_bounds() {
+        let numbers = [
+            "0",
+            "1",
+            "1.5",
+            "0.5",
+            "6",
+            "59",
+            "60",
+            "61",
+            "90",
+            "999",
+            "1000",
+            "1024",
+            "1099",
+            "1099.4",
+            "1100",
+            "3599.9",
+            "3600",
+            "3600.5",
+            "3601",
+            "6291455",
+            "6291456",
+            "3600000",
+            "3600001",
+            "1048576",
+            "1048577",
+            "0.01",
+            "0.001",
+            "1099511627776",
+            "1099511627777",
+            "007",
+        ];
+        let mut accepted = 0;
+        for n in numbers {
+            for unit in ["h", "m", "s", "ms", "us", "ns"] {
+                let text = format!("{n}{unit}");
+                let ok = parse_duration(&text, MAX_HEALTH_DURATION).is_ok();
+                let m = matches(health_duration_pattern(), &text);
+                assert!(
+                    !m || ok,
+                    "{text}: the pattern accepts what the parser refuses"
+                );
+                accepted += usize::from(m);
+            }
+            for unit in ["", "b", "k", "Ki", "m", "Mi", "g", "Gi", "t", "Ti"] {
+                let text = format!("{n}{unit}");
+                let ok = parse_memory(&text).is_ok_and(|b| b >= MIN_MEMORY_BYTES);
+                let m = matches(memory_pattern(), &text);
+                assert!(
+                    !m || ok,
+                    "{text}: the pattern accepts what the parser refuses"
+                );
+                accepted += usize::from(m);
+            }
+        }
+        assert!(accepted > 100, "only {accepted} accepted");
+        for compound in ["1m30s", "59m59s999ms", "2s500ms", "1s1ns"] {
+            assert!(matches(health_duration_pattern(), compound), "{compound}");
+        }
+        for refused in ["1h1s", "59m60s", "1m30.5s30ms", "2h", "1.5h"] {
+            assert!(!matches(health_duration_pattern(), refused), "{refused}");
+        }
+    }
 
     #[test]
     fn limits_format_as_manifests_write_them_and_read_back() {

@@ -12,9 +12,7 @@ use serde_json::{Map, Value, json};
 
 use crate::identity::{DNS_LABEL_PATTERN, NameKind, RESERVED_NAMES};
 
-use super::types::{
-    HEALTH_DURATION_FORMAT, Instance, MEMORY_FORMAT, Stack, Template, format_bound_error,
-};
+use super::types::{Instance, Stack, Template};
 
 /// The three resource kinds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -66,14 +64,8 @@ fn generate<T: JsonSchema>() -> Value {
     use schemars::transform::{RecursiveTransform, RestrictFormats};
     let schema = schemars::generate::SchemaSettings::draft2020_12()
         // `uint16`, `uint32`… are schemars' own formats: validators in strict mode (Ajv)
-        // refuse unknown formats, and the bounds they stand for are already there. devarch's
-        // own formats stay for the binary's validator ([`checked_schema`]).
-        .with_transform({
-            let mut t = RestrictFormats::default();
-            t.allowed_formats
-                .extend([HEALTH_DURATION_FORMAT, MEMORY_FORMAT].map(Into::into));
-            t
-        })
+        // refuse unknown formats, and the bounds they stand for are already there.
+        .with_transform(RestrictFormats::default())
         .with_transform(RecursiveTransform(split_nullable))
         .into_generator()
         .into_root_schema_for::<T>();
@@ -128,31 +120,14 @@ fn split_nullable(schema: &mut schemars::Schema) {
 
 /// The JSON Schema of one kind, as published (`schemas/`) for editors and other
 /// validators: only standard formats, so strict validators (Ajv) compile it. The bounds of
-/// durations and memory sizes, which no standard keyword expresses, are in the field
-/// descriptions and checked by the binary ([`checked_schema`]). The name and path rules
+/// durations and memory sizes are patterns ([`super::quantity::health_duration_pattern`],
+/// [`super::quantity::memory_pattern`]), which every validator checks. The name and path rules
 /// ([`add_name_rules`]) are here for other tools; the binary checks them itself after the
 /// schema, with messages that say more than "does not match".
 pub fn kind_schema(kind: Kind) -> Value {
     let mut v = checked_schema(kind);
-    strip_own_formats(&mut v);
     add_name_rules(kind, &mut v);
     v
-}
-
-/// Removes devarch's own formats (see [`kind_schema`]).
-fn strip_own_formats(node: &mut Value) {
-    match node {
-        Value::Object(o) => {
-            if o.get("format")
-                .is_some_and(|f| f == HEALTH_DURATION_FORMAT || f == MEMORY_FORMAT)
-            {
-                o.remove("format");
-            }
-            o.values_mut().for_each(strip_own_formats);
-        }
-        Value::Array(a) => a.iter_mut().for_each(strip_own_formats),
-        _ => {}
-    }
 }
 
 /// The rules of a name ([`crate::identity::check_name`]) as a schema, so editors and other
@@ -209,8 +184,8 @@ fn add_name_rules(kind: Kind, schema: &mut Value) {
     }
 }
 
-/// The schema the binary validates a kind with: [`kind_schema`] plus devarch's own formats,
-/// which bound durations and memory sizes.
+/// The schema the binary validates a kind with: [`kind_schema`] without the name and path
+/// rules ([`add_name_rules`]), which the binary checks itself with its own messages.
 fn checked_schema(kind: Kind) -> Value {
     let mut v = match kind {
         Kind::Template => generate::<Template>(),
@@ -381,13 +356,7 @@ pub(crate) static VALIDATORS: LazyLock<Vec<(Kind, jsonschema::Validator)>> = Laz
     Kind::ALL
         .into_iter()
         .map(|k| {
-            // devarch's own formats bound durations and memory sizes (text the schema's
-            // `minimum`/`maximum` cannot reach), in the same pass as every other check.
-            let bounded =
-                |format: &'static str| move |text: &str| format_bound_error(format, text).is_none();
             let v = jsonschema::draft202012::options()
-                .with_format(HEALTH_DURATION_FORMAT, bounded(HEALTH_DURATION_FORMAT))
-                .with_format(MEMORY_FORMAT, bounded(MEMORY_FORMAT))
                 .should_validate_formats(true)
                 .build(&checked_schema(k))
                 .expect("generated schema compiles");

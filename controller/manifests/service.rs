@@ -18,6 +18,7 @@ use super::types::*;
 #[serde(rename_all = "camelCase")]
 pub struct ServiceSpec {
     /// Container image, e.g. `postgres:16`.
+    #[schemars(length(min = 1))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image: Option<String>,
     /// Command (list, or a string split like a shell would).
@@ -117,7 +118,9 @@ fn de_command<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<String>>, D:
 #[serde(untagged)]
 #[allow(dead_code)]
 enum EnvForm {
-    /// `{KEY: value}`; `null` deletes an inherited key.
+    /// `{KEY: value}`; `null` deletes an inherited key. A key is not empty and holds no `=`
+    /// or NUL (the engines pass `KEY=value`).
+    #[schemars(extend("propertyNames" = {"pattern": ENV_NAME_PATTERN}))]
     Map(IndexMap<String, Option<EnvValue>>),
     /// `[KEY=value, ...]`
     List(Vec<EnvItem>),
@@ -197,6 +200,12 @@ impl<'de> Deserialize<'de> for EnvValue {
     }
 }
 
+/// An env value's text: no NUL, which no process environment can hold.
+pub const ENV_VALUE_PATTERN: &str = "^[^\\u0000]*$";
+
+/// An env name: not empty, no `=` (the engines pass `KEY=value`) and no NUL.
+pub const ENV_NAME_PATTERN: &str = "^[^=\\u0000]+$";
+
 impl JsonSchema for EnvValue {
     fn schema_name() -> std::borrow::Cow<'static, str> {
         "EnvValue".into()
@@ -205,7 +214,11 @@ impl JsonSchema for EnvValue {
         let secret = generator.subschema_for::<SecretRef>();
         schemars::json_schema!({
             "description": "A literal (string, number or boolean) or a secret reference.",
-            "anyOf": [{"type": ["string", "number", "boolean"]}, secret]
+            "anyOf": [
+                {"type": ["number", "boolean"]},
+                secret,
+                {"type": "string", "pattern": ENV_VALUE_PATTERN}
+            ]
         })
     }
 }
@@ -359,12 +372,9 @@ pub struct Resources {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = MIN_CPUS, max = MAX_CPUS))]
     pub cpus: Option<f64>,
-    /// Memory limit, e.g. `512Mi`, `1Gi`, `256m`; at most `1Ti`.
+    /// Memory limit, e.g. `512Mi`, `1Gi`, `256m`; from `6Mi` to `1Ti`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        regex(pattern = r"^[0-9]+(\.[0-9]+)?([kKmMgGtT]i?|[bB])?$"),
-        extend("format" = MEMORY_FORMAT)
-    )]
+    #[schemars(regex(pattern = super::quantity::memory_pattern()))]
     pub memory: Option<String>,
     /// Most processes (and threads) the container may run at once, e.g. `256`.
     #[serde(default, skip_serializing_if = "Option::is_none")]

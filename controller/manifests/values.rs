@@ -69,7 +69,7 @@ pub fn bind_host_path(source: &str, base_dir: &Path, user_home: Option<&Path>) -
 }
 
 /// Why an environment key cannot be set (`KEY=value` is how the engines pass it).
-fn check_env_key(key: &str) -> Result<(), &'static str> {
+pub(crate) fn check_env_key(key: &str) -> Result<(), &'static str> {
     if key.is_empty() {
         Err("is empty")
     } else if key.contains('=') {

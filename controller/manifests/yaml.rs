@@ -1,7 +1,8 @@
 /*! Strict, bounded YAML parsing into JSON values plus a location index.
 
 One parse per file with serde-saphyr (no unsafe, budgets on aliases, depth and size,
-duplicate keys rejected, YAML 1.2 strict booleans, leading-zero numbers kept as strings).
+duplicate keys rejected, YAML 1.2 strict booleans, leading-zero numbers kept as strings, an
+env value written as a number kept as its text).
 Every node is captured with its line and column, so later stages (schema validation,
 semantic checks) can point at the exact spot of a JSON pointer.
 */
@@ -200,15 +201,49 @@ fn key_string(node: &Node) -> Result<String, &'static str> {
     })
 }
 
+/// Whether the JSON pointer names the value of an `env` map entry (`…/env/KEY`), where a
+/// number becomes the text of an environment variable.
+fn is_env_value(pointer: &str) -> bool {
+    pointer
+        .rsplit_once('/')
+        .is_some_and(|(map, _)| map.ends_with("/env"))
+}
+
+/// The source text of a plain scalar, when the parser knows its bytes.
+fn source_text<'a>(src: &'a str, at: &serde_saphyr::Location) -> Option<&'a str> {
+    let span = at.span();
+    let start = usize::try_from(span.byte_offset()?).ok()?;
+    let len = usize::try_from(span.byte_len()?).ok()?;
+    src.get(start..start.checked_add(len)?)
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+}
+
 fn to_json(
     node: Spanned<Node>,
     pointer: &mut String,
     index: &mut LocationIndex,
+    src: &str,
 ) -> Result<serde_json::Value, SyntaxError> {
     use serde_json::Value;
     index
         .values
         .insert(pointer.clone(), pos_of(&node.referenced));
+    // An env value YAML reads as a number keeps its text as written when the number would
+    // print otherwise (`0o755`, `0x1F`, `1.50` are not `493`, `31`, `1.5` to the container).
+    let canonical = match node.value {
+        Node::Int(i) => Some(i.to_string()),
+        Node::UInt(u) => Some(u.to_string()),
+        Node::Float(f) => serde_json::Number::from_f64(f).map(|n| n.to_string()),
+        _ => None,
+    };
+    if let Some(canonical) = canonical
+        && is_env_value(pointer)
+        && let Some(text) = source_text(src, &node.defined)
+        && text != canonical
+    {
+        return Ok(Value::String(text.to_string()));
+    }
     Ok(match node.value {
         Node::Null => Value::Null,
         Node::Bool(b) => Value::Bool(b),
@@ -227,7 +262,7 @@ fn to_json(
                 let len = pointer.len();
                 pointer.push('/');
                 pointer.push_str(&i.to_string());
-                out.push(to_json(item, pointer, index)?);
+                out.push(to_json(item, pointer, index, src)?);
                 pointer.truncate(len);
             }
             Value::Array(out)
@@ -243,7 +278,7 @@ fn to_json(
                 pointer.push('/');
                 pointer.push_str(&escape_segment(&key));
                 index.keys.insert(pointer.clone(), pos_of(&k.referenced));
-                let value = to_json(v, pointer, index)?;
+                let value = to_json(v, pointer, index, src)?;
                 pointer.truncate(len);
                 out.insert(key, value);
             }
@@ -324,7 +359,7 @@ fn parse_documents_here(text: &str) -> Result<Vec<Document>, SyntaxError> {
         .map(|d| {
             let start = pos_of(&d.referenced);
             let mut locations = LocationIndex::default();
-            let value = to_json(d, &mut String::new(), &mut locations)?;
+            let value = to_json(d, &mut String::new(), &mut locations, text)?;
             Ok(Document {
                 value,
                 locations,
@@ -374,6 +409,20 @@ pub const MAX_DEPTH: usize = 24;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn env_values_read_as_numbers_keep_their_text() {
+        let docs = parse_documents(
+            "spec:\n  env: {A: 0o755, B: 0x1F, C: 0022, D: 1.50, E: 12, F: &x 0x10, G: *x}\n  port: 0x1F\n",
+        )
+        .unwrap();
+        let v = &docs[0].value;
+        assert_eq!(
+            v["spec"]["env"],
+            serde_json::json!({"A": "0o755", "B": "0x1F", "C": "0022", "D": "1.50", "E": 12, "F": "0x10", "G": "0x10"})
+        );
+        assert_eq!(v["spec"]["port"], serde_json::json!(31));
+    }
 
     #[test]
     fn records_positions_of_values_and_keys() {
