@@ -72,7 +72,8 @@ pub const MAX_SCOPED_STACKS: usize = 3;
 /// A snapshot of what `stacks` can own or collide with: every object named
 /// `devarch-{stack}-…` (the names devarch gives a stack's objects, whoever holds them now), and
 /// the router. Its cost follows the stacks, not the engine: in a 100-stack folder (500
-/// containers) one stack's is 4 small lists where [`observe`] reads all 500 containers (206 ms
+/// containers) one stack's is 5 small lists (its containers, networks and volumes, the router, and the
+/// containers that claim host names anywhere) where [`observe`] reads all 500 containers (206 ms
 /// on Podman). Everything else on the engine is left out, so it serves a pass over these
 /// stacks only. Falls back to [`observe`] for more than [`MAX_SCOPED_STACKS`] stacks, none,
 /// or a remote engine (whose every published port matters).

@@ -346,8 +346,7 @@ fn may_replace(
     let running_port = r.labels.get(LABEL_ROUTER_PORT).and_then(|p| p.parse().ok());
     if !rt.engine().remote
         && running_port != Some(settings.port)
-        && let Err(e) = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, settings.port))
-        && e.kind() == std::io::ErrorKind::AddrInUse
+        && let Some(e) = port_held(settings.port)
     {
         return Err(port_taken_error(settings.port, &e));
     }
@@ -525,16 +524,21 @@ const PORT_RELEASE_WAIT: Duration = Duration::from_secs(5);
 async fn port_free(port: u16) -> Result<(), RouterError> {
     let deadline = tokio::time::Instant::now() + PORT_RELEASE_WAIT;
     loop {
-        match std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, port)) {
-            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
-                if tokio::time::Instant::now() >= deadline {
-                    return Err(port_taken_error(port, &e));
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            _ => return Ok(()),
+        let Some(e) = port_held(port) else {
+            return Ok(());
+        };
+        if tokio::time::Instant::now() >= deadline {
+            return Err(port_taken_error(port, &e));
         }
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// Whether something on this machine holds `port` on [`HOST_IP`]: the bind's error if so.
+fn port_held(port: u16) -> Option<std::io::Error> {
+    std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, port))
+        .err()
+        .filter(|e| e.kind() == std::io::ErrorKind::AddrInUse)
 }
 
 fn port_taken_error(port: u16, e: &std::io::Error) -> RouterError {
